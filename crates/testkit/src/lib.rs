@@ -1,0 +1,1 @@
+//! Test support: starts real servers on loopback with free ports and a deadline, stops them on drop.

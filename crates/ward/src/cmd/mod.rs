@@ -1,0 +1,4 @@
+//! One module per subcommand: each turns its clap `Args` into a library config,
+//! calls one library entry point, and hands the report to `render`.
+
+pub mod probe;

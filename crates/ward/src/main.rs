@@ -1,0 +1,46 @@
+//! `ward`: parses arguments, dispatches to one subcommand, maps the outcome to an exit code.
+//!
+//! Exit codes: 0 = ok, 1 = a check/SLO/probe failed, 2 = usage or runtime error.
+
+mod cmd;
+mod logging;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Version line: crate version and the git commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WARD_GIT_COMMIT"), ")");
+
+/// Tells a Kubernetes platform team, with numbers, whether their cluster is healthy.
+#[derive(Debug, Parser)]
+#[command(name = "ward", version = VERSION, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    log: logging::Args,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every subcommand of the binary.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Time every phase of one HTTP(S), TCP or DNS check (like httpstat / curl -w).
+    Probe(cmd::probe::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.log);
+    let outcome = match cli.command {
+        Command::Probe(args) => cmd::probe::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("ward: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

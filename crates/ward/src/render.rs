@@ -1,0 +1,102 @@
+//! The one place that turns reports into text for people (aligned tables) or
+//! machines (JSON). Subcommands build a [`Table`] or hand a `Serialize` value
+//! to [`json`]; libraries never print.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Output format chosen with `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned table for people.
+    #[default]
+    Text,
+    /// One JSON document for scripts.
+    Json,
+}
+
+/// A table of rows with a header, rendered with columns aligned.
+#[derive(Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Starts a table with the given column titles.
+    pub fn new<I, S>(header: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds one row; missing cells render empty.
+    pub fn row<I, S>(&mut self, cells: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
+
+    /// Writes the table: columns separated by two spaces, last column unpadded.
+    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        let columns = self.header.len();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate().take(columns) {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let empty = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                let cell = row.get(i).unwrap_or(&empty);
+                if i + 1 == columns {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+                }
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `value` as pretty JSON followed by a newline.
+pub fn json<T: Serialize>(value: &T, out: &mut impl Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+/// Formats a duration in milliseconds with three decimals (`12.345ms`).
+pub fn millis(d: std::time::Duration) -> String {
+    format!("{:.3}ms", d.as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let mut t = Table::new(["phase", "time"]);
+        t.row(["dns", "1.000ms"]);
+        t.row(["first_byte", "12.500ms"]);
+        let mut out = Vec::new();
+        t.write(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "phase       time\ndns         1.000ms\nfirst_byte  12.500ms\n"
+        );
+    }
+}
