@@ -1,1 +1,16 @@
-//! Test support: starts real servers on loopback with free ports and a deadline, stops them on drop.
+//! Test support: starts real servers on loopback with free ports and a deadline,
+//! and stops them on drop (even when the test process dies).
+//!
+//! Every server a test needs comes from here: tests never spawn nginx,
+//! Prometheus, a DNS server or the control plane by hand.
+#![deny(missing_docs)]
+
+pub mod dns;
+pub mod net;
+pub mod nginx;
+pub mod process;
+pub mod prometheus;
+pub mod tls;
+pub mod wait;
+
+pub use process::{Error, Process, Result};

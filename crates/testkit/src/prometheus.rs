@@ -1,0 +1,175 @@
+//! Real Prometheus on loopback: scrapes the targets a test names, answers
+//! instant queries, and offers `promtool` for rule checks.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::net::{free_port, http_get, http_request};
+use crate::process::{find_binary, Process};
+use crate::{wait, Error, Result};
+
+/// Configures a Prometheus before it starts.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    targets: Vec<(String, SocketAddr)>,
+    rule_files: Vec<PathBuf>,
+    scrape_interval: Option<Duration>,
+}
+
+impl Builder {
+    /// Scrapes `addr` (its `/metrics`) as job `job`.
+    pub fn scrape(mut self, job: impl Into<String>, addr: SocketAddr) -> Self {
+        self.targets.push((job.into(), addr));
+        self
+    }
+
+    /// Loads a rule file.
+    pub fn rule_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.rule_files.push(path.into());
+        self
+    }
+
+    /// Scrape and rule evaluation interval (default 1 s).
+    pub fn interval(mut self, every: Duration) -> Self {
+        self.scrape_interval = Some(every);
+        self
+    }
+
+    /// Starts Prometheus and waits (up to 20 s) for `/-/ready`.
+    pub fn start(self) -> Result<Prometheus> {
+        let binary = find_binary("prometheus", "prometheus")?;
+        let dir = tempfile::Builder::new()
+            .prefix("ward-prometheus-")
+            .tempdir()
+            .map_err(|e| Error::io("prometheus", "creating temp dir", e))?;
+        let every = self.scrape_interval.unwrap_or(Duration::from_secs(1));
+        let mut conf = format!(
+            "global:\n  scrape_interval: {ms}ms\n  evaluation_interval: {ms}ms\n",
+            ms = every.as_millis()
+        );
+        if !self.rule_files.is_empty() {
+            conf.push_str("rule_files:\n");
+            for f in &self.rule_files {
+                conf.push_str(&format!("  - {}\n", f.display()));
+            }
+        }
+        conf.push_str("scrape_configs:\n");
+        for (job, addr) in &self.targets {
+            conf.push_str(&format!(
+                "  - job_name: {job:?}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
+            ));
+        }
+        let conf_path = dir.path().join("prometheus.yml");
+        std::fs::write(&conf_path, conf)
+            .map_err(|e| Error::io("prometheus", "writing prometheus.yml", e))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let log = dir.path().join("prometheus.log");
+        let mut process = Process::spawn(
+            "prometheus",
+            &binary,
+            [
+                format!("--config.file={}", conf_path.display()),
+                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                format!("--web.listen-address={addr}"),
+                "--web.enable-lifecycle".to_string(),
+            ],
+            &log,
+        )?;
+        process.wait_ready(Duration::from_secs(20), || {
+            http_get(addr, "/-/ready").is_some_and(|r| r.status == 200)
+        })?;
+        Ok(Prometheus {
+            addr,
+            process,
+            _dir: dir,
+        })
+    }
+}
+
+/// A running Prometheus; stopped and its folder removed on drop.
+pub struct Prometheus {
+    addr: SocketAddr,
+    process: Process,
+    _dir: TempDir,
+}
+
+impl Prometheus {
+    /// Starts configuring a Prometheus.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Address of its HTTP API.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs an instant query and returns the `data.result` array.
+    pub fn query(&self, expr: &str) -> Result<Vec<serde_json::Value>> {
+        let body = format!("query={}", urlencode(expr));
+        let response =
+            http_request(self.addr, "POST", "/api/v1/query", &body).ok_or_else(|| {
+                self.process
+                    .not_ready(format!("query {expr:?}: no response"))
+            })?;
+        let value: serde_json::Value = serde_json::from_str(&response.body).map_err(|e| {
+            self.process
+                .not_ready(format!("query {expr:?}: bad JSON: {e}"))
+        })?;
+        match value["data"]["result"].as_array() {
+            Some(r) if response.status == 200 => Ok(r.clone()),
+            _ => Err(self.process.not_ready(format!(
+                "query {expr:?}: HTTP {}: {}",
+                response.status, response.body
+            ))),
+        }
+    }
+
+    /// Waits until `expr` returns at least one series, returning them.
+    pub fn wait_for_series(&self, expr: &str, timeout: Duration) -> Result<Vec<serde_json::Value>> {
+        wait::until(timeout, || self.query(expr).ok().filter(|r| !r.is_empty())).ok_or_else(|| {
+            self.process
+                .not_ready(format!("no series for {expr:?} within {timeout:?}"))
+        })
+    }
+}
+
+/// Runs `promtool check rules FILE`; returns its combined output, or an error with it.
+pub fn promtool_check_rules(file: &Path) -> Result<String> {
+    let promtool = find_binary("promtool", "promtool")?;
+    let out = Command::new(promtool)
+        .args(["check", "rules"])
+        .arg(file)
+        .output()
+        .map_err(|e| Error::io("promtool", "running check rules", e))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(Error::NotReady {
+            component: "promtool".into(),
+            reason: format!("check rules {} failed", file.display()),
+            log: "(stdout+stderr)".into(),
+            tail: text,
+        })
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
