@@ -30,7 +30,7 @@ fn rcgen_err(what: &str, e: rcgen::Error) -> Error {
     Error::io(
         "test CA",
         what,
-        std::io::Error::new(std::io::ErrorKind::Other, e.to_string()),
+        std::io::Error::other(e.to_string()),
     )
 }
 

@@ -11,7 +11,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Version line: crate version and the git commit it was built from.
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WARD_GIT_COMMIT"), ")");
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("WARD_GIT_COMMIT"),
+    ")"
+);
 
 /// Tells a Kubernetes platform team, with numbers, whether their cluster is healthy.
 #[derive(Debug, Parser)]

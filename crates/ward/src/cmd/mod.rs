@@ -2,3 +2,4 @@
 //! calls one library entry point, and hands the report to `render`.
 
 pub mod probe;
+pub mod values;

@@ -1,0 +1,635 @@
+//! HTTP(S) checks on hyper's low-level connection API, so every phase can be
+//! timed: [`Connector`] resolves, connects and handshakes (TLS, ALPN h2 or
+//! HTTP/1.1); a [`Connection`] sends requests and times the request write and
+//! the first response byte at the socket.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, HOST, USER_AGENT};
+use http::{Method, Request, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use url::Url;
+
+use crate::error::{ErrorClass, ProbeError};
+use crate::target::join_host_port;
+use crate::tcp;
+use crate::trace::{Event, Trace};
+
+/// The `User-Agent` sent unless the request sets one.
+pub const USER_AGENT_VALUE: &str = concat!("ward/", env!("CARGO_PKG_VERSION"));
+
+/// Which HTTP version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/2 when the TLS server offers it via ALPN, else HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only (prior knowledge on plain HTTP).
+    Http2,
+}
+
+/// Which response statuses count as success.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AcceptStatus {
+    /// Any 2xx.
+    #[default]
+    Success,
+    /// Exactly these codes.
+    Exact(Vec<u16>),
+    /// Any status: only transport errors fail.
+    Any,
+}
+
+impl AcceptStatus {
+    /// True when `status` is accepted.
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            AcceptStatus::Success => (200..300).contains(&status),
+            AcceptStatus::Exact(codes) => codes.contains(&status),
+            AcceptStatus::Any => true,
+        }
+    }
+}
+
+/// One HTTP request to send.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Method (default GET).
+    pub method: Method,
+    /// Absolute http(s) URL.
+    pub url: Url,
+    /// Extra headers (e.g. `Authorization` for the API server only).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request body (empty for none).
+    pub body: Bytes,
+    /// Connect to this address instead of resolving the URL's host.
+    pub connect_to: Option<SocketAddr>,
+    /// Which statuses count as success.
+    pub accept: AcceptStatus,
+}
+
+impl HttpRequest {
+    /// A GET of `url` that accepts 2xx.
+    pub fn get(url: Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            connect_to: None,
+            accept: AcceptStatus::default(),
+        }
+    }
+
+    /// Builds the hyper request for a connection speaking `version`.
+    pub fn to_hyper(&self, version: Version) -> Result<Request<Full<Bytes>>, ProbeError> {
+        let bad = |e: String| ProbeError::new(ErrorClass::Protocol, Some(Event::WroteRequest), e);
+        let path_and_query = match self.url.query() {
+            Some(q) => format!("{}?{q}", self.url.path()),
+            None => self.url.path().to_string(),
+        };
+        let authority = authority(&self.url);
+        let uri: Uri = if version == Version::HTTP_2 {
+            format!("{}://{authority}{path_and_query}", self.url.scheme())
+        } else {
+            path_and_query
+        }
+        .parse()
+        .map_err(|e| bad(format!("bad request URI for {}: {e}", self.url)))?;
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(uri)
+            .version(version);
+        if version != Version::HTTP_2 {
+            builder = builder.header(HOST, authority);
+        }
+        let mut request = builder
+            .body(Full::new(self.body.clone()))
+            .map_err(|e| bad(format!("building request for {}: {e}", self.url)))?;
+        let headers = request.headers_mut();
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        headers
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
+        Ok(request)
+    }
+}
+
+fn authority(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => join_host_port(host, p),
+        None => host.to_string(),
+    }
+}
+
+/// Facts about the TLS session of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// Protocol version (`TLSv1_3`, …).
+    pub version: String,
+    /// Negotiated ALPN protocol, if any.
+    pub alpn: Option<String>,
+    /// `notAfter` of the server's leaf certificate, seconds since the Unix epoch.
+    pub cert_not_after: Option<i64>,
+}
+
+/// Opens connections: resolve, connect, TLS handshake, HTTP handshake, each traced.
+#[derive(Clone)]
+pub struct Connector {
+    tls: TlsConnector,
+    version: HttpVersion,
+}
+
+impl Connector {
+    /// A connector using `tls` for https URLs and speaking `version`.
+    pub fn new(tls: Arc<ClientConfig>, version: HttpVersion) -> Self {
+        let tls = match version {
+            HttpVersion::Auto => tls,
+            HttpVersion::Http1 | HttpVersion::Http2 => {
+                let mut config = (*tls).clone();
+                config.alpn_protocols = vec![if version == HttpVersion::Http2 {
+                    b"h2".to_vec()
+                } else {
+                    b"http/1.1".to_vec()
+                }];
+                Arc::new(config)
+            }
+        };
+        Self {
+            tls: TlsConnector::from(tls),
+            version,
+        }
+    }
+
+    /// Opens a connection for `url` (connecting to `connect_to` when given), marking trace events up to `got_conn`.
+    pub async fn connect(
+        &self,
+        url: &Url,
+        connect_to: Option<SocketAddr>,
+        trace: &mut Trace,
+    ) -> Result<Connection, ProbeError> {
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let (stream, remote) = tcp::connect(&host, port, connect_to, trace).await?;
+        let clock = Arc::new(IoClock::new(trace.started()));
+        let (io, tls_info) = if url.scheme() == "https" {
+            trace.mark(Event::TlsHandshakeStart);
+            let name = ServerName::try_from(host.clone()).map_err(|e| {
+                ProbeError::new(
+                    ErrorClass::Tls,
+                    Some(Event::TlsHandshakeDone),
+                    format!("{host} is not a valid TLS server name: {e}"),
+                )
+            })?;
+            let tls = self.tls.connect(name, stream).await.map_err(|e| {
+                ProbeError::new(
+                    ErrorClass::Tls,
+                    Some(Event::TlsHandshakeDone),
+                    format!(
+                        "TLS handshake with {} ({remote}): {}",
+                        join_host_port(&host, port),
+                        tls_reason(&e)
+                    ),
+                )
+            })?;
+            trace.mark(Event::TlsHandshakeDone);
+            let (_, session) = tls.get_ref();
+            let info = TlsInfo {
+                version: session
+                    .protocol_version()
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default(),
+                alpn: session
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+                cert_not_after: session
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(crate::tls::not_after),
+            };
+            (Stream::Tls(Box::new(tls)), Some(info))
+        } else {
+            (Stream::Plain(stream), None)
+        };
+        let h2 = match (&tls_info, self.version) {
+            (_, HttpVersion::Http2) => true,
+            (Some(info), HttpVersion::Auto) => info.alpn.as_deref() == Some("h2"),
+            _ => false,
+        };
+        let io = TokioIo::new(Timed {
+            inner: io,
+            clock: clock.clone(),
+        });
+        let handshake_err = |e: hyper::Error| {
+            ProbeError::new(
+                ErrorClass::Protocol,
+                Some(Event::WroteRequest),
+                format!("HTTP handshake with {remote}: {e}"),
+            )
+        };
+        let sender = if h2 {
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(handshake_err)?;
+            tokio::spawn(conn);
+            Sender::H2(sender)
+        } else {
+            let (sender, conn) = http1::handshake(io).await.map_err(handshake_err)?;
+            tokio::spawn(conn);
+            Sender::H1(sender)
+        };
+        Ok(Connection {
+            sender,
+            clock,
+            remote,
+            tls: tls_info,
+            requests: 0,
+        })
+    }
+}
+
+fn tls_reason(e: &io::Error) -> String {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(cert)) => format!("invalid certificate: {cert:?}"),
+        Some(other) => other.to_string(),
+        None => e.to_string(),
+    }
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// One open HTTP connection; reusable for further requests while not closed.
+pub struct Connection {
+    sender: Sender,
+    clock: Arc<IoClock>,
+    remote: SocketAddr,
+    tls: Option<TlsInfo>,
+    requests: u64,
+}
+
+/// The head of a response; the body is read with [`ResponseHead::read_body`].
+pub struct ResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: Version,
+    body: Incoming,
+    remote: SocketAddr,
+    target: String,
+}
+
+impl ResponseHead {
+    /// Reads (and discards) the body, at most `max_body` bytes, until
+    /// `timeout` after the trace started; marks `body_done`. Returns the byte count.
+    pub async fn read_body(
+        mut self,
+        trace: &mut Trace,
+        max_body: u64,
+        timeout: Duration,
+    ) -> Result<u64, ProbeError> {
+        let deadline = trace.started() + timeout;
+        let remote = self.remote;
+        let mut body_bytes = 0u64;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.body.frame()).await {
+                Err(_) => return Err(ProbeError::timed_out(trace, &self.target, timeout)),
+                Ok(None) => break,
+                Ok(Some(frame)) => frame.map_err(|e| request_error(&e, remote, true, true))?,
+            };
+            if let Some(data) = frame.data_ref() {
+                body_bytes += data.len() as u64;
+                if body_bytes > max_body {
+                    return Err(ProbeError::new(
+                        ErrorClass::Protocol,
+                        None,
+                        format!("response body from {remote} exceeds {max_body} bytes"),
+                    ));
+                }
+            }
+        }
+        trace.mark(Event::BodyDone);
+        Ok(body_bytes)
+    }
+}
+
+impl Connection {
+    /// True once the peer or an error closed the connection.
+    pub fn is_closed(&self) -> bool {
+        match &self.sender {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    /// The address connected to.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// TLS session facts, for https connections.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// How many requests were sent on this connection before the current one.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests
+    }
+
+    /// The HTTP version spoken.
+    pub fn version(&self) -> Version {
+        match self.sender {
+            Sender::H1(_) => Version::HTTP_11,
+            Sender::H2(_) => Version::HTTP_2,
+        }
+    }
+
+    /// Sends `request` and waits for the response head until `timeout` after
+    /// the trace started; marks `got_conn`, `wrote_request` and `got_first_resp_byte`.
+    pub async fn send(
+        &mut self,
+        request: &HttpRequest,
+        trace: &mut Trace,
+        timeout: Duration,
+    ) -> Result<ResponseHead, ProbeError> {
+        let deadline = trace.started() + timeout;
+        let hyper_request = request.to_hyper(self.version())?;
+        let remote = self.remote;
+        let target = request.url.to_string();
+        let timed_out = |trace: &mut Trace, clock: &IoClock| {
+            if let (Some(at), _) = clock.marks() {
+                trace.mark_at(Event::WroteRequest, at);
+            }
+            ProbeError::timed_out(trace, &target, timeout)
+        };
+        if let Sender::H1(s) = &mut self.sender {
+            match tokio::time::timeout_at(deadline, s.ready()).await {
+                Err(_) => return Err(timed_out(trace, &self.clock)),
+                Ok(Err(_)) => {
+                    return Err(ProbeError::new(
+                        ErrorClass::Reset,
+                        Some(Event::WroteRequest),
+                        format!("connection to {remote} closed before the request was sent"),
+                    ))
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+        trace.mark(Event::GotConn);
+        self.clock.arm();
+        self.requests += 1;
+        let sent = match &mut self.sender {
+            Sender::H1(s) => tokio::time::timeout_at(deadline, s.send_request(hyper_request)).await,
+            Sender::H2(s) => tokio::time::timeout_at(deadline, s.send_request(hyper_request)).await,
+        };
+        let Ok(sent) = sent else {
+            return Err(timed_out(trace, &self.clock));
+        };
+        let (written, first_byte) = self.clock.marks();
+        if let Some(at) = written {
+            trace.mark_at(Event::WroteRequest, at);
+        }
+        let response =
+            sent.map_err(|e| request_error(&e, remote, written.is_some(), first_byte.is_some()))?;
+        let first_byte = first_byte.unwrap_or_else(Instant::now);
+        trace.mark_at(Event::GotFirstRespByte, first_byte);
+        if written.is_none() {
+            trace.mark_at(Event::WroteRequest, first_byte);
+        }
+        let status = response.status().as_u16();
+        let version = response.version();
+        Ok(ResponseHead {
+            status,
+            version,
+            body: response.into_body(),
+            remote,
+            target,
+        })
+    }
+}
+
+/// Classifies a hyper error by what had happened on the socket.
+fn request_error(
+    e: &hyper::Error,
+    remote: SocketAddr,
+    written: bool,
+    first_byte: bool,
+) -> ProbeError {
+    let io_kind = std::iter::successors(std::error::Error::source(e), |s| s.source())
+        .find_map(|s| s.downcast_ref::<io::Error>())
+        .map(io::Error::kind);
+    let reset = matches!(
+        io_kind,
+        Some(
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::UnexpectedEof
+        )
+    ) || e.is_incomplete_message()
+        || e.is_canceled()
+        || e.is_closed();
+    let class = if reset {
+        ErrorClass::Reset
+    } else {
+        ErrorClass::Protocol
+    };
+    let what = match (written, first_byte) {
+        (false, _) => "writing the request",
+        (true, false) => "waiting for the response",
+        (true, true) => "reading the response",
+    };
+    let event = (!written).then_some(Event::WroteRequest);
+    ProbeError::new(
+        class,
+        event,
+        format!("{what} from {remote}: {}", error_chain(e)),
+    )
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Socket-level timestamps: the last write and the first read after a request started.
+struct IoClock {
+    base: Instant,
+    last_write: AtomicU64,
+    first_read: AtomicU64,
+}
+
+impl IoClock {
+    fn new(base: Instant) -> Self {
+        Self {
+            base,
+            last_write: AtomicU64::new(0),
+            first_read: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn stamp(&self) -> u64 {
+        // +1 so that 0 means "not yet".
+        Instant::now()
+            .saturating_duration_since(self.base)
+            .as_nanos() as u64
+            + 1
+    }
+
+    /// Starts timing a new request: clears the marks.
+    fn arm(&self) {
+        self.last_write.store(0, Ordering::Relaxed);
+        self.first_read.store(0, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        if self.first_read.load(Ordering::Relaxed) == 0 {
+            self.last_write.store(self.stamp(), Ordering::Relaxed);
+        }
+    }
+
+    fn read(&self) {
+        if self.first_read.load(Ordering::Relaxed) == 0 {
+            self.first_read.store(self.stamp(), Ordering::Relaxed);
+        }
+    }
+
+    fn at(&self, v: u64) -> Option<Instant> {
+        (v != 0 && v != u64::MAX).then(|| self.base + std::time::Duration::from_nanos(v - 1))
+    }
+
+    /// (request written, first response byte) since the last `arm`.
+    fn marks(&self) -> (Option<Instant>, Option<Instant>) {
+        (
+            self.at(self.last_write.load(Ordering::Relaxed)),
+            self.at(self.first_read.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A stream that stamps the [`IoClock`] on every write and the first read.
+struct Timed {
+    inner: Stream,
+    clock: Arc<IoClock>,
+}
+
+impl AsyncRead for Timed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = match &mut this.inner {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.clock.read();
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Timed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = match &mut this.inner {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+        };
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.wrote();
+        }
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = match &mut this.inner {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        };
+        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.wrote();
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.inner {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.inner {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The result value of one check: timeline, derived phases, what came back,
+//! and the classified error if it failed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::dns::DnsAnswer;
+use crate::error::ProbeError;
+use crate::http::TlsInfo;
+use crate::trace::{Phases, Trace};
+
+/// Everything one check measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The target, as text.
+    pub target: String,
+    /// True when the check passed.
+    pub success: bool,
+    /// Time from start to the end of the check (success or failure), in seconds.
+    #[serde(serialize_with = "secs")]
+    pub total: Duration,
+    /// When each event fired, seconds since start.
+    pub events: Trace,
+    /// Per-phase durations derived from `events`, in seconds.
+    pub phases: Phases,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// HTTP version spoken (`HTTP/1.1`, `HTTP/2.0`).
+    pub http_version: Option<String>,
+    /// True when an already-open connection was used (no dns/connect/tls).
+    pub reused: bool,
+    /// Address connected to.
+    pub remote_addr: Option<SocketAddr>,
+    /// Response body bytes read.
+    pub body_bytes: u64,
+    /// TLS session facts, for HTTPS.
+    pub tls: Option<TlsInfo>,
+    /// DNS answer, for DNS checks.
+    pub dns: Option<DnsAnswer>,
+    /// Why the check failed.
+    pub error: Option<ProbeError>,
+}
+
+impl Outcome {
+    /// An empty outcome for `target`, to be filled in as the check runs.
+    pub fn new(target: impl Into<String>, trace: Trace) -> Self {
+        Self {
+            target: target.into(),
+            success: false,
+            total: Duration::ZERO,
+            events: trace,
+            phases: Phases::default(),
+            status: None,
+            http_version: None,
+            reused: false,
+            remote_addr: None,
+            body_bytes: 0,
+            tls: None,
+            dns: None,
+            error: None,
+        }
+    }
+
+    /// Seals the outcome: sets the trace, the derived phases, the total and success.
+    pub fn finish(mut self, trace: Trace, error: Option<ProbeError>) -> Self {
+        self.total = trace.started().elapsed();
+        self.events = trace;
+        self.phases = trace.phases();
+        self.success = error.is_none();
+        self.error = error;
+        self
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}

@@ -1,0 +1,230 @@
+//! A configured prober: TLS settings, timeout, connection reuse and HTTP
+//! version, checking any [`Target`] and returning an [`Outcome`]. Errors are
+//! values in the outcome, never panics.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::ClientConfig;
+
+use crate::dns::{self, DnsFailure, DnsQuery};
+use crate::error::{ConfigError, ErrorClass, ProbeError};
+use crate::http::{Connection, Connector, HttpRequest, HttpVersion};
+use crate::outcome::Outcome;
+use crate::target::{join_host_port, Target};
+use crate::tcp;
+use crate::tls::TlsConfig;
+use crate::trace::{Event, Trace};
+
+/// Settings shared by every check of a prober.
+#[derive(Debug, Clone)]
+pub struct ProberConfig {
+    /// Deadline for one whole check.
+    pub timeout: Duration,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// Keep connections open and reuse them for later checks of the same origin.
+    pub reuse: bool,
+    /// HTTP version preference.
+    pub http_version: HttpVersion,
+    /// Largest response body read before the check fails.
+    pub max_body: u64,
+}
+
+impl Default for ProberConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            tls: TlsConfig::default(),
+            reuse: false,
+            http_version: HttpVersion::Auto,
+            max_body: 1 << 20,
+        }
+    }
+}
+
+type PoolKey = (String, Option<SocketAddr>);
+
+/// Runs checks with one configuration; cheap to share behind an `Arc`.
+pub struct Prober {
+    config: ProberConfig,
+    tls: Arc<ClientConfig>,
+    connector: Connector,
+    idle: Mutex<HashMap<PoolKey, Vec<Connection>>>,
+}
+
+impl Prober {
+    /// Builds a prober; fails on unreadable CA or client-certificate files.
+    pub fn new(config: ProberConfig) -> Result<Self, ConfigError> {
+        let tls = config.tls.build()?;
+        Ok(Self {
+            connector: Connector::new(tls.clone(), config.http_version),
+            tls,
+            config,
+            idle: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ProberConfig {
+        &self.config
+    }
+
+    /// Checks a target: an HTTP GET accepting 2xx, a TCP connect, or a DNS query expecting NOERROR.
+    pub async fn check(&self, target: &Target) -> Outcome {
+        match target {
+            Target::Http(url) => self.check_http(&HttpRequest::get(url.clone())).await,
+            Target::Tcp { host, port } => self.check_tcp(host, *port).await,
+            Target::Dns(query) => self.check_dns(query).await,
+        }
+    }
+
+    /// Sends one HTTP request within the timeout.
+    pub async fn check_http(&self, request: &HttpRequest) -> Outcome {
+        let mut trace = Trace::start();
+        let mut outcome = Outcome::new(request.url.as_str(), trace);
+        let result = tokio::time::timeout(
+            self.config.timeout,
+            self.http_round(request, &mut trace, &mut outcome),
+        )
+        .await;
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(ProbeError::timed_out(
+                &trace,
+                request.url.as_str(),
+                self.config.timeout,
+            )),
+        };
+        outcome.finish(trace, error)
+    }
+
+    async fn http_round(
+        &self,
+        request: &HttpRequest,
+        trace: &mut Trace,
+        outcome: &mut Outcome,
+    ) -> Result<(), ProbeError> {
+        let key: PoolKey = (origin(&request.url), request.connect_to);
+        let pooled = if self.config.reuse {
+            self.checkout(&key)
+        } else {
+            None
+        };
+        outcome.reused = pooled.is_some();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                self.connector
+                    .connect(&request.url, request.connect_to, trace)
+                    .await?
+            }
+        };
+        outcome.remote_addr = Some(conn.remote());
+        outcome.tls = conn.tls().cloned();
+        let head = conn.send(request, trace, self.config.timeout).await?;
+        let status = head.status;
+        outcome.status = Some(status);
+        outcome.http_version = Some(format!("{:?}", head.version));
+        outcome.body_bytes = head
+            .read_body(trace, self.config.max_body, self.config.timeout)
+            .await?;
+        if self.config.reuse && !conn.is_closed() {
+            self.checkin(key, conn);
+        }
+        if request.accept.accepts(status) {
+            Ok(())
+        } else {
+            Err(ProbeError::new(
+                ErrorClass::HttpStatus,
+                None,
+                format!("{} answered HTTP {status}", request.url),
+            ))
+        }
+    }
+
+    fn checkout(&self, key: &PoolKey) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some(conn) = list.pop() {
+            if !conn.is_closed() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn checkin(&self, key: PoolKey, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.entry(key).or_default().push(conn);
+    }
+
+    /// Opens (and closes) one TCP connection within the timeout.
+    pub async fn check_tcp(&self, host: &str, port: u16) -> Outcome {
+        let mut trace = Trace::start();
+        let target = format!("tcp://{}", join_host_port(host, port));
+        let mut outcome = Outcome::new(&target, trace);
+        let result = tokio::time::timeout(
+            self.config.timeout,
+            tcp::connect(host, port, None, &mut trace),
+        )
+        .await;
+        let error = match result {
+            Ok(Ok((_, addr))) => {
+                outcome.remote_addr = Some(addr);
+                None
+            }
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(ProbeError::timed_out(&trace, &target, self.config.timeout)),
+        };
+        outcome.finish(trace, error)
+    }
+
+    /// Sends one DNS query within the timeout; anything but NOERROR fails the check.
+    pub async fn check_dns(&self, query: &DnsQuery) -> Outcome {
+        let mut trace = Trace::start();
+        let mut outcome = Outcome::new(query.to_string(), trace);
+        let result = dns::query(query, Some(&self.tls), self.config.timeout, &mut trace).await;
+        let error = match result {
+            Ok(answer) => {
+                let failure = DnsFailure::of_answer(&answer).map(|f| {
+                    ProbeError::new(
+                        ErrorClass::Dns,
+                        Some(Event::DnsDone),
+                        format!(
+                            "{} {} via {}: {}{}",
+                            query.record_type,
+                            query.name,
+                            query.server_addr(),
+                            answer.rcode,
+                            if f == DnsFailure::Truncated {
+                                " (truncated)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                });
+                outcome.dns = Some(answer);
+                failure
+            }
+            Err(e) => Some(e.to_probe_error()),
+        };
+        outcome.finish(trace, error)
+    }
+}
+
+/// `scheme://host:port` of a URL, the key for reusable connections.
+fn origin(url: &url::Url) -> String {
+    format!(
+        "{}://{}",
+        url.scheme(),
+        join_host_port(
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        )
+    )
+}

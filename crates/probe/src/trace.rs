@@ -1,0 +1,196 @@
+//! The timeline of one check: when each event fired, measured on a monotonic
+//! clock from the start of the check. Event names are those of Go's httptrace
+//! hooks that kubenurse exports, so the nurse can export them unchanged.
+
+use std::time::Duration;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use tokio::time::Instant;
+
+/// One point in a check's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Event {
+    /// Name resolution started (host names only, not IP literals).
+    DnsStart,
+    /// Name resolution finished.
+    DnsDone,
+    /// TCP connect started.
+    ConnectStart,
+    /// TCP connect finished.
+    ConnectDone,
+    /// TLS handshake started.
+    TlsHandshakeStart,
+    /// TLS handshake finished.
+    TlsHandshakeDone,
+    /// A connection is ready for the request (fresh or reused).
+    GotConn,
+    /// The whole request (headers and body) was written.
+    WroteRequest,
+    /// The first byte of the response arrived.
+    GotFirstRespByte,
+    /// The response body was read completely.
+    BodyDone,
+}
+
+impl Event {
+    /// Every event, in the order they fire.
+    pub const ALL: [Event; 10] = [
+        Event::DnsStart,
+        Event::DnsDone,
+        Event::ConnectStart,
+        Event::ConnectDone,
+        Event::TlsHandshakeStart,
+        Event::TlsHandshakeDone,
+        Event::GotConn,
+        Event::WroteRequest,
+        Event::GotFirstRespByte,
+        Event::BodyDone,
+    ];
+
+    /// The httptrace-style name kubenurse uses (`got_first_resp_byte`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::DnsStart => "dns_start",
+            Event::DnsDone => "dns_done",
+            Event::ConnectStart => "connect_start",
+            Event::ConnectDone => "connect_done",
+            Event::TlsHandshakeStart => "tls_handshake_start",
+            Event::TlsHandshakeDone => "tls_handshake_done",
+            Event::GotConn => "got_conn",
+            Event::WroteRequest => "wrote_request",
+            Event::GotFirstRespByte => "got_first_resp_byte",
+            Event::BodyDone => "body_done",
+        }
+    }
+}
+
+/// When each event fired, as time since the check started.
+#[derive(Debug, Clone, Copy)]
+pub struct Trace {
+    start: Instant,
+    at: [Option<Duration>; Event::ALL.len()],
+}
+
+impl Trace {
+    /// A trace starting now.
+    pub fn start() -> Self {
+        Self::start_at(Instant::now())
+    }
+
+    /// A trace that started at `start` (e.g. an intended send time in an open-model load test).
+    pub fn start_at(start: Instant) -> Self {
+        Self {
+            start,
+            at: [None; Event::ALL.len()],
+        }
+    }
+
+    /// When the check started.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// Records that `event` fired now.
+    pub fn mark(&mut self, event: Event) {
+        self.mark_at(event, Instant::now());
+    }
+
+    /// Records that `event` fired at `when`.
+    pub fn mark_at(&mut self, event: Event, when: Instant) {
+        self.at[event as usize] = Some(when.saturating_duration_since(self.start));
+    }
+
+    /// Time from the start until `event`, if it fired.
+    pub fn get(&self, event: Event) -> Option<Duration> {
+        self.at[event as usize]
+    }
+
+    /// The events that fired, in timeline order.
+    pub fn events(&self) -> impl Iterator<Item = (Event, Duration)> + '_ {
+        Event::ALL
+            .iter()
+            .filter_map(|e| self.get(*e).map(|d| (*e, d)))
+    }
+
+    /// The latest event that fired, if any.
+    pub fn last(&self) -> Option<Event> {
+        Event::ALL
+            .iter()
+            .rev()
+            .copied()
+            .find(|e| self.get(*e).is_some())
+    }
+
+    /// Duration of each phase (not cumulative), as in httpstat: dns, connect, tls,
+    /// wait (request written to first byte), body.
+    pub fn phases(&self) -> Phases {
+        let span = |a: Event, b: Event| match (self.get(a), self.get(b)) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        Phases {
+            dns: span(Event::DnsStart, Event::DnsDone),
+            connect: span(Event::ConnectStart, Event::ConnectDone),
+            tls: span(Event::TlsHandshakeStart, Event::TlsHandshakeDone),
+            send: span(Event::GotConn, Event::WroteRequest),
+            wait: span(Event::WroteRequest, Event::GotFirstRespByte),
+            receive: span(Event::GotFirstRespByte, Event::BodyDone),
+        }
+    }
+}
+
+impl Serialize for Trace {
+    /// Serialises as `{"dns_start": seconds, …}` for the events that fired.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (event, at) in self.events() {
+            map.serialize_entry(event.as_str(), &at.as_secs_f64())?;
+        }
+        map.end()
+    }
+}
+
+/// Per-phase durations derived from a [`Trace`]; `None` where a phase did not happen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Phases {
+    /// Name resolution.
+    #[serde(serialize_with = "opt_secs")]
+    pub dns: Option<Duration>,
+    /// TCP connect.
+    #[serde(serialize_with = "opt_secs")]
+    pub connect: Option<Duration>,
+    /// TLS handshake.
+    #[serde(serialize_with = "opt_secs")]
+    pub tls: Option<Duration>,
+    /// Writing the request.
+    #[serde(serialize_with = "opt_secs")]
+    pub send: Option<Duration>,
+    /// Waiting for the first response byte (server processing).
+    #[serde(serialize_with = "opt_secs")]
+    pub wait: Option<Duration>,
+    /// Receiving the body.
+    #[serde(serialize_with = "opt_secs")]
+    pub receive: Option<Duration>,
+}
+
+impl Phases {
+    /// The phases with their names, in order.
+    pub fn named(&self) -> [(&'static str, Option<Duration>); 6] {
+        [
+            ("dns", self.dns),
+            ("connect", self.connect),
+            ("tls", self.tls),
+            ("send", self.send),
+            ("wait", self.wait),
+            ("receive", self.receive),
+        ]
+    }
+}
+
+fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}

@@ -1,0 +1,466 @@
+//! The probe against real servers on loopback: nginx (plain, TLS, HTTP/2),
+//! unbound, and hand-made misbehaving listeners.
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use ward_probe::dns::DnsQuery;
+use ward_probe::http::{HttpRequest, HttpVersion};
+use ward_probe::tls::{Roots, TlsConfig};
+use ward_probe::{ErrorClass, Event, Prober, ProberConfig, Target};
+use ward_testkit::dns::{DnsServer, Record};
+use ward_testkit::nginx::Nginx;
+
+fn prober(config: ProberConfig) -> Prober {
+    Prober::new(config).expect("prober config")
+}
+
+fn with_ca(nginx: &Nginx) -> ProberConfig {
+    ProberConfig {
+        tls: TlsConfig {
+            roots: Roots::None,
+            extra_ca: vec![nginx.ca_path().unwrap().to_path_buf()],
+            ..TlsConfig::default()
+        },
+        ..ProberConfig::default()
+    }
+}
+
+fn assert_ordered(o: &ward_probe::Outcome, events: &[Event]) {
+    let times: Vec<Duration> = events
+        .iter()
+        .map(|e| {
+            o.events
+                .get(*e)
+                .unwrap_or_else(|| panic!("{} missing in {:?}", e.as_str(), o.events))
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events out of order: {:?}",
+        o.events
+    );
+    assert!(times.last().copied().unwrap_or_default() <= o.total);
+}
+
+#[tokio::test]
+async fn http_phases_are_present_ordered_and_status_captured() {
+    let nginx = Nginx::builder()
+        .location("= /ok", "return 200 'fine';")
+        .location("= /teapot", "return 418;")
+        .start()
+        .unwrap();
+    let p = prober(ProberConfig::default());
+    let o = p.check(&nginx.http_url("/ok").parse().unwrap()).await;
+    assert!(o.success, "{:?}", o.error);
+    assert_eq!((o.status, o.body_bytes, o.reused), (Some(200), 4, false));
+    assert_eq!(o.http_version.as_deref(), Some("HTTP/1.1"));
+    assert_ordered(
+        &o,
+        &[
+            Event::ConnectStart,
+            Event::ConnectDone,
+            Event::GotConn,
+            Event::WroteRequest,
+            Event::GotFirstRespByte,
+            Event::BodyDone,
+        ],
+    );
+    assert_eq!(
+        o.events.get(Event::DnsStart),
+        None,
+        "IP literal must not resolve"
+    );
+
+    let o = p.check(&nginx.http_url("/teapot").parse().unwrap()).await;
+    let e = o.error.expect("418 fails the default 2xx check");
+    assert_eq!((o.status, e.class), (Some(418), ErrorClass::HttpStatus));
+    assert_eq!(
+        e.message,
+        format!("{} answered HTTP 418", nginx.http_url("/teapot"))
+    );
+}
+
+#[tokio::test]
+async fn host_names_are_resolved_and_traced() {
+    let nginx = Nginx::builder()
+        .location("/", "return 200;")
+        .start()
+        .unwrap();
+    let url = format!("http://localhost:{}/", nginx.http_addr().port());
+    let o = prober(ProberConfig::default())
+        .check(&url.parse().unwrap())
+        .await;
+    assert!(o.success, "{:?}", o.error);
+    assert_ordered(
+        &o,
+        &[
+            Event::DnsStart,
+            Event::DnsDone,
+            Event::ConnectStart,
+            Event::ConnectDone,
+        ],
+    );
+}
+
+#[tokio::test]
+async fn reuse_skips_connect_and_tls_on_the_second_request() {
+    let nginx = Nginx::builder()
+        .location("/", "return 200 'x';")
+        .tls(true)
+        .start()
+        .unwrap();
+    let p = prober(ProberConfig {
+        reuse: true,
+        ..with_ca(&nginx)
+    });
+    let target: Target = nginx.https_url("/").parse().unwrap();
+    let first = p.check(&target).await;
+    assert!(first.success, "{:?}", first.error);
+    assert!(!first.reused);
+    assert!(first.events.get(Event::TlsHandshakeDone).is_some());
+    let second = p.check(&target).await;
+    assert!(second.success, "{:?}", second.error);
+    assert!(second.reused);
+    for e in [
+        Event::DnsStart,
+        Event::ConnectStart,
+        Event::TlsHandshakeStart,
+    ] {
+        assert_eq!(
+            second.events.get(e),
+            None,
+            "{} on a reused connection",
+            e.as_str()
+        );
+    }
+    assert_ordered(
+        &second,
+        &[
+            Event::GotConn,
+            Event::WroteRequest,
+            Event::GotFirstRespByte,
+            Event::BodyDone,
+        ],
+    );
+
+    let fresh = prober(with_ca(&nginx));
+    let (a, b) = (fresh.check(&target).await, fresh.check(&target).await);
+    assert!(!a.reused && !b.reused);
+    assert!(b.events.get(Event::TlsHandshakeDone).is_some());
+}
+
+#[tokio::test]
+async fn https_verifies_with_the_generated_ca_and_negotiates_h2() {
+    let nginx = Nginx::builder()
+        .location("/", "return 200 'secure';")
+        .tls(true)
+        .start()
+        .unwrap();
+    let target: Target = nginx.https_url("/").parse().unwrap();
+    let o = prober(with_ca(&nginx)).check(&target).await;
+    assert!(o.success, "{:?}", o.error);
+    let tls = o.tls.as_ref().unwrap();
+    assert_eq!(
+        (tls.alpn.as_deref(), o.http_version.as_deref()),
+        (Some("h2"), Some("HTTP/2.0"))
+    );
+    assert!(tls.cert_not_after.unwrap() > 1_700_000_000);
+    assert_ordered(
+        &o,
+        &[
+            Event::DnsStart,
+            Event::DnsDone,
+            Event::ConnectStart,
+            Event::ConnectDone,
+            Event::TlsHandshakeStart,
+            Event::TlsHandshakeDone,
+            Event::GotConn,
+            Event::WroteRequest,
+            Event::GotFirstRespByte,
+            Event::BodyDone,
+        ],
+    );
+
+    let h1 = prober(ProberConfig {
+        http_version: HttpVersion::Http1,
+        ..with_ca(&nginx)
+    })
+    .check(&target)
+    .await;
+    assert_eq!(
+        h1.http_version.as_deref(),
+        Some("HTTP/1.1"),
+        "{:?}",
+        h1.error
+    );
+}
+
+#[tokio::test]
+async fn unknown_ca_fails_with_tls_class_unless_insecure() {
+    let nginx = Nginx::builder()
+        .location("/", "return 200;")
+        .tls(true)
+        .start()
+        .unwrap();
+    let target: Target = nginx.https_url("/").parse().unwrap();
+    let o = prober(ProberConfig {
+        tls: TlsConfig {
+            roots: Roots::Webpki,
+            ..TlsConfig::default()
+        },
+        ..ProberConfig::default()
+    })
+    .check(&target)
+    .await;
+    let e = o.error.expect("unknown CA must fail");
+    assert_eq!(
+        (e.class, e.event),
+        (ErrorClass::Tls, Some(Event::TlsHandshakeDone))
+    );
+    assert!(
+        e.message.contains("invalid certificate: UnknownIssuer"),
+        "{}",
+        e.message
+    );
+
+    let insecure = prober(ProberConfig {
+        tls: TlsConfig {
+            insecure: true,
+            ..TlsConfig::default()
+        },
+        ..ProberConfig::default()
+    })
+    .check(&target)
+    .await;
+    assert!(insecure.success, "{:?}", insecure.error);
+}
+
+#[tokio::test]
+async fn refused_port_is_connect_refused() {
+    let port = ward_testkit::net::free_port();
+    let o = prober(ProberConfig::default())
+        .check(&format!("http://127.0.0.1:{port}/").parse().unwrap())
+        .await;
+    let e = o.error.unwrap();
+    assert_eq!(
+        (e.class, e.event),
+        (ErrorClass::ConnectRefused, Some(Event::ConnectDone))
+    );
+    assert_eq!(
+        e.message,
+        format!(
+            "connecting to 127.0.0.1:{port} (127.0.0.1:{port}): Connection refused (os error 111)"
+        )
+    );
+    let tcp = prober(ProberConfig::default())
+        .check_tcp("127.0.0.1", port)
+        .await;
+    assert_eq!(tcp.error.unwrap().class, ErrorClass::ConnectRefused);
+}
+
+#[tokio::test]
+async fn silent_listener_times_out_waiting_for_first_byte() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let o = prober(ProberConfig {
+        timeout: Duration::from_millis(300),
+        ..ProberConfig::default()
+    })
+    .check(&format!("http://{addr}/").parse().unwrap())
+    .await;
+    let e = o.error.unwrap();
+    assert_eq!(e.class, ErrorClass::TimeoutFirstByte);
+    assert_eq!(
+        e.message,
+        format!("http://{addr}/: timed out after 300ms waiting for the first response byte")
+    );
+    assert!(o.total >= Duration::from_millis(300) && o.total < Duration::from_secs(2));
+    assert!(o.events.get(Event::WroteRequest).is_some());
+    let tcp = prober(ProberConfig::default())
+        .check_tcp("127.0.0.1", addr.port())
+        .await;
+    assert!(tcp.success);
+    hold.abort();
+}
+
+#[tokio::test]
+async fn reset_mid_response_is_reset() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial")
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+        socket_reset(s);
+    });
+    let o = prober(ProberConfig::default())
+        .check(&format!("http://{addr}/").parse().unwrap())
+        .await;
+    server.await.unwrap();
+    let e = o.error.unwrap();
+    assert_eq!(
+        (e.class, e.event, o.status),
+        (ErrorClass::Reset, None, Some(200))
+    );
+    assert!(
+        e.message
+            .starts_with(&format!("reading the response from {addr}:")),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test]
+async fn garbage_response_is_protocol() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+        let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
+    });
+    let o = prober(ProberConfig::default())
+        .check(&format!("http://{addr}/").parse().unwrap())
+        .await;
+    let e = o.error.unwrap();
+    assert_eq!(e.class, ErrorClass::Protocol, "{}", e.message);
+    assert!(
+        e.message
+            .starts_with(&format!("reading the response from {addr}: invalid HTTP")),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_is_cut_off() {
+    let nginx = Nginx::builder()
+        .file("big.bin", vec![b'x'; 64 * 1024])
+        .location("/", "root html;")
+        .start()
+        .unwrap();
+    let o = prober(ProberConfig {
+        max_body: 1024,
+        ..ProberConfig::default()
+    })
+    .check(&nginx.http_url("/big.bin").parse().unwrap())
+    .await;
+    let e = o.error.unwrap();
+    assert_eq!(e.class, ErrorClass::Protocol);
+    assert!(e.message.ends_with("exceeds 1024 bytes"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn dns_queries_against_unbound() {
+    let server = DnsServer::unbound()
+        .a("a.test", "127.0.0.7")
+        .record(Record::Aaaa("a.test".into(), "::7".into()))
+        .start()
+        .unwrap();
+    let addr = server.addr();
+    let p = prober(ProberConfig {
+        timeout: Duration::from_secs(2),
+        ..ProberConfig::default()
+    });
+    let ok = p
+        .check(&format!("dns://{addr}/a.test").parse().unwrap())
+        .await;
+    assert!(ok.success, "{:?}", ok.error);
+    let answer = ok.dns.clone().unwrap();
+    assert_eq!(answer.rcode, "NOERROR");
+    assert_eq!(
+        answer.answers,
+        vec!["a.test. 60 IN A 127.0.0.7".to_string()]
+    );
+    assert_ordered(&ok, &[Event::WroteRequest, Event::GotFirstRespByte]);
+
+    let aaaa = p
+        .check(
+            &format!("dns://{addr}/a.test?type=AAAA&proto=tcp")
+                .parse()
+                .unwrap(),
+        )
+        .await;
+    assert!(aaaa.success, "{:?}", aaaa.error);
+    assert_eq!(
+        aaaa.dns.unwrap().answers,
+        vec!["a.test. 60 IN AAAA ::7".to_string()]
+    );
+    assert!(aaaa.events.get(Event::ConnectDone).is_some());
+
+    let nx = p
+        .check(&format!("dns://{addr}/missing.test").parse().unwrap())
+        .await;
+    let e = nx.error.unwrap();
+    assert_eq!(e.class, ErrorClass::Dns);
+    assert_eq!(e.message, format!("A missing.test via {addr}: NXDOMAIN"));
+    assert_eq!(server.queries_for("missing.test"), 1);
+}
+
+#[tokio::test]
+async fn unreachable_dns_server_is_a_dns_error() {
+    let port = ward_testkit::net::free_dual_port();
+    let p = prober(ProberConfig {
+        timeout: Duration::from_millis(500),
+        ..ProberConfig::default()
+    });
+    let udp = p
+        .check_dns(&DnsQuery::new("127.0.0.1", port, "a.test"))
+        .await;
+    let e = udp.error.unwrap();
+    assert_eq!(e.class, ErrorClass::Dns);
+    assert_eq!(
+        e.message,
+        format!("A a.test via 127.0.0.1:{port}/udp: receiving: Connection refused (os error 111)")
+    );
+    let tcp = p
+        .check(
+            &format!("dns://127.0.0.1:{port}/a.test?proto=tcp")
+                .parse()
+                .unwrap(),
+        )
+        .await;
+    assert!(tcp.error.unwrap().message.contains("Connection refused"));
+}
+
+#[tokio::test]
+async fn http_request_carries_method_headers_and_body() {
+    let nginx = Nginx::builder()
+        .location(
+            "= /echo",
+            "return 200 '$request_method $http_x_probe $content_length';",
+        )
+        .start()
+        .unwrap();
+    let mut request = HttpRequest::get(nginx.http_url("/echo").parse().unwrap());
+    request.method = http::Method::POST;
+    request
+        .headers
+        .push(("x-probe".parse().unwrap(), "yes".parse().unwrap()));
+    request.body = "hello".into();
+    let o = prober(ProberConfig::default()).check_http(&request).await;
+    assert!(o.success, "{:?}", o.error);
+    assert_eq!(o.body_bytes, "POST yes 5".len() as u64);
+}
+
+/// Closes with RST (SO_LINGER 0) instead of FIN.
+fn socket_reset(s: tokio::net::TcpStream) {
+    let std = s.into_std().unwrap();
+    socket2::SockRef::from(&std)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(std);
+}
