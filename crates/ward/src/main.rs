@@ -33,6 +33,8 @@ struct Cli {
 enum Command {
     /// Time every phase of one HTTP(S), TCP or DNS check (like httpstat / curl -w).
     Probe(cmd::probe::Args),
+    /// Generate or validate SLO rules from sloth specs (drop-in for sloth generate|validate).
+    Slo(cmd::slo::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     logging::init(&cli.log);
     let outcome = match cli.command {
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Slo(args) => cmd::slo::run(args),
     };
     match outcome {
         Ok(code) => code,

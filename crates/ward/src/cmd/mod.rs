@@ -2,4 +2,5 @@
 //! calls one library entry point, and hands the report to `render`.
 
 pub mod probe;
+pub mod slo;
 pub mod values;

@@ -1,0 +1,169 @@
+//! The generation pipeline for one spec document: load, check the SLO
+//! group, derive alert windows, run each SLO's plugin chain (validation and
+//! rule generation are plugins), name the groups. Mirrors sloth's
+//! `pkg/lib` + `internal/app/generate`.
+
+use std::collections::HashSet;
+
+use crate::duration::Duration;
+use crate::error::{Error, Result};
+use crate::model::{merge, GroupResult, Labels, PluginRef, SloResult, SloRules};
+use crate::plugins::{self, Request};
+use crate::rules::Info;
+use crate::spec;
+use crate::windows::Catalog;
+
+/// sloth version this crate reproduces (the default `sloth_version` label).
+pub const SLOTH_VERSION: &str = "v0.16.0";
+
+/// Generator settings (sloth's CLI flags, resolved).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Alert-window catalog (embedded or `--slo-period-windows-path`).
+    pub catalog: Catalog,
+    /// `--default-slo-period`.
+    pub default_period: Duration,
+    /// `--extra-labels`.
+    pub extra_labels: Labels,
+    /// `--slo-plugins` (CLI-level chain).
+    pub cmd_plugins: Vec<PluginRef>,
+    /// `--disable-default-slo-plugins`.
+    pub disable_default_plugins: bool,
+    /// `sloth_version` label value.
+    pub version: String,
+    /// `sloth_mode` prefix: `cli` or `api` (sloth's validate uses `api`).
+    pub agent: &'static str,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            catalog: Catalog::embedded(),
+            default_period: Duration(30 * 24 * 3_600_000_000_000),
+            extra_labels: Labels::new(),
+            cmd_plugins: Vec::new(),
+            disable_default_plugins: false,
+            version: SLOTH_VERSION.to_string(),
+            agent: "cli",
+        }
+    }
+}
+
+/// Generates rules from spec documents.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    cfg: Config,
+}
+
+impl Generator {
+    /// Checks the configuration (the default period must be in the catalog).
+    pub fn new(cfg: Config) -> Result<Generator> {
+        if !cfg.catalog.has(cfg.default_period) {
+            return Err(Error::Config(format!(
+                "invalid default slo period: window period {} missing",
+                cfg.default_period.go()
+            )));
+        }
+        Ok(Generator { cfg })
+    }
+
+    /// Generates one document (already split and cleaned, see [`spec::documents`]).
+    pub fn generate_doc(&self, file: &str, doc: &str) -> Result<GroupResult> {
+        let spec_err = |msg: String| Error::Spec {
+            file: file.to_string(),
+            msg,
+        };
+        let group = spec::load(doc, self.cfg.default_period).map_err(spec_err)?;
+        if group.slos.is_empty() {
+            return Err(spec_err(
+                "invalid SLO group: at least one SLO is required".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for s in &group.slos {
+            if !seen.insert(s.id.as_str()) {
+                return Err(Error::Slo {
+                    file: file.to_string(),
+                    slo: s.id.clone(),
+                    field: Some("name".into()),
+                    msg: format!("invalid SLO group: SLO ID {:?} is repeated", s.id),
+                });
+            }
+        }
+        let mode = match self.cfg.agent {
+            "api" => match group.kind {
+                crate::model::SpecKind::PrometheusV1 => "api-gen-prom",
+                crate::model::SpecKind::K8sV1 => "api-gen-k8s",
+                crate::model::SpecKind::OpenSloV1Alpha => "api-gen-openslo",
+            },
+            _ => group.kind.cli_mode(),
+        };
+        let info = Info {
+            version: self.cfg.version.clone(),
+            mode: mode.to_string(),
+            spec: group.kind.spec_label().to_string(),
+        };
+        let mut results = Vec::with_capacity(group.slos.len());
+        for mut slo in group.slos {
+            slo.labels = merge(&[&slo.labels, &self.cfg.extra_labels]);
+            let slo_err = |field: Option<String>, msg: String| Error::Slo {
+                file: file.to_string(),
+                slo: slo.id.clone(),
+                field,
+                msg,
+            };
+            let alerts = self
+                .cfg
+                .catalog
+                .alerts(slo.period, slo.objective)
+                .map_err(|m| {
+                    slo_err(
+                        Some("period".into()),
+                        format!("could not generate SLO alerts: {m}"),
+                    )
+                })?;
+            let chain = plugins::chain(
+                &slo,
+                &self.cfg.cmd_plugins,
+                self.cfg.disable_default_plugins,
+            )
+            .map_err(|m| slo_err(Some("plugins".into()), m))?;
+            let mut rules = SloRules::default();
+            {
+                let req = Request {
+                    info: &info,
+                    slo: &slo,
+                    alerts: &alerts,
+                };
+                for p in &chain {
+                    p.process(&req, &mut rules).map_err(|e| {
+                        slo_err(e.field, format!("slo processor failed: {}", e.msg))
+                    })?;
+                }
+            }
+            if rules.sli.name.is_empty() {
+                rules.sli.name = format!("sloth-slo-sli-recordings-{}", slo.id);
+            }
+            if rules.meta.name.is_empty() {
+                rules.meta.name = format!("sloth-slo-meta-recordings-{}", slo.id);
+            }
+            if rules.alerts.name.is_empty() {
+                rules.alerts.name = format!("sloth-slo-alerts-{}", slo.id);
+            }
+            results.push(SloResult { slo, rules });
+        }
+        Ok(GroupResult {
+            kind: group.kind,
+            k8s: group.k8s,
+            slos: results,
+        })
+    }
+
+    /// Generates every document of a file's contents.
+    pub fn generate_file(&self, file: &str, data: &str) -> Result<Vec<GroupResult>> {
+        spec::documents(data)
+            .iter()
+            .map(|d| self.generate_doc(file, d))
+            .collect()
+    }
+}

@@ -1,0 +1,217 @@
+//! sloth's internal SLO model (`pkg/common/model`): what every spec format
+//! is mapped to before validation and rule generation, and the generated
+//! rule groups. Plain data; no parsing or printing here.
+
+use std::collections::BTreeMap;
+
+use crate::duration::Duration;
+
+/// Label or annotation set (merged with "later wins", printed in yaml.v2 order).
+pub type Labels = BTreeMap<String, String>;
+
+/// Which spec format a document was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecKind {
+    /// `version: prometheus/v1`.
+    PrometheusV1,
+    /// Kubernetes `sloth.slok.dev/v1` `PrometheusServiceLevel`.
+    K8sV1,
+    /// OpenSLO `openslo/v1alpha` `SLO`.
+    OpenSloV1Alpha,
+}
+
+impl SpecKind {
+    /// The `sloth_spec` label value.
+    pub fn spec_label(self) -> &'static str {
+        match self {
+            SpecKind::PrometheusV1 => "prometheus/v1",
+            SpecKind::K8sV1 => "sloth.slok.dev/v1",
+            SpecKind::OpenSloV1Alpha => "openslo/v1alpha",
+        }
+    }
+
+    /// The `sloth_mode` label value for CLI generation.
+    pub fn cli_mode(self) -> &'static str {
+        match self {
+            SpecKind::PrometheusV1 => "cli-gen-prom",
+            SpecKind::K8sV1 => "cli-gen-k8s",
+            SpecKind::OpenSloV1Alpha => "cli-gen-openslo",
+        }
+    }
+}
+
+/// Object metadata of a Kubernetes spec, copied to the generated `PrometheusRule`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct K8sMeta {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.labels` (`None` when absent).
+    pub labels: Option<Labels>,
+    /// `metadata.annotations` (`None` when absent).
+    pub annotations: Option<Labels>,
+}
+
+/// An events SLI: error and total queries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Events {
+    /// Query counting bad events, with `{{.window}}`.
+    pub error_query: String,
+    /// Query counting all events, with `{{.window}}`.
+    pub total_query: String,
+}
+
+/// The SLI of an SLO (an SLI plugin has already become `raw`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sli {
+    /// Events SLI.
+    pub events: Option<Events>,
+    /// Raw error-ratio query.
+    pub raw: Option<String>,
+}
+
+/// Page or ticket alert metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertMeta {
+    /// Alert disabled: nothing else matters.
+    pub disable: bool,
+    /// Alert name.
+    pub name: String,
+    /// Alert labels (common merged with per-severity).
+    pub labels: Labels,
+    /// Alert annotations (common merged with per-severity).
+    pub annotations: Labels,
+}
+
+/// One SLO plugin declaration of a chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRef {
+    /// Plugin id, e.g. `sloth.dev/contrib/info_labels/v1`.
+    pub id: String,
+    /// Priority: < 0 runs before the default plugins, >= 0 after.
+    pub priority: i64,
+    /// Raw JSON config (`None` when absent).
+    pub config: Option<serde_json::Value>,
+}
+
+/// The SLO plugin chain of one SLO (group chain plus SLO chain).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SloPlugins {
+    /// Drop default and CLI-level plugins.
+    pub override_plugins: bool,
+    /// Declared plugins in declaration order.
+    pub plugins: Vec<PluginRef>,
+}
+
+/// One SLO after mapping from its spec.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Slo {
+    /// `<service>-<name>`.
+    pub id: String,
+    /// SLO name.
+    pub name: String,
+    /// Service name.
+    pub service: String,
+    /// Informative description (not emitted).
+    pub description: String,
+    /// SLO period.
+    pub period: Duration,
+    /// Objective in percent, (0, 100].
+    pub objective: f64,
+    /// SLO labels (group merged with SLO).
+    pub labels: Labels,
+    /// The SLI.
+    pub sli: Sli,
+    /// Page alert.
+    pub page: AlertMeta,
+    /// Ticket alert.
+    pub ticket: AlertMeta,
+    /// SLO plugins.
+    pub plugins: SloPlugins,
+}
+
+/// All SLOs of one spec document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloGroup {
+    /// Spec format.
+    pub kind: SpecKind,
+    /// Kubernetes metadata (only for [`SpecKind::K8sV1`]).
+    pub k8s: Option<K8sMeta>,
+    /// The SLOs in spec order.
+    pub slos: Vec<Slo>,
+}
+
+/// One Prometheus rule (recording or alerting).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rule {
+    /// Recording rule name (empty for alerts).
+    pub record: String,
+    /// Alert name (empty for recording rules).
+    pub alert: String,
+    /// PromQL expression.
+    pub expr: String,
+    /// `for:` (Prometheus duration string, empty when unset).
+    pub for_: String,
+    /// `keep_firing_for:` (empty when unset).
+    pub keep_firing_for: String,
+    /// Labels.
+    pub labels: Labels,
+    /// Annotations.
+    pub annotations: Labels,
+}
+
+/// A named rule group.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleGroup {
+    /// Group name.
+    pub name: String,
+    /// Evaluation interval (zero when unset).
+    pub interval: Duration,
+    /// Rules in order.
+    pub rules: Vec<Rule>,
+}
+
+/// Rules generated for one SLO.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SloRules {
+    /// SLI error-ratio recording rules.
+    pub sli: RuleGroup,
+    /// Metadata recording rules.
+    pub meta: RuleGroup,
+    /// Multi-window multi-burn-rate alerts.
+    pub alerts: RuleGroup,
+    /// Groups added by plugins.
+    pub extra: Vec<RuleGroup>,
+}
+
+/// Generated rules of one SLO, with the SLO they came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloResult {
+    /// The SLO (labels include CLI extra labels).
+    pub slo: Slo,
+    /// Its rules.
+    pub rules: SloRules,
+}
+
+/// Everything generated from one spec document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupResult {
+    /// Spec format of the document.
+    pub kind: SpecKind,
+    /// Kubernetes metadata (only for [`SpecKind::K8sV1`]).
+    pub k8s: Option<K8sMeta>,
+    /// Per-SLO results in spec order.
+    pub slos: Vec<SloResult>,
+}
+
+/// Merges label sets, later sets winning (sloth's `MergeLabels`).
+pub fn merge(sets: &[&Labels]) -> Labels {
+    let mut out = Labels::new();
+    for s in sets {
+        for (k, v) in s.iter() {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,231 @@
+//! Rule generation of sloth's three core plugins: SLI error-ratio recording
+//! rules (`sli_rules/v1`, optimized period rule by default), metadata
+//! recording rules (`metadata_rules/v1`) and multi-window multi-burn-rate
+//! alerts (`alert_rules/v1`). Expressions are byte-identical to sloth's.
+
+use crate::duration::Duration;
+use crate::gofmt::{format_f, format_g, quote};
+use crate::model::{merge, AlertMeta, Labels, Rule, Slo};
+use crate::template;
+use crate::windows::{MwmbAlert, MwmbGroup};
+
+/// Who generated the rules: goes into `sloth_slo_info`.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// `sloth_version`.
+    pub version: String,
+    /// `sloth_mode`.
+    pub mode: String,
+    /// `sloth_spec`.
+    pub spec: String,
+}
+
+/// `slo:sli_error:ratio_rate<window>`.
+pub fn sli_metric(w: Duration) -> String {
+    format!("slo:sli_error:ratio_rate{}", w.prom())
+}
+
+/// The `sloth_id`/`sloth_service`/`sloth_slo` labels of an SLO.
+pub fn id_labels(slo: &Slo) -> Labels {
+    let mut l = Labels::new();
+    l.insert("sloth_id".into(), slo.id.clone());
+    l.insert("sloth_service".into(), slo.service.clone());
+    l.insert("sloth_slo".into(), slo.name.clone());
+    l
+}
+
+/// Prometheus `LabelSet.String()` of a label set: `{a="x", b="y"}`.
+pub fn label_filter(labels: &Labels) -> String {
+    let mut s = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(k);
+        s.push('=');
+        s.push_str(&quote(v));
+    }
+    s.push('}');
+    s
+}
+
+fn sli_expr(slo: &Slo, w: Duration) -> Result<String, String> {
+    let tpl = match (&slo.sli.events, &slo.sli.raw) {
+        (Some(e), _) => format!("({})\n/\n({})\n", e.error_query, e.total_query),
+        (None, Some(r)) => format!("({r})"),
+        (None, None) => return Err("invalid SLI type".into()),
+    };
+    let win = w.prom();
+    template::render(&tpl, &[("window", &win)], true)
+        .map_err(|e| format!("could not render SLI expression template: {e}"))
+}
+
+/// SLI recording rules for every alert window plus the SLO period.
+pub fn sli_rules(
+    slo: &Slo,
+    alerts: &MwmbGroup,
+    disable_optimized: bool,
+) -> Result<Vec<Rule>, String> {
+    let mut windows = alerts.windows();
+    windows.push(slo.period);
+    let ids = id_labels(slo);
+    let mut rules = Vec::with_capacity(windows.len());
+    for w in windows {
+        let expr = if !disable_optimized && w == slo.period {
+            let short = alerts.page_quick.short;
+            if w == short {
+                return Err(format!(
+                    "could not create {:?} SLO rule for window {}: can't optimize using the same shortwindow as the window to optimize",
+                    slo.id,
+                    w.go()
+                ));
+            }
+            let metric = sli_metric(short);
+            let filter = label_filter(&ids);
+            let win = w.prom();
+            format!(
+                "sum_over_time({metric}{filter}[{win}])\n/ ignoring (sloth_window)\ncount_over_time({metric}{filter}[{win}])\n"
+            )
+        } else {
+            sli_expr(slo, w).map_err(|e| {
+                format!(
+                    "could not create {:?} SLO rule for window {}: {e}",
+                    slo.id,
+                    w.go()
+                )
+            })?
+        };
+        let mut win = Labels::new();
+        win.insert("sloth_window".into(), w.prom());
+        rules.push(Rule {
+            record: sli_metric(w),
+            expr,
+            labels: merge(&[&ids, &win, &slo.labels]),
+            ..Rule::default()
+        });
+    }
+    Ok(rules)
+}
+
+/// The seven metadata recording rules.
+pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
+    let ids = id_labels(slo);
+    let labels = merge(&[&ids, &slo.labels]);
+    let ratio = slo.objective / 100.0;
+    let filter = label_filter(&ids);
+    let burn = |metric: String| {
+        format!(
+            "{metric}{filter}\n/ on(sloth_id, sloth_slo, sloth_service) group_left\nslo:error_budget:ratio{filter}\n"
+        )
+    };
+    let rec = |record: &str, expr: String, labels: &Labels| Rule {
+        record: record.to_string(),
+        expr,
+        labels: labels.clone(),
+        ..Rule::default()
+    };
+    let mut info_labels = Labels::new();
+    info_labels.insert("sloth_version".into(), info.version.clone());
+    info_labels.insert("sloth_mode".into(), info.mode.clone());
+    info_labels.insert("sloth_spec".into(), info.spec.clone());
+    info_labels.insert("sloth_objective".into(), format_f(slo.objective));
+    vec![
+        rec(
+            "slo:objective:ratio",
+            format!("vector({})", format_g(ratio)),
+            &labels,
+        ),
+        rec(
+            "slo:error_budget:ratio",
+            format!("vector(1-{})", format_g(ratio)),
+            &labels,
+        ),
+        rec(
+            "slo:time_period:days",
+            format!("vector({})", format_g(slo.period.hours() / 24.0)),
+            &labels,
+        ),
+        rec(
+            "slo:current_burn_rate:ratio",
+            burn(sli_metric(alerts.page_quick.short)),
+            &labels,
+        ),
+        rec(
+            "slo:period_burn_rate:ratio",
+            burn(sli_metric(slo.period)),
+            &labels,
+        ),
+        rec(
+            "slo:period_error_budget_remaining:ratio",
+            format!("1 - slo:period_burn_rate:ratio{filter}"),
+            &labels,
+        ),
+        rec(
+            "sloth_slo_info",
+            "vector(1)".into(),
+            &merge(&[&labels, &info_labels]),
+        ),
+    ]
+}
+
+fn alert_rule(
+    slo: &Slo,
+    meta: &AlertMeta,
+    quick: &MwmbAlert,
+    slow: &MwmbAlert,
+    severity: &str,
+) -> Rule {
+    let f = label_filter(&id_labels(slo));
+    let eb = format_g(quick.error_budget / 100.0);
+    let qf = format_g(quick.burn_rate_factor);
+    let sf = format_g(slow.burn_rate_factor);
+    let expr = format!(
+        "(\n    max({qs}{f} > ({qf} * {eb})) without (sloth_window)\n    and\n    max({ql}{f} > ({qf} * {eb})) without (sloth_window)\n)\nor\n(\n    max({ss}{f} > ({sf} * {eb})) without (sloth_window)\n    and\n    max({sl}{f} > ({sf} * {eb})) without (sloth_window)\n)\n",
+        qs = sli_metric(quick.short),
+        ql = sli_metric(quick.long),
+        ss = sli_metric(slow.short),
+        sl = sli_metric(slow.long),
+    );
+    let mut ann = Labels::new();
+    ann.insert(
+        "title".into(),
+        format!("({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."),
+    );
+    ann.insert(
+        "summary".into(),
+        "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected.".into(),
+    );
+    let mut sev = Labels::new();
+    sev.insert("sloth_severity".into(), severity.into());
+    Rule {
+        alert: meta.name.clone(),
+        expr,
+        labels: merge(&[&sev, &meta.labels]),
+        annotations: merge(&[&ann, &meta.annotations]),
+        ..Rule::default()
+    }
+}
+
+/// Page then ticket alert rules (each only when enabled).
+pub fn alert_rules(slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    if !slo.page.disable {
+        rules.push(alert_rule(
+            slo,
+            &slo.page,
+            &alerts.page_quick,
+            &alerts.page_slow,
+            "page",
+        ));
+    }
+    if !slo.ticket.disable {
+        rules.push(alert_rule(
+            slo,
+            &slo.ticket,
+            &alerts.ticket_quick,
+            &alerts.ticket_slow,
+            "ticket",
+        ));
+    }
+    rules
+}

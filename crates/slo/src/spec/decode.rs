@@ -1,0 +1,335 @@
+//! Typed access to a YAML [`Value`] under the three decoding regimes sloth
+//! uses: sigs.k8s.io/yaml (prometheus/v1: case-insensitive keys, scalars
+//! coerced to strings where a string is expected), the Kubernetes decoder
+//! (case-sensitive, no coercion) and gopkg.in/yaml.v2 (OpenSLO, alert
+//! windows: exact keys, any scalar's raw text into a string). Unknown keys
+//! are ignored in all three, as in sloth. Errors are `path: message`.
+
+use crate::gofmt::format_g32;
+use crate::model::Labels;
+use crate::yaml::resolve::Resolved;
+use crate::yaml::tree::{Scalar, Value};
+
+/// Which Go decoder's rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// sigs.k8s.io/yaml + encoding/json (prometheus/v1 specs).
+    Sigs,
+    /// Kubernetes universal deserializer (case-sensitive JSON).
+    K8s,
+    /// gopkg.in/yaml.v2 into a typed struct.
+    YamlV2,
+}
+
+/// A decoding failure: the field path and what was wrong.
+pub type DecodeError = String;
+
+fn err(path: &str, msg: impl std::fmt::Display) -> DecodeError {
+    format!("field {path}: {msg}")
+}
+
+fn key_string(k: &Scalar, mode: Mode, path: &str) -> Result<String, DecodeError> {
+    if mode == Mode::YamlV2 {
+        return Ok(k.raw.clone());
+    }
+    Ok(match &k.res {
+        Resolved::Str | Resolved::Timestamp | Resolved::Merge => k.raw.clone(),
+        Resolved::Int(i) => i.to_string(),
+        Resolved::Uint(u) => u.to_string(),
+        Resolved::Float(f) => match format_g32(*f).as_str() {
+            "+Inf" => ".inf".to_string(),
+            "-Inf" => "-.inf".to_string(),
+            "NaN" => ".nan".to_string(),
+            s => s.to_string(),
+        },
+        Resolved::Bool(b) => b.to_string(),
+        Resolved::Null => return Err(err(path, "unsupported map key of type <nil>")),
+    })
+}
+
+/// A mapping viewed as a struct: field lookup by the mode's key rules.
+pub struct Obj<'v> {
+    mode: Mode,
+    path: String,
+    entries: Vec<(String, &'v Value)>,
+}
+
+impl<'v> Obj<'v> {
+    /// Views `v` as an object (`null` is an empty object).
+    pub fn new(v: &'v Value, mode: Mode, path: &str) -> Result<Obj<'v>, DecodeError> {
+        let mut entries = Vec::new();
+        match v {
+            Value::Map(m) => {
+                for (k, val) in m {
+                    entries.push((key_string(k, mode, path)?, val));
+                }
+            }
+            v if v.is_null() => {}
+            other => {
+                return Err(err(
+                    display_path(path),
+                    format!("cannot unmarshal {} into an object", other.kind()),
+                ))
+            }
+        }
+        if mode == Mode::Sigs {
+            // encoding/json sees keys in sorted order; the last matching key wins.
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        }
+        Ok(Obj {
+            mode,
+            path: path.to_string(),
+            entries,
+        })
+    }
+
+    /// The path of a field of this object.
+    pub fn sub(&self, name: &str) -> String {
+        if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path)
+        }
+    }
+
+    /// The field's value, if present.
+    pub fn get(&self, name: &str) -> Option<&'v Value> {
+        let mut found = None;
+        for (k, v) in &self.entries {
+            let hit = match self.mode {
+                Mode::Sigs => k.eq_ignore_ascii_case(name),
+                Mode::K8s | Mode::YamlV2 => k == name,
+            };
+            if hit {
+                found = Some(*v);
+            }
+        }
+        found
+    }
+
+    /// The field's value unless absent or null.
+    pub fn get_present(&self, name: &str) -> Option<&'v Value> {
+        self.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A nested object (absent or null: empty object).
+    pub fn obj(&self, name: &str) -> Result<Obj<'v>, DecodeError> {
+        match self.get(name) {
+            Some(v) => Obj::new(v, self.mode, &self.sub(name)),
+            None => Ok(Obj {
+                mode: self.mode,
+                path: self.sub(name),
+                entries: Vec::new(),
+            }),
+        }
+    }
+
+    /// A string field ("" when absent).
+    pub fn string(&self, name: &str) -> Result<String, DecodeError> {
+        match self.get(name) {
+            None => Ok(String::new()),
+            Some(v) => to_string(v, self.mode, &self.sub(name)),
+        }
+    }
+
+    /// A float field (0 when absent).
+    pub fn float(&self, name: &str) -> Result<f64, DecodeError> {
+        match self.get(name) {
+            None => Ok(0.0),
+            Some(v) => to_float(v, self.mode, &self.sub(name)),
+        }
+    }
+
+    /// An optional float field (`None` when absent or null).
+    pub fn opt_float(&self, name: &str) -> Result<Option<f64>, DecodeError> {
+        match self.get_present(name) {
+            None => Ok(None),
+            Some(v) => to_float(v, self.mode, &self.sub(name)).map(Some),
+        }
+    }
+
+    /// An integer field (0 when absent).
+    pub fn int(&self, name: &str) -> Result<i64, DecodeError> {
+        match self.get(name) {
+            None => Ok(0),
+            Some(v) => to_int(v, self.mode, &self.sub(name)),
+        }
+    }
+
+    /// A bool field (false when absent).
+    pub fn bool(&self, name: &str) -> Result<bool, DecodeError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(v) => to_bool(v, &self.sub(name)),
+        }
+    }
+
+    /// A `map[string]string` field (`None` when absent or null).
+    pub fn string_map(&self, name: &str) -> Result<Option<Labels>, DecodeError> {
+        let path = self.sub(name);
+        match self.get_present(name) {
+            None => Ok(None),
+            Some(Value::Map(m)) => {
+                let mut out = Labels::new();
+                let mut keyed = Vec::new();
+                for (k, v) in m {
+                    keyed.push((key_string(k, self.mode, &path)?, v));
+                }
+                if self.mode == Mode::Sigs || self.mode == Mode::K8s {
+                    keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                }
+                for (k, v) in keyed {
+                    let s = to_string(v, self.mode, &format!("{path}.{k}"))?;
+                    out.insert(k, s);
+                }
+                Ok(Some(out))
+            }
+            Some(other) => Err(err(
+                &path,
+                format!("cannot unmarshal {} into map[string]string", other.kind()),
+            )),
+        }
+    }
+
+    /// A sequence field (empty when absent or null).
+    pub fn seq(&self, name: &str) -> Result<Vec<&'v Value>, DecodeError> {
+        match self.get_present(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Seq(items)) => Ok(items.iter().collect()),
+            Some(other) => Err(err(
+                &self.sub(name),
+                format!("cannot unmarshal {} into a list", other.kind()),
+            )),
+        }
+    }
+
+    /// The decoding mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+}
+
+fn display_path(p: &str) -> &str {
+    if p.is_empty() {
+        "(document)"
+    } else {
+        p
+    }
+}
+
+/// Decodes a scalar into a Go `string` under `mode`.
+pub fn to_string(v: &Value, mode: Mode, path: &str) -> Result<String, DecodeError> {
+    let Value::Scalar(s) = v else {
+        return Err(err(
+            path,
+            format!("cannot unmarshal {} into string", v.kind()),
+        ));
+    };
+    if s.res == Resolved::Null {
+        return Ok(String::new());
+    }
+    match mode {
+        Mode::YamlV2 => Ok(s.raw.clone()),
+        Mode::Sigs => Ok(match &s.res {
+            Resolved::Int(i) => i.to_string(),
+            Resolved::Uint(u) => u.to_string(),
+            Resolved::Float(f) => format_g32(*f),
+            Resolved::Bool(b) => b.to_string(),
+            _ => s.raw.clone(),
+        }),
+        Mode::K8s => match &s.res {
+            Resolved::Str | Resolved::Timestamp | Resolved::Merge => Ok(s.raw.clone()),
+            _ => Err(err(
+                path,
+                format!("cannot unmarshal {} into Go value of type string", v.kind()),
+            )),
+        },
+    }
+}
+
+fn to_float(v: &Value, mode: Mode, path: &str) -> Result<f64, DecodeError> {
+    let bad = || err(path, format!("cannot unmarshal {} into float64", v.kind()));
+    let Value::Scalar(s) = v else {
+        return Err(bad());
+    };
+    let f = match s.res {
+        Resolved::Null => 0.0,
+        Resolved::Int(i) => i as f64,
+        Resolved::Uint(u) => u as f64,
+        Resolved::Float(f) => f,
+        _ => return Err(bad()),
+    };
+    if mode != Mode::YamlV2 && !f.is_finite() {
+        return Err(err(path, format!("json: unsupported value: {}", s.raw)));
+    }
+    Ok(f)
+}
+
+fn to_int(v: &Value, mode: Mode, path: &str) -> Result<i64, DecodeError> {
+    let bad = || err(path, format!("cannot unmarshal {} into int", v.kind()));
+    let Value::Scalar(s) = v else {
+        return Err(bad());
+    };
+    match s.res {
+        Resolved::Null => Ok(0),
+        Resolved::Int(i) => Ok(i),
+        Resolved::Float(f) if f.is_finite() && f.abs() < 9.2e18 => {
+            if mode == Mode::YamlV2 {
+                Ok(f.trunc() as i64)
+            } else if f.fract() == 0.0 {
+                Ok(f as i64)
+            } else {
+                Err(bad())
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn to_bool(v: &Value, path: &str) -> Result<bool, DecodeError> {
+    match v {
+        Value::Scalar(Scalar {
+            res: Resolved::Bool(b),
+            ..
+        }) => Ok(*b),
+        v if v.is_null() => Ok(false),
+        other => Err(err(
+            path,
+            format!("cannot unmarshal {} into bool", other.kind()),
+        )),
+    }
+}
+
+/// Converts a node to JSON as sigs.k8s.io/yaml would for a `json.RawMessage` field.
+pub fn to_json(v: &Value, path: &str) -> Result<serde_json::Value, DecodeError> {
+    use serde_json::Value as J;
+    Ok(match v {
+        Value::Scalar(s) => match &s.res {
+            Resolved::Null => J::Null,
+            Resolved::Bool(b) => J::Bool(*b),
+            Resolved::Int(i) => J::from(*i),
+            Resolved::Uint(u) => J::from(*u),
+            Resolved::Float(f) => match serde_json::Number::from_f64(*f) {
+                Some(n) => J::Number(n),
+                None => return Err(err(path, format!("json: unsupported value: {}", s.raw))),
+            },
+            _ => J::String(s.raw.clone()),
+        },
+        Value::Seq(items) => J::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| to_json(it, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Map(m) => {
+            let mut o = serde_json::Map::new();
+            for (k, val) in m {
+                let ks = key_string(k, Mode::Sigs, path)?;
+                let jv = to_json(val, &format!("{path}.{ks}"))?;
+                o.insert(ks, jv);
+            }
+            J::Object(o)
+        }
+    })
+}

@@ -1,0 +1,187 @@
+//! The `prometheus/v1` spec (decoded like sigs.k8s.io/yaml does) and the
+//! spec-to-model mapping it shares with the Kubernetes form: SLO ids,
+//! label merging, alert metadata, plugin chains and SLI plugins.
+
+use super::decode::{to_json, Mode, Obj};
+use crate::duration::Duration;
+use crate::model::{
+    merge, AlertMeta, Events, K8sMeta, Labels, PluginRef, Sli, Slo, SloGroup, SloPlugins, SpecKind,
+};
+use crate::plugins::sli as sli_plugins;
+use crate::yaml::tree::{self, Value};
+
+/// Field names of one spec dialect (snake_case for prometheus/v1, camelCase for Kubernetes).
+pub(crate) struct Names {
+    pub slo_plugins: &'static str,
+    pub error_ratio_query: &'static str,
+    pub error_query: &'static str,
+    pub total_query: &'static str,
+    pub page_alert: &'static str,
+    pub ticket_alert: &'static str,
+}
+
+/// prometheus/v1 names.
+pub(crate) const PROM_NAMES: Names = Names {
+    slo_plugins: "slo_plugins",
+    error_ratio_query: "error_ratio_query",
+    error_query: "error_query",
+    total_query: "total_query",
+    page_alert: "page_alert",
+    ticket_alert: "ticket_alert",
+};
+
+struct RawPlugins {
+    override_previous: bool,
+    chain: Vec<PluginRef>,
+}
+
+fn plugins(o: &Obj<'_>) -> Result<RawPlugins, String> {
+    let mut chain = Vec::new();
+    for (i, item) in o.seq("chain")?.into_iter().enumerate() {
+        let path = format!("{}[{i}]", o.sub("chain"));
+        let p = Obj::new(item, o.mode(), &path)?;
+        let config = match p.get("config") {
+            None => None,
+            Some(v) => Some(to_json(v, &p.sub("config"))?),
+        };
+        chain.push(PluginRef {
+            id: p.string("id")?,
+            priority: p.int("priority")?,
+            config,
+        });
+    }
+    Ok(RawPlugins {
+        override_previous: o.bool("overridePrevious")?,
+        chain,
+    })
+}
+
+fn alert(o: &Obj<'_>, common: &(String, Labels, Labels)) -> Result<AlertMeta, String> {
+    if o.bool("disable")? {
+        return Ok(AlertMeta {
+            disable: true,
+            ..AlertMeta::default()
+        });
+    }
+    let labels = o.string_map("labels")?.unwrap_or_default();
+    let annotations = o.string_map("annotations")?.unwrap_or_default();
+    Ok(AlertMeta {
+        disable: false,
+        name: common.0.clone(),
+        labels: merge(&[&common.1, &labels]),
+        annotations: merge(&[&common.2, &annotations]),
+    })
+}
+
+/// Maps a decoded prometheus/v1 or Kubernetes `spec` object to the model.
+pub(crate) fn map_spec(
+    spec: &Obj<'_>,
+    names: &Names,
+    kind: SpecKind,
+    k8s: Option<K8sMeta>,
+    period: Duration,
+) -> Result<SloGroup, String> {
+    let service = spec.string("service")?;
+    let group_labels = spec.string_map("labels")?.unwrap_or_default();
+    let group_plugins = match spec.get_present(names.slo_plugins) {
+        Some(_) => Some(plugins(&spec.obj(names.slo_plugins)?)?),
+        None => None,
+    };
+    let slo_values = spec.seq("slos")?;
+    if slo_values.is_empty() {
+        return Err("at least one SLO is required".to_string());
+    }
+    let mut slos = Vec::with_capacity(slo_values.len());
+    for (i, v) in slo_values.into_iter().enumerate() {
+        let s = Obj::new(v, spec.mode(), &format!("{}[{i}]", spec.sub("slos")))?;
+        let name = s.string("name")?;
+        let objective = s.float("objective")?;
+        let labels = s.string_map("labels")?.unwrap_or_default();
+
+        let mut chain: Vec<PluginRef> = group_plugins
+            .as_ref()
+            .map(|g| g.chain.clone())
+            .unwrap_or_default();
+        let mut override_plugins = group_plugins.as_ref().is_some_and(|g| g.override_previous);
+        if s.get_present("plugins").is_some() {
+            let p = plugins(&s.obj("plugins")?)?;
+            if p.override_previous {
+                chain.clear();
+                override_plugins = true;
+            }
+            chain.extend(p.chain);
+        }
+
+        let sli_o = s.obj("sli")?;
+        let mut sli = Sli::default();
+        if sli_o.get_present("events").is_some() {
+            let e = sli_o.obj("events")?;
+            sli.events = Some(Events {
+                error_query: e.string(names.error_query)?,
+                total_query: e.string(names.total_query)?,
+            });
+        }
+        if sli_o.get_present("raw").is_some() {
+            let r = sli_o.obj("raw")?;
+            sli.raw = Some(r.string(names.error_ratio_query)?);
+        }
+        if sli_o.get_present("plugin").is_some() {
+            let p = sli_o.obj("plugin")?;
+            let id = p.string("id")?;
+            let options = p.string_map("options")?.unwrap_or_default();
+            let meta = sli_plugins::Meta {
+                service: service.clone(),
+                slo: name.clone(),
+                objective: crate::gofmt::format_f6(objective),
+            };
+            let query = sli_plugins::run(&id, &meta, &group_labels, &options)?;
+            sli.raw = Some(query);
+        }
+
+        let a = s.obj("alerting")?;
+        let common = (
+            a.string("name")?,
+            a.string_map("labels")?.unwrap_or_default(),
+            a.string_map("annotations")?.unwrap_or_default(),
+        );
+        let page = alert(&a.obj(names.page_alert)?, &common)?;
+        let ticket = alert(&a.obj(names.ticket_alert)?, &common)?;
+
+        slos.push(Slo {
+            id: format!("{service}-{name}"),
+            name,
+            service: service.clone(),
+            description: s.string("description")?,
+            period,
+            objective,
+            labels: merge(&[&group_labels, &labels]),
+            sli,
+            page,
+            ticket,
+            plugins: SloPlugins {
+                override_plugins,
+                plugins: chain,
+            },
+        });
+    }
+    Ok(SloGroup { kind, k8s, slos })
+}
+
+/// Parses a document into a YAML tree, with sloth's "spec is required" check.
+pub(crate) fn parse_doc(doc: &str) -> Result<Value, String> {
+    if doc.is_empty() {
+        return Err("spec is required".to_string());
+    }
+    tree::parse(doc).map_err(|e| format!("could not unmarshall YAML spec correctly: {e}"))
+}
+
+/// Loads a prometheus/v1 document.
+pub fn load(doc: &str, period: Duration) -> Result<SloGroup, String> {
+    let v = parse_doc(doc)?;
+    let root = Obj::new(&v, Mode::Sigs, "")?;
+    if root.string("version")? != "prometheus/v1" {
+        return Err("invalid spec version, should be \"prometheus/v1\"".to_string());
+    }
+    map_spec(&root, &PROM_NAMES, SpecKind::PrometheusV1, None, period)
+        .map_err(|e| format!("could not map to model: {e}"))
+}

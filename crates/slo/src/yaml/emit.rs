@@ -1,0 +1,865 @@
+//! A YAML writer that lays out text exactly like gopkg.in/yaml.v2 v2.4.0
+//! (a Go port of libyaml's emitter): block mappings and indentless block
+//! sequences with indent 2, yaml.v2's choice of scalar style, 80-column
+//! folding of plain and quoted scalars, literal blocks with chomping hints,
+//! `[]`/`{}` for empty collections, simple and complex (`? `) keys.
+//!
+//! It is driven by calls (`map_start`, `key`, `str`, ...) instead of a
+//! tree, so rule files are streamed: nothing but the current line's state is
+//! held. Key order is the caller's job (see [`natural_less`]).
+
+use std::io::{self, Write};
+
+use super::resolve::needs_double_quotes;
+
+const BEST_INDENT: i32 = 2;
+const BEST_WIDTH: usize = 80;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+    Literal,
+}
+
+#[derive(Debug)]
+enum Frame {
+    /// A block mapping; `pending` is `Some(simple)` after a key, until its value.
+    Map { first: bool, pending: Option<bool> },
+    /// A block sequence.
+    Seq { first: bool },
+}
+
+#[derive(Default)]
+struct Analysis {
+    multiline: bool,
+    flow_plain_allowed: bool,
+    block_plain_allowed: bool,
+    single_quoted_allowed: bool,
+    block_allowed: bool,
+}
+
+/// Streams one YAML document in yaml.v2's layout into a writer.
+pub struct Emitter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    column: usize,
+    whitespace: bool,
+    indention: bool,
+    open_ended: bool,
+    indent: i32,
+    indents: Vec<i32>,
+    frames: Vec<Frame>,
+    mapping_context: bool,
+    simple_key_context: bool,
+    root_context: bool,
+}
+
+// === impl Emitter ===
+
+impl<W: Write> Emitter<W> {
+    /// Starts a document (no `---`: yaml.v2's implicit document start).
+    pub fn new(out: W) -> Self {
+        Emitter {
+            out,
+            buf: Vec::with_capacity(64 * 1024),
+            column: 0,
+            whitespace: true,
+            indention: true,
+            open_ended: false,
+            indent: -1,
+            indents: Vec::new(),
+            frames: Vec::new(),
+            mapping_context: false,
+            simple_key_context: false,
+            root_context: false,
+        }
+    }
+
+    /// Writes raw text (used for the header comment before the document).
+    pub fn raw(&mut self, s: &str) -> io::Result<()> {
+        self.buf.extend_from_slice(s.as_bytes());
+        self.maybe_flush()
+    }
+
+    fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= 60 * 1024 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the document and hands back the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.write_indent();
+        if self.open_ended {
+            self.write_indicator(b"...", true, false, false);
+            self.write_indent();
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(self.out)
+    }
+
+    // --- low level (libyaml put/write) ---
+
+    fn put(&mut self, b: u8) {
+        self.buf.push(b);
+        self.column += 1;
+    }
+
+    fn put_break(&mut self) {
+        self.buf.push(b'\n');
+        self.column = 0;
+    }
+
+    fn write_char(&mut self, v: &[u8], i: &mut usize) {
+        let w = width(v[*i]).max(1).min(v.len() - *i);
+        self.buf.extend_from_slice(&v[*i..*i + w]);
+        self.column += 1;
+        *i += w;
+    }
+
+    fn write_break(&mut self, v: &[u8], i: &mut usize) {
+        if v[*i] == b'\n' {
+            self.put_break();
+            *i += 1;
+        } else {
+            self.write_char(v, i);
+            self.column = 0;
+        }
+    }
+
+    fn write_indent(&mut self) {
+        let indent = self.indent.max(0) as usize;
+        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
+            self.put_break();
+        }
+        while self.column < indent {
+            self.put(b' ');
+        }
+        self.whitespace = true;
+        self.indention = true;
+    }
+
+    fn write_indicator(&mut self, ind: &[u8], need_ws: bool, is_ws: bool, is_indention: bool) {
+        if need_ws && !self.whitespace {
+            self.put(b' ');
+        }
+        for &b in ind {
+            self.put(b);
+        }
+        self.whitespace = is_ws;
+        self.indention = self.indention && is_indention;
+        self.open_ended = false;
+    }
+
+    fn increase_indent(&mut self, flow: bool, indentless: bool) {
+        self.indents.push(self.indent);
+        if self.indent < 0 {
+            self.indent = if flow { BEST_INDENT } else { 0 };
+        } else if !indentless {
+            self.indent += BEST_INDENT;
+        }
+    }
+
+    fn pop_indent(&mut self) {
+        if let Some(i) = self.indents.pop() {
+            self.indent = i;
+        }
+    }
+
+    // --- node contexts ---
+
+    /// Prepares the position for a node (sequence item dash, mapping value colon).
+    fn before_node(&mut self) {
+        match self.frames.last_mut() {
+            None => {
+                self.root_context = true;
+                self.mapping_context = false;
+                self.simple_key_context = false;
+            }
+            Some(Frame::Seq { first }) => {
+                if *first {
+                    *first = false;
+                    let indentless = self.mapping_context && !self.indention;
+                    self.increase_indent(false, indentless);
+                }
+                self.write_indent();
+                self.write_indicator(b"-", true, false, true);
+                self.root_context = false;
+                self.mapping_context = false;
+                self.simple_key_context = false;
+            }
+            Some(Frame::Map { pending, .. }) => {
+                let simple = pending.take().unwrap_or(true);
+                if simple {
+                    self.write_indicator(b":", false, false, false);
+                } else {
+                    self.write_indent();
+                    self.write_indicator(b":", true, false, true);
+                }
+                self.root_context = false;
+                self.mapping_context = true;
+                self.simple_key_context = false;
+            }
+        }
+    }
+
+    /// Writes a mapping key; the next call writes its value.
+    pub fn key(&mut self, k: &str) -> io::Result<()> {
+        if let Some(Frame::Map { first, .. }) = self.frames.last_mut() {
+            if *first {
+                *first = false;
+                self.increase_indent(false, false);
+            }
+        }
+        self.write_indent();
+        let a = analyze(k.as_bytes());
+        let simple = !a.multiline && k.len() <= 128;
+        self.root_context = false;
+        self.mapping_context = true;
+        if simple {
+            self.simple_key_context = true;
+        } else {
+            self.write_indicator(b"?", true, false, true);
+            self.simple_key_context = false;
+        }
+        self.scalar_node(k, &a);
+        if let Some(Frame::Map { pending, .. }) = self.frames.last_mut() {
+            *pending = Some(simple);
+        }
+        self.maybe_flush()
+    }
+
+    /// Writes a string scalar as yaml.v2 would marshal a Go string.
+    pub fn str(&mut self, v: &str) -> io::Result<()> {
+        self.before_node();
+        let a = analyze(v.as_bytes());
+        self.scalar_node(v, &a);
+        self.maybe_flush()
+    }
+
+    /// Convenience: `key: value` for a string value.
+    pub fn kv(&mut self, k: &str, v: &str) -> io::Result<()> {
+        self.key(k)?;
+        self.str(v)
+    }
+
+    /// Opens a block mapping (write keys, then [`Emitter::map_end`]).
+    pub fn map_start(&mut self) {
+        self.before_node();
+        self.frames.push(Frame::Map {
+            first: true,
+            pending: None,
+        });
+    }
+
+    /// Closes the innermost block mapping.
+    pub fn map_end(&mut self) {
+        if let Some(Frame::Map { first, .. }) = self.frames.pop() {
+            if !first {
+                self.pop_indent();
+            }
+        }
+    }
+
+    /// Opens a block sequence (write items, then [`Emitter::seq_end`]).
+    pub fn seq_start(&mut self) {
+        self.before_node();
+        self.frames.push(Frame::Seq { first: true });
+    }
+
+    /// Closes the innermost block sequence.
+    pub fn seq_end(&mut self) {
+        if let Some(Frame::Seq { first }) = self.frames.pop() {
+            if !first {
+                self.pop_indent();
+            }
+        }
+    }
+
+    /// Writes an empty sequence (`[]`).
+    pub fn empty_seq(&mut self) {
+        self.before_node();
+        self.write_indicator(b"[", true, true, false);
+        self.write_indicator(b"]", false, false, false);
+    }
+
+    /// Writes an empty mapping (`{}`).
+    pub fn empty_map(&mut self) {
+        self.before_node();
+        self.write_indicator(b"{", true, true, false);
+        self.write_indicator(b"}", false, false, false);
+    }
+
+    /// Writes a string map with keys in yaml.v2's natural order (`{}` when empty).
+    pub fn string_map<'a, I>(&mut self, entries: I) -> io::Result<()>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut v: Vec<(&str, &str)> = entries.into_iter().collect();
+        if v.is_empty() {
+            self.empty_map();
+            return Ok(());
+        }
+        v.sort_by(|a, b| natural_cmp(a.0, b.0));
+        self.map_start();
+        for (k, val) in v {
+            self.kv(k, val)?;
+        }
+        self.map_end();
+        Ok(())
+    }
+
+    fn scalar_node(&mut self, v: &str, a: &Analysis) {
+        let bytes = v.as_bytes();
+        let mut style = if v.contains('\n') {
+            Style::Literal
+        } else if !needs_double_quotes(v) {
+            Style::Plain
+        } else {
+            Style::Double
+        };
+        if self.simple_key_context && a.multiline {
+            style = Style::Double;
+        }
+        if style == Style::Plain
+            && (!a.block_plain_allowed || (bytes.is_empty() && self.simple_key_context))
+        {
+            style = Style::Single;
+        }
+        if style == Style::Single && !a.single_quoted_allowed {
+            style = Style::Double;
+        }
+        if style == Style::Literal && (!a.block_allowed || self.simple_key_context) {
+            style = Style::Double;
+        }
+        self.increase_indent(true, false);
+        let allow_breaks = !self.simple_key_context;
+        match style {
+            Style::Plain => self.write_plain(bytes, allow_breaks),
+            Style::Single => self.write_single(bytes, allow_breaks),
+            Style::Double => self.write_double(bytes, allow_breaks),
+            Style::Literal => self.write_literal(bytes),
+        }
+        self.pop_indent();
+    }
+
+    fn write_plain(&mut self, v: &[u8], allow_breaks: bool) {
+        if !self.whitespace {
+            self.put(b' ');
+        }
+        let mut spaces = false;
+        let mut breaks = false;
+        let mut i = 0;
+        while i < v.len() {
+            if v[i] == b' ' {
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && !(i + 1 < v.len() && v[i + 1] == b' ')
+                {
+                    self.write_indent();
+                    i += 1;
+                } else {
+                    self.write_char(v, &mut i);
+                }
+                spaces = true;
+            } else if is_break(v, i) {
+                if !breaks && v[i] == b'\n' {
+                    self.put_break();
+                }
+                self.write_break(v, &mut i);
+                self.indention = true;
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                self.write_char(v, &mut i);
+                self.indention = false;
+                spaces = false;
+                breaks = false;
+            }
+        }
+        self.whitespace = false;
+        self.indention = false;
+        if self.root_context {
+            self.open_ended = true;
+        }
+    }
+
+    fn write_single(&mut self, v: &[u8], allow_breaks: bool) {
+        self.write_indicator(b"'", true, false, false);
+        let mut spaces = false;
+        let mut breaks = false;
+        let mut i = 0;
+        while i < v.len() {
+            if v[i] == b' ' {
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i > 0
+                    && i < v.len() - 1
+                    && v[i + 1] != b' '
+                {
+                    self.write_indent();
+                    i += 1;
+                } else {
+                    self.write_char(v, &mut i);
+                }
+                spaces = true;
+            } else if is_break(v, i) {
+                if !breaks && v[i] == b'\n' {
+                    self.put_break();
+                }
+                self.write_break(v, &mut i);
+                self.indention = true;
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                if v[i] == b'\'' {
+                    self.put(b'\'');
+                }
+                self.write_char(v, &mut i);
+                self.indention = false;
+                spaces = false;
+                breaks = false;
+            }
+        }
+        self.write_indicator(b"'", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_double(&mut self, v: &[u8], allow_breaks: bool) {
+        let mut spaces = false;
+        self.write_indicator(b"\"", true, false, false);
+        let bom = v.len() >= 3 && v[0] == 0xEF && v[1] == 0xBB && v[2] == 0xBF;
+        let mut i = 0;
+        while i < v.len() {
+            if !is_printable(v, i) || bom || is_break(v, i) || v[i] == b'"' || v[i] == b'\\' {
+                let w = width(v[i]).max(1).min(v.len() - i);
+                let mut c: u32 = match w {
+                    1 => u32::from(v[i] & 0x7F),
+                    2 => u32::from(v[i] & 0x1F),
+                    3 => u32::from(v[i] & 0x0F),
+                    _ => u32::from(v[i] & 0x07),
+                };
+                for k in 1..w {
+                    c = (c << 6) + u32::from(v[i + k] & 0x3F);
+                }
+                i += w;
+                self.put(b'\\');
+                let esc = match c {
+                    0x00 => Some(b'0'),
+                    0x07 => Some(b'a'),
+                    0x08 => Some(b'b'),
+                    0x09 => Some(b't'),
+                    0x0A => Some(b'n'),
+                    0x0B => Some(b'v'),
+                    0x0C => Some(b'f'),
+                    0x0D => Some(b'r'),
+                    0x1B => Some(b'e'),
+                    0x22 => Some(b'"'),
+                    0x5C => Some(b'\\'),
+                    0x85 => Some(b'N'),
+                    0xA0 => Some(b'_'),
+                    0x2028 => Some(b'L'),
+                    0x2029 => Some(b'P'),
+                    _ => None,
+                };
+                match esc {
+                    Some(e) => self.put(e),
+                    None => {
+                        let (p, n) = if c <= 0xFF {
+                            (b'x', 2)
+                        } else if c <= 0xFFFF {
+                            (b'u', 4)
+                        } else {
+                            (b'U', 8)
+                        };
+                        self.put(p);
+                        for k in (0..n).rev() {
+                            let d = ((c >> (k * 4)) & 0xF) as u8;
+                            self.put(if d < 10 { b'0' + d } else { b'A' + d - 10 });
+                        }
+                    }
+                }
+                spaces = false;
+            } else if v[i] == b' ' {
+                if allow_breaks && !spaces && self.column > BEST_WIDTH && i > 0 && i < v.len() - 1 {
+                    self.write_indent();
+                    if v[i + 1] == b' ' {
+                        self.put(b'\\');
+                    }
+                    i += 1;
+                } else {
+                    self.write_char(v, &mut i);
+                }
+                spaces = true;
+            } else {
+                self.write_char(v, &mut i);
+                spaces = false;
+            }
+        }
+        self.write_indicator(b"\"", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn write_literal(&mut self, v: &[u8]) {
+        self.write_indicator(b"|", true, false, false);
+        // Block scalar hints.
+        if v.first() == Some(&b' ') || is_break(v, 0) {
+            self.write_indicator(&[b'0' + BEST_INDENT as u8], false, false, false);
+        }
+        self.open_ended = false;
+        let mut chomp = None;
+        if v.is_empty() {
+            chomp = Some(b'-');
+        } else {
+            let mut i = v.len() - 1;
+            while i > 0 && v[i] & 0xC0 == 0x80 {
+                i -= 1;
+            }
+            if !is_break(v, i) {
+                chomp = Some(b'-');
+            } else if i == 0 {
+                chomp = Some(b'+');
+                self.open_ended = true;
+            } else {
+                i -= 1;
+                while i > 0 && v[i] & 0xC0 == 0x80 {
+                    i -= 1;
+                }
+                if is_break(v, i) {
+                    chomp = Some(b'+');
+                    self.open_ended = true;
+                }
+            }
+        }
+        if let Some(c) = chomp {
+            // libyaml's write_indicator clears open_ended again here.
+            self.write_indicator(&[c], false, false, false);
+        }
+        self.put_break();
+        self.indention = true;
+        self.whitespace = true;
+        let mut breaks = true;
+        let mut i = 0;
+        while i < v.len() {
+            if is_break(v, i) {
+                self.write_break(v, &mut i);
+                self.indention = true;
+                breaks = true;
+            } else {
+                if breaks {
+                    self.write_indent();
+                }
+                self.write_char(v, &mut i);
+                self.indention = false;
+                breaks = false;
+            }
+        }
+    }
+}
+
+fn width(b: u8) -> usize {
+    if b & 0x80 == 0 {
+        1
+    } else if b & 0xE0 == 0xC0 {
+        2
+    } else if b & 0xF0 == 0xE0 {
+        3
+    } else if b & 0xF8 == 0xF0 {
+        4
+    } else {
+        0
+    }
+}
+
+fn at(v: &[u8], i: usize) -> u8 {
+    v.get(i).copied().unwrap_or(0)
+}
+
+fn is_break(v: &[u8], i: usize) -> bool {
+    let b = at(v, i);
+    b == b'\r'
+        || b == b'\n'
+        || (b == 0xC2 && at(v, i + 1) == 0x85)
+        || (b == 0xE2 && at(v, i + 1) == 0x80 && (at(v, i + 2) == 0xA8 || at(v, i + 2) == 0xA9))
+}
+
+fn is_blank(v: &[u8], i: usize) -> bool {
+    let b = at(v, i);
+    b == b' ' || b == b'\t'
+}
+
+fn is_blankz(v: &[u8], i: usize) -> bool {
+    is_blank(v, i) || is_break(v, i) || at(v, i) == 0
+}
+
+fn is_printable(v: &[u8], i: usize) -> bool {
+    let b = at(v, i);
+    let b1 = at(v, i + 1);
+    let b2 = at(v, i + 2);
+    b == 0x0A
+        || (0x20..=0x7E).contains(&b)
+        || (b == 0xC2 && b1 >= 0xA0)
+        || (b > 0xC2 && b < 0xED)
+        || (b == 0xED && b1 < 0xA0)
+        || b == 0xEE
+        || (b == 0xEF && !(b1 == 0xBB && b2 == 0xBF) && !(b1 == 0xBF && (b2 == 0xBE || b2 == 0xBF)))
+}
+
+/// libyaml's `yaml_emitter_analyze_scalar` (unicode output enabled, as yaml.v2 sets it).
+fn analyze(v: &[u8]) -> Analysis {
+    if v.is_empty() {
+        return Analysis {
+            multiline: false,
+            flow_plain_allowed: false,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: false,
+        };
+    }
+    let mut block_indicators = false;
+    let mut flow_indicators = false;
+    let mut line_breaks = false;
+    let mut special = false;
+    let mut leading_space = false;
+    let mut leading_break = false;
+    let mut trailing_space = false;
+    let mut trailing_break = false;
+    let mut break_space = false;
+    let mut space_break = false;
+    let mut previous_space = false;
+    let mut previous_break = false;
+
+    if v.len() >= 3 && (v.starts_with(b"---") || v.starts_with(b"...")) {
+        block_indicators = true;
+        flow_indicators = true;
+    }
+    let mut preceded_by_ws = true;
+    let mut i = 0;
+    while i < v.len() {
+        let w = width(v[i]).max(1);
+        let followed_by_ws = i + w >= v.len() || is_blank(v, i + w);
+        if i == 0 {
+            match v[i] {
+                b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
+                | b'\'' | b'"' | b'%' | b'@' | b'`' => {
+                    flow_indicators = true;
+                    block_indicators = true;
+                }
+                b'?' | b':' => {
+                    flow_indicators = true;
+                    if followed_by_ws {
+                        block_indicators = true;
+                    }
+                }
+                b'-' if followed_by_ws => {
+                    flow_indicators = true;
+                    block_indicators = true;
+                }
+                _ => {}
+            }
+        } else {
+            match v[i] {
+                b',' | b'?' | b'[' | b']' | b'{' | b'}' => flow_indicators = true,
+                b':' => {
+                    flow_indicators = true;
+                    if followed_by_ws {
+                        block_indicators = true;
+                    }
+                }
+                b'#' if preceded_by_ws => {
+                    flow_indicators = true;
+                    block_indicators = true;
+                }
+                _ => {}
+            }
+        }
+        if !is_printable(v, i) {
+            special = true;
+        }
+        if v[i] == b' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i + w == v.len() {
+                trailing_space = true;
+            }
+            if previous_break {
+                break_space = true;
+            }
+            previous_space = true;
+            previous_break = false;
+        } else if is_break(v, i) {
+            line_breaks = true;
+            if i == 0 {
+                leading_break = true;
+            }
+            if i + w == v.len() {
+                trailing_break = true;
+            }
+            if previous_space {
+                space_break = true;
+            }
+            previous_space = false;
+            previous_break = true;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_ws = is_blankz(v, i);
+        i += w;
+    }
+    let mut a = Analysis {
+        multiline: line_breaks,
+        flow_plain_allowed: true,
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+    }
+    if trailing_space {
+        a.block_allowed = false;
+    }
+    if break_space {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+    }
+    if space_break || special {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+        a.single_quoted_allowed = false;
+        a.block_allowed = false;
+    }
+    if line_breaks {
+        a.flow_plain_allowed = false;
+        a.block_plain_allowed = false;
+    }
+    if flow_indicators {
+        a.flow_plain_allowed = false;
+    }
+    if block_indicators {
+        a.block_plain_allowed = false;
+    }
+    a
+}
+
+/// yaml.v2's `keyList.Less` for string keys: digit runs compare numerically,
+/// letters by code point, a non-letter sorts before a letter.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if natural_less(a, b) {
+        Ordering::Less
+    } else if natural_less(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+/// yaml.v2's `keyList.Less` on two strings.
+pub fn natural_less(a: &str, b: &str) -> bool {
+    let ar: Vec<char> = a.chars().collect();
+    let br: Vec<char> = b.chars().collect();
+    let is_digit = |c: char| c.is_ascii_digit();
+    let mut i = 0;
+    while i < ar.len() && i < br.len() {
+        if ar[i] == br[i] {
+            i += 1;
+            continue;
+        }
+        let al = ar[i].is_alphabetic();
+        let bl = br[i].is_alphabetic();
+        if al && bl {
+            return ar[i] < br[i];
+        }
+        if al || bl {
+            return bl;
+        }
+        let mut an: i64 = 0;
+        let mut bn: i64 = 0;
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 && is_digit(ar[j - 1]) {
+                j -= 1;
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && is_digit(ar[ai]) {
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && is_digit(br[bi]) {
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
+            bi += 1;
+        }
+        if an != bn {
+            return an < bn;
+        }
+        if ai != bi {
+            return ai < bi;
+        }
+        return ar[i] < br[i];
+    }
+    ar.len() < br.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(k: &str, v: &str) -> String {
+        let mut e = Emitter::new(Vec::new());
+        e.map_start();
+        e.kv(k, v).unwrap();
+        e.map_end();
+        String::from_utf8(e.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn scalar_styles() {
+        assert_eq!(one("a", "b"), "a: b\n");
+        assert_eq!(one("a", "99.9"), "a: \"99.9\"\n");
+        assert_eq!(one("a", "yes"), "a: \"yes\"\n");
+        assert_eq!(one("a", "#x"), "a: '#x'\n");
+        assert_eq!(one("a", "x\n"), "a: |\n  x\n");
+        assert_eq!(one("a", "x"), "a: x\n");
+        assert_eq!(one("a", "x\ny"), "a: |-\n  x\n  y\n");
+        assert_eq!(one("a", ""), "a: \"\"\n");
+        assert_eq!(one("a", "tab\there"), "a: \"tab\\there\"\n");
+        assert_eq!(one("a", "x \ny"), "a: \"x \\ny\"\n");
+    }
+
+    #[test]
+    fn natural_order() {
+        assert!(natural_less("a9", "a10"));
+        assert!(natural_less("sloth_id", "sloth_service"));
+        assert!(natural_less("a_b", "ab"));
+        assert!(natural_less("alert01k1", "alert02k1"));
+    }
+}

@@ -1,0 +1,7 @@
+//! YAML in and out, with yaml.v2's (YAML 1.1) semantics: `resolve` types
+//! plain scalars, `tree` reads a document, `emit` writes rule files in
+//! yaml.v2's exact layout.
+
+pub mod emit;
+pub mod resolve;
+pub mod tree;
