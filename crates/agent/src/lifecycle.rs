@@ -1,0 +1,203 @@
+//! Run forever, report on HTTP, stop gracefully: the readiness and shutdown
+//! state of an agent, its HTTP(S) endpoints, and the lameduck sequence
+//! (on SIGTERM `/ready` turns 503 at once, rounds and endpoints keep serving
+//! for the shutdown duration, then everything stops within a bound).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+/// How long open connections get to finish once the agent stops.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Readiness and shutdown state shared by an agent's rounds and endpoints.
+#[derive(Debug, Default)]
+pub struct Lifecycle {
+    first_round_done: AtomicBool,
+    lameduck: AtomicBool,
+    shutdown: CancellationToken,
+    stop: CancellationToken,
+}
+
+impl Lifecycle {
+    /// A new lifecycle: not ready, not in lameduck.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Records that a full round completed (agents are ready after the first).
+    pub fn round_completed(&self) {
+        self.first_round_done.store(true, Ordering::Relaxed);
+    }
+
+    /// True once a round completed.
+    pub fn has_completed_round(&self) -> bool {
+        self.first_round_done.load(Ordering::Relaxed)
+    }
+
+    /// True while shutting down: `/ready` must answer 503.
+    pub fn is_lameduck(&self) -> bool {
+        self.lameduck.load(Ordering::Relaxed)
+    }
+
+    /// Asks the agent to shut down as on SIGTERM (used by tests and the lab).
+    pub fn request_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Cancelled when rounds and endpoints must stop (after the lameduck period).
+    pub fn stopping(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+}
+
+/// One listening endpoint: plain HTTP, or HTTPS with a rustls server config.
+pub struct Endpoint {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Endpoint {
+    /// Binds a plain HTTP endpoint.
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::bind(addr).await?,
+            tls: None,
+        })
+    }
+
+    /// Binds an HTTPS endpoint.
+    pub async fn bind_tls(
+        addr: SocketAddr,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            listener: TcpListener::bind(addr).await?,
+            tls: Some(TlsAcceptor::from(tls)),
+        })
+    }
+
+    /// Wraps an already bound listener.
+    pub fn from_listener(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        Self {
+            listener,
+            tls: tls.map(TlsAcceptor::from),
+        }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Serves `router` on `endpoint` until `stop`, then drains open connections for at most [`DRAIN_TIMEOUT`].
+pub async fn serve(endpoint: Endpoint, router: Router, stop: CancellationToken) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = endpoint.listener.accept() => a,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            // EMFILE and friends: keep serving; the next accept may succeed.
+            tokio::task::yield_now().await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        match &endpoint.tls {
+            None => {
+                tokio::spawn(serve_connection(stream, router, graceful.watcher()));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    if let Ok(Ok(tls)) = handshake.await {
+                        serve_connection(tls, router, watcher).await;
+                    }
+                });
+            }
+        }
+    }
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+}
+
+/// Serves one accepted connection (HTTP/1.1 or h2) until it closes or the agent drains.
+async fn serve_connection<S>(stream: S, router: Router, watcher: Watcher)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(router))
+        .into_owned();
+    let _ = watcher.watch(conn).await;
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs an agent: serves `router` on every endpoint and drives `rounds` (which
+/// must return once `lifecycle.stopping()` is cancelled) until SIGTERM/SIGINT or
+/// [`Lifecycle::request_shutdown`]; then lameduck for `shutdown_duration`, then stop.
+pub async fn run<R>(
+    lifecycle: Arc<Lifecycle>,
+    endpoints: Vec<Endpoint>,
+    router: Router,
+    rounds: R,
+    shutdown_duration: Duration,
+) where
+    R: Future<Output = ()> + Send + 'static,
+{
+    let stop = lifecycle.stopping();
+    let servers: Vec<_> = endpoints
+        .into_iter()
+        .map(|e| tokio::spawn(serve(e, router.clone(), stop.clone())))
+        .collect();
+    let rounds = tokio::spawn(rounds);
+    tokio::select! {
+        _ = termination_signal() => tracing::info!("termination signal received, entering lameduck"),
+        _ = lifecycle.shutdown.cancelled() => tracing::info!("shutdown requested, entering lameduck"),
+    }
+    lifecycle.lameduck.store(true, Ordering::Relaxed);
+    tokio::time::sleep(shutdown_duration).await;
+    stop.cancel();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, rounds).await;
+    for server in servers {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, server).await;
+    }
+    tracing::info!("stopped");
+}

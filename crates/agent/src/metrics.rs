@@ -1,0 +1,490 @@
+//! A metrics registry that writes the exposition format of the Go
+//! `VictoriaMetrics/metrics` library used by kubenurse and hostlookuper, so
+//! ward's output matches theirs line for line:
+//!
+//! - series are created lazily on first use, named by their full text
+//!   (`name{k="v",…}` with labels in the order given and Go `%q` quoting);
+//! - output is sorted by family, then by full series name;
+//! - no `# HELP`/`# TYPE` lines unless metadata is switched on;
+//! - histograms are either Prometheus `le` histograms (cumulative, Go `%v`
+//!   bounds) or VictoriaMetrics `vmrange` histograms (18 log buckets per
+//!   decade, only non-empty buckets written);
+//! - series can be removed (ward expires series of targets that left).
+//!
+//! The registry is passed in by the caller; there is no global one.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ward_gofmt::{format_e3, format_g, quote};
+
+/// The Prometheus default buckets (client_golang `DefBuckets`).
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Which kind of histogram the registry creates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistogramKind {
+    /// Prometheus `le` histogram with these upper bounds (`+Inf` implicit).
+    Prometheus(Vec<f64>),
+    /// VictoriaMetrics `vmrange` histogram.
+    VictoriaMetrics,
+}
+
+impl Default for HistogramKind {
+    fn default() -> Self {
+        HistogramKind::Prometheus(DEFAULT_BUCKETS.to_vec())
+    }
+}
+
+/// A monotonically increasing integer counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+const VM_E10_MIN: i32 = -9;
+const VM_E10_MAX: i32 = 18;
+const VM_BUCKETS_PER_DECIMAL: usize = 18;
+const VM_BUCKETS: usize = (VM_E10_MAX - VM_E10_MIN) as usize * VM_BUCKETS_PER_DECIMAL;
+
+#[derive(Debug)]
+enum Buckets {
+    Prometheus {
+        bounds: Arc<[f64]>,
+        counts: Vec<u64>,
+    },
+    Vm {
+        lower: u64,
+        upper: u64,
+        counts: BTreeMap<usize, u64>,
+    },
+}
+
+/// A distribution of observed values.
+#[derive(Debug)]
+pub struct Histogram(Mutex<HistogramState>);
+
+#[derive(Debug)]
+struct HistogramState {
+    sum: f64,
+    count: u64,
+    buckets: Buckets,
+}
+
+impl Histogram {
+    fn new(kind: &HistogramKind) -> Self {
+        let buckets = match kind {
+            HistogramKind::Prometheus(bounds) => Buckets::Prometheus {
+                counts: vec![0; bounds.len() + 1],
+                bounds: bounds.clone().into(),
+            },
+            HistogramKind::VictoriaMetrics => Buckets::Vm {
+                lower: 0,
+                upper: 0,
+                counts: BTreeMap::new(),
+            },
+        };
+        Self(Mutex::new(HistogramState {
+            sum: 0.0,
+            count: 0,
+            buckets,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HistogramState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records one value (negative and NaN values are ignored, as in Go).
+    pub fn observe(&self, v: f64) {
+        if v.is_nan() || v < 0.0 {
+            return;
+        }
+        let mut s = self.lock();
+        s.sum += v;
+        s.count += 1;
+        match &mut s.buckets {
+            Buckets::Prometheus { bounds, counts } => {
+                let i = bounds.partition_point(|b| *b < v);
+                counts[i] += 1;
+            }
+            Buckets::Vm {
+                lower,
+                upper,
+                counts,
+            } => {
+                let idx = (v.log10() - VM_E10_MIN as f64) * VM_BUCKETS_PER_DECIMAL as f64;
+                if idx < 0.0 || v == 0.0 {
+                    *lower += 1;
+                } else if idx >= VM_BUCKETS as f64 {
+                    *upper += 1;
+                } else {
+                    let mut i = idx as usize;
+                    if idx == i as f64 && i > 0 {
+                        i -= 1;
+                    }
+                    *counts.entry(i).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.lock().count
+    }
+
+    /// Sum of observations.
+    pub fn sum(&self) -> f64 {
+        self.lock().sum
+    }
+
+    fn write(&self, name: &str, labels: &str, out: &mut String) {
+        let s = self.lock();
+        let with = |extra: &str| {
+            if labels.is_empty() {
+                format!("{{{extra}}}")
+            } else {
+                format!("{{{labels},{extra}}}")
+            }
+        };
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let mut total = 0u64;
+        match &s.buckets {
+            Buckets::Prometheus { bounds, counts } => {
+                for (i, bound) in bounds.iter().enumerate() {
+                    total += counts[i];
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{} {total}",
+                        with(&format!("le=\"{}\"", format_g(*bound)))
+                    );
+                }
+                total += counts[bounds.len()];
+                let _ = writeln!(out, "{name}_bucket{} {total}", with("le=\"+Inf\""));
+            }
+            Buckets::Vm {
+                lower,
+                upper,
+                counts,
+            } => {
+                let mut bucket = |range: String, n: u64| {
+                    if n > 0 {
+                        total += n;
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {n}",
+                            with(&format!("vmrange=\"{range}\""))
+                        );
+                    }
+                };
+                bucket(format!("0...{}", format_e3(10f64.powi(VM_E10_MIN))), *lower);
+                for (i, n) in counts {
+                    bucket(vm_range(*i), *n);
+                }
+                bucket(
+                    format!("{}...+Inf", format_e3(10f64.powi(VM_E10_MAX))),
+                    *upper,
+                );
+                if total == 0 {
+                    return;
+                }
+            }
+        }
+        let sum = if s.sum.fract() == 0.0 && s.sum.abs() < 9.2e18 {
+            format!("{}", s.sum as i64)
+        } else {
+            format_g(s.sum)
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {total}");
+    }
+}
+
+/// The `start...end` label of VictoriaMetrics bucket `i`, computed as Go does
+/// (repeated multiplication from 1e-9, printed with `%.3e`).
+fn vm_range(i: usize) -> String {
+    let multiplier = 10f64.powf(1.0 / VM_BUCKETS_PER_DECIMAL as f64);
+    let mut v = 10f64.powi(VM_E10_MIN);
+    for _ in 0..i {
+        v *= multiplier;
+    }
+    let start = format_e3(v);
+    format!("{start}...{}", format_e3(v * multiplier))
+}
+
+#[derive(Debug, Clone)]
+enum Metric {
+    Counter(Arc<Counter>),
+    Gauge(Arc<Gauge>),
+    Histogram(Arc<Histogram>),
+}
+
+impl Metric {
+    fn type_name(&self, kind: &HistogramKind) -> &'static str {
+        match self {
+            Metric::Counter(_) => "counter",
+            Metric::Gauge(_) => "gauge",
+            Metric::Histogram(_) if *kind == HistogramKind::VictoriaMetrics => "untyped",
+            Metric::Histogram(_) => "histogram",
+        }
+    }
+}
+
+/// Lazily created series, written in the VictoriaMetrics exposition format.
+#[derive(Debug, Default)]
+pub struct Registry {
+    series: Mutex<BTreeMap<(String, String), Metric>>,
+    histograms: HistogramKind,
+    metadata: bool,
+}
+
+/// Formats labels as `k1="v1",k2="v2"` with Go `%q` quoting, in the order given.
+pub fn label_text(labels: &[(&str, &str)]) -> String {
+    let mut text = String::new();
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(k);
+        text.push('=');
+        text.push_str(&quote(v));
+    }
+    text
+}
+
+impl Registry {
+    /// A registry creating histograms of `kind`; `metadata` adds `# HELP`/`# TYPE` lines.
+    pub fn new(histograms: HistogramKind, metadata: bool) -> Self {
+        Self {
+            series: Mutex::new(BTreeMap::new()),
+            histograms,
+            metadata,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Metric>> {
+        self.series.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_or_create(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        make: impl FnOnce() -> Metric,
+    ) -> Metric {
+        let key = (name.to_string(), label_text(labels));
+        self.lock().entry(key).or_insert_with(make).clone()
+    }
+
+    /// The counter `name{labels}`, created at zero on first use.
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> Arc<Counter> {
+        match self.get_or_create(name, labels, || Metric::Counter(Arc::default())) {
+            Metric::Counter(c) => c,
+            _ => Arc::default(), // a name reused with another type: counted nowhere, never panics
+        }
+    }
+
+    /// The gauge `name{labels}`, created at zero on first use.
+    pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Arc<Gauge> {
+        match self.get_or_create(name, labels, || Metric::Gauge(Arc::default())) {
+            Metric::Gauge(g) => g,
+            _ => Arc::default(),
+        }
+    }
+
+    /// The histogram `name{labels}`, created empty on first use.
+    pub fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Arc<Histogram> {
+        let kind = &self.histograms;
+        match self.get_or_create(name, labels, || {
+            Metric::Histogram(Arc::new(Histogram::new(kind)))
+        }) {
+            Metric::Histogram(h) => h,
+            _ => Arc::new(Histogram::new(kind)),
+        }
+    }
+
+    /// Removes every series for which `drop(name, label_text)` is true; returns how many.
+    pub fn remove_where(&self, mut drop: impl FnMut(&str, &str) -> bool) -> usize {
+        let mut series = self.lock();
+        let before = series.len();
+        series.retain(|(name, labels), _| !drop(name, labels));
+        before - series.len()
+    }
+
+    /// Number of series (each histogram counts once).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no series exists.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes every series: sorted by family, then by full series name.
+    pub fn encode(&self, out: &mut String) {
+        let series: Vec<((String, String), Metric)> = self
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut sorted: Vec<(String, &str, &str, &Metric)> = series
+            .iter()
+            .map(|((name, labels), m)| {
+                let full = if labels.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name}{{{labels}}}")
+                };
+                (full, name.as_str(), labels.as_str(), m)
+            })
+            .collect();
+        sorted.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(&b.0)));
+        let mut last_family: Option<&str> = None;
+        for (full, name, labels, metric) in sorted {
+            if self.metadata && last_family != Some(name) {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name}\n# TYPE {name} {}",
+                    metric.type_name(&self.histograms)
+                );
+            }
+            last_family = Some(name);
+            match metric {
+                Metric::Counter(c) => {
+                    let _ = writeln!(out, "{full} {}", c.get());
+                }
+                Metric::Gauge(g) => {
+                    let _ = writeln!(out, "{full} {}", format_g(g.get()));
+                }
+                Metric::Histogram(h) => h.write(name, labels, out),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(r: &Registry) -> String {
+        let mut s = String::new();
+        r.encode(&mut s);
+        s
+    }
+
+    #[test]
+    fn lazy_sorted_quoted_series() {
+        let r = Registry::new(HistogramKind::default(), false);
+        assert_eq!(text(&r), "");
+        r.counter(
+            "kubenurse_httpclient_requests_total",
+            &[("type", "path_b"), ("code", "200")],
+        )
+        .inc();
+        r.counter(
+            "kubenurse_httpclient_requests_total",
+            &[("type", "path_a"), ("code", "200")],
+        )
+        .add(2);
+        r.counter(
+            "kubenurse_errors_total",
+            &[("type", "me \"x\""), ("event", "status_code_503")],
+        )
+        .inc();
+        r.gauge("kubenurse_neighbourhood_incoming_checks", &[])
+            .set(10.0);
+        assert_eq!(
+            text(&r),
+            "kubenurse_errors_total{type=\"me \\\"x\\\"\",event=\"status_code_503\"} 1\n\
+             kubenurse_httpclient_requests_total{type=\"path_a\",code=\"200\"} 2\n\
+             kubenurse_httpclient_requests_total{type=\"path_b\",code=\"200\"} 1\n\
+             kubenurse_neighbourhood_incoming_checks 10\n"
+        );
+    }
+
+    #[test]
+    fn prometheus_histogram_is_cumulative_with_go_bounds() {
+        let r = Registry::new(HistogramKind::Prometheus(vec![0.005, 0.5, 1.0]), true);
+        let h = r.histogram("d_seconds", &[("type", "x")]);
+        h.observe(0.005); // on the bound: counts in le="0.005"
+        h.observe(0.25);
+        h.observe(3.0);
+        assert_eq!(
+            text(&r),
+            "# HELP d_seconds\n# TYPE d_seconds histogram\n\
+             d_seconds_bucket{type=\"x\",le=\"0.005\"} 1\n\
+             d_seconds_bucket{type=\"x\",le=\"0.5\"} 2\n\
+             d_seconds_bucket{type=\"x\",le=\"1\"} 2\n\
+             d_seconds_bucket{type=\"x\",le=\"+Inf\"} 3\n\
+             d_seconds_sum{type=\"x\"} 3.255\n\
+             d_seconds_count{type=\"x\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn vm_histogram_writes_only_non_empty_ranges() {
+        let r = Registry::new(HistogramKind::VictoriaMetrics, false);
+        let h = r.histogram("d_seconds", &[("host", "a")]);
+        assert_eq!(text(&r), "", "empty vm histogram writes nothing");
+        h.observe(0.022);
+        h.observe(0.022);
+        h.observe(1.0);
+        assert_eq!(
+            text(&r),
+            "d_seconds_bucket{host=\"a\",vmrange=\"2.154e-02...2.448e-02\"} 2\n\
+             d_seconds_bucket{host=\"a\",vmrange=\"8.799e-01...1.000e+00\"} 1\n\
+             d_seconds_sum{host=\"a\"} 1.044\n\
+             d_seconds_count{host=\"a\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn series_can_be_removed() {
+        let r = Registry::new(HistogramKind::default(), false);
+        r.counter("c", &[("type", "path_gone")]).inc();
+        r.counter("c", &[("type", "path_here")]).inc();
+        assert_eq!(r.remove_where(|_, labels| labels.contains("path_gone")), 1);
+        assert_eq!(text(&r), "c{type=\"path_here\"} 1\n");
+    }
+}
