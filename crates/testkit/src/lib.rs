@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod dns;
+pub mod kube;
 pub mod net;
 pub mod nginx;
 pub mod process;
