@@ -50,12 +50,17 @@ fn generate_rows_match_goldens() {
         let out = ward(&dir, &args, &[]);
         if c.expected == "error" {
             assert_eq!(out.code, 1, "{:?} should fail with exit 1", c.args);
-            assert!(out.stderr.contains("in-invalid-version.yaml"), "{}", out.stderr);
+            assert!(
+                out.stderr.contains("in-invalid-version.yaml"),
+                "{}",
+                out.stderr
+            );
             checked += 1;
             continue;
         }
         assert_eq!(out.code, 0, "{:?} failed: {}", c.args, out.stderr);
-        let golden = render_golden(&std::fs::read_to_string(dir.join(&c.expected)).expect("golden"));
+        let golden =
+            render_golden(&std::fs::read_to_string(dir.join(&c.expected)).expect("golden"));
         if let Err(diff) = same_except_header(&golden, &out.stdout) {
             panic!("{:?} differs from {}:\n{diff}", c.args, c.expected);
         }
@@ -78,7 +83,9 @@ fn generate_plugin_rows_name_the_unknown_plugin() {
         assert!(out.stdout.is_empty(), "no partial output on stdout");
         assert!(
             out.stderr.contains("\"integration_test\" not found")
-                || out.stderr.contains("\"integration-tests/plugin1\" not found"),
+                || out
+                    .stderr
+                    .contains("\"integration-tests/plugin1\" not found"),
             "{}",
             out.stderr
         );
@@ -99,7 +106,11 @@ fn validate_rows_pass_or_fail_like_sloth() {
             "ok" => assert_eq!(out.code, 0, "{:?}: {}", c.args, out.stderr),
             _ => {
                 assert_eq!(out.code, 1, "{:?}: {}", c.args, out.stderr);
-                assert!(out.stderr.contains("testdata/"), "error names the file: {}", out.stderr);
+                assert!(
+                    out.stderr.contains("testdata/"),
+                    "error names the file: {}",
+                    out.stderr
+                );
             }
         }
         checked += 1;

@@ -96,10 +96,20 @@ pub fn rule_documents(output: &str) -> Vec<String> {
 pub fn promtool_check(output: &str, what: &str) {
     let promtool = ["/usr/bin/promtool", "promtool"]
         .into_iter()
-        .find(|p| Command::new(p).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok())
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        })
         .expect("promtool not found: run scripts/install-test-deps.sh (Debian package prometheus)");
     for (i, doc) in rule_documents(output).iter().enumerate() {
-        let mut f = tempfile::Builder::new().suffix(".yaml").tempfile().expect("temp file");
+        let mut f = tempfile::Builder::new()
+            .suffix(".yaml")
+            .tempfile()
+            .expect("temp file");
         f.write_all(doc.as_bytes()).expect("write temp");
         let out = Command::new(promtool)
             .args(["check", "rules"])
@@ -113,4 +123,462 @@ pub fn promtool_check(output: &str, what: &str) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A small deterministic PRNG (xorshift64*), so generated specs are reproducible from a seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeds the generator (0 is remapped).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// Next raw value.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// True with probability `p` percent.
+    pub fn chance(&mut self, p: usize) -> bool {
+        self.below(100) < p
+    }
+
+    /// One element of a slice.
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+/// Which spec format a generated document uses.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Flavor {
+    Prom,
+    K8s,
+    OpenSlo,
+}
+
+fn ident(r: &mut Rng) -> String {
+    const FIRST: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const MID: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_.";
+    const LAST: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut s = String::new();
+    s.push(*r.pick(FIRST) as char);
+    for _ in 0..r.below(10) {
+        s.push(*r.pick(MID) as char);
+    }
+    s.push(*r.pick(LAST) as char);
+    s
+}
+
+/// A YAML scalar (as written in the spec) for a label value: plain, quoted, numeric-looking or YAML-1.1-special.
+fn label_value(r: &mut Rng) -> String {
+    let plain: &[&str] = &[
+        "2",
+        "0x1F",
+        "1e3",
+        "99.9",
+        "1_000",
+        "017",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "N",
+        "true",
+        "False",
+        "2001-12-14",
+        "1:20",
+        "-5",
+        "+7",
+        ".5",
+        "08",
+        "0b101",
+        "critical",
+        "team-a",
+        "a.b.c",
+        "svc01",
+        "café",
+        "ünïcode-värde",
+        "with space",
+        "x#y",
+        "a:b",
+        "12h",
+        "v1.2.3",
+        "9223372036854775808",
+        "1e400",
+        "http://example.com/x?y=1",
+    ];
+    let quoted: &[&str] = &[
+        "\"yes\"",
+        "\"2\"",
+        "\"true\"",
+        "\"99.9\"",
+        "\"\\u00e9t\\u00e9\"",
+        "\"#alerts-myteam\"",
+        "\"a: b\"",
+        "\"- dash\"",
+        "\"[x]\"",
+        "\"{y}\"",
+        "\"' quote\"",
+        "\"say \\\"hi\\\"\"",
+        "'single'",
+        "\" lead\"",
+        "\"trail \"",
+        "\"~\"",
+        "\"null\"",
+        "\"\\t tab\"",
+        "\"emoji 🚀\"",
+        "\"---\"",
+        "\"*star\"",
+        "\"&amp\"",
+        "\"!bang\"",
+        "\"|pipe\"",
+        "\">gt\"",
+        "\"%pct\"",
+        "\"`tick\"",
+        "\"x: \"",
+        "\"a #b\"",
+        "\"?q\"",
+        "\"2001-12-14t21:59:43.10-05:00\"",
+    ];
+    if r.chance(20) {
+        // A long value that yaml.v2 folds at 80 columns.
+        let words: Vec<String> = (0..(8 + r.below(14))).map(|_| ident(r)).collect();
+        return format!("\"{}\"", words.join(" "));
+    }
+    if r.chance(50) {
+        r.pick(plain).to_string()
+    } else {
+        r.pick(quoted).to_string()
+    }
+}
+
+fn label_key(r: &mut Rng) -> String {
+    let keys: &[&str] = &[
+        "tier",
+        "team",
+        "owner",
+        "a9",
+        "a10",
+        "a010",
+        "A",
+        "_x",
+        "k-8",
+        "app.kubernetes.io/part-of",
+        "category",
+        "env",
+        "Zone",
+        "z1",
+        "z01",
+        "x_y",
+        "xy",
+        "sloth_id",
+        "sloth_slo",
+        "sloth_severity",
+        "2",
+        "yes",
+        "severity",
+        "routing_key",
+        "über",
+        "k1",
+        "K1",
+    ];
+    r.pick(keys).to_string()
+}
+
+fn labels_block(r: &mut Rng, indent: &str, min: usize, spread: usize) -> String {
+    let n = min + r.below(spread);
+    let mut s = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..n {
+        let k = label_key(r);
+        if !seen.insert(k.clone()) {
+            continue;
+        }
+        let kq = if ["2", "yes"].contains(&k.as_str()) {
+            format!("\"{k}\"")
+        } else {
+            k
+        };
+        s.push_str(&format!("{indent}{kq}: {}\n", label_value(r)));
+    }
+    s
+}
+
+fn metric(r: &mut Rng) -> String {
+    let ms: &[&str] = &[
+        "http_requests_total",
+        "apiserver_request_total",
+        "grpc_server_handled_total",
+        "nginx_ingress_controller_requests",
+        "kubenurse_httpclient_request_duration_seconds_count",
+        "hostlookuper_dns_lookup_duration_seconds_count",
+        "coredns_dns_responses_total",
+    ];
+    r.pick(ms).to_string()
+}
+
+fn window_var(r: &mut Rng) -> &'static str {
+    const W: [&str; 4] = [
+        "{{.window}}",
+        "{{ .window }}",
+        "{{ .window}}",
+        "{{.window }}",
+    ];
+    W[r.below(W.len())]
+}
+
+fn selector(r: &mut Rng, bad: bool) -> String {
+    let mut m = vec![format!("job=\"{}\"", ident(r))];
+    if bad {
+        m.push(
+            r.pick(&[
+                "code=~\"5..\"",
+                "code=~\"(5..|429)\"",
+                "status!~\"2..\"",
+                "rcode=\"SERVFAIL\"",
+            ])
+            .to_string(),
+        );
+    }
+    if r.chance(30) {
+        m.push(format!("namespace=\"{}\"", ident(r)));
+    }
+    format!("{{{}}}", m.join(","))
+}
+
+fn query(r: &mut Rng, bad: bool) -> String {
+    let w = window_var(r);
+    let base = format!("rate({}{}[{w}])", metric(r), selector(r, bad));
+    match r.below(4) {
+        0 => format!("sum({base})"),
+        1 => format!("sum by (service) ({base})"),
+        2 => format!("sum({base}) or vector(0)"),
+        _ => format!("sum(\n  {base}\n)"),
+    }
+}
+
+fn block(q: &str, indent: &str, r: &mut Rng) -> String {
+    if q.contains('\n') || r.chance(25) {
+        let chomp = if r.chance(30) { "|-" } else { "|" };
+        let body: String = q.lines().map(|l| format!("{indent}  {l}\n")).collect();
+        format!("{chomp}\n{body}")
+    } else {
+        format!("{q}\n")
+    }
+}
+
+fn objective(r: &mut Rng) -> String {
+    let fixed: &[&str] = &[
+        "99.9", "95", "99.99", "100", "99.5", "90", "99.999", "50", "99.95", "97.5", "0.1", "99",
+    ];
+    if r.chance(75) {
+        r.pick(fixed).to_string()
+    } else {
+        format!("{}.{}", 1 + r.below(99), r.below(1000))
+    }
+}
+
+fn alerting(r: &mut Rng, k8s: bool, ind: &str) -> String {
+    let (page, ticket) = if k8s {
+        ("pageAlert", "ticketAlert")
+    } else {
+        ("page_alert", "ticket_alert")
+    };
+    let mut s = format!("{ind}alerting:\n");
+    let page_off = r.chance(25);
+    let ticket_off = r.chance(25);
+    if !(page_off && ticket_off) || r.chance(50) {
+        s.push_str(&format!("{ind}  name: {}\n", ident(r)));
+    }
+    if r.chance(60) {
+        s.push_str(&format!(
+            "{ind}  labels:\n{}",
+            labels_block(r, &format!("{ind}    "), 1, 3)
+        ));
+    }
+    if r.chance(50) {
+        let mut a = labels_block(r, &format!("{ind}    "), 0, 2);
+        if r.chance(40) {
+            a.push_str(&format!(
+                "{ind}    summary: \"{{{{$labels.sloth_service}}}} is burning {} budget\"\n",
+                ident(r)
+            ));
+        }
+        if r.chance(30) {
+            a.push_str(&format!(
+                "{ind}    runbook: https://runbooks.example.com/{}/{}\n",
+                ident(r),
+                ident(r)
+            ));
+        }
+        if !a.is_empty() {
+            s.push_str(&format!("{ind}  annotations:\n{a}"));
+        }
+    }
+    for (key, off) in [(page, page_off), (ticket, ticket_off)] {
+        if off {
+            s.push_str(&format!("{ind}  {key}:\n{ind}    disable: true\n"));
+        } else if r.chance(60) {
+            s.push_str(&format!("{ind}  {key}:\n"));
+            s.push_str(&format!(
+                "{ind}    labels:\n{}",
+                labels_block(r, &format!("{ind}      "), 1, 2)
+            ));
+            if r.chance(40) {
+                s.push_str(&format!(
+                    "{ind}    annotations:\n{ind}      title: \"{} {{{{$labels.sloth_slo}}}}\"\n",
+                    ident(r)
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// One random valid spec document of the given flavour with `n` SLOs.
+pub fn random_doc(r: &mut Rng, flavor: Flavor, n: usize) -> String {
+    let service = ident(r);
+    match flavor {
+        Flavor::OpenSlo => {
+            let mut s = format!(
+                "apiVersion: openslo/v1alpha\nkind: SLO\nmetadata:\n  name: {}\n  displayName: {}\nspec:\n  service: {service}\n  description: {}\n  budgetingMethod: Occurrences\n  objectives:\n",
+                ident(r), ident(r), ident(r)
+            );
+            for _ in 0..n {
+                let good = query(r, false);
+                let total = query(r, false);
+                let target = r.pick(&["0.999", "0.95", "0.9999", "0.99", "0.9", "0.5"]);
+                s.push_str(&format!(
+                    "    - ratioMetrics:\n        good:\n          source: prometheus\n          queryType: promql\n          query: {}        total:\n          source: prometheus\n          queryType: promql\n          query: {}      target: {target}\n",
+                    block(&good, "          ", r),
+                    block(&total, "          ", r)
+                ));
+            }
+            if r.chance(50) {
+                s.push_str("  timeWindows:\n    - count: 30\n      unit: Day\n");
+            }
+            s
+        }
+        Flavor::Prom | Flavor::K8s => {
+            let k8s = flavor == Flavor::K8s;
+            let ind = if k8s { "  " } else { "" };
+            let mut s = if k8s {
+                let mut h = format!("apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nmetadata:\n  name: \"{}\"\n", ident(r).to_lowercase());
+                if r.chance(70) {
+                    h.push_str(&format!("  namespace: \"{}\"\n", ident(r).to_lowercase()));
+                }
+                if r.chance(40) {
+                    h.push_str(&format!(
+                        "  labels:\n    {}: \"{}\"\n",
+                        label_key(r),
+                        ident(r)
+                    ));
+                }
+                if r.chance(20) {
+                    h.push_str(&format!("  annotations:\n    note: \"{}\"\n", ident(r)));
+                }
+                h.push_str(&format!("spec:\n  service: \"{service}\"\n"));
+                h
+            } else {
+                let v = r.pick(&[
+                    "version: \"prometheus/v1\"",
+                    "version: prometheus/v1",
+                    "version: 'prometheus/v1'",
+                ]);
+                format!("{v}\nservice: \"{service}\"\n")
+            };
+            if r.chance(60) {
+                // Kubernetes labels must be strings: quote everything there.
+                let l = labels_block(r, &format!("{ind}  "), 1, 3);
+                let l = if k8s { quote_values(&l) } else { l };
+                s.push_str(&format!("{ind}labels:\n{l}"));
+            }
+            s.push_str(&format!("{ind}slos:\n"));
+            let mut names = std::collections::HashSet::new();
+            for _ in 0..n {
+                let name = loop {
+                    let nm = ident(r);
+                    if names.insert(nm.clone()) {
+                        break nm;
+                    }
+                };
+                let i2 = format!("{ind}    ");
+                s.push_str(&format!(
+                    "{ind}  - name: \"{name}\"\n{i2}objective: {}\n",
+                    objective(r)
+                ));
+                if r.chance(50) {
+                    s.push_str(&format!("{i2}description: \"{}\"\n", ident(r)));
+                }
+                if r.chance(50) {
+                    let l = labels_block(r, &format!("{i2}  "), 1, 3);
+                    let l = if k8s { quote_values(&l) } else { l };
+                    s.push_str(&format!("{i2}labels:\n{l}"));
+                }
+                s.push_str(&format!("{i2}sli:\n"));
+                let (eq, tq, rq) = if k8s {
+                    ("errorQuery", "totalQuery", "errorRatioQuery")
+                } else {
+                    ("error_query", "total_query", "error_ratio_query")
+                };
+                if r.chance(65) {
+                    let e = query(r, true);
+                    let t = query(r, false);
+                    s.push_str(&format!(
+                        "{i2}  events:\n{i2}    {eq}: {}{i2}    {tq}: {}",
+                        block(&e, &format!("{i2}    "), r),
+                        block(&t, &format!("{i2}    "), r)
+                    ));
+                } else {
+                    let q = format!("{}\n/\n{}", query(r, true), query(r, false));
+                    s.push_str(&format!(
+                        "{i2}  raw:\n{i2}    {rq}: {}",
+                        block(&q, &format!("{i2}    "), r)
+                    ));
+                }
+                let a = alerting(r, k8s, &i2);
+                let a = if k8s { quote_values(&a) } else { a };
+                s.push_str(&a);
+            }
+            s
+        }
+    }
+}
+
+/// Quotes plain label values (the Kubernetes decoder does not coerce scalars to strings).
+fn quote_values(block: &str) -> String {
+    block
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            match t.split_once(": ") {
+                Some((k, v))
+                    if !v.starts_with('"')
+                        && !v.starts_with('\'')
+                        && !v.is_empty()
+                        && k.trim_start_matches("- ") != "disable" =>
+                {
+                    let ind = &l[..l.len() - t.len()];
+                    format!(
+                        "{ind}{k}: \"{}\"\n",
+                        v.replace('\\', "\\\\").replace('"', "\\\"")
+                    )
+                }
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect()
 }
