@@ -159,6 +159,9 @@ pub struct Rule {
     pub labels: Labels,
     /// Annotations.
     pub annotations: Labels,
+    /// Rules with the same non-zero value share one label map in sloth (Go
+    /// map aliasing), so an in-place label edit on one shows on all of them.
+    pub shared_labels: u8,
 }
 
 /// A named rule group.

@@ -118,10 +118,12 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
             "{metric}{filter}\n/ on(sloth_id, sloth_slo, sloth_service) group_left\nslo:error_budget:ratio{filter}\n"
         )
     };
+    // sloth gives the first six rules one shared map (see `Rule::shared_labels`).
     let rec = |record: &str, expr: String, labels: &Labels| Rule {
         record: record.to_string(),
         expr,
         labels: labels.clone(),
+        shared_labels: 1,
         ..Rule::default()
     };
     let mut info_labels = Labels::new();

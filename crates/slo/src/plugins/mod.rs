@@ -69,13 +69,10 @@ pub const CORE_IDS: &[&str] = &[
 ];
 
 fn config_obj(p: &PluginRef) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    // sloth marshals an absent config as JSON `null`: plugin defaults apply.
     match &p.config {
-        None => Err(format!(
-            "could create SLO plugin {:?}: unexpected end of JSON input",
-            p.id
-        )),
+        None | Some(serde_json::Value::Null) => Ok(serde_json::Map::new()),
         Some(serde_json::Value::Object(m)) => Ok(m.clone()),
-        Some(serde_json::Value::Null) => Ok(serde_json::Map::new()),
         Some(other) => Err(format!(
             "could create SLO plugin {:?}: json: cannot unmarshal {} into Go value of type PluginConfig",
             p.id,
