@@ -28,6 +28,7 @@ mod objects;
 
 pub use objects::{node_ready, NodeSpec, ServiceAccountKubeconfig, MANUAL_SCHEDULER};
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
@@ -43,7 +44,10 @@ use crate::process::{find_binary, Process};
 use crate::tls::TestCa;
 
 /// What can go wrong while starting or using the test control plane.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message too, so `unwrap()` in a test shows the component,
+/// the reason and the log tail readably.
+#[derive(thiserror::Error)]
 pub enum Error {
     /// A binary built by `scripts/kube-control-plane.sh` was not found.
     #[error(
@@ -90,6 +94,12 @@ pub enum Error {
         /// The last observation, if any (starts with a separator).
         last: String,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Result alias for this module.
@@ -242,10 +252,21 @@ impl KubeCluster {
                     .unwrap_or_else(|_| Err(Error::setup("starting", "setup thread panicked")))
             })
         };
-        match run() {
+        let result = match run() {
             Err(e) if e.to_string().contains("address already in use") => run(),
             other => other,
-        }
+        };
+        result.map_err(|e| match e {
+            Error::Process(p @ crate::Error::NotReady { .. })
+                if std::env::var_os("WARD_KUBE_KEEP_DIR").is_none() =>
+            {
+                with_note(
+                    p,
+                    "the folder is gone now; WARD_KUBE_KEEP_DIR=1 keeps all logs",
+                )
+            }
+            other => other,
+        })
     }
 
     fn start_inner() -> Result<Self> {
@@ -269,6 +290,7 @@ impl KubeCluster {
             let root = tmp.path().to_path_buf();
             (Some(tmp), root)
         };
+        let mut reaper = Reaper::spawn(&root, keep)?;
         let ports = Ports::pick();
         let server = format!("https://127.0.0.1:{}", ports.apiserver);
 
@@ -334,7 +356,7 @@ impl KubeCluster {
         let etcd_data = root.join("etcd");
         let etcd_client = format!("http://127.0.0.1:{}", ports.etcd_client);
         let etcd_peer = format!("http://127.0.0.1:{}", ports.etcd_peer);
-        let mut etcd = Process::spawn(
+        let etcd = Process::spawn(
             "etcd",
             &etcd_bin,
             [
@@ -350,15 +372,16 @@ impl KubeCluster {
             ],
             &logs.join("etcd.log"),
         )?;
+        reaper.watch(&etcd);
         let etcd_addr = SocketAddr::from((loopback, ports.etcd_client));
-        etcd.wait_ready(ETCD_READY, || {
+        wait_alive(&etcd, ETCD_READY, || {
             http_get(etcd_addr, "/health").is_some_and(|r| r.status == 200)
         })?;
         processes.push(etcd);
 
         // kube-apiserver
         let p = |p: &Path| p.display().to_string();
-        let mut apiserver = Process::spawn(
+        let apiserver = Process::spawn(
             "kube-apiserver",
             &apiserver_bin,
             [
@@ -385,6 +408,7 @@ impl KubeCluster {
             ],
             &logs.join("kube-apiserver.log"),
         )?;
+        reaper.watch(&apiserver);
 
         // Everything async runs on a runtime private to this setup thread.
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -400,7 +424,7 @@ impl KubeCluster {
                 .map_err(|e| Error::api("building admin client", e))?
         };
         let mut last = String::new();
-        let wait = apiserver.wait_ready(APISERVER_READY, || {
+        let wait = wait_alive(&apiserver, APISERVER_READY, || {
             let req = http::Request::get("/readyz").body(Vec::new());
             let Ok(req) = req else { return false };
             match rt.block_on(client.request_text(req)) {
@@ -412,7 +436,11 @@ impl KubeCluster {
             }
         });
         if let Err(e) = wait {
-            return Err(with_note(e, &format!("last /readyz answer: {last}")));
+            return Err(if last.is_empty() {
+                e.into()
+            } else {
+                with_note(e, &format!("last /readyz answer: {last}"))
+            });
         }
         processes.push(apiserver);
 
@@ -436,6 +464,7 @@ impl KubeCluster {
             ],
             &logs.join("kube-controller-manager.log"),
         )?;
+        reaper.watch(&kcm);
         processes.push(kcm);
         let scheduler = Process::spawn(
             "kube-scheduler",
@@ -452,6 +481,7 @@ impl KubeCluster {
             ],
             &logs.join("kube-scheduler.log"),
         )?;
+        reaper.watch(&scheduler);
         processes.push(scheduler);
         let kwok = Process::spawn(
             "kwok",
@@ -468,6 +498,7 @@ impl KubeCluster {
             ],
             &logs.join("kwok.log"),
         )?;
+        reaper.watch(&kwok);
         processes.push(kwok);
 
         // Ready when: both controllers serve, the service-account controller has
@@ -476,24 +507,23 @@ impl KubeCluster {
         for (i, port) in [(2, ports.controller_manager), (3, ports.scheduler)] {
             let addr = SocketAddr::from((loopback, port));
             let left = deadline.saturating_duration_since(Instant::now());
-            processes[i].wait_ready(left, || accepts(addr))?;
+            wait_alive(&processes[i], left, || accepts(addr))?;
         }
         let sa_api: ::kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
             ::kube::Api::namespaced(client.clone(), "default");
         let left = deadline.saturating_duration_since(Instant::now());
-        processes[2].wait_ready(left, || {
+        wait_alive(&processes[2], left, || {
             matches!(rt.block_on(sa_api.get_opt("default")), Ok(Some(_)))
         })?;
-        if !processes[4].is_running() {
+        if !server_alive(&processes[4]) {
             return Err(processes[4].not_ready("kwok exited during start").into());
         }
         drop(client);
         drop(rt);
 
-        let reaper = spawn_reaper(&root, &processes, keep)?;
         Ok(Self {
             processes,
-            reaper,
+            reaper: reaper.stdin,
             server,
             admin_kubeconfig,
             ca: ca_path,
@@ -576,31 +606,76 @@ impl Drop for KubeCluster {
 }
 
 /// A shell that removes the cluster folder once this process is gone (even after
-/// SIGKILL, when no destructor runs): its stdin closes, it waits for the servers
-/// to exit (at most ~10 s each) and deletes the folder.
-fn spawn_reaper(root: &Path, processes: &[Process], keep: bool) -> Result<Option<ChildStdin>> {
-    if keep {
-        return Ok(None);
-    }
-    const SCRIPT: &str = r#"read _ignored
-dir=$1; shift
-for p in "$@"; do
+/// SIGKILL, when no destructor runs). It reads server pids from its stdin; when
+/// stdin closes it waits for those servers to exit (at most ~10 s each) and
+/// deletes the folder.
+struct Reaper {
+    stdin: Option<ChildStdin>,
+}
+
+impl Reaper {
+    fn spawn(root: &Path, keep: bool) -> Result<Self> {
+        if keep {
+            return Ok(Self { stdin: None });
+        }
+        const SCRIPT: &str = r#"pids=""
+while read -r p; do pids="$pids $p"; done
+for p in $pids; do
   i=0
   while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 done
-rm -rf "$dir""#;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg("ward-kube-reaper")
-        .arg(root)
-        .args(processes.iter().map(|p| p.pid().to_string()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| Error::setup("spawning the temp-folder reaper", e))?;
-    Ok(child.stdin.take())
+rm -rf "$1""#;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("ward-kube-reaper")
+            .arg(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::setup("spawning the temp-folder reaper", e))?;
+        Ok(Self {
+            stdin: child.stdin.take(),
+        })
+    }
+
+    /// Tells the reaper to wait for `process` before deleting the folder.
+    fn watch(&mut self, process: &Process) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = writeln!(stdin, "{}", process.pid());
+        }
+    }
+}
+
+/// True while the server process runs (a zombie counts as exited).
+fn server_alive(process: &Process) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", process.pid())) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `ready`, failing at once (with the log tail) if the server exits.
+fn wait_alive(
+    process: &Process,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> std::result::Result<(), crate::Error> {
+    let outcome = crate::wait::until(timeout, || {
+        if !server_alive(process) {
+            return Some(false);
+        }
+        ready().then_some(true)
+    });
+    match outcome {
+        Some(true) => Ok(()),
+        Some(false) => Err(process.not_ready("exited before it was ready")),
+        None => Err(process.not_ready(format!("not ready after {timeout:?}"))),
+    }
 }
 
 /// Reads a kubeconfig file into a client configuration.
