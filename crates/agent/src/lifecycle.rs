@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -111,13 +112,14 @@ pub async fn serve(endpoint: Endpoint, router: Router, stop: CancellationToken) 
             _ = stop.cancelled() => break,
             a = endpoint.listener.accept() => a,
         };
-        let Ok((stream, _peer)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             // EMFILE and friends: keep serving; the next accept may succeed.
             tokio::task::yield_now().await;
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        // Handlers can read the peer address with `ConnectInfo<SocketAddr>`.
+        let router = router.clone().layer(axum::Extension(ConnectInfo(peer)));
         match &endpoint.tls {
             None => {
                 tokio::spawn(serve_connection(stream, router, graceful.watcher()));

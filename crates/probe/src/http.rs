@@ -315,10 +315,21 @@ impl ResponseHead {
     /// Reads (and discards) the body, at most `max_body` bytes, until
     /// `timeout` after the trace started; marks `body_done`. Returns the byte count.
     pub async fn read_body(
+        self,
+        trace: &mut Trace,
+        max_body: u64,
+        timeout: Duration,
+    ) -> Result<u64, ProbeError> {
+        self.read_body_into(trace, max_body, timeout, None).await
+    }
+
+    /// Like [`ResponseHead::read_body`], also appending the body to `keep` when given.
+    pub async fn read_body_into(
         mut self,
         trace: &mut Trace,
         max_body: u64,
         timeout: Duration,
+        mut keep: Option<&mut Vec<u8>>,
     ) -> Result<u64, ProbeError> {
         let deadline = trace.started() + timeout;
         let remote = self.remote;
@@ -337,6 +348,9 @@ impl ResponseHead {
                         None,
                         format!("response body from {remote} exceeds {max_body} bytes"),
                     ));
+                }
+                if let Some(keep) = keep.as_deref_mut() {
+                    keep.extend_from_slice(data);
                 }
             }
         }

@@ -83,11 +83,22 @@ impl Prober {
 
     /// Sends one HTTP request within the timeout.
     pub async fn check_http(&self, request: &HttpRequest) -> Outcome {
+        self.http(request, None).await
+    }
+
+    /// Sends one HTTP request within the timeout and returns the body too (at most `max_body` bytes).
+    pub async fn fetch_http(&self, request: &HttpRequest) -> (Outcome, Vec<u8>) {
+        let mut body = Vec::new();
+        let outcome = self.http(request, Some(&mut body)).await;
+        (outcome, body)
+    }
+
+    async fn http(&self, request: &HttpRequest, body: Option<&mut Vec<u8>>) -> Outcome {
         let mut trace = Trace::start();
         let mut outcome = Outcome::new(request.url.as_str(), trace);
         let result = tokio::time::timeout(
             self.config.timeout,
-            self.http_round(request, &mut trace, &mut outcome),
+            self.http_round(request, &mut trace, &mut outcome, body),
         )
         .await;
         let error = match result {
@@ -107,6 +118,7 @@ impl Prober {
         request: &HttpRequest,
         trace: &mut Trace,
         outcome: &mut Outcome,
+        body: Option<&mut Vec<u8>>,
     ) -> Result<(), ProbeError> {
         let key: PoolKey = (origin(&request.url), request.connect_to);
         let pooled = if self.config.reuse {
@@ -130,7 +142,7 @@ impl Prober {
         outcome.status = Some(status);
         outcome.http_version = Some(format!("{:?}", head.version));
         outcome.body_bytes = head
-            .read_body(trace, self.config.max_body, self.config.timeout)
+            .read_body_into(trace, self.config.max_body, self.config.timeout, body)
             .await?;
         if self.config.reuse && !conn.is_closed() {
             self.checkin(key, conn);

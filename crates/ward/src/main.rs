@@ -31,6 +31,8 @@ struct Cli {
 /// Every subcommand of the binary.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// kubenurse-compatible DaemonSet agent: API server, ingress, service and ring-neighbour checks.
+    Nurse(cmd::nurse::Args),
     /// Time every phase of one HTTP(S), TCP or DNS check (like httpstat / curl -w).
     Probe(cmd::probe::Args),
     /// Generate or validate SLO rules from sloth specs (drop-in for sloth generate|validate).
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log);
     let outcome = match cli.command {
+        Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Slo(args) => cmd::slo::run(args),
     };

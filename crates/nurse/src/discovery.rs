@@ -1,0 +1,316 @@
+//! Neighbour discovery through watches (kube-rs reflectors, no polling): nurse
+//! pods matching the filter in the namespace, and nodes. A pod is a neighbour
+//! when it is Running, not terminating, not this pod, and (unless unschedulable
+//! nodes are allowed) on an existing, schedulable node. Objects are trimmed to
+//! the fields used before they are cached, to keep memory flat at scale.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::ring;
+
+/// One eligible neighbour, shaped like kubenurse's `/alive` entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Neighbour {
+    /// Pod name.
+    #[serde(rename = "PodName")]
+    pub pod_name: String,
+    /// Pod IP (checks go to `http://PodIP:port/alwayshappy`).
+    #[serde(rename = "PodIP")]
+    pub pod_ip: String,
+    /// Node IP.
+    #[serde(rename = "HostIP")]
+    pub host_ip: String,
+    /// Node name (the `path_<node>` label).
+    #[serde(rename = "NodeName")]
+    pub node_name: String,
+    /// Ring position of the node.
+    #[serde(rename = "NodeHash")]
+    pub node_hash: u64,
+}
+
+/// What discovery sees at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// This pod's node, when known.
+    pub self_node: Option<String>,
+    /// Every eligible neighbour, one per node (sorted by node name).
+    pub neighbours: Vec<Neighbour>,
+}
+
+impl Snapshot {
+    /// The neighbours this node checks: the ring's `limit` nearest, nearest first.
+    pub fn selected(&self, limit: i64) -> Vec<Neighbour> {
+        let names: Vec<String> = self
+            .neighbours
+            .iter()
+            .map(|n| n.node_name.clone())
+            .collect();
+        let me = self.self_node.clone().unwrap_or_default();
+        let mut all = names.clone();
+        all.push(me.clone());
+        let chosen = ring::checks(&me, &all, limit);
+        chosen
+            .into_iter()
+            .filter_map(|node| {
+                self.neighbours
+                    .iter()
+                    .find(|n| n.node_name == node)
+                    .cloned()
+            })
+            .collect()
+    }
+}
+
+/// Who this pod is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Pod name (downward API), used to exclude self.
+    pub pod_name: String,
+    /// Node name (downward API), when given.
+    pub node_name: Option<String>,
+}
+
+/// Running watches of pods and nodes.
+pub struct Discovery {
+    pods: Store<Pod>,
+    nodes: Option<Store<Node>>,
+    identity: Identity,
+    last_error: Arc<Mutex<Option<String>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Discovery {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn is_unschedulable(node: &Node) -> bool {
+    let spec = node.spec.as_ref();
+    spec.and_then(|s| s.unschedulable).unwrap_or(false)
+        || spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {
+            taints
+                .iter()
+                .any(|t| t.key == "node.kubernetes.io/unschedulable" && t.effect == "NoSchedule")
+        })
+}
+
+impl Discovery {
+    /// Starts watching pods (`namespace`, empty for all; `selector`, a label
+    /// selector) and, unless `allow_unschedulable`, nodes.
+    pub fn start(
+        client: Client,
+        namespace: &str,
+        selector: &str,
+        allow_unschedulable: bool,
+        identity: Identity,
+    ) -> Self {
+        let last_error = Arc::new(Mutex::new(None));
+        let pods_api: Api<Pod> = if namespace.is_empty() {
+            Api::all(client.clone())
+        } else {
+            Api::namespaced(client.clone(), namespace)
+        };
+        let mut config = watcher::Config::default();
+        if !selector.is_empty() {
+            config = config.labels(selector);
+        }
+        let (pods, writer) = reflector::store();
+        let mut tasks = vec![spawn_watch(
+            "pods",
+            watcher(pods_api, config)
+                .default_backoff()
+                .modify(trim_pod)
+                .reflect(writer)
+                .boxed(),
+            last_error.clone(),
+        )];
+        let nodes = (!allow_unschedulable).then(|| {
+            let (store, writer) = reflector::store();
+            tasks.push(spawn_watch(
+                "nodes",
+                watcher(Api::<Node>::all(client), watcher::Config::default())
+                    .default_backoff()
+                    .modify(trim_node)
+                    .reflect(writer)
+                    .boxed(),
+                last_error.clone(),
+            ));
+            store
+        });
+        Self {
+            pods,
+            nodes,
+            identity,
+            last_error,
+            tasks,
+        }
+    }
+
+    /// The current neighbours; waits up to `wait` for the first sync.
+    pub async fn snapshot(&self, wait: Duration) -> Result<Snapshot, String> {
+        let synced = async {
+            self.pods.wait_until_ready().await.ok();
+            if let Some(nodes) = &self.nodes {
+                nodes.wait_until_ready().await.ok();
+            }
+        };
+        if tokio::time::timeout(wait, synced).await.is_err() {
+            let last = self
+                .last_error
+                .lock()
+                .map(|e| e.clone())
+                .unwrap_or_default();
+            return Err(match last {
+                Some(e) => format!("discovery not synced: {e}"),
+                None => "discovery not synced yet".to_string(),
+            });
+        }
+        Ok(self.compute())
+    }
+
+    fn node(&self, name: &str) -> Option<Arc<Node>> {
+        self.nodes
+            .as_ref()
+            .and_then(|s| s.state().into_iter().find(|n| n.name_any() == name))
+    }
+
+    fn compute(&self) -> Snapshot {
+        let mut self_node = self.identity.node_name.clone();
+        let nodes: Option<BTreeMap<String, bool>> = self.nodes.as_ref().map(|s| {
+            s.state()
+                .iter()
+                .map(|n| (n.name_any(), !is_unschedulable(n)))
+                .collect()
+        });
+        let mut by_node: BTreeMap<String, Neighbour> = BTreeMap::new();
+        let mut pods = self.pods.state();
+        pods.sort_by_key(|p| p.name_any());
+        for pod in pods {
+            let node_name = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
+            if pod.name_any() == self.identity.pod_name {
+                self_node.get_or_insert(node_name);
+                continue;
+            }
+            let status = pod.status.as_ref();
+            let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
+            if !running || pod.metadata.deletion_timestamp.is_some() || node_name.is_empty() {
+                continue;
+            }
+            if let Some(nodes) = &nodes {
+                if nodes.get(&node_name) != Some(&true) {
+                    continue;
+                }
+            }
+            by_node
+                .entry(node_name.clone())
+                .or_insert_with(|| Neighbour {
+                    pod_name: pod.name_any(),
+                    pod_ip: status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+                    host_ip: status.and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+                    node_hash: ring::position(&node_name),
+                    node_name,
+                });
+        }
+        if let Some(me) = &self_node {
+            by_node.remove(me);
+        }
+        Snapshot {
+            self_node,
+            neighbours: by_node.into_values().collect(),
+        }
+    }
+
+    /// False while this pod's node is cordoned, unschedulable or gone (true when unknown).
+    pub fn own_node_schedulable(&self) -> bool {
+        if self.nodes.is_none() {
+            return true;
+        }
+        let me = self.identity.node_name.clone().or_else(|| {
+            self.pods
+                .state()
+                .iter()
+                .find(|p| p.name_any() == self.identity.pod_name)
+                .and_then(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+        });
+        match me {
+            None => true,
+            Some(name) => match self.node(&name) {
+                Some(node) => !is_unschedulable(&node),
+                None => self.nodes.as_ref().is_some_and(|s| s.is_empty()),
+            },
+        }
+    }
+}
+
+fn spawn_watch<S, K>(
+    what: &'static str,
+    stream: S,
+    last_error: Arc<Mutex<Option<String>>>,
+) -> JoinHandle<()>
+where
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + Unpin + 'static,
+    K: Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut stream = stream;
+        while let Some(event) = stream.next().await {
+            if let Err(e) = event {
+                tracing::warn!(error = %e, "watching {what}");
+                if let Ok(mut last) = last_error.lock() {
+                    *last = Some(format!("watching {what}: {e}"));
+                }
+            }
+        }
+    })
+}
+
+/// Keeps only what discovery reads from a pod.
+fn trim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    pod.metadata.annotations = None;
+    pod.metadata.owner_references = None;
+    if let Some(spec) = pod.spec.as_mut() {
+        let node_name = spec.node_name.take();
+        *spec = Default::default();
+        spec.node_name = node_name;
+    }
+    if let Some(status) = pod.status.as_mut() {
+        status.conditions = None;
+        status.container_statuses = None;
+        status.init_container_statuses = None;
+        status.ephemeral_container_statuses = None;
+        status.pod_ips = None;
+        status.host_ips = None;
+    }
+}
+
+/// Keeps only what discovery reads from a node (spec: unschedulable, taints).
+fn trim_node(node: &mut Node) {
+    node.metadata.managed_fields = None;
+    node.metadata.annotations = None;
+    node.metadata.labels = None;
+    node.status = None;
+    if let Some(spec) = node.spec.as_mut() {
+        spec.pod_cidr = None;
+        spec.pod_cidrs = None;
+        spec.provider_id = None;
+        spec.config_source = None;
+    }
+}

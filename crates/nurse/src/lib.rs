@@ -1,0 +1,217 @@
+//! The kubenurse-compatible agent: every interval, from every node, it checks
+//! the API server (by IP and by DNS name), its own Ingress and Service, the
+//! ring neighbours it is responsible for, and extra checks; it exports
+//! kubenurse's metrics and endpoints and shuts down with a lameduck period.
+//!
+//! Entry point: [`run`] with a [`NurseConfig`] and a kube client. Checks are
+//! made by `ward-probe`; the runtime (rounds, endpoints, lameduck) is `ward-agent`.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod discovery;
+pub mod metrics;
+pub mod ring;
+pub mod round;
+pub mod server;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ward_agent::metrics::Registry;
+use ward_agent::schedule::{every, Schedule};
+use ward_agent::{lifecycle, Endpoint, Lifecycle};
+use ward_probe::tls::{Roots, TlsConfig};
+use ward_probe::{Prober, ProberConfig};
+
+pub use config::NurseConfig;
+
+/// Why the nurse could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// TLS settings (CA files, certificates) are unusable.
+    #[error("{what}: {reason}")]
+    Tls {
+        /// The setting concerned.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A listener could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn prober_for(config: &NurseConfig) -> Result<Prober, Error> {
+    let mut extra_ca = Vec::new();
+    if config.service_account_ca.is_file() {
+        extra_ca.push(config.service_account_ca.clone());
+    }
+    extra_ca.extend(config.extra_ca.clone());
+    Prober::new(ProberConfig {
+        timeout: config.check_timeout,
+        reuse: config.reuse_connections,
+        max_body: 1 << 20,
+        tls: TlsConfig {
+            roots: Roots::System,
+            extra_ca,
+            insecure: config.insecure,
+            ..TlsConfig::default()
+        },
+        ..ProberConfig::default()
+    })
+    .map_err(|e| Error::Tls {
+        what: "KUBENURSE_EXTRA_CA",
+        reason: e.to_string(),
+    })
+}
+
+fn server_tls(tls: &config::ServeTls) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let bad = |what: &'static str, reason: String| Error::Tls { what, reason };
+    let certs = ward_probe::tls::read_certs(&tls.cert_file, "server certificate")
+        .map_err(|e| bad("KUBENURSE_CERT_FILE", e.to_string()))?;
+    let key_pem = std::fs::read(&tls.key_file).map_err(|e| {
+        bad(
+            "KUBENURSE_CERT_KEY",
+            format!("reading {}: {e}", tls.key_file.display()),
+        )
+    })?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            bad(
+                "KUBENURSE_CERT_KEY",
+                format!("{}: no PEM private key found", tls.key_file.display()),
+            )
+        })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| bad("KUBENURSE_CERT_FILE", e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// Runs the nurse until SIGTERM/SIGINT (then lameduck) or `lifecycle.request_shutdown()`.
+///
+/// `client` is needed for the neighbourhood check; pass `None` when it is off.
+pub async fn run(
+    config: NurseConfig,
+    client: Option<kube::Client>,
+    lifecycle: Arc<Lifecycle>,
+) -> Result<(), Error> {
+    let config = Arc::new(config);
+    let registry = Arc::new(Registry::new(
+        config.histograms.clone(),
+        config.expose_metadata,
+    ));
+    let discovery = match (&client, config.toggles.neighbourhood) {
+        (Some(client), true) => Some(discovery::Discovery::start(
+            client.clone(),
+            &config.namespace,
+            &config.neighbour_filter,
+            config.allow_unschedulable,
+            discovery::Identity {
+                pod_name: config.pod_name.clone(),
+                node_name: config.node_name.clone(),
+            },
+        )),
+        _ => None,
+    };
+    let checker = Arc::new(round::Checker::new(
+        config.clone(),
+        prober_for(&config)?,
+        registry.clone(),
+        discovery,
+    ));
+    let shared = Arc::new(server::Shared {
+        lifecycle: lifecycle.clone(),
+        last: RwLock::new(None),
+        checker: checker.clone(),
+        prober: Arc::new(prober_for(&config)?),
+        incoming: Mutex::new(HashMap::new()),
+        hostname: config.pod_name.clone(),
+        registry: registry.clone(),
+    });
+    let mut endpoints =
+        vec![Endpoint::bind(config.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: config.listen,
+                source,
+            })?];
+    if let Some(tls) = &config.tls {
+        endpoints.push(
+            Endpoint::bind_tls(tls.listen, server_tls(tls)?)
+                .await
+                .map_err(|source| Error::Listen {
+                    addr: tls.listen,
+                    source,
+                })?,
+        );
+    }
+    let router = server::router(shared.clone());
+    let schedule = Schedule {
+        interval: config.check_interval,
+        jitter: config.jitter,
+        round_timeout: config.check_timeout + Duration::from_secs(2),
+    };
+    let stop = lifecycle.stopping();
+    let rounds = {
+        let shared = shared.clone();
+        async move {
+            let incoming = {
+                let shared = shared.clone();
+                let stop = stop.clone();
+                let every_second = Schedule {
+                    interval: Duration::from_secs(1),
+                    jitter: 0.0,
+                    round_timeout: Duration::from_secs(1),
+                };
+                every(every_second, stop, move |_, _| {
+                    shared.refresh_incoming();
+                    async {}
+                })
+            };
+            let checks = every(schedule, stop, move |_, _| {
+                let shared = shared.clone();
+                async move {
+                    let result = shared.checker.round().await;
+                    shared.publish(result);
+                    shared.lifecycle.round_completed();
+                }
+            });
+            futures::join!(incoming, checks);
+        }
+    };
+    tracing::info!(listen = %config.listen, "kubenurse just started");
+    lifecycle::run(
+        lifecycle,
+        endpoints,
+        router,
+        rounds,
+        config.shutdown_duration,
+    )
+    .await;
+    Ok(())
+}
+
+/// A kube client from `KUBECONFIG`, `~/.kube/config` or the in-cluster ServiceAccount.
+pub async fn kube_client() -> Result<kube::Client, kube::Error> {
+    kube::Client::try_default().await
+}
+
+/// Names of every node in the cluster (for `ward nurse ring` without a nodes file).
+pub async fn node_names(client: kube::Client) -> Result<Vec<String>, kube::Error> {
+    use kube::ResourceExt;
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let list = nodes.list_metadata(&Default::default()).await?;
+    Ok(list.items.iter().map(|n| n.name_any()).collect())
+}

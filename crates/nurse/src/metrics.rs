@@ -1,0 +1,231 @@
+//! Every metric the nurse writes, in one place: kubenurse's families with its
+//! names, labels and label order, and ward's additions (last-check phase
+//! gauges, success, failure classes, certificate expiry).
+
+use ward_agent::metrics::{label_text, Registry};
+use ward_probe::{Event, Outcome};
+
+/// Histogram of request durations (to the response head), by `type`.
+pub const REQUEST_DURATION: &str = "kubenurse_httpclient_request_duration_seconds";
+/// Histogram of time since request start per trace event, by `type`, `event`.
+pub const TRACE_DURATION: &str = "kubenurse_httpclient_trace_request_duration_seconds";
+/// Counter of requests by `type`, `code` (status, or `round_trip_error`).
+pub const REQUESTS_TOTAL: &str = "kubenurse_httpclient_requests_total";
+/// Counter of errors by `type`, `event`.
+pub const ERRORS_TOTAL: &str = "kubenurse_errors_total";
+/// Gauge: distinct neighbours that checked this nurse in the last 60 s.
+pub const INCOMING_CHECKS: &str = "kubenurse_neighbourhood_incoming_checks";
+/// Gauge: duration of each phase of the last check, by `type`, `phase` (blackbox style).
+pub const PHASE_SECONDS: &str = "ward_nurse_check_phase_seconds";
+/// Gauge: 1 when the last check of `type` passed, else 0.
+pub const CHECK_SUCCESS: &str = "ward_nurse_check_success";
+/// Counter of failed checks by `type`, `class` (probe error class).
+pub const FAILURES_TOTAL: &str = "ward_nurse_check_failures_total";
+/// Gauge: `notAfter` of the server certificate of an HTTPS target, Unix seconds, by `type`.
+pub const CERT_EXPIRY: &str = "ward_nurse_tls_cert_expiry_timestamp_seconds";
+
+/// Every family carrying a `type` label (used to expire a departed neighbour's series).
+const TYPED: [&str; 8] = [
+    REQUEST_DURATION,
+    TRACE_DURATION,
+    REQUESTS_TOTAL,
+    ERRORS_TOTAL,
+    PHASE_SECONDS,
+    CHECK_SUCCESS,
+    FAILURES_TOTAL,
+    CERT_EXPIRY,
+];
+
+/// The `code` label for a check without an HTTP status (TCP and DNS extra checks).
+fn non_http_code(o: &Outcome) -> String {
+    match (&o.dns, &o.error) {
+        (Some(answer), _) => answer.rcode.clone(),
+        (None, None) => "connected".to_string(),
+        (None, Some(_)) => "round_trip_error".to_string(),
+    }
+}
+
+/// Records one check's outcome under `check` (the `type` label), as kubenurse's transport does.
+pub fn record(registry: &Registry, check: &str, o: &Outcome) {
+    for (event, at) in o.events.events() {
+        if event != Event::BodyDone {
+            registry
+                .histogram(
+                    TRACE_DURATION,
+                    &[("type", check), ("event", event.as_str())],
+                )
+                .observe(at.as_secs_f64());
+        }
+    }
+    match (o.status, &o.error) {
+        (Some(status), error) => {
+            if let Some(head) = o.events.get(Event::GotFirstRespByte) {
+                registry
+                    .histogram(REQUEST_DURATION, &[("type", check)])
+                    .observe(head.as_secs_f64());
+            }
+            registry
+                .counter(
+                    REQUESTS_TOTAL,
+                    &[("type", check), ("code", &status.to_string())],
+                )
+                .inc();
+            if status != 200 && !(300..400).contains(&status) {
+                let event = format!("status_code_{status}");
+                registry
+                    .counter(ERRORS_TOTAL, &[("type", check), ("event", &event)])
+                    .inc();
+            } else if error.is_some() {
+                registry
+                    .counter(
+                        ERRORS_TOTAL,
+                        &[("type", check), ("event", "round_trip_error")],
+                    )
+                    .inc();
+            }
+        }
+        (None, Some(error)) if o.dns.is_none() => {
+            registry
+                .counter(
+                    REQUESTS_TOTAL,
+                    &[("type", check), ("code", "round_trip_error")],
+                )
+                .inc();
+            let event = error.event.map_or("round_trip_error", Event::as_str);
+            registry
+                .counter(ERRORS_TOTAL, &[("type", check), ("event", event)])
+                .inc();
+        }
+        (None, error) => {
+            registry
+                .histogram(REQUEST_DURATION, &[("type", check)])
+                .observe(o.total.as_secs_f64());
+            registry
+                .counter(
+                    REQUESTS_TOTAL,
+                    &[("type", check), ("code", &non_http_code(o))],
+                )
+                .inc();
+            if let Some(error) = error {
+                let event = error.event.map_or("round_trip_error", Event::as_str);
+                registry
+                    .counter(ERRORS_TOTAL, &[("type", check), ("event", event)])
+                    .inc();
+            }
+        }
+    }
+    for (phase, d) in o.phases.named() {
+        if let Some(d) = d {
+            registry
+                .gauge(PHASE_SECONDS, &[("type", check), ("phase", phase)])
+                .set(d.as_secs_f64());
+        }
+    }
+    registry
+        .gauge(CHECK_SUCCESS, &[("type", check)])
+        .set(if o.success { 1.0 } else { 0.0 });
+    if let Some(error) = &o.error {
+        registry
+            .counter(
+                FAILURES_TOTAL,
+                &[("type", check), ("class", error.class.as_str())],
+            )
+            .inc();
+    }
+    if let Some(expiry) = o.tls.as_ref().and_then(|t| t.cert_not_after) {
+        registry
+            .gauge(CERT_EXPIRY, &[("type", check)])
+            .set(expiry as f64);
+    }
+}
+
+/// Removes every series of check `check` (a neighbour that left the selection).
+pub fn expire(registry: &Registry, check: &str) -> usize {
+    let prefix = label_text(&[("type", check)]);
+    let with_more = format!("{prefix},");
+    registry.remove_where(|name, labels| {
+        TYPED.contains(&name) && (labels == prefix || labels.starts_with(&with_more))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ward_agent::metrics::HistogramKind;
+    use ward_probe::{ErrorClass, ProbeError, Trace};
+
+    use super::*;
+
+    fn encoded(r: &Registry) -> String {
+        let mut s = String::new();
+        r.encode(&mut s);
+        s
+    }
+
+    #[test]
+    fn transport_errors_count_under_their_trace_event() {
+        let r = Registry::new(HistogramKind::default(), false);
+        let refused = Outcome::new("http://10.0.0.7:8080/alwayshappy", Trace::start()).finish(
+            Trace::start(),
+            Some(ProbeError::new(
+                ErrorClass::ConnectRefused,
+                Some(Event::ConnectDone),
+                "refused",
+            )),
+        );
+        record(&r, "path_node-2", &refused);
+        let timeout = Outcome::new("x", Trace::start()).finish(
+            Trace::start(),
+            Some(ProbeError::new(ErrorClass::TimeoutFirstByte, None, "slow")),
+        );
+        record(&r, "path_node-2", &timeout);
+        let text = encoded(&r);
+        assert!(
+            text.contains(
+                "kubenurse_errors_total{type=\"path_node-2\",event=\"connect_done\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "kubenurse_errors_total{type=\"path_node-2\",event=\"round_trip_error\"} 1\n"
+        ));
+        assert!(text.contains("kubenurse_httpclient_requests_total{type=\"path_node-2\",code=\"round_trip_error\"} 2\n"));
+        assert!(
+            !text.contains("kubenurse_httpclient_request_duration_seconds"),
+            "no duration for failed round trips"
+        );
+        assert!(text.contains(
+            "ward_nurse_check_failures_total{type=\"path_node-2\",class=\"connect_refused\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn redirects_are_recorded_with_their_code_not_as_errors() {
+        let r = Registry::new(HistogramKind::default(), false);
+        let mut o = Outcome::new("x", Trace::start());
+        o.status = Some(301);
+        let o = o.finish(
+            Trace::start(),
+            Some(ProbeError::new(ErrorClass::HttpStatus, None, "301")),
+        );
+        record(&r, "me_ingress", &o);
+        let text = encoded(&r);
+        assert!(text
+            .contains("kubenurse_httpclient_requests_total{type=\"me_ingress\",code=\"301\"} 1\n"));
+        assert!(!text.contains("kubenurse_errors_total"), "{text}");
+    }
+
+    #[test]
+    fn expiring_a_neighbour_drops_only_its_series() {
+        let r = Registry::new(HistogramKind::default(), false);
+        r.counter(REQUESTS_TOTAL, &[("type", "path_a"), ("code", "200")])
+            .inc();
+        r.counter(REQUESTS_TOTAL, &[("type", "path_ab"), ("code", "200")])
+            .inc();
+        r.gauge(CHECK_SUCCESS, &[("type", "path_a")]).set(1.0);
+        assert_eq!(expire(&r, "path_a"), 2);
+        assert_eq!(
+            encoded(&r),
+            "kubenurse_httpclient_requests_total{type=\"path_ab\",code=\"200\"} 1\n"
+        );
+    }
+}

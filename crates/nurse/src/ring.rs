@@ -1,0 +1,123 @@
+//! The neighbour ring: node names hashed onto a 64-bit ring (first 8 bytes of
+//! SHA-256, big-endian); each node checks the `k` nodes that follow it
+//! clockwise (smallest wrapping distance). Every node is therefore checked by
+//! exactly its `k` predecessors, and a node leaving moves only `k` checks.
+
+use sha2::{Digest, Sha256};
+
+/// Position of a node name on the ring: the first 8 bytes of SHA-256, big-endian.
+pub fn position(node: &str) -> u64 {
+    let digest = Sha256::digest(node.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// Clockwise distance from `from` to `to` on the ring (wrapping subtraction).
+pub fn distance(from: u64, to: u64) -> u64 {
+    to.wrapping_sub(from)
+}
+
+/// The nodes `node` checks: the `limit` nearest clockwise among `nodes` (itself
+/// excluded), nearest first. `limit <= 0` means all of them. Ties (equal
+/// positions) are broken by name, so the result is deterministic.
+pub fn checks<'a>(node: &str, nodes: &'a [String], limit: i64) -> Vec<&'a str> {
+    let me = position(node);
+    let mut others: Vec<(u64, &str)> = nodes
+        .iter()
+        .filter(|n| n.as_str() != node)
+        .map(|n| (distance(me, position(n)), n.as_str()))
+        .collect();
+    others.sort_unstable();
+    others.dedup_by(|a, b| a.1 == b.1);
+    let keep = if limit <= 0 {
+        others.len()
+    } else {
+        usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(others.len())
+    };
+    others.into_iter().take(keep).map(|(_, n)| n).collect()
+}
+
+/// The nodes that check `node`: those whose selection contains it, nearest predecessor first.
+pub fn checked_by<'a>(node: &str, nodes: &'a [String], limit: i64) -> Vec<&'a str> {
+    let me = position(node);
+    let mut by: Vec<(u64, &str)> = nodes
+        .iter()
+        .filter(|n| n.as_str() != node && checks(n, nodes, limit).contains(&node))
+        .map(|n| (distance(position(n), me), n.as_str()))
+        .collect();
+    by.sort_unstable();
+    by.into_iter().map(|(_, n)| n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn six() -> Vec<String> {
+        (1..=6).map(|i| format!("node-{i}")).collect()
+    }
+
+    #[test]
+    fn positions_match_the_reference_vectors() {
+        assert_eq!(position(""), 0xe3b0c44298fc1c14);
+        let want = [
+            0x35971be6e9bb024a,
+            0x1779f59f4df251f6,
+            0xa84cfe8a8631a26c,
+            0x9bc63dae6e565eb2,
+            0xaac5cbd0a0796f9e,
+            0x6b8cc1547544e44f,
+        ];
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(position(&format!("node-{}", i + 1)), *w, "node-{}", i + 1);
+        }
+    }
+
+    #[test]
+    fn selections_match_the_reference_vectors() {
+        let nodes = six();
+        let want: [(&str, [&str; 3]); 6] = [
+            ("node-1", ["node-6", "node-4", "node-3"]),
+            ("node-2", ["node-1", "node-6", "node-4"]),
+            ("node-3", ["node-5", "node-2", "node-1"]),
+            ("node-4", ["node-3", "node-5", "node-2"]),
+            ("node-5", ["node-2", "node-1", "node-6"]),
+            ("node-6", ["node-4", "node-3", "node-5"]),
+        ];
+        for (node, expected) in want {
+            assert_eq!(checks(node, &nodes, 3), expected, "{node}");
+            assert_eq!(checked_by(node, &nodes, 3).len(), 3, "incoming of {node}");
+        }
+        assert_eq!(
+            checked_by("node-1", &nodes, 3),
+            ["node-2", "node-5", "node-3"]
+        );
+    }
+
+    #[test]
+    fn every_node_is_checked_exactly_k_times_at_scale() {
+        let nodes: Vec<String> = (0..1000).map(|i| format!("worker-{i}")).collect();
+        let mut incoming = std::collections::HashMap::new();
+        for n in &nodes {
+            let picked = checks(n, &nodes, 10);
+            assert_eq!(picked.len(), 10);
+            for p in picked {
+                *incoming.entry(p).or_insert(0) += 1;
+            }
+        }
+        assert!(incoming.values().all(|v| *v == 10));
+        assert_eq!(incoming.len(), 1000);
+    }
+
+    #[test]
+    fn limit_zero_or_small_clusters_check_everyone_else() {
+        let nodes = six();
+        assert_eq!(checks("node-1", &nodes, 0).len(), 5);
+        assert_eq!(checks("node-1", &nodes, -1).len(), 5);
+        assert_eq!(checks("node-1", &nodes, 10).len(), 5);
+        assert_eq!(checks("node-1", &nodes[..1], 10), Vec::<&str>::new());
+    }
+}

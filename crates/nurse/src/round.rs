@@ -1,0 +1,292 @@
+//! One check round: every enabled check in parallel, each bounded by the
+//! check timeout; the result is published only once all have finished.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use serde::Serialize;
+use url::Url;
+use ward_agent::Registry;
+use ward_probe::http::{AcceptStatus, HttpRequest};
+use ward_probe::target::join_host_port;
+use ward_probe::{ErrorClass, Outcome, Prober, Target};
+
+use crate::config::NurseConfig;
+use crate::discovery::{Discovery, Neighbour, Snapshot};
+use crate::metrics;
+
+/// Header naming the calling pod on neighbour checks (Go canonicalises it to `Kubenurse-Neighbour-Origin`).
+pub const ORIGIN_HEADER: &str = "kubenurse-neighbour-origin";
+
+/// The result of one round, as `/alive` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoundResult {
+    /// Result per check: `ok`, `skipped`, `error`, `<code> <reason>` or the error text.
+    pub checks: BTreeMap<String, String>,
+    /// Every eligible neighbour (before the limit), when discovery succeeded.
+    pub neighbourhood: Option<Vec<Neighbour>>,
+    /// `ok`, `skipped`, or the discovery error.
+    pub neighbourhood_state: String,
+    /// The outcome of each check that ran.
+    #[serde(skip)]
+    pub outcomes: BTreeMap<String, Outcome>,
+    /// This node and the neighbours it checked (ring order).
+    #[serde(skip)]
+    pub ring: Option<(String, Vec<Neighbour>)>,
+}
+
+/// What a single planned check sends.
+#[derive(Debug, Clone)]
+enum Plan {
+    Http(HttpRequest),
+    Other(Target),
+}
+
+/// Runs rounds with one configuration, prober and registry.
+pub struct Checker {
+    config: Arc<NurseConfig>,
+    prober: Prober,
+    registry: Arc<Registry>,
+    discovery: Option<Discovery>,
+    selected_before: Mutex<BTreeSet<String>>,
+}
+
+impl Checker {
+    /// A checker; `discovery` is `None` when the neighbourhood check is off.
+    pub fn new(
+        config: Arc<NurseConfig>,
+        prober: Prober,
+        registry: Arc<Registry>,
+        discovery: Option<Discovery>,
+    ) -> Self {
+        Self {
+            config,
+            prober,
+            registry,
+            discovery,
+            selected_before: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The discovery watches, when the neighbourhood check is on.
+    pub fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_ref()
+    }
+
+    /// The URL of a neighbour's `/alwayshappy` (https on the TLS port when serving TLS).
+    pub fn neighbour_url(&self, n: &Neighbour, path: &str) -> Option<Url> {
+        let scheme = if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Url::parse(&format!(
+            "{scheme}://{}{path}",
+            join_host_port(&n.pod_ip, self.config.neighbour_port)
+        ))
+        .ok()
+    }
+
+    fn neighbour_request(&self, n: &Neighbour) -> Option<HttpRequest> {
+        let url = self.neighbour_url(n, "/alwayshappy")?;
+        let mut request = accept_200(HttpRequest::get(url));
+        if let Ok(origin) = HeaderValue::from_str(&self.config.pod_name) {
+            request
+                .headers
+                .push((HeaderName::from_static(ORIGIN_HEADER), origin));
+        }
+        Some(request)
+    }
+
+    async fn api_server_requests(&self) -> Result<[Option<HttpRequest>; 2], String> {
+        let c = &self.config;
+        let wanted = [c.toggles.api_server_direct, c.toggles.api_server_dns];
+        if !wanted.contains(&true) {
+            return Ok([None, None]);
+        }
+        let token = tokio::fs::read_to_string(&c.token_file)
+            .await
+            .map_err(|e| format!("reading token {}: {e}", c.token_file.display()))?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
+            format!(
+                "token {} is not a valid header value",
+                c.token_file.display()
+            )
+        })?;
+        let make = |host: &str| -> Option<HttpRequest> {
+            let url = Url::parse(&format!(
+                "https://{}/version",
+                join_host_port(host, c.api_server_port)
+            ))
+            .ok()?;
+            let mut request = accept_200(HttpRequest::get(url));
+            // The token goes to the API server and nowhere else.
+            request.headers.push((AUTHORIZATION, bearer.clone()));
+            Some(request)
+        };
+        Ok([
+            wanted[0].then(|| make(&c.api_server_host)).flatten(),
+            wanted[1].then(|| make(&c.api_server_dns)).flatten(),
+        ])
+    }
+
+    /// The neighbours this node checks now (ring order), from discovery.
+    pub async fn neighbourhood(&self) -> Result<(Snapshot, Vec<Neighbour>), String> {
+        let discovery = self
+            .discovery
+            .as_ref()
+            .ok_or("neighbourhood check disabled")?;
+        let snapshot = discovery
+            .snapshot(self.config.check_timeout.min(Duration::from_secs(2)))
+            .await?;
+        let selected = snapshot.selected(self.config.neighbour_limit);
+        Ok((snapshot, selected))
+    }
+
+    /// Runs one HTTP check to each neighbour given, without recording metrics (for `/check`).
+    pub async fn check_neighbours(&self, neighbours: &[Neighbour]) -> BTreeMap<String, Outcome> {
+        let runs = neighbours.iter().filter_map(|n| {
+            let request = self.neighbour_request(n)?;
+            let node = n.node_name.clone();
+            Some(async move { (node, self.prober.check_http(&request).await) })
+        });
+        join_all(runs).await.into_iter().collect()
+    }
+
+    /// Runs one round: every enabled check in parallel; records metrics; returns when all are done.
+    pub async fn round(&self) -> RoundResult {
+        let c = &self.config;
+        let mut result = RoundResult::default();
+        let mut plans: Vec<(String, Plan)> = Vec::new();
+        match self.api_server_requests().await {
+            Ok([direct, dns]) => {
+                for (name, on, request) in [
+                    ("api_server_direct", c.toggles.api_server_direct, direct),
+                    ("api_server_dns", c.toggles.api_server_dns, dns),
+                ] {
+                    match (on, request) {
+                        (false, _) => skip(&mut result, name),
+                        (true, Some(r)) => plans.push((name.into(), Plan::Http(r))),
+                        (true, None) => error(&mut result, name, "invalid API server address"),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "API server checks");
+                for name in ["api_server_direct", "api_server_dns"] {
+                    error(&mut result, name, "error");
+                }
+            }
+        }
+        for (name, on, base) in [
+            ("me_ingress", c.toggles.me_ingress, &c.ingress_url),
+            ("me_service", c.toggles.me_service, &c.service_url),
+        ] {
+            if !on {
+                skip(&mut result, name);
+                continue;
+            }
+            match Url::parse(&format!("{base}/alwayshappy")) {
+                Ok(url) => plans.push((name.into(), Plan::Http(accept_200(HttpRequest::get(url))))),
+                Err(e) => error(
+                    &mut result,
+                    name,
+                    &format!("Get \"{base}/alwayshappy\": {e}"),
+                ),
+            }
+        }
+        for extra in &c.extra_checks {
+            let plan = match &extra.target {
+                Target::Http(url) => Plan::Http(accept_200(HttpRequest::get(url.clone()))),
+                other => Plan::Other(other.clone()),
+            };
+            plans.push((extra.name.clone(), plan));
+        }
+        if c.toggles.neighbourhood {
+            match self.neighbourhood().await {
+                Ok((snapshot, selected)) => {
+                    for n in &selected {
+                        if let Some(request) = self.neighbour_request(n) {
+                            plans.push((format!("path_{}", n.node_name), Plan::Http(request)));
+                        }
+                    }
+                    self.expire_departed(&selected);
+                    result.neighbourhood_state = "ok".into();
+                    result.ring = Some((snapshot.self_node.clone().unwrap_or_default(), selected));
+                    result.neighbourhood = Some(snapshot.neighbours);
+                }
+                Err(e) => result.neighbourhood_state = e,
+            }
+        } else {
+            result.neighbourhood_state = "skipped".into();
+        }
+        let runs = plans.into_iter().map(|(name, plan)| async move {
+            let outcome = match &plan {
+                Plan::Http(request) => self.prober.check_http(request).await,
+                Plan::Other(target) => self.prober.check(target).await,
+            };
+            (name, outcome)
+        });
+        for (name, outcome) in join_all(runs).await {
+            metrics::record(&self.registry, &name, &outcome);
+            if let Some(e) = &outcome.error {
+                tracing::error!(request_type = %name, class = %e.class, err = %e.message, "check failed");
+            }
+            result.checks.insert(name.clone(), describe(&outcome));
+            result.outcomes.insert(name, outcome);
+        }
+        result
+    }
+
+    fn expire_departed(&self, selected: &[Neighbour]) {
+        let now: BTreeSet<String> = selected
+            .iter()
+            .map(|n| format!("path_{}", n.node_name))
+            .collect();
+        let mut before = self
+            .selected_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for gone in before.difference(&now) {
+            let removed = metrics::expire(&self.registry, gone);
+            tracing::info!(check = %gone, series = removed, "neighbour left the selection, series expired");
+        }
+        *before = now;
+    }
+}
+
+fn accept_200(mut request: HttpRequest) -> HttpRequest {
+    request.accept = AcceptStatus::Exact(vec![200]);
+    request
+}
+
+fn skip(result: &mut RoundResult, name: &str) {
+    result
+        .checks
+        .insert(name.to_string(), "skipped".to_string());
+}
+
+fn error(result: &mut RoundResult, name: &str, text: &str) {
+    result.checks.insert(name.to_string(), text.to_string());
+}
+
+/// The `/alive` value of a check: `ok`, `<code> <reason>` (as Go's `resp.Status`), or the error.
+pub fn describe(o: &Outcome) -> String {
+    match (&o.error, o.status) {
+        (None, _) => "ok".to_string(),
+        (Some(e), Some(status)) if e.class == ErrorClass::HttpStatus => {
+            let reason = http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            format!("{status} {reason}").trim_end().to_string()
+        }
+        (Some(e), _) if o.target.starts_with("http") => {
+            format!("Get {:?}: {}", o.target, e.message)
+        }
+        (Some(e), _) => e.message.clone(),
+    }
+}

@@ -1,0 +1,308 @@
+//! The nurse's HTTP endpoints, as kubenurse serves them: `/alive`,
+//! `/alwayshappy`, `/ready`, `/metrics`, and a 301 to `/alive` for everything
+//! else; plus goldpinger's on-demand mesh: `/check` (this node checks its
+//! neighbours now) and `/check_all` (every node's `/check`, as a matrix).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use futures::future::join_all;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+use ward_agent::{Lifecycle, Registry};
+use ward_probe::http::{AcceptStatus, HttpRequest};
+use ward_probe::{Outcome, Prober};
+
+use crate::metrics::INCOMING_CHECKS;
+use crate::round::{Checker, RoundResult, ORIGIN_HEADER};
+
+/// How long an incoming neighbour origin counts.
+pub const INCOMING_TTL: Duration = Duration::from_secs(60);
+
+/// State shared by the endpoints and the round loop.
+pub struct Shared {
+    /// Readiness and lameduck.
+    pub lifecycle: Arc<Lifecycle>,
+    /// The last completed round.
+    pub last: RwLock<Option<Arc<RoundResult>>>,
+    /// Runs checks (for `/check`).
+    pub checker: Arc<Checker>,
+    /// Fetches other nurses' `/check` (for `/check_all`).
+    pub prober: Arc<Prober>,
+    /// Origins seen on `/alwayshappy`, with when.
+    pub incoming: Mutex<HashMap<String, Instant>>,
+    /// The `hostname` field of `/alive`.
+    pub hostname: String,
+    /// Metrics.
+    pub registry: Arc<Registry>,
+}
+
+impl Shared {
+    /// Publishes a finished round.
+    pub fn publish(&self, result: RoundResult) {
+        *self.last.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(result));
+    }
+
+    /// The last finished round.
+    pub fn last(&self) -> Option<Arc<RoundResult>> {
+        self.last.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drops origins older than [`INCOMING_TTL`] and sets the incoming-checks gauge.
+    pub fn refresh_incoming(&self) {
+        let mut seen = self.incoming.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, at| at.elapsed() <= INCOMING_TTL);
+        self.registry
+            .gauge(INCOMING_CHECKS, &[])
+            .set(seen.len() as f64);
+    }
+}
+
+/// The router serving every endpoint.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/alive", any(alive))
+        .route("/alwayshappy", any(always_happy))
+        .route("/ready", any(ready))
+        .route("/check", get(check))
+        .route("/check_all", get(check_all))
+        .with_state(shared.clone())
+        .merge(ward_agent::metrics_router(shared.registry.clone()))
+        .fallback(|| async { (StatusCode::MOVED_PERMANENTLY, [(LOCATION, "/alive")]) })
+}
+
+/// Go's canonical header key: `user-agent` → `User-Agent`.
+fn canonical(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+                }
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// JSON the way Go's `json.Encoder` with `SetIndent("", " ")` writes it (HTML characters escaped).
+fn go_json(value: &impl Serialize) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b" "),
+    );
+    let text = match value.serialize(&mut ser) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(e) => format!("{{\"error\": {:?}}}", e.to_string()),
+    };
+    let mut escaped = text
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+    escaped.push('\n');
+    escaped
+}
+
+#[derive(Serialize)]
+struct Alive {
+    hostname: String,
+    headers: BTreeMap<String, Vec<String>>,
+    user_agent: String,
+    request_uri: String,
+    remote_addr: String,
+    last_check_result: Map<String, Value>,
+}
+
+async fn alive(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some(last) = shared.last() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut canonical_headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &headers {
+        canonical_headers
+            .entry(canonical(name.as_str()))
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let mut result: Map<String, Value> = last
+        .checks
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    if let Some(neighbours) = &last.neighbourhood {
+        result.insert(
+            "neighbourhood".into(),
+            serde_json::to_value(neighbours).unwrap_or(Value::Null),
+        );
+    }
+    result.insert(
+        "neighbourhood_state".into(),
+        Value::String(last.neighbourhood_state.clone()),
+    );
+    let body = Alive {
+        hostname: shared.hostname.clone(),
+        user_agent: headers
+            .get("user-agent")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default(),
+        headers: canonical_headers,
+        request_uri: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        remote_addr: peer.to_string(),
+        last_check_result: result,
+    };
+    (
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        go_json(&body),
+    )
+        .into_response()
+}
+
+async fn always_happy(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> StatusCode {
+    if let Some(origin) = headers.get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()) {
+        if !origin.is_empty() && origin.len() <= 253 {
+            let mut seen = shared.incoming.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.len() < 100_000 || seen.contains_key(origin) {
+                seen.insert(origin.to_string(), Instant::now());
+            }
+        }
+    }
+    StatusCode::OK
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> StatusCode {
+    let node_ok = shared
+        .checker
+        .discovery()
+        .is_none_or(|d| d.own_node_schedulable());
+    if shared.lifecycle.is_lameduck() || !node_ok {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// One cell of the mesh matrix.
+#[derive(Debug, Serialize)]
+struct Cell {
+    ok: bool,
+    status: Option<u16>,
+    seconds: f64,
+    class: Option<&'static str>,
+    error: Option<String>,
+}
+
+impl From<&Outcome> for Cell {
+    fn from(o: &Outcome) -> Self {
+        Self {
+            ok: o.success,
+            status: o.status,
+            seconds: o.total.as_secs_f64(),
+            class: o.error.as_ref().map(|e| e.class.as_str()),
+            error: o.error.as_ref().map(|e| e.message.clone()),
+        }
+    }
+}
+
+async fn check_value(shared: &Shared) -> Value {
+    match shared.checker.neighbourhood().await {
+        Ok((snapshot, selected)) => {
+            let results = shared.checker.check_neighbours(&selected).await;
+            let cells: BTreeMap<String, Cell> = results
+                .iter()
+                .map(|(k, o)| (k.clone(), Cell::from(o)))
+                .collect();
+            json!({ "node": snapshot.self_node, "checks": cells })
+        }
+        Err(e) => json!({ "error": e }),
+    }
+}
+
+async fn check(State(shared): State<Arc<Shared>>) -> Response {
+    let value = check_value(&shared).await;
+    let status = if value.get("error").is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(value)).into_response()
+}
+
+async fn check_all(State(shared): State<Arc<Shared>>) -> Response {
+    let (snapshot, _) = match shared.checker.neighbourhood().await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "error": e })),
+            )
+                .into_response()
+        }
+    };
+    let own = check_value(&shared);
+    let others = snapshot.neighbours.iter().filter_map(|n| {
+        let url = shared.checker.neighbour_url(n, "/check")?;
+        let node = n.node_name.clone();
+        let prober = shared.prober.clone();
+        Some(async move {
+            let mut request = HttpRequest::get(url);
+            request.accept = AcceptStatus::Exact(vec![200]);
+            let (outcome, body) = prober.fetch_http(&request).await;
+            let value = match outcome.error {
+                None => serde_json::from_slice::<Value>(&body)
+                    .unwrap_or_else(|e| json!({ "error": format!("bad /check answer: {e}") })),
+                Some(e) => json!({ "error": e.message }),
+            };
+            (node, value)
+        })
+    });
+    let (own, others) = futures::join!(own, join_all(others));
+    let mut nodes: BTreeMap<String, Value> = others.into_iter().collect();
+    if let Some(me) = snapshot.self_node {
+        nodes.insert(me, own);
+    }
+    axum::Json(json!({ "nodes": nodes })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_canonical_header_keys() {
+        assert_eq!(canonical("user-agent"), "User-Agent");
+        assert_eq!(
+            canonical("kubenurse-neighbour-origin"),
+            "Kubenurse-Neighbour-Origin"
+        );
+        assert_eq!(canonical("accept"), "Accept");
+    }
+
+    #[test]
+    fn go_json_uses_one_space_and_escapes_html() {
+        let v = json!({"a": ["<b>&"], "n": 13234443386785301234u64});
+        assert_eq!(
+            go_json(&v),
+            "{\n \"a\": [\n  \"\\u003cb\\u003e\\u0026\"\n ],\n \"n\": 13234443386785301234\n}\n"
+        );
+    }
+}
