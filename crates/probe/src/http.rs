@@ -258,11 +258,19 @@ impl Connector {
             let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
                 .await
                 .map_err(handshake_err)?;
-            tokio::spawn(conn);
+            let ended = clock.clone();
+            tokio::spawn(async move {
+                let _ = conn.await;
+                ended.peer_closed(PeerCloseKind::Ended);
+            });
             Sender::H2(sender)
         } else {
             let (sender, conn) = http1::handshake(io).await.map_err(handshake_err)?;
-            tokio::spawn(conn);
+            let ended = clock.clone();
+            tokio::spawn(async move {
+                let _ = conn.await;
+                ended.peer_closed(PeerCloseKind::Ended);
+            });
             Sender::H1(sender)
         };
         Ok(Connection {
@@ -376,6 +384,25 @@ impl Connection {
     /// TLS session facts, for https connections.
     pub fn tls(&self) -> Option<&TlsInfo> {
         self.tls.as_ref()
+    }
+
+    /// Waits until the connection ends while idle, up to `deadline`: the peer's
+    /// FIN or RST (stamped when the socket reported it), or the connection
+    /// ending for another reason (e.g. unsolicited data). `None` at the deadline.
+    ///
+    /// Used to measure a server's idle keep-alive timeout from the client side.
+    pub async fn peer_close(&self, deadline: Instant) -> Option<PeerClose> {
+        loop {
+            let notified = self.clock.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(close) = self.clock.close() {
+                return Some(close);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.clock.close();
+            }
+        }
     }
 
     /// How many requests were sent on this connection before the current one.
@@ -508,11 +535,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Socket-level timestamps: the last write and the first read after a request started.
+/// How a connection ended, as seen by [`Connection::peer_close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerCloseKind {
+    /// The peer closed cleanly (a read returned end-of-stream).
+    Fin,
+    /// The peer reset the connection (a read failed with ECONNRESET).
+    Reset,
+    /// The connection ended without either being seen (unsolicited data, protocol error).
+    Ended,
+}
+
+/// When and how the peer closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerClose {
+    /// Monotonic time the close was observed at the socket.
+    pub at: Instant,
+    /// FIN, RST or another end.
+    pub kind: PeerCloseKind,
+}
+
+/// Socket-level timestamps: the last write and the first read after a request
+/// started, and when (and how) the peer closed the connection.
 struct IoClock {
     base: Instant,
     last_write: AtomicU64,
     first_read: AtomicU64,
+    close_at: AtomicU64,
+    close_kind: std::sync::atomic::AtomicU8,
+    closed: tokio::sync::Notify,
 }
 
 impl IoClock {
@@ -521,7 +573,41 @@ impl IoClock {
             base,
             last_write: AtomicU64::new(0),
             first_read: AtomicU64::new(u64::MAX),
+            close_at: AtomicU64::new(0),
+            close_kind: std::sync::atomic::AtomicU8::new(0),
+            closed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Records the first close of the connection and wakes waiters.
+    fn peer_closed(&self, kind: PeerCloseKind) {
+        let code = match kind {
+            PeerCloseKind::Fin => 1,
+            PeerCloseKind::Reset => 2,
+            PeerCloseKind::Ended => 3,
+        };
+        if self
+            .close_kind
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.close_at.store(self.stamp(), Ordering::Release);
+        }
+        self.closed.notify_waiters();
+    }
+
+    fn close(&self) -> Option<PeerClose> {
+        let kind = match self.close_kind.load(Ordering::Acquire) {
+            1 => PeerCloseKind::Fin,
+            2 => PeerCloseKind::Reset,
+            3 => PeerCloseKind::Ended,
+            _ => return None,
+        };
+        // The stamp follows the kind by a few instructions; fall back to now.
+        let at = self
+            .at(self.close_at.load(Ordering::Acquire))
+            .unwrap_or_else(Instant::now);
+        Some(PeerClose { at, kind })
     }
 
     fn stamp(&self) -> u64 {
@@ -586,8 +672,15 @@ impl AsyncRead for Timed {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         };
-        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.clock.read();
+        match &poll {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => this.clock.read(),
+            Poll::Ready(Ok(())) if buf.remaining() > 0 => {
+                this.clock.peer_closed(PeerCloseKind::Fin)
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                this.clock.peer_closed(PeerCloseKind::Reset)
+            }
+            _ => {}
         }
         poll
     }

@@ -5,6 +5,7 @@
 //! Prometheus, a DNS server or the control plane by hand.
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod dns;
 pub mod kube;
 pub mod net;
@@ -12,6 +13,7 @@ pub mod nginx;
 pub mod process;
 pub mod prometheus;
 pub mod tls;
+pub mod tomcat;
 pub mod wait;
 
 pub use process::{Error, Process, Result};

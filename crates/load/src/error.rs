@@ -1,0 +1,51 @@
+//! The one error type of the load crate: bad configuration, and targets that
+//! cannot be reached before a run starts. Failures of single requests during a
+//! run are not errors: they are counted in the summary.
+
+use ward_probe::ProbeError;
+
+/// Why a load test, probe or race could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is out of range or inconsistent.
+    #[error("{what}: {reason}")]
+    Config {
+        /// The setting concerned (`--stage`, `rate`, `stages[2].target`, …).
+        what: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A threshold expression could not be parsed.
+    #[error("threshold {input:?}: {reason}")]
+    Threshold {
+        /// The expression given.
+        input: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// The target could not be reached before the run started.
+    #[error("target {url}: {source}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// The classified failure.
+        #[source]
+        source: ProbeError,
+    },
+    /// The TLS settings were rejected.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] ward_probe::ConfigError),
+}
+
+impl Error {
+    /// A [`Error::Config`] naming the setting.
+    pub fn config(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

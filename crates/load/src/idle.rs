@@ -1,0 +1,335 @@
+//! Measuring a server's idle keep-alive timeout from the client side: one
+//! request on a fresh connection, then wait for the server to close it (FIN or
+//! RST), timed on a monotonic clock. When nothing closes the connection within
+//! the cap, a request after the wait shows whether a middlebox dropped it
+//! silently, and a send-after-wait bisection brackets the timeout.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use url::Url;
+use ward_probe::http::{Connection, Connector, HttpRequest, HttpVersion, PeerCloseKind};
+use ward_probe::tls::TlsConfig;
+use ward_probe::{ProbeError, Trace};
+
+use crate::error::{Error, Result};
+
+/// Settings of an idle-timeout probe.
+#[derive(Debug, Clone)]
+pub struct IdleConfig {
+    /// The request that opens the connection (normally a GET).
+    pub request: HttpRequest,
+    /// TLS settings for https URLs.
+    pub tls: TlsConfig,
+    /// Parallel connections measured (the result is their median).
+    pub samples: u32,
+    /// Longest wait for the server to close an idle connection.
+    pub max_wait: Duration,
+    /// Deadline of each request.
+    pub timeout: Duration,
+    /// Bisect with send-after-wait probes when nothing closes the connection.
+    pub bisect: bool,
+}
+
+impl IdleConfig {
+    /// Defaults for `url`: 3 samples, wait up to 2 minutes, 10 s request timeout.
+    pub fn new(url: Url) -> Self {
+        IdleConfig {
+            request: HttpRequest::get(url),
+            tls: TlsConfig::default(),
+            samples: 3,
+            max_wait: Duration::from_secs(120),
+            timeout: Duration::from_secs(10),
+            bisect: true,
+        }
+    }
+}
+
+/// How the idle connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseKind {
+    /// The server closed cleanly (FIN).
+    Fin,
+    /// The server reset the connection (RST).
+    Reset,
+    /// The connection ended otherwise (e.g. the server sent an unsolicited response before closing).
+    Other,
+    /// Nothing closed it within the wait, and a request after the wait still worked.
+    None,
+    /// Nothing was seen, but a request after the wait failed: something dropped the connection silently.
+    SilentDrop,
+}
+
+impl CloseKind {
+    fn from_peer(kind: PeerCloseKind) -> Self {
+        match kind {
+            PeerCloseKind::Fin => CloseKind::Fin,
+            PeerCloseKind::Reset => CloseKind::Reset,
+            PeerCloseKind::Ended => CloseKind::Other,
+        }
+    }
+}
+
+/// What one measured connection showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleSample {
+    /// Time from the end of the response to the close (`None` when nothing closed it).
+    #[serde(rename = "idle_seconds", serialize_with = "opt_secs")]
+    pub idle: Option<Duration>,
+    /// How it ended.
+    pub close: CloseKind,
+}
+
+/// Which method produced the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleMethod {
+    /// Waited for the server's close.
+    Passive,
+    /// Bisected with send-after-wait probes (no close was observed).
+    Bisect,
+}
+
+/// The measured idle keep-alive timeout of a server.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    /// The URL measured.
+    pub url: String,
+    /// The idle timeout (median of the samples), if one was found.
+    #[serde(rename = "timeout_seconds", serialize_with = "opt_secs")]
+    pub timeout: Option<Duration>,
+    /// How connections ended (that of the majority of samples).
+    pub close: CloseKind,
+    /// Passive observation or bisection.
+    pub method: IdleMethod,
+    /// The longest wait used.
+    #[serde(rename = "max_wait_seconds", serialize_with = "secs")]
+    pub max_wait: Duration,
+    /// HTTP version of the connections.
+    pub http_version: String,
+    /// Every sample.
+    pub samples: Vec<IdleSample>,
+}
+
+fn secs<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Opens a connection and completes one request on it; returns the
+/// connection and when the response ended.
+pub(crate) async fn request_once(
+    connector: &Connector,
+    request: &HttpRequest,
+    conn: Option<Connection>,
+    timeout: Duration,
+) -> std::result::Result<(Connection, Instant, u16), ProbeError> {
+    let mut trace = Trace::start();
+    let mut conn = match conn {
+        Some(c) => c,
+        None => match tokio::time::timeout(
+            timeout,
+            connector.connect(&request.url, request.connect_to, &mut trace),
+        )
+        .await
+        {
+            Ok(c) => c?,
+            Err(_) => return Err(ProbeError::timed_out(&trace, request.url.as_str(), timeout)),
+        },
+    };
+    let head = conn.send(request, &mut trace, timeout).await?;
+    let status = head.status;
+    head.read_body(&mut trace, 64 << 20, timeout).await?;
+    Ok((conn, Instant::now(), status))
+}
+
+/// Measures the idle keep-alive timeout of the server at `config.request.url`.
+pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
+    if config.samples == 0 || config.samples > 100 {
+        return Err(Error::config(
+            "samples",
+            format!("{}: expected 1..=100", config.samples),
+        ));
+    }
+    let connector = Connector::new(config.tls.build()?, HttpVersion::Http1);
+    let url = config.request.url.to_string();
+    let unreachable = |source| Error::Unreachable {
+        url: url.clone(),
+        source,
+    };
+    // First sample alone: surfaces an unreachable target as an error.
+    let mut first = Some(
+        request_once(&connector, &config.request, None, config.timeout)
+            .await
+            .map_err(unreachable)?,
+    );
+    let mut set = JoinSet::new();
+    for i in 0..config.samples {
+        let connector = connector.clone();
+        let request = config.request.clone();
+        let (timeout, max_wait) = (config.timeout, config.max_wait);
+        let opened = if i == 0 { first.take() } else { None };
+        set.spawn(async move {
+            let (conn, ended, _) = match opened {
+                Some(o) => o,
+                None => request_once(&connector, &request, None, timeout).await?,
+            };
+            Ok::<_, ProbeError>(wait_close(conn, ended, max_wait).await)
+        });
+    }
+    let mut samples = Vec::new();
+    let mut waiting: Vec<(Connection, Instant)> = Vec::new();
+    let mut version = String::from("HTTP/1.1");
+    while let Some(joined) = set.join_next().await {
+        let Ok(result) = joined else { continue };
+        match result.map_err(unreachable)? {
+            Waited::Closed(sample) => samples.push(sample),
+            Waited::Open(conn, ended) => {
+                version = format!("{:?}", conn.version());
+                waiting.push((conn, ended));
+            }
+        }
+    }
+    let mut method = IdleMethod::Passive;
+    if !waiting.is_empty() {
+        // Nothing closed these: does a request still work after the wait?
+        let mut dropped = false;
+        for (conn, _) in waiting {
+            let ok = request_once(&connector, &config.request, Some(conn), config.timeout)
+                .await
+                .is_ok();
+            dropped |= !ok;
+            samples.push(IdleSample {
+                idle: None,
+                close: if ok {
+                    CloseKind::None
+                } else {
+                    CloseKind::SilentDrop
+                },
+            });
+        }
+        if dropped && config.bisect {
+            method = IdleMethod::Bisect;
+            let found = bisect(&connector, config).await;
+            samples.retain(|s| s.close != CloseKind::SilentDrop || found.is_none());
+            if let Some(t) = found {
+                samples.push(IdleSample {
+                    idle: Some(t),
+                    close: CloseKind::SilentDrop,
+                });
+            }
+        }
+    }
+    Ok(summarise(url, config.max_wait, version, method, samples))
+}
+
+enum Waited {
+    Closed(IdleSample),
+    Open(Connection, Instant),
+}
+
+async fn wait_close(conn: Connection, ended: Instant, max_wait: Duration) -> Waited {
+    match conn.peer_close(ended + max_wait).await {
+        Some(close) => Waited::Closed(IdleSample {
+            idle: Some(close.at.saturating_duration_since(ended)),
+            close: CloseKind::from_peer(close.kind),
+        }),
+        None => Waited::Open(conn, ended),
+    }
+}
+
+fn summarise(
+    url: String,
+    max_wait: Duration,
+    http_version: String,
+    method: IdleMethod,
+    samples: Vec<IdleSample>,
+) -> IdleReport {
+    let mut idles: Vec<Duration> = samples.iter().filter_map(|s| s.idle).collect();
+    idles.sort();
+    let timeout = idles.get(idles.len() / 2).copied();
+    let kinds = [
+        CloseKind::Fin,
+        CloseKind::Reset,
+        CloseKind::Other,
+        CloseKind::SilentDrop,
+        CloseKind::None,
+    ];
+    let close = kinds
+        .into_iter()
+        .max_by_key(|k| samples.iter().filter(|s| s.close == *k).count())
+        .unwrap_or(CloseKind::None);
+    IdleReport {
+        url,
+        timeout,
+        close,
+        method,
+        max_wait,
+        http_version,
+        samples,
+    }
+}
+
+/// Brackets a silent-drop timeout in `(0, max_wait]` with rounds of parallel
+/// send-after-wait probes; returns the upper end of the final bracket.
+async fn bisect(connector: &Connector, config: &IdleConfig) -> Option<Duration> {
+    const PARALLEL: u32 = 4;
+    let (mut lo, mut hi) = (Duration::ZERO, config.max_wait);
+    for _ in 0..3 {
+        let step = (hi - lo) / (PARALLEL + 1);
+        if step < Duration::from_millis(10) {
+            break;
+        }
+        let mut set = JoinSet::new();
+        for i in 1..=PARALLEL {
+            let wait = lo + step * i;
+            let connector = connector.clone();
+            let request = config.request.clone();
+            let timeout = config.timeout;
+            set.spawn(async move {
+                let Ok((conn, ended, _)) = request_once(&connector, &request, None, timeout).await
+                else {
+                    return (wait, None);
+                };
+                tokio::time::sleep_until(ended + wait).await;
+                let ok = request_once(&connector, &request, Some(conn), timeout)
+                    .await
+                    .is_ok();
+                (wait, Some(ok))
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(Ok(r)) = set.join_next().await {
+            results.push(r);
+        }
+        results.sort_by_key(|r| r.0);
+        for (wait, ok) in results {
+            match ok {
+                Some(true) => lo = lo.max(wait),
+                Some(false) => {
+                    hi = hi.min(wait);
+                    break;
+                }
+                None => {}
+            }
+        }
+    }
+    (hi < config.max_wait || lo.is_zero()).then_some(hi)
+}
+
+/// Convenience for callers that only know a URL and a connect-to override.
+pub fn config_for(url: Url, connect_to: Option<SocketAddr>) -> IdleConfig {
+    let mut c = IdleConfig::new(url);
+    c.request.connect_to = connect_to;
+    c
+}

@@ -1,0 +1,500 @@
+//! The load test runner: closed model (VUs following a [`Schedule`]) or open
+//! model (constant arrival rate, latency from the intended send time), each
+//! worker holding one connection (or a new one per request with `reuse:
+//! false`). Every request is bounded by the timeout and the run ends at the
+//! end of its plan plus one timeout at most; cancelling stops at once and
+//! returns the summary so far. Requests are never retried.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use ward_probe::http::{Connection, Connector, HttpRequest, HttpVersion};
+use ward_probe::tls::TlsConfig;
+use ward_probe::{Event, ProbeError, Trace};
+
+use crate::error::{Error, Result};
+use crate::plan::{Plan, Schedule, MAX_VUS};
+use crate::stats::{Recorder, Summary};
+use crate::threshold::Threshold;
+
+/// How load is generated.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// Virtual users looping requests back to back, following a plan.
+    Closed(Plan),
+    /// A constant arrival rate, independent of how fast the target answers.
+    Open {
+        /// Requests per second.
+        rate: f64,
+        /// How long to send.
+        duration: Duration,
+        /// Concurrent workers (connections) available to send on time.
+        workers: u64,
+    },
+}
+
+/// Everything a load test needs.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The request to send (method, URL, headers, body).
+    pub request: HttpRequest,
+    /// HTTP version to speak.
+    pub http_version: HttpVersion,
+    /// TLS settings for https URLs.
+    pub tls: TlsConfig,
+    /// Closed or open model.
+    pub model: Model,
+    /// Keep connections open between requests of a worker (`--no-reuse` turns this off).
+    pub reuse: bool,
+    /// Deadline of one request, including connecting.
+    pub timeout: Duration,
+    /// Largest response body read before failing the request.
+    pub max_body: u64,
+    /// Thresholds evaluated on the summary.
+    pub thresholds: Vec<Threshold>,
+    /// Check the target accepts a connection before starting.
+    pub preflight: bool,
+}
+
+impl LoadConfig {
+    /// A GET of `url` with defaults: reuse on, 10 s timeout, HTTP version negotiated.
+    pub fn new(url: Url, model: Model) -> Result<Self> {
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(Error::config(
+                "URL",
+                format!("{url}: expected an http:// or https:// URL with a host"),
+            ));
+        }
+        Ok(LoadConfig {
+            request: HttpRequest::get(url),
+            http_version: HttpVersion::Auto,
+            tls: TlsConfig::default(),
+            model,
+            reuse: true,
+            timeout: Duration::from_secs(10),
+            max_body: 64 << 20,
+            thresholds: Vec::new(),
+            preflight: true,
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout", "must be above 0"));
+        }
+        match &self.model {
+            Model::Closed(plan) => plan.validate(),
+            Model::Open {
+                rate,
+                duration,
+                workers,
+            } => {
+                if !(rate.is_finite() && *rate > 0.0 && *rate <= 10_000_000.0) {
+                    return Err(Error::config(
+                        "rate",
+                        format!("{rate}: expected 0 < rate <= 10000000 per second"),
+                    ));
+                }
+                if duration.is_zero() {
+                    return Err(Error::config("duration", "must be above 0"));
+                }
+                if *workers == 0 || *workers > MAX_VUS {
+                    return Err(Error::config(
+                        "vus",
+                        format!("{workers}: expected 1..={MAX_VUS} workers"),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A snapshot of a running test, published a few times per second.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    /// Time since the start.
+    pub elapsed: Duration,
+    /// Planned length (stages, idle gaps, or the open-model duration).
+    pub planned: Duration,
+    /// VUs (closed) or workers (open) wanted now.
+    pub vus: u64,
+    /// Requests completed so far.
+    pub requests: u64,
+    /// Requests failed so far.
+    pub failed: u64,
+    /// Requests per second over the last interval.
+    pub rps: f64,
+}
+
+/// Number of recorder shards; workers record into `id % SHARDS`.
+const SHARDS: usize = 16;
+
+struct Shared {
+    connector: Connector,
+    request: HttpRequest,
+    connect_to: Option<SocketAddr>,
+    timeout: Duration,
+    max_body: u64,
+    reuse: bool,
+    /// Closed model: VUs with an id below this run.
+    target: AtomicU64,
+    wake: Notify,
+    /// The plan ended: finish the request in flight, then exit.
+    stop: CancellationToken,
+    /// Abandon requests in flight (grace over, or cancelled).
+    kill: CancellationToken,
+    requests: AtomicU64,
+    failed: AtomicU64,
+    /// Open model: the next send slot.
+    slot: AtomicU64,
+    shards: Vec<Mutex<Recorder>>,
+}
+
+impl Shared {
+    fn record(&self, id: u64, f: impl FnOnce(&mut Recorder)) {
+        if let Some(shard) = self.shards.get(id as usize % SHARDS) {
+            let mut rec = shard.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut rec);
+        }
+    }
+}
+
+/// Runs the load test until its plan ends or `cancel` fires, publishing
+/// progress; returns the summary with thresholds evaluated.
+pub async fn run(
+    config: LoadConfig,
+    progress: watch::Sender<Progress>,
+    cancel: CancellationToken,
+) -> Result<Summary> {
+    config.validate()?;
+    let tls = config.tls.build()?;
+    let connector = Connector::new(tls, config.http_version);
+    let url = config.request.url.clone();
+    if config.preflight {
+        preflight(&connector, &config.request, config.timeout).await?;
+    }
+    let sh = Arc::new(Shared {
+        connector,
+        connect_to: config.request.connect_to,
+        request: config.request.clone(),
+        timeout: config.timeout,
+        max_body: config.max_body,
+        reuse: config.reuse,
+        target: AtomicU64::new(0),
+        wake: Notify::new(),
+        stop: CancellationToken::new(),
+        kill: CancellationToken::new(),
+        requests: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        slot: AtomicU64::new(0),
+        shards: (0..SHARDS)
+            .map(|_| Mutex::new(Recorder::default()))
+            .collect(),
+    });
+    let t0 = Instant::now();
+    let (planned, model_name) = match &config.model {
+        Model::Closed(plan) => (plan.cycle_duration() * plan.repeat, "closed"),
+        Model::Open { duration, .. } => (*duration, "open"),
+    };
+    let mut workers = JoinSet::new();
+    let ticker = tokio::spawn(publish(sh.clone(), progress, t0, planned));
+    let (vus_max, target_rate) = match &config.model {
+        Model::Closed(plan) => {
+            let schedule = plan.schedule();
+            (
+                drive_closed(&sh, &schedule, t0, &cancel, &mut workers).await,
+                None,
+            )
+        }
+        Model::Open {
+            rate,
+            duration,
+            workers: n,
+        } => {
+            for id in 0..*n {
+                workers.spawn(open_worker(id, sh.clone(), t0, *rate, *duration));
+            }
+            sh.target.store(*n, Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep_until(t0 + *duration) => {}
+                _ = cancel.cancelled() => {}
+            }
+            (*n, Some(*rate))
+        }
+    };
+    // Let requests in flight finish (bounded by the timeout) unless cancelled.
+    sh.stop.cancel();
+    sh.wake.notify_waiters();
+    if cancel.is_cancelled() {
+        sh.kill.cancel();
+    }
+    let grace = Instant::now() + sh.timeout + Duration::from_millis(100);
+    loop {
+        tokio::select! {
+            joined = workers.join_next() => if joined.is_none() { break },
+            _ = tokio::time::sleep_until(grace), if !sh.kill.is_cancelled() => sh.kill.cancel(),
+            _ = cancel.cancelled(), if !sh.kill.is_cancelled() => sh.kill.cancel(),
+        }
+    }
+    ticker.abort();
+    let elapsed = t0.elapsed();
+    let mut total = Recorder::default();
+    for shard in &sh.shards {
+        total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+    let mut summary = Summary::new(url.to_string(), model_name, elapsed, &total);
+    summary.interrupted = cancel.is_cancelled();
+    summary.vus_max = vus_max;
+    summary.target_rate = target_rate;
+    summary.thresholds = config
+        .thresholds
+        .iter()
+        .map(|t| t.evaluate(&summary))
+        .collect();
+    Ok(summary)
+}
+
+/// Opens (and drops) one connection so an unreachable target fails fast.
+async fn preflight(connector: &Connector, request: &HttpRequest, timeout: Duration) -> Result<()> {
+    let mut trace = Trace::start();
+    let url = &request.url;
+    let result = match tokio::time::timeout(
+        timeout,
+        connector.connect(url, request.connect_to, &mut trace),
+    )
+    .await
+    {
+        Ok(r) => r.map(drop),
+        Err(_) => Err(ProbeError::timed_out(&trace, url.as_str(), timeout)),
+    };
+    result.map_err(|source| Error::Unreachable {
+        url: url.to_string(),
+        source,
+    })
+}
+
+async fn publish(
+    sh: Arc<Shared>,
+    progress: watch::Sender<Progress>,
+    t0: Instant,
+    planned: Duration,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last = (t0, 0u64);
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let requests = sh.requests.load(Ordering::Relaxed);
+        let dt = now.saturating_duration_since(last.0).as_secs_f64();
+        let rps = if dt > 0.0 {
+            requests.saturating_sub(last.1) as f64 / dt
+        } else {
+            0.0
+        };
+        last = (now, requests);
+        progress.send_replace(Progress {
+            elapsed: now - t0,
+            planned,
+            vus: sh.target.load(Ordering::Relaxed),
+            requests,
+            failed: sh.failed.load(Ordering::Relaxed),
+            rps,
+        });
+    }
+}
+
+/// Follows the schedule, spawning VUs as needed and moving the target; returns the most VUs wanted.
+async fn drive_closed(
+    sh: &Arc<Shared>,
+    schedule: &Schedule,
+    t0: Instant,
+    cancel: &CancellationToken,
+    workers: &mut JoinSet<()>,
+) -> u64 {
+    let mut spawned = 0u64;
+    let mut max = 0u64;
+    loop {
+        let t = t0.elapsed();
+        if t >= schedule.total() {
+            break;
+        }
+        let want = schedule.vus_at(t);
+        while spawned < want {
+            workers.spawn(vu(spawned, sh.clone()));
+            spawned += 1;
+        }
+        max = max.max(want);
+        sh.target.store(want, Ordering::Relaxed);
+        sh.wake.notify_waiters();
+        let next = schedule.next_change(t, Duration::from_millis(10));
+        tokio::select! {
+            _ = tokio::time::sleep_until(t0 + next) => {}
+            _ = cancel.cancelled() => break,
+        }
+    }
+    sh.target.store(0, Ordering::Relaxed);
+    max
+}
+
+/// One closed-model VU: requests back to back while its id is below the target.
+async fn vu(id: u64, sh: Arc<Shared>) {
+    let mut conn = None;
+    loop {
+        if sh.stop.is_cancelled() {
+            break;
+        }
+        if id >= sh.target.load(Ordering::Relaxed) {
+            // Parked (ramped down or idle gap): keep the connection, wait for work.
+            let notified = sh.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if id < sh.target.load(Ordering::Relaxed) || sh.stop.is_cancelled() {
+                continue;
+            }
+            tokio::select! {
+                _ = notified => continue,
+                _ = sh.stop.cancelled() => break,
+            }
+        }
+        let now = Instant::now();
+        if !request(id, &sh, &mut conn, now, now + sh.timeout).await {
+            break;
+        }
+    }
+}
+
+/// One open-model worker: claims the next send slot, waits for its
+/// intended time and sends; latency counts from the intended time.
+async fn open_worker(id: u64, sh: Arc<Shared>, t0: Instant, rate: f64, duration: Duration) {
+    let mut conn = None;
+    let interval = 1.0 / rate;
+    loop {
+        let k = sh.slot.fetch_add(1, Ordering::Relaxed);
+        let offset = Duration::from_secs_f64(k as f64 * interval);
+        if offset >= duration {
+            break;
+        }
+        let intended = t0 + offset;
+        tokio::select! {
+            biased;
+            _ = sh.stop.cancelled() => break,
+            _ = tokio::time::sleep_until(intended) => {}
+        }
+        let now = Instant::now();
+        if !request(id, &sh, &mut conn, intended, now.max(intended) + sh.timeout).await {
+            break;
+        }
+    }
+}
+
+/// How one request went.
+struct Exchange {
+    result: Result<(u16, u64), ProbeError>,
+    reused: bool,
+    opened: bool,
+}
+
+/// Sends one request (on the worker's connection, opening one if needed) and
+/// records it; false when the run was killed meanwhile.
+async fn request(
+    id: u64,
+    sh: &Shared,
+    conn: &mut Option<Connection>,
+    start: Instant,
+    deadline: Instant,
+) -> bool {
+    let mut trace = Trace::start_at(start);
+    let outcome = tokio::select! {
+        biased;
+        _ = sh.kill.cancelled() => None,
+        ex = exchange(sh, conn, &mut trace, deadline) => Some(ex),
+    };
+    let Some(ex) = outcome else {
+        *conn = None;
+        sh.record(id, |r| r.interrupted += 1);
+        return false;
+    };
+    sh.requests.fetch_add(1, Ordering::Relaxed);
+    let failed = !matches!(ex.result, Ok((status, _)) if status < 400);
+    if failed {
+        sh.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    let latency = trace.get(Event::BodyDone).unwrap_or_default();
+    let phases = trace.phases();
+    sh.record(id, |r| {
+        if ex.opened {
+            r.connections += 1;
+        }
+        match ex.result {
+            Ok((status, bytes)) => r.response(status, latency, &phases, bytes, ex.reused),
+            Err(e) => r.error(e.class, e.message, ex.reused),
+        }
+    });
+    true
+}
+
+async fn exchange(
+    sh: &Shared,
+    slot: &mut Option<Connection>,
+    trace: &mut Trace,
+    deadline: Instant,
+) -> Exchange {
+    let url = &sh.request.url;
+    let budget = deadline.saturating_duration_since(trace.started());
+    if slot.as_ref().is_some_and(Connection::is_closed) {
+        *slot = None;
+    }
+    let reused = slot.is_some();
+    let opened = !reused;
+    let conn = match slot {
+        Some(c) => c,
+        None => {
+            let connected =
+                tokio::time::timeout_at(deadline, sh.connector.connect(url, sh.connect_to, trace))
+                    .await;
+            match connected {
+                Ok(Ok(c)) => slot.insert(c),
+                Ok(Err(e)) => {
+                    return Exchange {
+                        result: Err(e),
+                        reused,
+                        opened,
+                    }
+                }
+                Err(_) => {
+                    return Exchange {
+                        result: Err(ProbeError::timed_out(trace, url.as_str(), budget)),
+                        reused,
+                        opened,
+                    }
+                }
+            }
+        }
+    };
+    let result = match conn.send(&sh.request, trace, budget).await {
+        Ok(head) => {
+            let status = head.status;
+            head.read_body(trace, sh.max_body, budget)
+                .await
+                .map(|n| (status, n))
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err() || !sh.reuse {
+        *slot = None;
+    }
+    Exchange {
+        result,
+        reused,
+        opened,
+    }
+}

@@ -1,0 +1,230 @@
+//! A small HTTP/1.1 backend on loopback with a configurable idle keep-alive
+//! timeout, closing idle connections cleanly (FIN) or with a reset (RST):
+//! the fast stand-in for Tomcat in keep-alive race tests.
+//!
+//! One thread per connection; the idle timeout is the socket's read timeout
+//! after each response, so the close happens on the kernel's timer.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ward_testkit::backend::{Backend, Close};
+//! let backend = Backend::builder().idle_timeout(Duration::from_secs(1)).close(Close::Fin).start().unwrap();
+//! let url = backend.url("/");
+//! ```
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// How the backend closes a connection that stayed idle too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Close {
+    /// A clean close (FIN), like most servers.
+    #[default]
+    Fin,
+    /// An abortive close (RST, via `SO_LINGER 0`).
+    Reset,
+}
+
+/// Configures a [`Backend`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    idle: Duration,
+    close: Close,
+    body: Vec<u8>,
+}
+
+impl Builder {
+    /// How long a connection may stay idle between requests (default 2 s).
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// How idle connections are closed (default FIN).
+    pub fn close(mut self, close: Close) -> Self {
+        self.close = close;
+        self
+    }
+
+    /// The response body for every request (default `ok\n`).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Binds a free loopback port and starts serving.
+    pub fn start(self) -> Result<Backend> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::io("backend", "binding 127.0.0.1:0", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("backend", "reading the bound address", e))?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            connections: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            idle_closes: AtomicU64::new(0),
+        });
+        let config = Arc::new(self);
+        let state = shared.clone();
+        std::thread::Builder::new()
+            .name("testkit-backend".into())
+            .spawn(move || accept_loop(listener, config, state))
+            .map_err(|e| Error::io("backend", "spawning the accept thread", e))?;
+        Ok(Backend { addr, shared })
+    }
+}
+
+struct Shared {
+    stop: AtomicBool,
+    connections: AtomicU64,
+    requests: AtomicU64,
+    idle_closes: AtomicU64,
+}
+
+/// A running backend; stops accepting on drop (open connections end at their idle timeout).
+pub struct Backend {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Backend {
+    /// A builder with defaults (2 s idle timeout, FIN).
+    pub fn builder() -> Builder {
+        Builder {
+            idle: Duration::from_secs(2),
+            close: Close::Fin,
+            body: b"ok\n".to_vec(),
+        }
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed for being idle.
+    pub fn idle_closes(&self) -> u64 {
+        self.shared.idle_closes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+fn accept_loop(listener: TcpListener, config: Arc<Builder>, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        let (config, shared) = (config.clone(), shared.clone());
+        let _ = std::thread::Builder::new()
+            .name("testkit-backend-conn".into())
+            .spawn(move || serve(stream, &config, &shared));
+    }
+}
+
+/// Serves requests on one connection until the client closes it or it idles out.
+fn serve(stream: TcpStream, config: &Builder, shared: &Shared) {
+    let _ = stream.set_nodelay(true);
+    let Ok(writer) = stream.try_clone() else {
+        return;
+    };
+    let mut writer = writer;
+    let mut reader = BufReader::new(stream);
+    loop {
+        // Idle: wait for the next request at most `idle`.
+        if reader
+            .get_ref()
+            .set_read_timeout(Some(config.idle))
+            .is_err()
+        {
+            return;
+        }
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+                if config.close == Close::Reset {
+                    let _ =
+                        socket2::SockRef::from(reader.get_ref()).set_linger(Some(Duration::ZERO));
+                }
+                return;
+            }
+            Err(_) => return,
+        }
+        // Busy: the rest of the request must come promptly.
+        let _ = reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(10)));
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut header = String::new();
+            match reader.read_line(&mut header) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let name = name.trim().to_ascii_lowercase();
+                let value = value.trim();
+                if name == "content-length" {
+                    length = value.parse().unwrap_or(0);
+                } else if name == "connection" && value.eq_ignore_ascii_case("close") {
+                    close = true;
+                }
+            }
+        }
+        let mut body = vec![0u8; length.min(1 << 20)];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            config.body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        let mut response = head.into_bytes();
+        response.extend_from_slice(&config.body);
+        if writer.write_all(&response).is_err() {
+            return;
+        }
+        shared.requests.fetch_add(1, Ordering::Relaxed);
+        if close {
+            return;
+        }
+    }
+}
