@@ -318,8 +318,9 @@ impl KubeCluster {
         write(&sa_private, sa_key.serialize_pem())?;
         write(&sa_public, sa_key.public_key_pem())?;
 
-        // Static tokens: admin and kwok are cluster admins; the controllers get their
-        // own identities, bound by the API server's bootstrap RBAC policy.
+        // Static tokens. admin, kwok and kube-controller-manager are in system:masters:
+        // per-controller ServiceAccount credentials (what kubeadm does) cost ~150 ms
+        // per controller at start, ~4 s in all. The scheduler uses its bootstrap role.
         let admin_token = random_token()?;
         let kcm_token = random_token()?;
         let scheduler_token = random_token()?;
@@ -329,7 +330,7 @@ impl KubeCluster {
             &tokens,
             format!(
                 "{admin_token},admin,uid-admin,\"system:masters\"\n\
-                 {kcm_token},system:kube-controller-manager,uid-kcm\n\
+                 {kcm_token},system:kube-controller-manager,uid-kcm,\"system:masters\"\n\
                  {scheduler_token},system:kube-scheduler,uid-scheduler\n\
                  {kwok_token},kwok,uid-kwok,\"system:masters\"\n"
             ),
@@ -457,8 +458,11 @@ impl KubeCluster {
                 format!("--cert-dir={}", p(&root.join("kcm-certs"))),
                 format!("--service-account-private-key-file={}", p(&sa_private)),
                 format!("--root-ca-file={}", p(&ca_path)),
-                "--use-service-account-credentials=true".into(),
+                "--use-service-account-credentials=false".into(),
                 "--leader-elect=false".into(),
+                // Retry PV/PVC binding every 2 s instead of 15 s (a PV created just
+                // before its claim may not be in the binder's cache yet).
+                "--pvclaimbinder-sync-period=2s".into(),
                 format!("--service-cluster-ip-range={SERVICE_CIDR}"),
                 "--profiling=false".into(),
             ],
