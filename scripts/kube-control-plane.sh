@@ -186,6 +186,15 @@ build_coredns() {
   link_bins "$dir" coredns
 }
 
+CURRENT=""
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -n "$CURRENT" ]; then
+    printf 'kube-control-plane: error: building %s failed (exit %s); see the go output above, fix the cause, then rerun: bash scripts/kube-control-plane.sh build %s\n' \
+      "$CURRENT" "$rc" "$CURRENT" >&2
+  fi
+}
+
 cmd_build() {
   local comps=("$@")
   [ ${#comps[@]} -gt 0 ] || comps=(etcd kwok kube coredns)
@@ -197,6 +206,7 @@ cmd_build() {
   local c t0
   for c in "${comps[@]}"; do
     t0=$(date +%s)
+    CURRENT="$c"
     case "$c" in
       etcd) build_etcd ;;
       kwok) build_kwok ;;
@@ -205,6 +215,7 @@ cmd_build() {
       *) die "unknown component '$c' (expected: etcd kwok kube coredns)" ;;
     esac
     log "$c ready ($(($(date +%s) - t0)) s)"
+    CURRENT=""
   done
   log "binaries in $BIN"
 }
@@ -221,6 +232,8 @@ cmd_status() {
   done
   ls -l "$BIN" 2>/dev/null || true
 }
+
+trap on_exit EXIT
 
 case "${1:-}" in
   build)
