@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod dns;
+pub mod dns_relay;
 pub mod kube;
 pub mod net;
 pub mod nginx;

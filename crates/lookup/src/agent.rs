@@ -1,0 +1,85 @@
+//! `ward lookup` as a long-running agent on `ward_agent`: rounds every
+//! interval, `/metrics`, `/healthz` (always 200) and `/readyz` (200 once the
+//! first round completed, 503 before and during shutdown). Signals, server
+//! loop and exposition belong to `ward_agent`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use ward_agent::{lifecycle, metrics_router, Registry, Schedule};
+pub use ward_agent::{Endpoint, Lifecycle};
+
+use crate::config::{parse_listen, Config};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::round::Lookuper;
+
+/// `/metrics`, `/healthz` and `/readyz`.
+pub fn router(lifecycle: Arc<Lifecycle>, registry: Arc<Registry>) -> Router {
+    metrics_router(registry)
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = lifecycle.has_completed_round() && !lifecycle.is_lameduck();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ok")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                    }
+                }
+            }),
+        )
+}
+
+/// Binds a Go-style listen address (`:9090` = every interface, IPv6 first, IPv4 if that fails).
+pub async fn bind(listen: &str) -> Result<Endpoint> {
+    let mut last = None;
+    for addr in parse_listen(listen)? {
+        match Endpoint::bind(addr).await {
+            Ok(e) => return Ok(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Bind {
+        listen: listen.to_string(),
+        source: last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()),
+    })
+}
+
+/// Runs the agent until SIGTERM/SIGINT or [`Lifecycle::request_shutdown`].
+///
+/// Hosts that do not resolve are reported in the metrics; the agent keeps running.
+pub async fn run(
+    config: Config,
+    endpoints: Vec<Endpoint>,
+    lifecycle: Arc<Lifecycle>,
+) -> Result<()> {
+    let registry = metrics::registry(config.prom_histogram);
+    let lookuper = Arc::new(Lookuper::new(config, &registry)?);
+    let schedule = Schedule {
+        interval: lookuper.config().interval,
+        jitter: 0.0,
+        round_timeout: lookuper.round_timeout(),
+    };
+    let stop = lifecycle.stopping();
+    let lc = lifecycle.clone();
+    let rounds = async move {
+        ward_agent::every(schedule, stop, move |_, _| {
+            let lookuper = lookuper.clone();
+            let lc = lc.clone();
+            async move {
+                lookuper.round().await;
+                lc.round_completed();
+            }
+        })
+        .await;
+    };
+    let router = router(lifecycle.clone(), registry);
+    lifecycle::run(lifecycle, endpoints, router, rounds, Duration::ZERO).await;
+    Ok(())
+}
