@@ -206,7 +206,8 @@ pub async fn run(
         Model::Open { duration, .. } => (*duration, "open"),
     };
     let mut workers = JoinSet::new();
-    let ticker = tokio::spawn(publish(sh.clone(), progress, t0, planned));
+    let progress = Arc::new(progress);
+    let ticker = tokio::spawn(publish(sh.clone(), progress.clone(), t0, planned));
     let (vus_max, target_rate) = match &config.model {
         Model::Closed(plan) => {
             let schedule = plan.schedule();
@@ -247,6 +248,15 @@ pub async fn run(
     }
     ticker.abort();
     let elapsed = t0.elapsed();
+    let requests = sh.requests.load(Ordering::Relaxed);
+    progress.send_replace(Progress {
+        elapsed,
+        planned,
+        vus: 0,
+        requests,
+        failed: sh.failed.load(Ordering::Relaxed),
+        rps: requests as f64 / elapsed.as_secs_f64().max(1e-9),
+    });
     let mut total = Recorder::default();
     for shard in &sh.shards {
         total.merge(&shard.lock().unwrap_or_else(|p| p.into_inner()));
@@ -284,7 +294,7 @@ async fn preflight(connector: &Connector, request: &HttpRequest, timeout: Durati
 
 async fn publish(
     sh: Arc<Shared>,
-    progress: watch::Sender<Progress>,
+    progress: Arc<watch::Sender<Progress>>,
     t0: Instant,
     planned: Duration,
 ) {

@@ -36,9 +36,16 @@ pub struct Builder {
     idle: Duration,
     close: Close,
     body: Vec<u8>,
+    delay: Duration,
 }
 
 impl Builder {
+    /// Wait this long before answering each request (default none).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
     /// How long a connection may stay idle between requests (default 2 s).
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.idle = idle;
@@ -100,6 +107,7 @@ impl Backend {
             idle: Duration::from_secs(2),
             close: Close::Fin,
             body: b"ok\n".to_vec(),
+            delay: Duration::ZERO,
         }
     }
 
@@ -211,6 +219,10 @@ fn serve(stream: TcpStream, config: &Builder, shared: &Shared) {
         let mut body = vec![0u8; length.min(1 << 20)];
         if reader.read_exact(&mut body).is_err() {
             return;
+        }
+        if !config.delay.is_zero() {
+            #[allow(clippy::disallowed_methods)] // simulated service time, not synchronisation
+            std::thread::sleep(config.delay);
         }
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
