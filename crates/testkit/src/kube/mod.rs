@@ -170,14 +170,15 @@ fn kwok_stages(kwok: &Path) -> Result<PathBuf> {
         candidates.push(bin.join("../share/kwok/stages.yaml"));
         candidates.push(bin.join("../stages.yaml"));
     }
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| Error::Missing {
-            component: "kwok".into(),
-            binary: "share/kwok/stages.yaml".into(),
-            tools: tools_dir().display().to_string(),
-        })
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        Error::setup(
+            "kwok: default Stages",
+            format!(
+                "{} not found; rebuild with `bash scripts/kube-control-plane.sh build kwok`",
+                tools_dir().join("share/kwok/stages.yaml").display()
+            ),
+        )
+    })
 }
 
 /// Free ports for one cluster.
