@@ -1,0 +1,151 @@
+//! Every manifest under deploy/ is valid: Kubernetes objects parse into their
+//! k8s-openapi types without losing a field (unknown fields fail) and are
+//! accepted by the real API server in a server-side dry run with strict field
+//! validation; PrometheusRule groups pass `promtool check rules`.
+
+use std::path::{Path, PathBuf};
+
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::Api;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use ward_testkit::kube::KubeCluster;
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+/// Every YAML document under deploy/, with the file it came from.
+fn documents() -> Vec<(PathBuf, Value)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![deploy_dir()];
+    while let Some(dir) = dirs.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                    let value = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    if !value.is_null() {
+                        out.push((path.clone(), value));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Parses `doc` as `T` and checks that serialising it back gives the same document.
+fn strict<T: DeserializeOwned + Serialize>(path: &Path, doc: &Value) {
+    let typed: T = serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{}: {} does not parse: {e}", path.display(), doc["kind"]));
+    let back = serde_json::to_value(&typed).unwrap();
+    assert_eq!(&back, doc, "{}: {} has fields its type does not know", path.display(), doc["kind"]);
+}
+
+#[test]
+fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+    use k8s_openapi::api::batch::v1::CronJob;
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+    use k8s_openapi::api::networking::v1::Ingress;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+
+    let docs = documents();
+    assert!(docs.len() >= 6, "expected manifests under {}", deploy_dir().display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let client = {
+        let _inside = runtime.enter();
+        cluster.client().unwrap()
+    };
+    let mut custom = 0;
+    for (path, doc) in &docs {
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        match kind {
+            "DaemonSet" => strict::<DaemonSet>(path, doc),
+            "Deployment" => strict::<Deployment>(path, doc),
+            "CronJob" => strict::<CronJob>(path, doc),
+            "Service" => strict::<Service>(path, doc),
+            "ServiceAccount" => strict::<ServiceAccount>(path, doc),
+            "ConfigMap" => strict::<ConfigMap>(path, doc),
+            "Ingress" => strict::<Ingress>(path, doc),
+            "Lease" => strict::<Lease>(path, doc),
+            "Role" => strict::<Role>(path, doc),
+            "RoleBinding" => strict::<RoleBinding>(path, doc),
+            "ClusterRole" => strict::<ClusterRole>(path, doc),
+            "ClusterRoleBinding" => strict::<ClusterRoleBinding>(path, doc),
+            "PrometheusRule" => {
+                custom += 1;
+                check_rules(path, doc);
+                continue;
+            }
+            "ServiceMonitor" => {
+                custom += 1;
+                assert!(doc["spec"]["endpoints"].as_array().is_some_and(|e| !e.is_empty()), "{}", path.display());
+                continue;
+            }
+            other => panic!("{}: no check for kind {other}", path.display()),
+        }
+        dry_run(&runtime, &client, path, doc);
+    }
+    assert!(custom >= 2, "ServiceMonitor and PrometheusRule expected");
+}
+
+fn dry_run(runtime: &tokio::runtime::Runtime, client: &kube::Client, path: &Path, doc: &Value) {
+    let api_version = doc["apiVersion"].as_str().unwrap();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = doc["kind"].as_str().unwrap();
+    let plural = match kind {
+        "Ingress" => "ingresses".to_string(),
+        k => format!("{}s", k.to_lowercase()),
+    };
+    let resource = ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural,
+    };
+    let name = doc["metadata"]["name"].as_str().unwrap();
+    let namespace = doc["metadata"]["namespace"].as_str();
+    runtime.block_on(async {
+        if let Some(ns) = namespace {
+            let _ = cluster_namespace(client, ns).await;
+        }
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        let mut params = PatchParams::apply("ward-deploy-test").force();
+        params.dry_run = true;
+        params.field_validation = Some(kube::api::ValidationDirective::Strict);
+        api.patch(name, &params, &Patch::Apply(doc))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {kind}/{name} rejected by the API server: {e}", path.display()));
+    });
+}
+
+async fn cluster_namespace(client: &kube::Client, ns: &str) -> kube::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: Api<Namespace> = Api::all(client.clone());
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    api.patch(ns, &PatchParams::apply("ward-deploy-test"), &Patch::Apply(body)).await.map(|_| ())
+}
+
+fn check_rules(path: &Path, doc: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yaml");
+    let groups = serde_json::json!({ "groups": doc["spec"]["groups"] });
+    std::fs::write(&file, serde_yaml_ng::to_string(&groups).unwrap()).unwrap();
+    let out = ward_testkit::prometheus::promtool_check_rules(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(out.contains("SUCCESS"), "{}: {out}", path.display());
+}

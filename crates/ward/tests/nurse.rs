@@ -1,0 +1,330 @@
+//! `ward nurse` as a drop-in for kubenurse, against the real control plane
+//! (kube-apiserver, controller-manager, scheduler, kwok from testkit): five
+//! nurse processes on 127.0.0.2..6, each registered as a Pod on its own node,
+//! a real nginx in front as the ingress, and a real Prometheus scraping them.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::Api;
+use serde_json::Value;
+use ward_testkit::kube::{KubeCluster, NodeSpec};
+use ward_testkit::net::{free_port, http_get};
+use ward_testkit::nginx::Nginx;
+use ward_testkit::process::Process;
+use ward_testkit::prometheus::Prometheus;
+use ward_testkit::wait;
+
+const LABEL: (&str, &str) = ("app.kubernetes.io/name", "ward-nurse");
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn ward() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ward"))
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
+    PolicyRule {
+        api_groups: strings(groups),
+        resources: strings(resources),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The least privilege the nurse asks for: pods in its namespace, nodes cluster-wide.
+async fn nurse_account(cluster: &KubeCluster, ns: &str) -> ward_testkit::kube::ServiceAccountKubeconfig {
+    cluster
+        .create_service_account(ns, "nurse", vec![rule(&[""], &["pods"], &["get", "list", "watch"])])
+        .await
+        .unwrap();
+    let client = cluster.client().unwrap();
+    let name = format!("{ns}-nurse-nodes");
+    let role = ClusterRole {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        rules: Some(vec![rule(&[""], &["nodes"], &["get", "list", "watch"])]),
+        ..Default::default()
+    };
+    let _ = Api::<ClusterRole>::all(client.clone()).create(&PostParams::default(), &role).await;
+    let binding = ClusterRoleBinding {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name,
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "nurse".into(),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        }]),
+    };
+    let _ = Api::<ClusterRoleBinding>::all(client).create(&PostParams::default(), &binding).await;
+    cluster.service_account_kubeconfig(ns, "nurse").await.unwrap()
+}
+
+struct Nurse {
+    node: String,
+    addr: SocketAddr,
+    process: Process,
+}
+
+fn alive(addr: SocketAddr) -> Option<serde_json::Map<String, Value>> {
+    let r = http_get(addr, "/alive")?;
+    if r.status != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&r.body).ok()?;
+    v.get("last_check_result")?.as_object().cloned()
+}
+
+fn path_checks(result: &serde_json::Map<String, Value>) -> BTreeSet<String> {
+    result
+        .keys()
+        .filter_map(|k| k.strip_prefix("path_").map(String::from))
+        .collect()
+}
+
+fn metrics(addr: SocketAddr) -> String {
+    http_get(addr, "/metrics").map(|r| r.body).unwrap_or_default()
+}
+
+fn error_lines(addr: SocketAddr) -> String {
+    metrics(addr)
+        .lines()
+        .filter(|l| l.starts_with("kubenurse_errors_total"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn counter(addr: SocketAddr, series: &str) -> u64 {
+    metrics(addr)
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_nurse(
+    dir: &Path,
+    cluster: &KubeCluster,
+    kubeconfig: &Path,
+    token_file: &Path,
+    ns: &str,
+    pod: &str,
+    node: &str,
+    addr: SocketAddr,
+    ingress: &str,
+    limit: &str,
+    shutdown: &str,
+) -> Process {
+    let api_port = cluster.server_url().rsplit(':').next().unwrap().to_string();
+    let listen = addr.to_string();
+    let port = addr.port().to_string();
+    let service = format!("http://{addr}");
+    let env: Vec<(&str, &str)> = vec![
+        ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("KUBENURSE_NAMESPACE", ns),
+        ("KUBENURSE_NEIGHBOUR_FILTER", "app.kubernetes.io/name=ward-nurse"),
+        ("KUBENURSE_NEIGHBOUR_LIMIT", limit),
+        ("KUBENURSE_CHECK_INTERVAL", "500ms"),
+        ("KUBENURSE_SHUTDOWN_DURATION", shutdown),
+        ("KUBENURSE_INGRESS_URL", ingress),
+        ("KUBENURSE_SERVICE_URL", &service),
+        ("KUBENURSE_EXTRA_CA", cluster.ca_path().to_str().unwrap()),
+        ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+        ("KUBERNETES_SERVICE_PORT", &api_port),
+        ("KUBERNETES_SERVICE_DNS", "localhost"),
+        ("POD_NAME", pod),
+        ("NODE_NAME", node),
+        ("WARD_NURSE_LISTEN", &listen),
+        ("WARD_NURSE_NEIGHBOUR_PORT", &port),
+        ("WARD_NURSE_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("WARD_NURSE_JITTER", "0"),
+        ("WARD_NURSE_CHECK_TIMEOUT", "2s"),
+        ("WARD_LOG", "info"),
+    ];
+    Process::spawn_with(pod, &ward(), ["nurse"], &dir.join(format!("{pod}.log")), &env).unwrap()
+}
+
+#[test]
+fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "nurse-mesh";
+    let nodes: Vec<String> = (1..=5).map(|i| format!("mesh-{i}")).collect();
+    let port = free_port();
+    let account = runtime.block_on(async {
+        cluster.create_namespace(ns).await.unwrap();
+        let specs: Vec<NodeSpec> = nodes.iter().map(NodeSpec::ready).collect();
+        cluster.add_nodes(&specs).await.unwrap();
+        for (i, node) in nodes.iter().enumerate() {
+            let ip: IpAddr = format!("127.0.0.{}", i + 2).parse().unwrap();
+            cluster
+                .create_pod_on_node(ns, &format!("nurse-{}", i + 1), node, &[LABEL], ip, ip)
+                .await
+                .unwrap();
+        }
+        nurse_account(cluster, ns).await
+    });
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &account.token).unwrap();
+    let upstreams: String = (2..=6).map(|i| format!("server 127.0.0.{i}:{port};")).collect();
+    let nginx = Nginx::builder()
+        .http_config(format!("upstream nurses {{ {upstreams} }}"))
+        .location("/", "proxy_pass http://nurses;")
+        .start()
+        .unwrap();
+    let ingress = format!("http://{}", nginx.http_addr());
+    let mut nurses: Vec<Nurse> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let addr: SocketAddr = format!("127.0.0.{}:{port}", i + 2).parse().unwrap();
+            let process = start_nurse(
+                dir.path(),
+                cluster,
+                &account.path,
+                &token_file,
+                ns,
+                &format!("nurse-{}", i + 1),
+                node,
+                addr,
+                &ingress,
+                "2",
+                "1s",
+            );
+            Nurse {
+                node: node.clone(),
+                addr,
+                process,
+            }
+        })
+        .collect();
+
+    // Each nurse checks exactly its two ring neighbours, and everything is ok.
+    for n in &nurses {
+        let want: BTreeSet<String> = ward_nurse::ring::checks(&n.node, &nodes, 2)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let seen = wait::until(DEADLINE, || {
+            let r = alive(n.addr)?;
+            let all_ok = ["api_server_direct", "api_server_dns", "me_ingress", "me_service"]
+                .iter()
+                .all(|k| r.get(*k).and_then(Value::as_str) == Some("ok"))
+                && path_checks(&r).iter().all(|p| r[&format!("path_{p}")] == "ok");
+            (all_ok && path_checks(&r) == want).then_some(r)
+        });
+        assert!(
+            seen.is_some(),
+            "{} never showed ok checks of {want:?}: {:?}\n{}",
+            n.node,
+            alive(n.addr),
+            n.process.log_tail(20)
+        );
+        assert_eq!(seen.unwrap()["neighbourhood_state"], "ok");
+    }
+
+    // A real Prometheus scrapes the expected series, and no errors.
+    let mut builder = Prometheus::builder().interval(Duration::from_millis(500));
+    for n in &nurses {
+        builder = builder.scrape(n.node.clone(), n.addr);
+    }
+    let prometheus = builder.start().unwrap();
+    let series = prometheus
+        .wait_for_series("count(kubenurse_httpclient_requests_total{type=~\"path_.*\",code=\"200\"}) == 10", DEADLINE)
+        .unwrap();
+    assert_eq!(series[0]["value"][1], "10");
+    let traced = prometheus
+        .wait_for_series(
+            "kubenurse_httpclient_trace_request_duration_seconds_count{job=\"mesh-1\",type=\"api_server_dns\",event=\"tls_handshake_done\"}",
+            DEADLINE,
+        )
+        .unwrap();
+    assert_eq!(traced.len(), 1);
+    // Nurses started one after another, so early checks of a neighbour that was
+    // not listening yet failed; from now on, rounds must add no error at all.
+    let errors_before: Vec<String> = nurses.iter().map(|n| error_lines(n.addr)).collect();
+    for n in &nurses {
+        let start = counter(n.addr, "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"200\"}");
+        let advanced = wait::until(DEADLINE, || {
+            (counter(n.addr, "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"200\"}") >= start + 4).then_some(())
+        });
+        assert!(advanced.is_some(), "{}: rounds stopped", n.node);
+    }
+    for (n, before) in nurses.iter().zip(&errors_before) {
+        assert_eq!(&error_lines(n.addr), before, "{} counted new errors", n.node);
+        let incoming = wait::until(DEADLINE, || {
+            metrics(n.addr)
+                .contains("kubenurse_neighbourhood_incoming_checks 2\n")
+                .then_some(())
+        });
+        assert!(incoming.is_some(), "{}: incoming checks never 2", n.node);
+    }
+
+    // Cordoning mesh-3: its nurse turns unready, the others stop checking it.
+    let cordoned = "mesh-3";
+    runtime.block_on(async {
+        let api: Api<Node> = Api::all(cluster.client().unwrap());
+        api.patch(
+            cordoned,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .unwrap();
+    });
+    let third = &nurses[2];
+    assert!(
+        wait::until(DEADLINE, || (http_get(third.addr, "/ready")?.status == 503).then_some(())).is_some(),
+        "/ready of the cordoned node's nurse never turned 503"
+    );
+    let remaining: Vec<String> = nodes.iter().filter(|n| *n != cordoned).cloned().collect();
+    for n in nurses.iter().filter(|n| n.node != cordoned) {
+        let want: BTreeSet<String> = ward_nurse::ring::checks(&n.node, &remaining, 2)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let ok = wait::until(DEADLINE, || (path_checks(&alive(n.addr)?) == want).then_some(()));
+        assert!(ok.is_some(), "{} does not check {want:?} after the cordon: {:?}", n.node, alive(n.addr));
+    }
+
+    // Deleting a pod expires its path series in the nurses that checked it.
+    let gone = "mesh-2";
+    let checkers: Vec<&Nurse> = nurses
+        .iter()
+        .filter(|n| n.node != cordoned && ward_nurse::ring::checks(&n.node, &remaining, 2).contains(&gone))
+        .collect();
+    assert!(!checkers.is_empty());
+    for n in &checkers {
+        assert!(metrics(n.addr).contains(&format!("type=\"path_{gone}\"")));
+    }
+    runtime.block_on(async {
+        let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), ns);
+        pods.delete("nurse-2", &DeleteParams::default().grace_period(0)).await.unwrap();
+    });
+    for n in &checkers {
+        let expired = wait::until(DEADLINE, || {
+            (!metrics(n.addr).contains(&format!("type=\"path_{gone}\""))).then_some(())
+        });
+        assert!(expired.is_some(), "{}: path_{gone} series never expired", n.node);
+    }
+    for n in &mut nurses {
+        assert!(n.process.is_running(), "{} exited:\n{}", n.node, n.process.log_tail(20));
+    }
+    drop(prometheus);
+}
