@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{self, Signal};
+pub use nix::sys::signal::Signal;
+
+use nix::sys::signal;
 use nix::unistd::Pid;
 
 use crate::wait;
@@ -68,10 +70,7 @@ impl Error {
 
 /// Finds an executable on PATH or in `$WARD_TOOLS_DIR/bin` (tools built from Go modules).
 pub fn find_binary(component: &str, binary: &str) -> Result<PathBuf> {
-    let tools = std::env::var_os("WARD_TOOLS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ward/tools")))
-        .map(|d| d.join("bin"));
+    let tools = Some(crate::kube::tools_dir().join("bin"));
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = tools
         .into_iter()
@@ -194,9 +193,20 @@ wait "$child""#;
             .map_err(|e| Error::io(&self.component, format!("sending {sig}"), e.into()))
     }
 
-    /// True while the server process exists.
+    /// True while the server process runs (not exited, not a zombie awaiting its guardian).
     pub fn is_running(&mut self) -> bool {
-        matches!(self.guardian.try_wait(), Ok(None))
+        if !matches!(self.guardian.try_wait(), Ok(None)) {
+            return false;
+        }
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid.as_raw())) {
+            // The state follows the command name, which is in parentheses.
+            Ok(stat) => !matches!(
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next()),
+                Some("Z") | Some("X") | None
+            ),
+            Err(_) => false,
+        }
     }
 
     /// Builds a [`Error::NotReady`] for this process with the tail of its log.

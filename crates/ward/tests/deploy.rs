@@ -22,7 +22,10 @@ fn documents() -> Vec<(PathBuf, Value)> {
     let mut out = Vec::new();
     let mut dirs = vec![deploy_dir()];
     while let Some(dir) = dirs.pop() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for path in entries {
             if path.is_dir() {
@@ -30,7 +33,8 @@ fn documents() -> Vec<(PathBuf, Value)> {
             } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-                    let value = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    let value = Value::deserialize(doc)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     if !value.is_null() {
                         out.push((path.clone(), value));
                     }
@@ -46,7 +50,13 @@ fn strict<T: DeserializeOwned + Serialize>(path: &Path, doc: &Value) {
     let typed: T = serde_json::from_value(doc.clone())
         .unwrap_or_else(|e| panic!("{}: {} does not parse: {e}", path.display(), doc["kind"]));
     let back = serde_json::to_value(&typed).unwrap();
-    assert_eq!(&back, doc, "{}: {} has fields its type does not know", path.display(), doc["kind"]);
+    assert_eq!(
+        &back,
+        doc,
+        "{}: {} has fields its type does not know",
+        path.display(),
+        doc["kind"]
+    );
 }
 
 #[test]
@@ -59,7 +69,11 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
     let docs = documents();
-    assert!(docs.len() >= 6, "expected manifests under {}", deploy_dir().display());
+    assert!(
+        docs.len() >= 6,
+        "expected manifests under {}",
+        deploy_dir().display()
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cluster = KubeCluster::shared();
     let client = {
@@ -89,7 +103,13 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
             }
             "ServiceMonitor" => {
                 custom += 1;
-                assert!(doc["spec"]["endpoints"].as_array().is_some_and(|e| !e.is_empty()), "{}", path.display());
+                assert!(
+                    doc["spec"]["endpoints"]
+                        .as_array()
+                        .is_some_and(|e| !e.is_empty()),
+                    "{}",
+                    path.display()
+                );
                 continue;
             }
             other => panic!("{}: no check for kind {other}", path.display()),
@@ -129,15 +149,27 @@ fn dry_run(runtime: &tokio::runtime::Runtime, client: &kube::Client, path: &Path
         params.field_validation = Some(kube::api::ValidationDirective::Strict);
         api.patch(name, &params, &Patch::Apply(doc))
             .await
-            .unwrap_or_else(|e| panic!("{}: {kind}/{name} rejected by the API server: {e}", path.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {kind}/{name} rejected by the API server: {e}",
+                    path.display()
+                )
+            });
     });
 }
 
 async fn cluster_namespace(client: &kube::Client, ns: &str) -> kube::Result<()> {
     use k8s_openapi::api::core::v1::Namespace;
     let api: Api<Namespace> = Api::all(client.clone());
-    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-    api.patch(ns, &PatchParams::apply("ward-deploy-test"), &Patch::Apply(body)).await.map(|_| ())
+    let body =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    api.patch(
+        ns,
+        &PatchParams::apply("ward-deploy-test"),
+        &Patch::Apply(body),
+    )
+    .await
+    .map(|_| ())
 }
 
 fn check_rules(path: &Path, doc: &Value) {

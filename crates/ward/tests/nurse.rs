@@ -38,9 +38,16 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
 }
 
 /// The least privilege the nurse asks for: pods in its namespace, nodes cluster-wide.
-async fn nurse_account(cluster: &KubeCluster, ns: &str) -> ward_testkit::kube::ServiceAccountKubeconfig {
+async fn nurse_account(
+    cluster: &KubeCluster,
+    ns: &str,
+) -> ward_testkit::kube::ServiceAccountKubeconfig {
     cluster
-        .create_service_account(ns, "nurse", vec![rule(&[""], &["pods"], &["get", "list", "watch"])])
+        .create_service_account(
+            ns,
+            "nurse",
+            vec![rule(&[""], &["pods"], &["get", "list", "watch"])],
+        )
         .await
         .unwrap();
     let client = cluster.client().unwrap();
@@ -53,7 +60,9 @@ async fn nurse_account(cluster: &KubeCluster, ns: &str) -> ward_testkit::kube::S
         rules: Some(vec![rule(&[""], &["nodes"], &["get", "list", "watch"])]),
         ..Default::default()
     };
-    let _ = Api::<ClusterRole>::all(client.clone()).create(&PostParams::default(), &role).await;
+    let _ = Api::<ClusterRole>::all(client.clone())
+        .create(&PostParams::default(), &role)
+        .await;
     let binding = ClusterRoleBinding {
         metadata: kube::api::ObjectMeta {
             name: Some(name.clone()),
@@ -71,8 +80,13 @@ async fn nurse_account(cluster: &KubeCluster, ns: &str) -> ward_testkit::kube::S
             ..Default::default()
         }]),
     };
-    let _ = Api::<ClusterRoleBinding>::all(client).create(&PostParams::default(), &binding).await;
-    cluster.service_account_kubeconfig(ns, "nurse").await.unwrap()
+    let _ = Api::<ClusterRoleBinding>::all(client)
+        .create(&PostParams::default(), &binding)
+        .await;
+    cluster
+        .service_account_kubeconfig(ns, "nurse")
+        .await
+        .unwrap()
 }
 
 struct Nurse {
@@ -98,7 +112,9 @@ fn path_checks(result: &serde_json::Map<String, Value>) -> BTreeSet<String> {
 }
 
 fn metrics(addr: SocketAddr) -> String {
-    http_get(addr, "/metrics").map(|r| r.body).unwrap_or_default()
+    http_get(addr, "/metrics")
+        .map(|r| r.body)
+        .unwrap_or_default()
 }
 
 fn error_lines(addr: SocketAddr) -> String {
@@ -137,7 +153,10 @@ fn start_nurse(
     let env: Vec<(&str, &str)> = vec![
         ("KUBECONFIG", kubeconfig.to_str().unwrap()),
         ("KUBENURSE_NAMESPACE", ns),
-        ("KUBENURSE_NEIGHBOUR_FILTER", "app.kubernetes.io/name=ward-nurse"),
+        (
+            "KUBENURSE_NEIGHBOUR_FILTER",
+            "app.kubernetes.io/name=ward-nurse",
+        ),
         ("KUBENURSE_NEIGHBOUR_LIMIT", limit),
         ("KUBENURSE_CHECK_INTERVAL", "500ms"),
         ("KUBENURSE_SHUTDOWN_DURATION", shutdown),
@@ -156,7 +175,14 @@ fn start_nurse(
         ("WARD_NURSE_CHECK_TIMEOUT", "2s"),
         ("WARD_LOG", "info"),
     ];
-    Process::spawn_with(pod, &ward(), ["nurse"], &dir.join(format!("{pod}.log")), &env).unwrap()
+    Process::spawn_with(
+        pod,
+        &ward(),
+        ["nurse"],
+        &dir.join(format!("{pod}.log")),
+        &env,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -182,7 +208,9 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
     });
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, &account.token).unwrap();
-    let upstreams: String = (2..=6).map(|i| format!("server 127.0.0.{i}:{port};")).collect();
+    let upstreams: String = (2..=6)
+        .map(|i| format!("server 127.0.0.{i}:{port};"))
+        .collect();
     let nginx = Nginx::builder()
         .http_config(format!("upstream nurses {{ {upstreams} }}"))
         .location("/", "proxy_pass http://nurses;")
@@ -223,10 +251,17 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
             .collect();
         let seen = wait::until(DEADLINE, || {
             let r = alive(n.addr)?;
-            let all_ok = ["api_server_direct", "api_server_dns", "me_ingress", "me_service"]
-                .iter()
-                .all(|k| r.get(*k).and_then(Value::as_str) == Some("ok"))
-                && path_checks(&r).iter().all(|p| r[&format!("path_{p}")] == "ok");
+            let all_ok = [
+                "api_server_direct",
+                "api_server_dns",
+                "me_ingress",
+                "me_service",
+            ]
+            .iter()
+            .all(|k| r.get(*k).and_then(Value::as_str) == Some("ok"))
+                && path_checks(&r)
+                    .iter()
+                    .all(|p| r[&format!("path_{p}")] == "ok");
             (all_ok && path_checks(&r) == want).then_some(r)
         });
         assert!(
@@ -246,7 +281,10 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
     }
     let prometheus = builder.start().unwrap();
     let series = prometheus
-        .wait_for_series("count(kubenurse_httpclient_requests_total{type=~\"path_.*\",code=\"200\"}) == 10", DEADLINE)
+        .wait_for_series(
+            "count(kubenurse_httpclient_requests_total{type=~\"path_.*\",code=\"200\"}) == 10",
+            DEADLINE,
+        )
         .unwrap();
     assert_eq!(series[0]["value"][1], "10");
     let traced = prometheus
@@ -260,14 +298,26 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
     // not listening yet failed; from now on, rounds must add no error at all.
     let errors_before: Vec<String> = nurses.iter().map(|n| error_lines(n.addr)).collect();
     for n in &nurses {
-        let start = counter(n.addr, "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"200\"}");
+        let start = counter(
+            n.addr,
+            "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"200\"}",
+        );
         let advanced = wait::until(DEADLINE, || {
-            (counter(n.addr, "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"200\"}") >= start + 4).then_some(())
+            (counter(
+                n.addr,
+                "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"200\"}",
+            ) >= start + 4)
+                .then_some(())
         });
         assert!(advanced.is_some(), "{}: rounds stopped", n.node);
     }
     for (n, before) in nurses.iter().zip(&errors_before) {
-        assert_eq!(&error_lines(n.addr), before, "{} counted new errors", n.node);
+        assert_eq!(
+            &error_lines(n.addr),
+            before,
+            "{} counted new errors",
+            n.node
+        );
         let incoming = wait::until(DEADLINE, || {
             metrics(n.addr)
                 .contains("kubenurse_neighbourhood_incoming_checks 2\n")
@@ -290,7 +340,9 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
     });
     let third = &nurses[2];
     assert!(
-        wait::until(DEADLINE, || (http_get(third.addr, "/ready")?.status == 503).then_some(())).is_some(),
+        wait::until(DEADLINE, || (http_get(third.addr, "/ready")?.status == 503)
+            .then_some(()))
+        .is_some(),
         "/ready of the cordoned node's nurse never turned 503"
     );
     let remaining: Vec<String> = nodes.iter().filter(|n| *n != cordoned).cloned().collect();
@@ -299,15 +351,24 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
             .into_iter()
             .map(String::from)
             .collect();
-        let ok = wait::until(DEADLINE, || (path_checks(&alive(n.addr)?) == want).then_some(()));
-        assert!(ok.is_some(), "{} does not check {want:?} after the cordon: {:?}", n.node, alive(n.addr));
+        let ok = wait::until(DEADLINE, || {
+            (path_checks(&alive(n.addr)?) == want).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "{} does not check {want:?} after the cordon: {:?}",
+            n.node,
+            alive(n.addr)
+        );
     }
 
     // Deleting a pod expires its path series in the nurses that checked it.
     let gone = "mesh-2";
     let checkers: Vec<&Nurse> = nurses
         .iter()
-        .filter(|n| n.node != cordoned && ward_nurse::ring::checks(&n.node, &remaining, 2).contains(&gone))
+        .filter(|n| {
+            n.node != cordoned && ward_nurse::ring::checks(&n.node, &remaining, 2).contains(&gone)
+        })
         .collect();
     assert!(!checkers.is_empty());
     for n in &checkers {
@@ -315,16 +376,27 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
     }
     runtime.block_on(async {
         let pods: Api<Pod> = Api::namespaced(cluster.client().unwrap(), ns);
-        pods.delete("nurse-2", &DeleteParams::default().grace_period(0)).await.unwrap();
+        pods.delete("nurse-2", &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
     });
     for n in &checkers {
         let expired = wait::until(DEADLINE, || {
             (!metrics(n.addr).contains(&format!("type=\"path_{gone}\""))).then_some(())
         });
-        assert!(expired.is_some(), "{}: path_{gone} series never expired", n.node);
+        assert!(
+            expired.is_some(),
+            "{}: path_{gone} series never expired",
+            n.node
+        );
     }
     for n in &mut nurses {
-        assert!(n.process.is_running(), "{} exited:\n{}", n.node, n.process.log_tail(20));
+        assert!(
+            n.process.is_running(),
+            "{} exited:\n{}",
+            n.node,
+            n.process.log_tail(20)
+        );
     }
     drop(prometheus);
 }

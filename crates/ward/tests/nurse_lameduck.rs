@@ -1,0 +1,151 @@
+//! Lameduck through a real nginx, the way an ingress controller works: nginx
+//! balances over the nurses' `/alwayshappy` with `proxy_next_upstream off`; a
+//! small controller polls each nurse's `/ready` and rewrites the upstream list
+//! and reloads nginx when one turns 503 (as ingress-nginx does from
+//! Endpoints). A client hitting nginx continuously while one nurse gets
+//! SIGTERM sees no failure with a shutdown duration, and failures without.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ward_testkit::net::{free_port, http_get};
+use ward_testkit::nginx::Nginx;
+use ward_testkit::process::{Process, Signal};
+use ward_testkit::wait;
+
+fn upstream(ready: &[SocketAddr]) -> Vec<String> {
+    let servers: String = ready.iter().map(|a| format!("server {a};")).collect();
+    vec![format!("upstream nurses {{ {servers} }}")]
+}
+
+/// Runs the scenario; returns (requests sent, requests failed).
+fn sigterm_under_load(shutdown: &str) -> (u64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addrs: Vec<SocketAddr> = (11..=13)
+        .map(|i| format!("127.0.0.{i}:{port}").parse().unwrap())
+        .collect();
+    let mut nurses: Vec<Process> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| {
+            let listen = addr.to_string();
+            let env = [
+                ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
+                ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+                ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+                ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+                ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+                ("KUBENURSE_SHUTDOWN_DURATION", shutdown),
+                ("POD_NAME", "lameduck"),
+                ("WARD_NURSE_LISTEN", listen.as_str()),
+            ];
+            let log = dir.path().join(format!("nurse-{i}.log"));
+            let mut p = Process::spawn_with(
+                "ward nurse",
+                &PathBuf::from(env!("CARGO_BIN_EXE_ward")),
+                ["nurse"],
+                &log,
+                &env,
+            )
+            .unwrap();
+            p.wait_ready(Duration::from_secs(10), || {
+                http_get(*addr, "/ready").is_some_and(|r| r.status == 200)
+            })
+            .unwrap();
+            p
+        })
+        .collect();
+    let mut builder =
+        Nginx::builder().location("/", "proxy_pass http://nurses; proxy_next_upstream off;");
+    for line in upstream(&addrs) {
+        builder = builder.http_config(line);
+    }
+    let nginx = Arc::new(Mutex::new(builder.start().unwrap()));
+    let front = nginx.lock().unwrap().http_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+
+    // The ingress controller: /ready decides membership, as Endpoints do.
+    let controller = {
+        let (nginx, stop, addrs) = (nginx.clone(), stop.clone(), addrs.clone());
+        std::thread::spawn(move || {
+            let mut current = addrs.clone();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let ready: Vec<SocketAddr> = addrs
+                    .iter()
+                    .copied()
+                    .filter(|a| http_get(*a, "/ready").is_some_and(|r| r.status == 200))
+                    .collect();
+                if ready != current && !ready.is_empty() {
+                    nginx
+                        .lock()
+                        .unwrap()
+                        .reload_with_http_config(upstream(&ready))
+                        .unwrap();
+                    current = ready;
+                }
+                // The poll period of the controller (what it does, not synchronisation).
+                wait::until(Duration::from_millis(100), || None::<()>);
+            }
+        })
+    };
+    // The client: continuous requests through nginx.
+    let client = {
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                sent.fetch_add(1, Ordering::Relaxed);
+                if http_get(front, "/alwayshappy").map(|r| r.status) != Some(200) {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    assert!(
+        wait::until(Duration::from_secs(10), || (sent.load(Ordering::Relaxed)
+            > 50)
+            .then_some(()))
+        .is_some()
+    );
+    nurses[0].signal(Signal::SIGTERM).unwrap();
+    let exited = wait::until(Duration::from_secs(20), || {
+        (!nurses[0].is_running()).then_some(())
+    });
+    assert!(
+        exited.is_some(),
+        "nurse did not exit after SIGTERM:\n{}",
+        nurses[0].log_tail(20)
+    );
+    let after = sent.load(Ordering::Relaxed) + 100;
+    assert!(
+        wait::until(Duration::from_secs(10), || (sent.load(Ordering::Relaxed)
+            > after)
+            .then_some(()))
+        .is_some()
+    );
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    controller.join().unwrap();
+    (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+}
+
+#[test]
+fn sigterm_with_a_shutdown_duration_loses_no_request_and_without_one_does() {
+    let (sent, failed) = sigterm_under_load("2s");
+    assert!(sent > 150);
+    assert_eq!(
+        failed, 0,
+        "{failed} of {sent} requests failed with a 2s lameduck"
+    );
+    let (sent, failed) = sigterm_under_load("0s");
+    assert!(
+        failed > 0,
+        "no failure among {sent} requests without lameduck: the test cannot tell"
+    );
+}
