@@ -35,6 +35,10 @@ enum Command {
     Nurse(cmd::nurse::Args),
     /// Time every phase of one HTTP(S), TCP or DNS check (like httpstat / curl -w).
     Probe(cmd::probe::Args),
+    /// Staged HTTP load test (VUs and stages like k6, or a fixed arrival rate) with thresholds.
+    Load(cmd::load::Args),
+    /// Measure idle keep-alive timeouts and reproduce the proxy/backend keep-alive race (502s).
+    Keepalive(cmd::keepalive::Args),
     /// Generate or validate SLO rules from sloth specs (drop-in for sloth generate|validate).
     Slo(cmd::slo::Args),
 }
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Load(args) => cmd::load::run(args),
+        Command::Keepalive(args) => cmd::keepalive::run(args),
         Command::Slo(args) => cmd::slo::run(args),
     };
     match outcome {

@@ -1,6 +1,8 @@
 //! One module per subcommand: each turns its clap `Args` into a library config,
 //! calls one library entry point, and hands the report to `render`.
 
+pub mod keepalive;
+pub mod load;
 pub mod nurse;
 pub mod probe;
 pub mod slo;

@@ -1,0 +1,340 @@
+//! `ward keepalive`: `probe` measures a server's idle keep-alive timeout from
+//! the client side; `race` reproduces the proxy/backend keep-alive race that
+//! causes sporadic 502s and ends with a diagnosis and the fix.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use ward_load::idle::{CloseKind, IdleConfig, IdleReport};
+use ward_load::race::{RaceConfig, RaceProgress, RaceReport};
+
+use crate::cmd::load::{request_from, RequestArgs, TlsArgs};
+use crate::cmd::values::go_duration;
+use crate::render::{self, millis, Format};
+
+/// Arguments of `ward keepalive`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `ward keepalive` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Measure a server's idle keep-alive timeout (waits for its FIN or RST after one request).
+    Probe(ProbeArgs),
+    /// Reproduce the proxy/backend keep-alive race (sporadic 502s) and diagnose it.
+    Race(RaceArgs),
+}
+
+/// Arguments of `ward keepalive probe`.
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// The server to measure (`http://` or `https://`).
+    pub url: String,
+    /// Connections measured in parallel; the result is their median.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub samples: u32,
+    /// Longest wait for the server to close an idle connection.
+    #[arg(long, default_value = "2m", value_parser = go_duration)]
+    pub max_wait: Duration,
+    /// Deadline of each request.
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// Arguments of `ward keepalive race`.
+#[derive(Debug, clap::Args)]
+pub struct RaceArgs {
+    /// The proxy URL requests go through (e.g. nginx in front of the backend).
+    #[arg(long)]
+    pub proxy: String,
+    /// The backend URL, reached directly, to measure its idle timeout.
+    #[arg(long, required_unless_present = "backend_idle")]
+    pub backend: Option<String>,
+    /// The backend's idle timeout, when it cannot be reached directly.
+    #[arg(long, value_parser = go_duration, conflicts_with = "backend")]
+    pub backend_idle: Option<Duration>,
+    /// The proxy's upstream keep-alive timeout, if known (nginx default: 60s), for the diagnosis.
+    #[arg(long, value_parser = go_duration)]
+    pub proxy_idle: Option<Duration>,
+    /// Concurrent requests per wave.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub lanes: u32,
+    /// Longest run, measuring included.
+    #[arg(long, default_value = "60s", value_parser = go_duration)]
+    pub max_time: Duration,
+    /// Stop after this many 502s (0: run for --max-time).
+    #[arg(long, default_value_t = 3)]
+    pub stop_after: u64,
+    /// Deadline of each request.
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    pub timeout: Duration,
+    /// Longest wait for the backend's idle close while measuring.
+    #[arg(long, default_value = "2m", value_parser = go_duration)]
+    pub max_wait: Duration,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// Runs `ward keepalive probe|race`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let code = match args.command {
+        Command::Probe(a) => runtime.block_on(probe(a)),
+        Command::Race(a) => runtime.block_on(race(a)),
+    };
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = IdleConfig::new(request_from(&args.request, &args.url, "GET")?.url);
+    config.request = request_from(&args.request, &args.url, "GET")?;
+    config.tls = args.tls.config();
+    config.samples = args.samples;
+    config.max_wait = args.max_wait;
+    config.timeout = args.timeout;
+    let report = ward_load::idle::probe(&config).await?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => render::json(&report, &mut out)?,
+        Format::Text => write_probe(&report, &mut out)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn close_words(kind: CloseKind) -> &'static str {
+    match kind {
+        CloseKind::Fin => "a clean close (FIN)",
+        CloseKind::Reset => "a reset (RST)",
+        CloseKind::Other => {
+            "the connection ending without FIN or RST (e.g. an unsolicited response)"
+        }
+        CloseKind::None => "no close",
+        CloseKind::SilentDrop => "a silent drop (no FIN or RST; later requests fail)",
+    }
+}
+
+fn write_probe(r: &IdleReport, out: &mut impl Write) -> std::io::Result<()> {
+    match r.timeout {
+        Some(t) => writeln!(
+            out,
+            "{}: idle keep-alive timeout {} ({}, {})",
+            r.url,
+            millis(t),
+            close_words(r.close),
+            match r.method {
+                ward_load::idle::IdleMethod::Passive => "observed",
+                ward_load::idle::IdleMethod::Bisect => "bracketed by send-after-wait probes",
+            }
+        )?,
+        None => writeln!(
+            out,
+            "{}: no idle close within {:?}; a request after the wait still worked (no idle timeout below it)",
+            r.url, r.max_wait
+        )?,
+    }
+    let samples: Vec<String> = r
+        .samples
+        .iter()
+        .map(|s| match s.idle {
+            Some(d) => format!("{} {:?}", millis(d), s.close),
+            None => format!("- {:?}", s.close),
+        })
+        .collect();
+    writeln!(out, "samples: {}", samples.join(", "))?;
+    writeln!(
+        out,
+        "note: through a proxy this is the proxy's client-side timeout (nginx keepalive_timeout, 75s by default), not the backend's; measure each hop directly."
+    )
+}
+
+async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
+    let request = request_from(&args.request, &args.proxy, "POST")?;
+    let mut config = RaceConfig::new(request.url.clone());
+    let body = config.request.body.clone();
+    config.request = request;
+    config.request.accept = ward_probe::http::AcceptStatus::Any;
+    if args.request.data.is_none() && config.request.method == http::Method::POST {
+        config.request.body = body;
+    }
+    config.backend = args
+        .backend
+        .as_deref()
+        .map(|b| request_from(&args.request, b, "GET").map(|r| r.url))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--backend: {e}"))?;
+    config.backend_idle = args.backend_idle;
+    config.proxy_idle = args.proxy_idle;
+    config.tls = args.tls.config();
+    config.lanes = args.lanes;
+    config.max_time = args.max_time;
+    config.stop_after = args.stop_after;
+    config.timeout = args.timeout;
+    config.max_wait = args.max_wait;
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let (tx, rx) = tokio::sync::watch::channel(RaceProgress::default());
+    let bar = (args.output == Format::Text).then(|| tokio::spawn(show_race(rx)));
+    let report = ward_load::race::race(&config, tx, cancel).await;
+    if let Some(bar) = bar {
+        let _ = bar.await;
+    }
+    let report = report?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => render::json(&report, &mut out)?,
+        Format::Text => write_race(&report, &mut out)?,
+    }
+    out.flush()?;
+    Ok(if report.reproduced {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn show_race(mut rx: tokio::sync::watch::Receiver<RaceProgress>) {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    while rx.changed().await.is_ok() {
+        let p = rx.borrow_and_update().clone();
+        bar.set_message(format!(
+            "{:.1}s  wave {}  {} requests  {} x 502",
+            p.elapsed.as_secs_f64(),
+            p.waves,
+            p.requests,
+            p.bad_gateway
+        ));
+        bar.tick();
+    }
+    bar.finish_and_clear();
+}
+
+fn seconds(s: f64) -> String {
+    if s >= 10.0 && s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else if s >= 1.0 {
+        format!("{s}s")
+    } else {
+        format!("{:.0}ms", s * 1e3)
+    }
+}
+
+fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
+    let idle = r.backend_idle.as_secs_f64();
+    match (&r.backend, r.backend_close) {
+        (Some(b), Some(close)) => writeln!(
+            out,
+            "backend {b} closes idle connections after {} with {} (measured; spread {})",
+            millis(r.backend_idle),
+            close_words(close),
+            millis(r.backend_spread)
+        )?,
+        _ => writeln!(
+            out,
+            "backend idle timeout {} (given)",
+            millis(r.backend_idle)
+        )?,
+    }
+    writeln!(
+        out,
+        "raced {} {}: waves of concurrent requests, each timed {} after the previous wave ended (± a few ms)",
+        r.method,
+        r.proxy,
+        millis(r.backend_idle)
+    )?;
+    let codes: Vec<String> = r
+        .status_codes
+        .iter()
+        .map(|(c, n)| format!("{c}: {n}"))
+        .collect();
+    writeln!(
+        out,
+        "result: {} x 502 in {} requests over {} waves, {:.1}s{}   status {}",
+        r.bad_gateway,
+        r.requests,
+        r.waves,
+        r.duration.as_secs_f64(),
+        r.first_502
+            .map(|d| format!(" (first 502 after {:.1}s)", d.as_secs_f64()))
+            .unwrap_or_default(),
+        codes.join("  ")
+    )?;
+    if !r.errors.is_empty() {
+        let errors: Vec<String> = r.errors.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        writeln!(out, "client-side errors: {}", errors.join("  "))?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Why {}: nginx retries a request that failed on a pooled upstream connection once for GET, HEAD, PUT and DELETE \
+         (the client sees 200; the access log shows $upstream_status \"502, 200\"), so with those methods the race only shows \
+         in the error log. POST, PATCH and LOCK are not retried (unless `proxy_next_upstream ... non_idempotent`) and reach the client as 502.",
+        r.method
+    )?;
+    writeln!(out)?;
+    let proxy = r
+        .proxy_idle
+        .map(millis)
+        .unwrap_or_else(|| "60s by default in nginx".into());
+    if r.reproduced {
+        writeln!(
+            out,
+            "Diagnosis: the proxy keeps idle upstream connections longer than the backend ({}) does (proxy: {proxy}). \
+             When the proxy reuses a pooled connection just as the backend closes it, the request fails: nginx logs \
+             \"upstream prematurely closed connection while reading response header from upstream\" (FIN) or \
+             \"recv() failed (104: Connection reset by peer) while reading response header from upstream\" (RST) and answers 502.",
+            seconds(idle)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Diagnosis: no 502 in this run. Either the proxy drops idle upstream connections before the backend ({}) does \
+             (the safe setup), or the race was not hit in the time given (raise --max-time, or check the proxy has \
+             `keepalive` in its upstream block and `proxy_http_version 1.1`).",
+            seconds(idle)
+        )?;
+    }
+    writeln!(
+        out,
+        "Fix (either one; the hop closer to the client must time out first):"
+    )?;
+    writeln!(
+        out,
+        "  proxy below backend   nginx:  upstream backend {{ server ...; keepalive 32; keepalive_timeout {}; }}",
+        seconds(r.fix.proxy_keepalive_timeout_max_seconds)
+    )?;
+    writeln!(
+        out,
+        "  backend above proxy   Tomcat: <Connector port=\"8080\" protocol=\"HTTP/1.1\" keepAliveTimeout=\"{:.0}\" ... />  (milliseconds; Spring Boot: server.tomcat.keep-alive-timeout={})",
+        r.fix.backend_keepalive_timeout_min_seconds * 1e3,
+        seconds(r.fix.backend_keepalive_timeout_min_seconds)
+    )
+}
