@@ -122,3 +122,47 @@ async fn race_through_nginx_causes_502s_only_when_backend_times_out_first() {
     let log = nginx.error_log_text();
     assert!(!RACE_LINES.iter().any(|l| log.contains(l)), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn race_through_nginx_to_tomcat_causes_a_502() {
+    // Tomcat closes idle connections after 1s (its poller checks timeouts about once a second).
+    let tomcat = ward_testkit::tomcat::Tomcat::builder()
+        .keep_alive_timeout(Duration::from_secs(1))
+        .start()
+        .expect("tomcat starts");
+    let nginx = Nginx::builder()
+        .http_config(format!(
+            "upstream backend {{ server {}; keepalive 32; keepalive_timeout 60s; }}",
+            tomcat.addr()
+        ))
+        .location(
+            "/",
+            "proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\";",
+        )
+        .start()
+        .expect("nginx starts");
+    let mut config = RaceConfig::new(nginx.http_url("/index.txt").parse().unwrap());
+    config.backend = Some(tomcat.url("/index.txt").parse().unwrap());
+    config.max_time = Duration::from_secs(60);
+    config.stop_after = 1;
+    config.max_wait = Duration::from_secs(10);
+    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
+    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
+    eprintln!("tomcat race: {}", serde_json::to_string(&report).unwrap());
+    assert_eq!(
+        report.status_codes.get(&405),
+        None,
+        "Tomcat must accept POST to the static file: {report:?}"
+    );
+    assert!(
+        report.bad_gateway >= 1,
+        "no 502 in {:?}: {report:?}\n{}",
+        report.duration,
+        tomcat.log_tail(20)
+    );
+    let log = nginx.error_log_text();
+    assert!(
+        RACE_LINES.iter().any(|l| log.contains(l)),
+        "nginx error log lacks the race line:\n{log}"
+    );
+}
