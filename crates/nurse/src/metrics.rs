@@ -3,7 +3,7 @@
 //! gauges, success, failure classes, certificate expiry).
 
 use ward_agent::metrics::{label_text, Registry};
-use ward_probe::{Event, Outcome};
+use ward_probe::{ErrorClass, Event, Outcome};
 
 /// Histogram of request durations (to the response head), by `type`.
 pub const REQUEST_DURATION: &str = "kubenurse_httpclient_request_duration_seconds";
@@ -75,7 +75,11 @@ pub fn record(registry: &Registry, check: &str, o: &Outcome) {
                 registry
                     .counter(ERRORS_TOTAL, &[("type", check), ("event", &event)])
                     .inc();
-            } else if error.is_some() {
+            } else if error
+                .as_ref()
+                .is_some_and(|e| e.class != ErrorClass::HttpStatus)
+            {
+                // The response started but failed later (e.g. a reset mid-body).
                 registry
                     .counter(
                         ERRORS_TOTAL,
@@ -151,7 +155,7 @@ pub fn expire(registry: &Registry, check: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use ward_agent::metrics::HistogramKind;
-    use ward_probe::{ErrorClass, ProbeError, Trace};
+    use ward_probe::{ProbeError, Trace};
 
     use super::*;
 

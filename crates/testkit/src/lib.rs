@@ -13,6 +13,7 @@ pub mod net;
 pub mod nginx;
 pub mod process;
 pub mod prometheus;
+pub mod tcp_proxy;
 pub mod tls;
 pub mod tomcat;
 pub mod wait;

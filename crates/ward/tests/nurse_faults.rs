@@ -1,0 +1,311 @@
+//! `ward nurse` under faults and against kubenurse's known bugs: the token
+//! never leaves for a non-API-server host, a round publishes only when every
+//! check finished, redirects are recorded with their code, an API server
+//! outage is counted and recovered from, a silent neighbour times out without
+//! delaying the round, and garbage from a target is an error, not a crash.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use ward_testkit::backend::Backend;
+use ward_testkit::kube::{KubeCluster, NodeSpec};
+use ward_testkit::net::{free_port, http_get};
+use ward_testkit::nginx::Nginx;
+use ward_testkit::process::Process;
+use ward_testkit::tcp_proxy::TcpProxy;
+use ward_testkit::wait;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn alive(addr: SocketAddr) -> Option<serde_json::Map<String, Value>> {
+    let r = http_get(addr, "/alive")?;
+    let v: Value = serde_json::from_str(&r.body).ok()?;
+    v.get("last_check_result")?.as_object().cloned()
+}
+
+fn metrics(addr: SocketAddr) -> String {
+    http_get(addr, "/metrics")
+        .map(|r| r.body)
+        .unwrap_or_default()
+}
+
+fn counter(addr: SocketAddr, series: &str) -> u64 {
+    metrics(addr)
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+fn nurse(dir: &std::path::Path, name: &str, addr: SocketAddr, env: &[(&str, &str)]) -> Process {
+    let listen = addr.to_string();
+    let mut all: Vec<(&str, &str)> = vec![
+        ("POD_NAME", name),
+        ("WARD_NURSE_LISTEN", &listen),
+        ("WARD_NURSE_JITTER", "0"),
+        ("KUBENURSE_CHECK_INTERVAL", "300ms"),
+        ("KUBENURSE_SHUTDOWN_DURATION", "0s"),
+    ];
+    all.extend_from_slice(env);
+    let mut p = Process::spawn_with(
+        "ward nurse",
+        &PathBuf::from(env!("CARGO_BIN_EXE_ward")),
+        ["nurse"],
+        &dir.join(format!("{name}.log")),
+        &all,
+    )
+    .unwrap();
+    p.wait_ready(Duration::from_secs(10), || {
+        http_get(addr, "/alwayshappy").is_some()
+    })
+    .unwrap();
+    p
+}
+
+#[test]
+fn token_goes_only_to_the_api_server_and_redirects_are_not_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::builder()
+        .http_config("log_format auth '$uri auth=[$http_authorization]';")
+        .location(
+            "= /version",
+            "access_log logs/auth.log auth; return 200 '{}';",
+        )
+        .location("= /moved", "return 301 /version;")
+        .tls(true)
+        .start()
+        .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let https_port = nginx.https_addr().unwrap().port().to_string();
+    let third_party = format!(
+        "thirdparty:{}|moved:{}",
+        nginx.http_url("/version"),
+        nginx.http_url("/moved")
+    );
+    let addr: SocketAddr = format!("127.0.0.21:{}", free_port()).parse().unwrap();
+    let p = nurse(
+        dir.path(),
+        "token",
+        addr,
+        &[
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", &https_port),
+            ("KUBERNETES_SERVICE_DNS", "localhost"),
+            ("WARD_NURSE_TOKEN_FILE", token.to_str().unwrap()),
+            (
+                "KUBENURSE_EXTRA_CA",
+                nginx.ca_path().unwrap().to_str().unwrap(),
+            ),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+            ("KUBENURSE_EXTRA_CHECKS", &third_party),
+        ],
+    );
+    let r = wait::until(DEADLINE, || {
+        alive(addr).filter(|r| r.get("moved").is_some())
+    });
+    let r = r.unwrap_or_else(|| panic!("no round:\n{}", p.log_tail(20)));
+    assert_eq!(r["api_server_direct"], "ok");
+    assert_eq!(r["api_server_dns"], "ok");
+    assert_eq!(r["thirdparty"], "ok");
+    assert_eq!(r["moved"], "301 Moved Permanently");
+    // Every check of the round is in the published result (no early-return snapshot).
+    assert_eq!(r["neighbourhood_state"], "skipped");
+    assert_eq!(r["me_ingress"], "skipped");
+
+    let auth_log = std::fs::read_to_string(nginx.access_log().with_file_name("auth.log")).unwrap();
+    let lines: Vec<&str> = auth_log.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == "/version auth=[Bearer s3cret-token]"),
+        "{auth_log}"
+    );
+    assert!(
+        lines.iter().any(|l| *l == "/version auth=[-]"),
+        "{auth_log}"
+    );
+    assert!(lines
+        .iter()
+        .all(|l| *l == "/version auth=[-]" || *l == "/version auth=[Bearer s3cret-token]"));
+    let m = metrics(addr);
+    assert!(
+        m.contains("kubenurse_httpclient_requests_total{type=\"moved\",code=\"301\"}"),
+        "{m}"
+    );
+    assert!(!m.contains("kubenurse_errors_total"), "{m}");
+}
+
+#[test]
+fn slow_checks_are_awaited_before_the_round_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Backend::builder()
+        .delay(Duration::from_millis(800))
+        .start()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.22:{}", free_port()).parse().unwrap();
+    let extra = format!("slow:{}", slow.url("/"));
+    let _p = nurse(
+        dir.path(),
+        "slow",
+        addr,
+        &[
+            ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
+            ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+            ("KUBENURSE_EXTRA_CHECKS", &extra),
+        ],
+    );
+    let first = wait::until(DEADLINE, || alive(addr));
+    assert_eq!(
+        first.unwrap()["slow"],
+        "ok",
+        "the first published round must contain the slow check"
+    );
+}
+
+#[test]
+fn api_server_outage_is_counted_and_recovered_silent_and_garbage_targets_fail_alone() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "nurse-faults";
+    // A neighbour whose listener accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.24:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.23:{port}").parse().unwrap();
+    let account = runtime.block_on(async {
+        cluster.create_namespace(ns).await.unwrap();
+        cluster
+            .add_nodes(&[NodeSpec::ready("fault-1"), NodeSpec::ready("fault-2")])
+            .await
+            .unwrap();
+        for (pod, node, ip) in [
+            ("nurse-a", "fault-1", "127.0.0.23"),
+            ("silent-b", "fault-2", "127.0.0.24"),
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            cluster
+                .create_pod_on_node(ns, pod, node, &[("app", "nurse")], ip, ip)
+                .await
+                .unwrap();
+        }
+        cluster
+            .create_service_account(
+                ns,
+                "nurse",
+                vec![k8s_openapi::api::rbac::v1::PolicyRule {
+                    api_groups: Some(vec!["".into()]),
+                    resources: Some(vec!["pods".into()]),
+                    verbs: vec!["get".into(), "list".into(), "watch".into()],
+                    ..Default::default()
+                }],
+            )
+            .await
+            .unwrap();
+        cluster
+            .service_account_kubeconfig(ns, "nurse")
+            .await
+            .unwrap()
+    });
+    let token = dir.path().join("token");
+    std::fs::write(&token, &account.token).unwrap();
+    // Garbage: a listener that answers every request with bytes that are not HTTP.
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_url = format!("garbage:http://{}/", garbage.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut s in garbage.incoming().flatten().take(1000) {
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut s, &mut request);
+            let _ = std::io::Write::write_all(&mut s, b"\x00\x01garbage\r\n\r\n\xff");
+        }
+    });
+    let api: SocketAddr = cluster
+        .server_url()
+        .trim_start_matches("https://")
+        .parse()
+        .unwrap();
+    let mut proxy = TcpProxy::start(api).unwrap();
+    let proxy_port = proxy.addr().port().to_string();
+    let p = nurse(
+        dir.path(),
+        "nurse-a",
+        addr,
+        &[
+            ("KUBECONFIG", account.path.to_str().unwrap()),
+            ("KUBENURSE_NAMESPACE", ns),
+            ("KUBENURSE_NEIGHBOUR_FILTER", "app=nurse"),
+            ("KUBENURSE_ALLOW_UNSCHEDULABLE", "true"),
+            ("NODE_NAME", "fault-1"),
+            ("WARD_NURSE_NEIGHBOUR_PORT", &port.to_string()),
+            ("WARD_NURSE_CHECK_TIMEOUT", "1s"),
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", &proxy_port),
+            ("KUBERNETES_SERVICE_DNS", "localhost"),
+            ("WARD_NURSE_TOKEN_FILE", token.to_str().unwrap()),
+            ("KUBENURSE_EXTRA_CA", cluster.ca_path().to_str().unwrap()),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_EXTRA_CHECKS", &garbage_url),
+        ],
+    );
+    let r = wait::until(DEADLINE, || {
+        alive(addr).filter(|r| r.contains_key("path_fault-2"))
+    })
+    .unwrap_or_else(|| panic!("no round with the silent neighbour:\n{}", p.log_tail(20)));
+    assert_eq!(r["api_server_direct"], "ok");
+    let silent_result = r["path_fault-2"].as_str().unwrap();
+    assert!(
+        silent_result.contains("timed out after 1s waiting for the first response byte"),
+        "{silent_result}"
+    );
+    assert!(
+        r["garbage"].as_str().unwrap().contains("invalid HTTP"),
+        "{}",
+        r["garbage"]
+    );
+
+    // Rounds keep their pace although one check always takes the full timeout.
+    let rounds = |a| {
+        counter(
+            a,
+            "kubenurse_httpclient_requests_total{type=\"api_server_direct\",code=\"200\"}",
+        )
+    };
+    let (start, t0) = (rounds(addr), Instant::now());
+    assert!(wait::until(DEADLINE, || (rounds(addr) >= start + 3).then_some(())).is_some());
+    assert!(
+        t0.elapsed() < Duration::from_secs(6),
+        "3 rounds took {:?}",
+        t0.elapsed()
+    );
+
+    // The API server goes away: errors are counted, the nurse keeps serving.
+    proxy.down();
+    let api_errors = "kubenurse_errors_total{type=\"api_server_direct\",event=\"connect_done\"}";
+    assert!(
+        wait::until(DEADLINE, || (counter(addr, api_errors) >= 3).then_some(())).is_some(),
+        "{}",
+        metrics(addr)
+    );
+    assert_eq!(http_get(addr, "/alwayshappy").map(|r| r.status), Some(200));
+    let down_result = alive(addr).unwrap()["api_server_direct"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(down_result.contains("Connection refused"), "{down_result}");
+    // ... and comes back: the nurse recovers on its own.
+    proxy.up().unwrap();
+    let recovered = wait::until(DEADLINE, || {
+        (alive(addr)?.get("api_server_direct")?.as_str()? == "ok").then_some(())
+    });
+    assert!(recovered.is_some(), "api_server_direct never recovered");
+    let mut p = p;
+    assert!(p.is_running());
+    drop(silent);
+}
