@@ -39,6 +39,8 @@ enum Command {
     Load(cmd::load::Args),
     /// Measure idle keep-alive timeouts and reproduce the proxy/backend keep-alive race (502s).
     Keepalive(cmd::keepalive::Args),
+    /// Continuous end-to-end tests of a live cluster: `run` once, `serve` every 15m, `sweep` leftovers.
+    E2e(cmd::e2e::Args),
     /// Generate or validate SLO rules from sloth specs (drop-in for sloth generate|validate).
     Slo(cmd::slo::Args),
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cmd::probe::run(args),
         Command::Load(args) => cmd::load::run(args),
         Command::Keepalive(args) => cmd::keepalive::run(args),
+        Command::E2e(args) => cmd::e2e::run(args),
         Command::Slo(args) => cmd::slo::run(args),
     };
     match outcome {

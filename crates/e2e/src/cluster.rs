@@ -1,0 +1,631 @@
+//! The suite's view of the cluster: the client (kubeconfig, context or
+//! in-cluster), the preflight (reachable, credentials valid, every permission
+//! the selected tests need, checked with SelfSubjectAccessReview before any
+//! object exists), the run's namespace with its labels and TTL annotation, the
+//! Lease against overlapping runs, and `sweep` of namespaces past their TTL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::chrono::{DateTime, Utc};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::Serialize;
+
+use crate::config::{LeaseConfig, TestName};
+use crate::error::{api_error, status_code, ApiContext, Error, Result};
+use crate::steps::{Steps, Waiting};
+
+/// Label every run namespace carries (value `true`); `sweep` selects on it.
+pub const RUN_LABEL: &str = "e2e.ward.dev/run";
+/// The standard managed-by label, value `ward`.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "ward");
+/// Annotation with the namespace's time to live in seconds.
+pub const TTL_ANNOTATION: &str = "e2e.ward.dev/ttl-seconds";
+/// Prefix of run namespaces.
+pub const NAMESPACE_PREFIX: &str = "ward-e2e-";
+
+/// A connected cluster: the client and the configuration it came from.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The client.
+    pub client: kube::Client,
+    /// Its configuration (the rbac test derives a ServiceAccount client from it).
+    pub config: kube::Config,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self.config.cluster_url.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Connects with `kubeconfig` (and `context`), or `$KUBECONFIG`/`~/.kube/config`,
+    /// or the in-cluster ServiceAccount. Call inside a tokio runtime.
+    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Self> {
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let config = match kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    Error::Config(format!("reading kubeconfig {}: {e}", path.display()))
+                })?;
+                kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| {
+                        Error::Config(format!("loading kubeconfig {}: {e}", path.display()))
+                    })?
+            }
+            None if context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| Error::Config(format!("loading kubeconfig: {e}")))?,
+            None => kube::Config::infer().await.map_err(|e| {
+                Error::Config(format!(
+                    "no kubeconfig and not in a cluster (pass --kubeconfig): {e}"
+                ))
+            })?,
+        };
+        Self::from_config(config)
+    }
+
+    /// Wraps an existing client configuration.
+    pub fn from_config(config: kube::Config) -> Result<Self> {
+        let client = kube::Client::try_from(config.clone())
+            .map_err(|e| Error::Config(format!("building the Kubernetes client: {e}")))?;
+        Ok(Self { client, config })
+    }
+
+    /// The API server URL.
+    pub fn server(&self) -> String {
+        self.config.cluster_url.to_string()
+    }
+
+    /// Checks that the API server answers and accepts the credentials.
+    pub async fn check_reachable(&self) -> Result<()> {
+        match self.client.apiserver_version().await {
+            Ok(_) => {}
+            Err(e) if status_code(&e).is_some() => {
+                return Err(api_error(e, "get", "/version", None, None))
+            }
+            Err(e) => {
+                return Err(Error::Unreachable {
+                    server: self.server(),
+                    source: Box::new(e),
+                })
+            }
+        }
+        // /version is public; a namespaced read tells whether the credentials are valid.
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        reviews
+            .create(
+                &PostParams::default(),
+                &review("get", "", "namespaces", None, None),
+            )
+            .await
+            .on(
+                "create",
+                "selfsubjectaccessreviews.authorization.k8s.io",
+                None,
+                None,
+            )?;
+        Ok(())
+    }
+
+    /// Asks the API server, with SelfSubjectAccessReviews, whether every permission is granted.
+    pub async fn missing_permissions(&self, needs: &[Permission]) -> Result<Vec<Permission>> {
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let mut missing = Vec::new();
+        for need in needs {
+            let answer = reviews
+                .create(
+                    &PostParams::default(),
+                    &review(
+                        need.verb,
+                        need.group,
+                        need.resource,
+                        need.subresource,
+                        need.namespace.as_deref(),
+                    ),
+                )
+                .await
+                .on(
+                    "create",
+                    "selfsubjectaccessreviews.authorization.k8s.io",
+                    None,
+                    None,
+                )?;
+            if !answer.status.is_some_and(|s| s.allowed) {
+                missing.push(need.clone());
+            }
+        }
+        Ok(missing)
+    }
+}
+
+/// A SelfSubjectAccessReview for one request.
+pub(crate) fn review(
+    verb: &str,
+    group: &str,
+    resource: &str,
+    subresource: Option<&str>,
+    namespace: Option<&str>,
+) -> SelfSubjectAccessReview {
+    SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.to_string()),
+                group: Some(group.to_string()),
+                resource: Some(resource.to_string()),
+                subresource: subresource.map(str::to_string),
+                namespace: namespace.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// One permission the suite needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    /// Verb.
+    pub verb: &'static str,
+    /// API group (`""` for core).
+    pub group: &'static str,
+    /// Resource (plural).
+    pub resource: &'static str,
+    /// Subresource (`token`), if any.
+    pub subresource: Option<&'static str>,
+    /// Namespace; `None` for cluster-scoped.
+    pub namespace: Option<String>,
+}
+
+impl Permission {
+    /// `plural.group[/sub]`, as RBAC names it.
+    pub fn resource_name(&self) -> String {
+        let mut s = self.resource.to_string();
+        if !self.group.is_empty() {
+            s = format!("{s}.{}", self.group);
+        }
+        if let Some(sub) = self.subresource {
+            s = format!("{s}/{sub}");
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource_name())?;
+        match &self.namespace {
+            Some(ns) => write!(f, " in namespace {ns}"),
+            None => write!(f, " (cluster-wide)"),
+        }
+    }
+}
+
+/// What the run itself and each selected test need, in namespace `ns`.
+pub fn permissions(
+    tests: &[TestName],
+    ns: &str,
+    lease: Option<&LeaseConfig>,
+    storage: bool,
+) -> Vec<Permission> {
+    let p = |verb, group, resource, namespaced: bool| Permission {
+        verb,
+        group,
+        resource,
+        subresource: None,
+        namespace: namespaced.then(|| ns.to_string()),
+    };
+    let mut out = vec![
+        p("create", "", "namespaces", false),
+        p("delete", "", "namespaces", false),
+    ];
+    if let Some(l) = lease {
+        for verb in ["get", "create", "update", "delete"] {
+            out.push(Permission {
+                namespace: Some(l.namespace.clone()),
+                ..p(verb, "coordination.k8s.io", "leases", true)
+            });
+        }
+    }
+    for test in tests {
+        match test {
+            TestName::Api => {
+                for verb in ["create", "get", "list", "patch", "delete"] {
+                    out.push(p(verb, "", "configmaps", true));
+                }
+            }
+            TestName::Deployment | TestName::Networking => {
+                for verb in ["create", "get", "patch", "delete"] {
+                    out.push(p(verb, "apps", "deployments", true));
+                }
+                out.push(p("list", "", "pods", true));
+                if *test == TestName::Networking {
+                    for verb in ["create", "get", "delete"] {
+                        out.push(p(verb, "", "services", true));
+                    }
+                    out.push(p("list", "discovery.k8s.io", "endpointslices", true));
+                }
+            }
+            TestName::Storage if storage => {
+                for verb in ["create", "get", "delete"] {
+                    out.push(p(verb, "", "persistentvolumeclaims", true));
+                    out.push(p(verb, "batch", "jobs", true));
+                }
+                out.push(p("list", "", "pods", true));
+                out.push(p("get", "", "persistentvolumes", false));
+                out.push(p("get", "storage.k8s.io", "storageclasses", false));
+            }
+            TestName::Storage => {}
+            TestName::Rbac => {
+                out.push(p("create", "", "serviceaccounts", true));
+                out.push(Permission {
+                    subresource: Some("token"),
+                    ..p("create", "", "serviceaccounts", true)
+                });
+                out.push(p("create", "rbac.authorization.k8s.io", "roles", true));
+                out.push(p(
+                    "create",
+                    "rbac.authorization.k8s.io",
+                    "rolebindings",
+                    true,
+                ));
+            }
+        }
+    }
+    let mut seen = Vec::new();
+    out.retain(|p| {
+        let new = !seen.contains(p);
+        if new {
+            seen.push(p.clone());
+        }
+        new
+    });
+    out
+}
+
+/// Creates the run's namespace, labelled as ward's with its TTL.
+pub async fn create_namespace(client: &kube::Client, name: &str, ttl: Duration) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some(BTreeMap::from([
+                (RUN_LABEL.to_string(), "true".to_string()),
+                (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+            ])),
+            annotations: Some(BTreeMap::from([(
+                TTL_ANNOTATION.to_string(),
+                ttl.as_secs().to_string(),
+            )])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &ns)
+        .await
+        .on("create", "namespaces", None, Some(name))?;
+    Ok(())
+}
+
+/// Deletes namespace `name` and waits (within the step's timeout) until it is gone.
+pub async fn delete_namespace(client: &kube::Client, name: &str, steps: &Steps) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(e) if status_code(&e) == Some(404) => return Ok(()),
+        Err(e) => return Err(api_error(e, "delete", "namespaces", None, Some(name))),
+    }
+    steps
+        .wait(|| async {
+            match api
+                .get_opt(name)
+                .await
+                .on("get", "namespaces", None, Some(name))?
+            {
+                None => Ok(Waiting::Done(())),
+                Some(ns) => {
+                    let phase = ns
+                        .status
+                        .and_then(|s| s.phase)
+                        .unwrap_or_else(|| "Unknown".into());
+                    Ok(Waiting::Pending(format!("namespace {name} is {phase}")))
+                }
+            }
+        })
+        .await
+}
+
+/// A held Lease, renewed in the background until released.
+pub struct LeaseGuard {
+    api: Api<Lease>,
+    config: LeaseConfig,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LeaseGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseGuard")
+            .field("lease", &self.config.name)
+            .finish()
+    }
+}
+
+fn micro_now() -> MicroTime {
+    MicroTime(Utc::now())
+}
+
+fn lease_expired(lease: &Lease, now: DateTime<Utc>) -> Option<(String, i64)> {
+    let spec = lease.spec.as_ref()?;
+    let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
+    let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref())?.0;
+    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
+    let age = (now - renewed).num_seconds();
+    (age < duration).then_some((holder, age))
+}
+
+/// Takes the Lease, failing with [`Error::Busy`] while another holder's is valid.
+pub async fn acquire_lease(client: &kube::Client, config: &LeaseConfig) -> Result<LeaseGuard> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
+    let ns = Some(config.namespace.as_str());
+    let name = Some(config.name.as_str());
+    let spec = LeaseSpec {
+        holder_identity: Some(config.holder.clone()),
+        lease_duration_seconds: Some(config.duration.as_secs().clamp(1, i32::MAX as u64) as i32),
+        acquire_time: Some(micro_now()),
+        renew_time: Some(micro_now()),
+        ..Default::default()
+    };
+    match api
+        .get_opt(&config.name)
+        .await
+        .on("get", "leases.coordination.k8s.io", ns, name)?
+    {
+        None => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(config.name.clone()),
+                    namespace: Some(config.namespace.clone()),
+                    ..Default::default()
+                },
+                spec: Some(spec),
+            };
+            api.create(&PostParams::default(), &lease)
+                .await
+                .map_err(|e| busy_on_conflict(e, config, "create"))?;
+        }
+        Some(mut lease) => {
+            if let Some((holder, age)) = lease_expired(&lease, Utc::now()) {
+                if holder != config.holder {
+                    return Err(Error::Busy {
+                        namespace: config.namespace.clone(),
+                        name: config.name.clone(),
+                        holder,
+                        age_seconds: age,
+                    });
+                }
+            }
+            lease.spec = Some(spec);
+            // resourceVersion is kept: a concurrent taker makes this fail with 409.
+            api.replace(&config.name, &PostParams::default(), &lease)
+                .await
+                .map_err(|e| busy_on_conflict(e, config, "update"))?;
+        }
+    }
+    let renew = {
+        let api = api.clone();
+        let config = config.clone();
+        tokio::spawn(async move {
+            let every = (config.duration / 3).max(Duration::from_secs(1));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Ok(Some(mut lease)) = api.get_opt(&config.name).await {
+                    if let Some(spec) = lease.spec.as_mut() {
+                        if spec.holder_identity.as_deref() != Some(config.holder.as_str()) {
+                            tracing::warn!(lease = %config.name, "lease taken over by another holder");
+                            return;
+                        }
+                        spec.renew_time = Some(micro_now());
+                    }
+                    if let Err(e) = api
+                        .replace(&config.name, &PostParams::default(), &lease)
+                        .await
+                    {
+                        tracing::warn!(lease = %config.name, error = %e, "renewing the lease failed");
+                    }
+                }
+            }
+        })
+    };
+    Ok(LeaseGuard {
+        api,
+        config: config.clone(),
+        renew,
+    })
+}
+
+fn busy_on_conflict(e: kube::Error, config: &LeaseConfig, verb: &str) -> Error {
+    if matches!(status_code(&e), Some(409)) {
+        Error::Busy {
+            namespace: config.namespace.clone(),
+            name: config.name.clone(),
+            holder: "a concurrent run".into(),
+            age_seconds: 0,
+        }
+    } else {
+        api_error(
+            e,
+            verb,
+            "leases.coordination.k8s.io",
+            Some(&config.namespace),
+            Some(&config.name),
+        )
+    }
+}
+
+impl LeaseGuard {
+    /// Stops renewing and gives the Lease up (deletes it if still ours).
+    pub async fn release(self) -> Result<()> {
+        self.renew.abort();
+        if let Some(lease) = self.api.get_opt(&self.config.name).await.on(
+            "get",
+            "leases.coordination.k8s.io",
+            Some(&self.config.namespace),
+            Some(&self.config.name),
+        )? {
+            let ours = lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.as_deref())
+                == Some(self.config.holder.as_str());
+            if ours {
+                match self
+                    .api
+                    .delete(&self.config.name, &DeleteParams::default())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if status_code(&e) == Some(404) => {}
+                    Err(e) => {
+                        return Err(api_error(
+                            e,
+                            "delete",
+                            "leases.coordination.k8s.io",
+                            Some(&self.config.namespace),
+                            Some(&self.config.name),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One namespace `sweep` looked at.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweptNamespace {
+    /// Namespace name.
+    pub name: String,
+    /// Age in seconds.
+    pub age_seconds: i64,
+    /// Its TTL in seconds.
+    pub ttl_seconds: i64,
+    /// True when it was deleted (older than its TTL).
+    pub deleted: bool,
+}
+
+/// What `sweep` did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SweepReport {
+    /// Every ward e2e namespace found, deleted or kept.
+    pub namespaces: Vec<SweptNamespace>,
+}
+
+/// Deletes ward e2e namespaces older than their TTL annotation (`default_ttl`
+/// when it is missing or unreadable); leaves younger ones alone.
+pub async fn sweep(client: &kube::Client, default_ttl: Duration) -> Result<SweepReport> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let list = api
+        .list(&ListParams::default().labels(&format!("{RUN_LABEL}=true")))
+        .await
+        .on("list", "namespaces", None, None)?;
+    let now = Utc::now();
+    let mut report = SweepReport::default();
+    for ns in list.items {
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        if !name.starts_with(NAMESPACE_PREFIX) {
+            continue;
+        }
+        let Some(created) = ns.metadata.creation_timestamp.as_ref() else {
+            continue;
+        };
+        let age = (now - created.0).num_seconds();
+        let ttl = ns
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TTL_ANNOTATION))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(default_ttl.as_secs() as i64);
+        let terminating = ns.metadata.deletion_timestamp.is_some();
+        let expired = age > ttl;
+        if expired && !terminating {
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(e) if status_code(&e) == Some(404) => {}
+                Err(e) => return Err(api_error(e, "delete", "namespaces", None, Some(&name))),
+            }
+        }
+        report.namespaces.push(SweptNamespace {
+            name,
+            age_seconds: age,
+            ttl_seconds: ttl,
+            deleted: expired,
+        });
+    }
+    Ok(report)
+}
+
+/// A random run id: 6 lowercase letters and digits.
+pub fn random_id() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permissions_cover_the_run_and_selected_tests_once() {
+        let ps = permissions(&[TestName::Api, TestName::Rbac], "ward-e2e-x", None, false);
+        let text: Vec<String> = ps.iter().map(ToString::to_string).collect();
+        assert!(
+            text.contains(&"create namespaces (cluster-wide)".to_string()),
+            "{text:?}"
+        );
+        assert!(text.contains(&"patch configmaps in namespace ward-e2e-x".to_string()));
+        assert!(text.contains(&"create serviceaccounts/token in namespace ward-e2e-x".to_string()));
+        assert!(!text.iter().any(|t| t.contains("deployments")));
+        let ps = permissions(
+            &[TestName::Deployment, TestName::Networking],
+            "n",
+            None,
+            false,
+        );
+        let deploys = ps
+            .iter()
+            .filter(|p| p.resource == "deployments" && p.verb == "create")
+            .count();
+        assert_eq!(deploys, 1, "deduplicated");
+    }
+
+    #[test]
+    fn random_ids_are_dns_labels() {
+        let id = random_id();
+        assert_eq!(id.len(), 6);
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    }
+}

@@ -1,0 +1,206 @@
+//! The one error type of the suite. Messages name the operation and the object
+//! ("create deployments.apps in namespace ward-e2e-x1y2z3") so a one-line
+//! report says what to fix; a missing permission names the verb and resource.
+
+use std::time::Duration;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while running the suite or one of its steps.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API server could not be reached at all.
+    #[error("API server {server} unreachable: {source}")]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// The client error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// The API server rejected the credentials (HTTP 401).
+    #[error("API server rejected the credentials (401 Unauthorized) while trying to {action}: the token or certificate is invalid or expired")]
+    Unauthorized {
+        /// What was being done.
+        action: String,
+    },
+    /// RBAC denied a request (HTTP 403).
+    #[error("missing permission: cannot {verb} {resource}{}", in_namespace(.namespace))]
+    Forbidden {
+        /// The verb (`create`, `list`, …).
+        verb: String,
+        /// The resource, `plural.group` (`deployments.apps`, `configmaps`).
+        resource: String,
+        /// The namespace, for namespaced requests.
+        namespace: Option<String>,
+    },
+    /// Several permissions are missing (found by the preflight, before any object exists).
+    #[error("missing permissions: {}", .0.join("; "))]
+    Permissions(Vec<String>),
+    /// Any other API error.
+    #[error("{action}: {source}")]
+    Api {
+        /// What was being done ("create deployments.apps ward-e2e-web").
+        action: String,
+        /// The client error.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A step did not finish within its timeout.
+    #[error("not done within {timeout:?}{}", last_seen(.last))]
+    Timeout {
+        /// The step's timeout.
+        timeout: Duration,
+        /// The last state observed while waiting.
+        last: String,
+    },
+    /// An expectation of a test did not hold.
+    #[error("{0}")]
+    Check(String),
+    /// Another run holds the Lease.
+    #[error("another run holds Lease {namespace}/{name} (holder {holder}, renewed {age_seconds}s ago); runs must not overlap")]
+    Busy {
+        /// Lease namespace.
+        namespace: String,
+        /// Lease name.
+        name: String,
+        /// The other holder's identity.
+        holder: String,
+        /// Seconds since it renewed the Lease.
+        age_seconds: i64,
+    },
+    /// The configuration is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The run was cancelled (SIGTERM).
+    #[error("cancelled (termination signal)")]
+    Cancelled,
+    /// Setting up or flushing the OTLP exporter failed.
+    #[error("OTLP export: {0}")]
+    Otlp(String),
+}
+
+fn in_namespace(ns: &Option<String>) -> String {
+    match ns {
+        Some(ns) => format!(" in namespace {ns}"),
+        None => " (cluster-wide)".to_string(),
+    }
+}
+
+fn last_seen(last: &str) -> String {
+    if last.is_empty() {
+        String::new()
+    } else {
+        format!("; last seen: {last}")
+    }
+}
+
+impl Error {
+    /// True when the error is an RBAC denial or rejected credentials.
+    pub fn is_permission(&self) -> bool {
+        matches!(self, Error::Forbidden { .. } | Error::Unauthorized { .. })
+    }
+}
+
+/// Maps kube client errors to [`Error`], naming the verb and resource.
+pub(crate) trait ApiContext<T> {
+    /// Names the request: `verb` on `resource` (`plural.group`), in `namespace` if any, for object `name`.
+    fn on(
+        self,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<T>;
+}
+
+impl<T> ApiContext<T> for std::result::Result<T, kube::Error> {
+    fn on(
+        self,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<T> {
+        self.map_err(|e| api_error(e, verb, resource, namespace, name))
+    }
+}
+
+/// Converts one kube error.
+pub(crate) fn api_error(
+    e: kube::Error,
+    verb: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> Error {
+    let mut action = format!("{verb} {resource}");
+    if let Some(name) = name {
+        action.push(' ');
+        action.push_str(name);
+    }
+    if let Some(ns) = namespace {
+        action.push_str(" in namespace ");
+        action.push_str(ns);
+    }
+    match &e {
+        kube::Error::Api(status) if status.code == 403 => Error::Forbidden {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            namespace: namespace.map(str::to_string),
+        },
+        kube::Error::Api(status) if status.code == 401 => Error::Unauthorized { action },
+        _ => Error::Api {
+            action,
+            source: Box::new(e),
+        },
+    }
+}
+
+/// The HTTP status of an API error, if the server answered.
+pub(crate) fn status_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_names_verb_resource_and_namespace() {
+        let e = Error::Forbidden {
+            verb: "create".into(),
+            resource: "deployments.apps".into(),
+            namespace: Some("ward-e2e-abc".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "missing permission: cannot create deployments.apps in namespace ward-e2e-abc"
+        );
+        let e = Error::Forbidden {
+            verb: "delete".into(),
+            resource: "namespaces".into(),
+            namespace: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "missing permission: cannot delete namespaces (cluster-wide)"
+        );
+    }
+
+    #[test]
+    fn timeout_shows_the_last_observation() {
+        let e = Error::Timeout {
+            timeout: Duration::from_secs(2),
+            last: "0/2 available".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "not done within 2s; last seen: 0/2 available"
+        );
+    }
+}

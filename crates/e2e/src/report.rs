@@ -1,0 +1,251 @@
+//! What a run returns: per test and step the outcome, duration and error,
+//! plus the namespace and its cleanup. Also writes JUnit XML; the binary
+//! renders the human table and JSON.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Outcome of a test or step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything held.
+    Passed,
+    /// A step failed or timed out.
+    Failed,
+    /// Not run (no storage class, earlier cancellation, …).
+    Skipped,
+}
+
+impl Outcome {
+    /// `passed`, `failed` or `skipped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One step of a test.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Step name (`rollout`, `pvc-bound`, …).
+    pub name: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// How long it took.
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One test.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    /// Test name (`api`, `deployment`, …).
+    pub name: String,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// How long it took.
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+    /// The steps that ran, in order.
+    pub steps: Vec<StepReport>,
+}
+
+impl TestReport {
+    /// The first failed step, if any.
+    pub fn failed_step(&self) -> Option<&StepReport> {
+        self.steps.iter().find(|s| s.outcome == Outcome::Failed)
+    }
+}
+
+/// One run of the suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The namespace the run used.
+    pub namespace: String,
+    /// Start time, seconds since the Unix epoch.
+    pub started_at: f64,
+    /// Whole run.
+    #[serde(with = "secs")]
+    pub duration: Duration,
+    /// The tests, in the order they ran.
+    pub tests: Vec<TestReport>,
+    /// Deleting the namespace (always attempted).
+    pub cleanup: StepReport,
+    /// True when the run was cut short by a termination signal.
+    pub cancelled: bool,
+}
+
+impl Report {
+    /// True when no test failed and the run was not cancelled.
+    pub fn passed(&self) -> bool {
+        !self.cancelled && self.tests.iter().all(|t| t.outcome != Outcome::Failed)
+    }
+
+    /// Writes the run as JUnit XML: one `testsuite` per test, one `testcase` per step.
+    pub fn junit(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let failures = self
+            .tests
+            .iter()
+            .flat_map(|t| &t.steps)
+            .filter(|s| s.outcome == Outcome::Failed)
+            .count();
+        let cases: usize = self.tests.iter().map(|t| t.steps.len().max(1)).sum();
+        out.push_str(&format!(
+            "<testsuites name=\"ward-e2e\" tests=\"{cases}\" failures=\"{failures}\" time=\"{:.3}\">\n",
+            self.duration.as_secs_f64()
+        ));
+        for test in &self.tests {
+            let failed = test
+                .steps
+                .iter()
+                .filter(|s| s.outcome == Outcome::Failed)
+                .count();
+            let skipped = usize::from(test.outcome == Outcome::Skipped);
+            out.push_str(&format!(
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{:.3}\">\n",
+                xml(&test.name),
+                test.steps.len().max(1),
+                test.duration.as_secs_f64()
+            ));
+            if test.steps.is_empty() {
+                out.push_str(&format!(
+                    "    <testcase classname=\"{0}\" name=\"{0}\" time=\"0.000\">\n",
+                    xml(&test.name)
+                ));
+                let reason = xml(test.reason.as_deref().unwrap_or(""));
+                match test.outcome {
+                    Outcome::Failed => out.push_str(&format!(
+                        "      <failure message=\"{reason}\">{reason}</failure>\n"
+                    )),
+                    _ => out.push_str(&format!("      <skipped message=\"{reason}\"/>\n")),
+                }
+                out.push_str("    </testcase>\n");
+            }
+            for step in &test.steps {
+                out.push_str(&format!(
+                    "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                    xml(&test.name),
+                    xml(&step.name),
+                    step.duration.as_secs_f64()
+                ));
+                match (step.outcome, &step.error) {
+                    (Outcome::Failed, e) => {
+                        let msg = xml(e.as_deref().unwrap_or("failed"));
+                        out.push_str(&format!(
+                            ">\n      <failure message=\"{msg}\">{msg}</failure>\n    </testcase>\n"
+                        ));
+                    }
+                    (Outcome::Skipped, e) => {
+                        let msg = xml(e.as_deref().unwrap_or("skipped"));
+                        out.push_str(&format!(
+                            ">\n      <skipped message=\"{msg}\"/>\n    </testcase>\n"
+                        ));
+                    }
+                    (Outcome::Passed, _) => out.push_str("/>\n"),
+                }
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+/// Escapes text for XML attributes and content.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, outcome: Outcome, error: Option<&str>) -> StepReport {
+        StepReport {
+            name: name.into(),
+            outcome,
+            duration: Duration::from_millis(1500),
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn junit_has_a_case_per_step_and_escapes_messages() {
+        let report = Report {
+            namespace: "ward-e2e-x".into(),
+            started_at: 0.0,
+            duration: Duration::from_secs(3),
+            tests: vec![
+                TestReport {
+                    name: "deployment".into(),
+                    outcome: Outcome::Failed,
+                    duration: Duration::from_secs(3),
+                    reason: None,
+                    steps: vec![
+                        step("create", Outcome::Passed, None),
+                        step("rollout", Outcome::Failed, Some("0/2 <available> & \"x\"")),
+                    ],
+                },
+                TestReport {
+                    name: "storage".into(),
+                    outcome: Outcome::Skipped,
+                    duration: Duration::ZERO,
+                    reason: Some("no storage class".into()),
+                    steps: vec![],
+                },
+            ],
+            cleanup: step("delete-namespace", Outcome::Passed, None),
+            cancelled: false,
+        };
+        assert!(!report.passed());
+        let xml = report.junit();
+        assert!(
+            xml.contains(
+                "<testsuites name=\"ward-e2e\" tests=\"3\" failures=\"1\" time=\"3.000\">"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<testcase classname=\"deployment\" name=\"create\" time=\"1.500\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<failure message=\"0/2 &lt;available&gt; &amp; &quot;x&quot;\">"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<skipped message=\"no storage class\"/>"),
+            "{xml}"
+        );
+    }
+}
