@@ -237,6 +237,18 @@ pub async fn race(
             _ = cancel.cancelled() => break,
         };
         let mut ends = Vec::new();
+        if waves == 0
+            && !results.is_empty()
+            && results.iter().all(|r| matches!(r, Ok((s, _)) if *s >= 500))
+        {
+            return Err(Error::config(
+                "proxy",
+                format!(
+                    "{} answers 5xx before any connection went idle: is the backend up?",
+                    config.request.url
+                ),
+            ));
+        }
         for r in results {
             requests += 1;
             match r {
@@ -282,7 +294,7 @@ pub async fn race(
         };
         let offset_ms = idle.as_secs_f64() * 1e3 + sweep + jitter;
         fire_at = base + Duration::from_secs_f64(offset_ms.max(0.0) / 1e3);
-        if fire_at + config.timeout > deadline + config.timeout || fire_at >= deadline {
+        if fire_at >= deadline {
             break;
         }
         waves += 1;

@@ -166,3 +166,19 @@ async fn race_through_nginx_to_tomcat_causes_a_502() {
         "nginx error log lacks the race line:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn idle_probe_through_nginx_measures_its_client_side_timeout() {
+    let nginx = Nginx::builder()
+        .http_config("keepalive_timeout 2s;")
+        .location("/", "return 200 'ok';")
+        .start()
+        .expect("nginx starts");
+    let mut config = IdleConfig::new(nginx.http_url("/").parse().unwrap());
+    config.max_wait = Duration::from_secs(10);
+    config.samples = 2;
+    let report = idle::probe(&config).await.unwrap();
+    let t = report.timeout.unwrap().as_secs_f64();
+    assert!((t - 2.0).abs() < 0.5, "measured {t}s: {report:?}");
+    assert_eq!(report.close, CloseKind::Fin, "{report:?}");
+}
