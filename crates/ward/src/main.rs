@@ -39,6 +39,8 @@ enum Command {
     Load(cmd::load::Args),
     /// Measure idle keep-alive timeouts and reproduce the proxy/backend keep-alive race (502s).
     Keepalive(cmd::keepalive::Args),
+    /// hostlookuper-compatible DNS latency/error prober (agent), or `lookup once NAME…`.
+    Lookup(cmd::lookup::Args),
     /// Continuous end-to-end tests of a live cluster: `run` once, `serve` every 15m, `sweep` leftovers.
     E2e(cmd::e2e::Args),
     /// Generate or validate SLO rules from sloth specs (drop-in for sloth generate|validate).
@@ -46,13 +48,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv = cmd::lookup::normalise_args(std::env::args_os().collect());
+    let cli = Cli::try_parse_from(&argv)
+        .unwrap_or_else(|err| cmd::lookup::exit_on_parse_error(&argv, err));
     logging::init(&cli.log);
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Load(args) => cmd::load::run(args),
         Command::Keepalive(args) => cmd::keepalive::run(args),
+        Command::Lookup(args) => cmd::lookup::run(args),
         Command::E2e(args) => cmd::e2e::run(args),
         Command::Slo(args) => cmd::slo::run(args),
     };

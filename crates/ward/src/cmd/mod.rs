@@ -3,6 +3,7 @@
 
 pub mod keepalive;
 pub mod load;
+pub mod lookup;
 pub mod e2e;
 pub mod nurse;
 pub mod probe;

@@ -1,0 +1,525 @@
+//! `ward lookup`: the hostlookuper-compatible DNS prober as an agent
+//! (`ward lookup -hosts … -dns-servers …`, flags and `HOSTLOOKUPER_*` env vars
+//! as hostlookuper, Go single-dash spelling accepted), and `ward lookup once
+//! NAME…` printing one table per server for people or JSON for scripts.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::builder::BoolishValueParser;
+use ward_lookup::config::{
+    parse_hosts, parse_servers, DEFAULT_DNS_SERVERS, DEFAULT_HOSTS, DEFAULT_LISTEN,
+    RESOLV_CONF_SERVER_LABEL,
+};
+use ward_lookup::{agent, Config, HostSpec, Lookup, Lookuper, QueryOutcome, ServerSpec};
+
+use crate::cmd::values::go_duration;
+use crate::render::{self, millis, Format, Table};
+
+/// The resolv.conf `ward lookup once` reads when no server is given.
+const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Arguments of `ward lookup`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// One-shot mode instead of the agent.
+    #[command(subcommand)]
+    pub command: Option<LookupCommand>,
+    /// Interval between DNS checks (Go duration: 5s, 1m, …).
+    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = go_duration, allow_hyphen_values = true)]
+    pub interval: Duration,
+    /// Maximum time for one DNS query (Go duration).
+    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = go_duration, global = true, allow_hyphen_values = true)]
+    pub timeout: Duration,
+    /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
+    #[arg(long, env = "HOSTLOOKUPER_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Comma-separated hosts to look up; `name:TYPE` asks for another record type
+    /// (A, AAAA, CNAME, SRV, TXT, MX, NS, PTR, SOA, CAA, ANY, or ADDR for A+AAAA).
+    #[arg(long, env = "HOSTLOOKUPER_HOSTS", default_value = DEFAULT_HOSTS, value_parser = hosts_arg)]
+    pub hosts: HostList,
+    /// Comma-separated DNS servers `[udp|tcp|tcp-tls://]host[:port]` (IPv6 as `[::1]:53`);
+    /// protocol defaults to udp, port to 53. Default: hostlookuper's public servers,
+    /// none in resolv.conf mode.
+    #[arg(long = "dns-servers", env = "HOSTLOOKUPER_DNS_SERVERS", value_parser = servers_arg, global = true)]
+    pub dns_servers: Option<ServerList>,
+    /// Prometheus `le` histograms (.005 … 10) instead of VictoriaMetrics `vmrange` ones.
+    #[arg(long, env = "HOSTLOOKUPER_PROM_HISTOGRAM", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub prom_histogram: bool,
+    /// Log every lookup result.
+    #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub debug: bool,
+    /// resolv.conf mode: also resolve every host through this file as the libc stub
+    /// resolver does (search list, ndots, attempts, TCP fallback) and report the
+    /// queries and time one lookup costs (`dns_server="resolv.conf"`).
+    #[arg(long = "resolv-conf", env = "HOSTLOOKUPER_RESOLV_CONF", global = true)]
+    pub resolv_conf: Option<PathBuf>,
+}
+
+/// Subcommands of `ward lookup`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LookupCommand {
+    /// Look names up once; print a table per server (latency, rcode, answers,
+    /// queries sent). Without --dns-servers, resolves through /etc/resolv.conf.
+    Once(OnceArgs),
+}
+
+/// Arguments of `ward lookup once`.
+#[derive(Debug, clap::Args)]
+pub struct OnceArgs {
+    /// Names to look up (`name` or `name:TYPE`); default: --hosts.
+    #[arg(value_parser = host_arg)]
+    pub names: Vec<HostSpec>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+/// A parsed `-hosts` value.
+#[derive(Debug, Clone)]
+pub struct HostList(pub Vec<HostSpec>);
+
+/// A parsed `-dns-servers` value.
+#[derive(Debug, Clone)]
+pub struct ServerList(pub Vec<ServerSpec>);
+
+fn hosts_arg(s: &str) -> Result<HostList, String> {
+    parse_hosts(s).map(HostList).map_err(|e| e.to_string())
+}
+
+fn host_arg(s: &str) -> Result<HostSpec, String> {
+    s.parse().map_err(|e: ward_lookup::Error| e.to_string())
+}
+
+fn servers_arg(s: &str) -> Result<ServerList, String> {
+    parse_servers(s).map(ServerList).map_err(|e| e.to_string())
+}
+
+impl Args {
+    /// The library configuration: flag > env > hostlookuper default.
+    fn config(&self, once: Option<&OnceArgs>) -> Config {
+        let hosts = match once {
+            Some(o) if !o.names.is_empty() => o.names.clone(),
+            _ => self.hosts.0.clone(),
+        };
+        let resolv_conf = match (&self.resolv_conf, &self.dns_servers, once) {
+            (Some(path), _, _) => Some(path.clone()),
+            (None, None, Some(_)) => Some(PathBuf::from(SYSTEM_RESOLV_CONF)),
+            _ => None,
+        };
+        let servers = match (&self.dns_servers, &resolv_conf) {
+            (Some(list), _) => list.0.clone(),
+            (None, Some(_)) => Vec::new(),
+            (None, None) => parse_servers(DEFAULT_DNS_SERVERS).unwrap_or_default(),
+        };
+        Config {
+            interval: self.interval,
+            timeout: self.timeout,
+            hosts,
+            servers,
+            prom_histogram: self.prom_histogram,
+            resolv_conf,
+            debug: self.debug,
+        }
+    }
+}
+
+/// Runs the agent, or one round with `once`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match &args.command {
+        Some(LookupCommand::Once(once)) => {
+            runtime.block_on(run_once(args.config(Some(once)), once.output))
+        }
+        None => runtime.block_on(async {
+            let endpoint = agent::bind(&args.listen).await?;
+            agent::run(args.config(None), vec![endpoint], agent::Lifecycle::new()).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+async fn run_once(config: Config, format: Format) -> anyhow::Result<ExitCode> {
+    let registry = ward_lookup::metrics::registry(false);
+    let lookuper = Lookuper::new(config, &registry)?;
+    let lookups = lookuper.round().await;
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => render::json(
+            &serde_json::json!({ "resolv_conf": lookuper.resolv_conf(), "lookups": lookups }),
+            &mut out,
+        )?,
+        Format::Text => write_tables(&lookuper, &lookups, &mut out)?,
+    }
+    out.flush()?;
+    let failed = lookups.iter().filter(|l| !l.succeeded()).count();
+    if failed > 0 {
+        eprintln!("ward: lookup failed ({failed}/{} lookups)", lookups.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_tables(
+    lookuper: &Lookuper,
+    lookups: &[Lookup],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let mut servers: Vec<&str> = lookuper
+        .config()
+        .servers
+        .iter()
+        .map(|s| s.label.as_str())
+        .collect();
+    if lookuper.resolv_conf().is_some() {
+        servers.push(RESOLV_CONF_SERVER_LABEL);
+    }
+    for (i, server) in servers.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        match (*server == RESOLV_CONF_SERVER_LABEL, lookuper.resolv_conf()) {
+            (true, Some(r)) => writeln!(
+                out,
+                "{server} (nameservers {}; search {}; ndots:{} timeout:{}s attempts:{})",
+                r.nameservers
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                if r.search.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.search.join(" ")
+                },
+                r.ndots,
+                r.timeout.as_secs(),
+                r.attempts
+            )?,
+            _ => writeln!(out, "{server}")?,
+        }
+        let mut table = Table::new(["HOST", "LATENCY", "RCODE", "QUERIES", "ANSWERS"]);
+        for l in lookups.iter().filter(|l| l.server == *server) {
+            let rcode = match (&l.rcode, l.failure) {
+                (Some(r), Some(f)) if f.as_str() == "truncated" => format!("{r} (truncated)"),
+                (Some(r), _) => r.clone(),
+                (None, Some(f)) => format!("error: {}", f.as_str()),
+                (None, None) => "-".into(),
+            };
+            let answers = if l.answers.is_empty() {
+                l.message.clone().unwrap_or_else(|| "-".into())
+            } else {
+                l.answers.join("; ")
+            };
+            let latency = if l.transport_error {
+                "-".into()
+            } else {
+                millis(l.duration)
+            };
+            table.row([
+                l.host.clone(),
+                latency,
+                rcode,
+                l.queries_sent().to_string(),
+                answers,
+            ]);
+        }
+        table.write(out)?;
+        if *server == RESOLV_CONF_SERVER_LABEL {
+            let mut queries = Table::new(["HOST", "#", "NAME", "TYPE", "SERVER", "RESULT", "RTT"]);
+            for l in lookups.iter().filter(|l| l.server == *server) {
+                for (n, q) in l.queries.iter().enumerate() {
+                    let (result, rtt) = match &q.outcome {
+                        QueryOutcome::Answer(a) if a.truncated => {
+                            (format!("{} (truncated)", a.rcode), q.rtt)
+                        }
+                        QueryOutcome::Answer(a) => (a.rcode.clone(), q.rtt),
+                        QueryOutcome::Error { class, .. } => {
+                            (format!("error: {}", class.as_str()), None)
+                        }
+                    };
+                    queries.row([
+                        l.host.clone(),
+                        (n + 1).to_string(),
+                        q.name.clone(),
+                        q.record_type.clone(),
+                        q.server.clone(),
+                        result,
+                        rtt.map(millis).unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+            }
+            writeln!(out, "\nqueries sent through {server}:")?;
+            queries.write(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// hostlookuper's long flags, and whether each takes a value.
+const GO_FLAGS: &[(&str, bool)] = &[
+    ("interval", true),
+    ("timeout", true),
+    ("listen", true),
+    ("hosts", true),
+    ("dns-servers", true),
+    ("prom-histogram", false),
+    ("debug", false),
+    ("resolv-conf", true),
+    ("output", true),
+];
+
+/// ward's global flags that take a value (skipped while looking for the subcommand).
+const GLOBAL_VALUE_FLAGS: &[&str] = &["--log-level", "--log-format"];
+
+/// Rewrites Go single-dash long flags after the `lookup` subcommand
+/// (`-interval 5s`, `-dns-servers=…`) to clap's `--` form; other argv is untouched.
+pub fn normalise_args(args: Vec<OsString>) -> Vec<OsString> {
+    let Some(start) = lookup_position(&args) else {
+        return args;
+    };
+    let mut out = args;
+    let mut i = start + 1;
+    while i < out.len() {
+        let Some(arg) = out[i].to_str().map(str::to_string) else {
+            i += 1;
+            continue;
+        };
+        if arg == "--" {
+            break;
+        }
+        let single = arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 2;
+        let name = arg.trim_start_matches('-');
+        let (name, has_value) = match name.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (name, false),
+        };
+        if let Some((_, takes_value)) = GO_FLAGS.iter().find(|(n, _)| *n == name) {
+            if single {
+                out[i] = OsString::from(format!("-{arg}"));
+            }
+            if *takes_value && !has_value {
+                i += 1; // the value, never a flag
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn lookup_position(args: &[OsString]) -> Option<usize> {
+    let mut i = 1;
+    while i < args.len() {
+        let arg = args[i].to_str()?;
+        if arg == "lookup" {
+            return Some(i);
+        }
+        if GLOBAL_VALUE_FLAGS.contains(&arg) {
+            i += 2;
+        } else if arg.starts_with('-') {
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
+/// True when argv invokes `ward lookup`.
+pub fn is_lookup(args: &[OsString]) -> bool {
+    lookup_position(args).is_some()
+}
+
+/// For `ward lookup`, a usage error is one line naming the flag, and exit 2;
+/// help, version and other subcommands keep clap's own output.
+pub fn exit_on_parse_error(args: &[OsString], err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let plain = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if plain || !is_lookup(args) {
+        err.exit()
+    }
+    let text = err.render().to_string();
+    let line = text.lines().next().unwrap_or("invalid arguments");
+    eprintln!("ward lookup: {}", line.trim_start_matches("error: "));
+    std::process::exit(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Top {
+        Lookup(Args),
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        let argv = normalise_args(os(&[&["ward", "lookup"], args].concat()));
+        Cli::try_parse_from(argv).map(|c| match c.command {
+            Top::Lookup(a) => a,
+        })
+    }
+
+    #[test]
+    fn go_single_dash_flags_are_rewritten_after_lookup_only() {
+        assert_eq!(
+            normalise_args(os(&[
+                "ward",
+                "--log-level",
+                "info",
+                "lookup",
+                "-interval",
+                "5s",
+                "-dns-servers=udp://[::1]:53",
+                "-prom-histogram",
+                "-x",
+                "--",
+                "-hosts"
+            ])),
+            os(&[
+                "ward",
+                "--log-level",
+                "info",
+                "lookup",
+                "--interval",
+                "5s",
+                "--dns-servers=udp://[::1]:53",
+                "--prom-histogram",
+                "-x",
+                "--",
+                "-hosts"
+            ])
+        );
+        assert_eq!(
+            normalise_args(os(&["ward", "probe", "-interval"])),
+            os(&["ward", "probe", "-interval"])
+        );
+        // A value that looks like a flag stays a value.
+        assert_eq!(
+            normalise_args(os(&["ward", "lookup", "-hosts", "-debug"])),
+            os(&["ward", "lookup", "--hosts", "-debug"])
+        );
+    }
+
+    #[test]
+    fn defaults_are_hostlookupers() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(
+            (a.interval, a.timeout),
+            (Duration::from_secs(5), Duration::from_secs(5))
+        );
+        assert_eq!(a.listen, ":9090");
+        let c = a.config(None);
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(
+            c.servers
+                .iter()
+                .map(|s| s.label.as_str())
+                .collect::<Vec<_>>(),
+            vec![
+                "udp://9.9.9.9:53",
+                "udp://8.8.8.8:53",
+                "udp://one.one.one.one:53"
+            ]
+        );
+        assert!(!c.prom_histogram && !c.debug && c.resolv_conf.is_none());
+    }
+
+    #[test]
+    fn go_and_gnu_spellings_parse_alike() {
+        for argv in [
+            &[
+                "-interval",
+                "200ms",
+                "-timeout=1s",
+                "-hosts",
+                "a.test,b.test:AAAA",
+                "-dns-servers",
+                "udp://127.0.0.3:53",
+                "-prom-histogram",
+                "-debug=true",
+            ][..],
+            &[
+                "--interval=200ms",
+                "--timeout",
+                "1s",
+                "--hosts=a.test,b.test:AAAA",
+                "--dns-servers=udp://127.0.0.3:53",
+                "--prom-histogram=true",
+                "--debug",
+            ][..],
+        ] {
+            let a = parse(argv).unwrap();
+            let c = a.config(None);
+            assert_eq!(
+                (c.interval, c.timeout),
+                (Duration::from_millis(200), Duration::from_secs(1))
+            );
+            assert_eq!(c.hosts[1].label, "b.test:AAAA");
+            assert_eq!(c.servers[0].label, "udp://127.0.0.3:53");
+            assert!(c.prom_histogram && c.debug, "{argv:?}");
+        }
+        assert!(!parse(&["-prom-histogram=false"]).unwrap().prom_histogram);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for (argv, flag) in [
+            (&["-interval", "5x"][..], "--interval"),
+            (&["-timeout", "-1s"][..], "--timeout"),
+            (&["-hosts", ""][..], "--hosts"),
+            (&["-hosts", "a:BOGUS"][..], "--hosts"),
+            (&["-dns-servers", "http://1.1.1.1"][..], "--dns-servers"),
+            (&["-dns-servers", "udp://[::1"][..], "--dns-servers"),
+        ] {
+            let err = parse(argv).unwrap_err().render().to_string();
+            let first = err.lines().next().unwrap_or_default();
+            assert!(first.contains(flag), "{argv:?}: {first}");
+        }
+    }
+
+    #[test]
+    fn once_defaults_to_resolv_conf_and_takes_names() {
+        let a = parse(&["once", "x.test:SRV", "-o", "json"]).unwrap();
+        let Some(LookupCommand::Once(o)) = &a.command else {
+            panic!("once expected")
+        };
+        assert_eq!(o.output, Format::Json);
+        let c = a.config(Some(o));
+        assert_eq!(c.hosts[0].label, "x.test:SRV");
+        assert_eq!(c.resolv_conf, Some(PathBuf::from("/etc/resolv.conf")));
+        assert!(c.servers.is_empty());
+        let a = parse(&["once", "x.test", "--dns-servers", "udp://127.0.0.3:53"]).unwrap();
+        let Some(LookupCommand::Once(o)) = &a.command else {
+            panic!("once expected")
+        };
+        let c = a.config(Some(o));
+        assert_eq!((c.servers.len(), c.resolv_conf), (1, None));
+    }
+}

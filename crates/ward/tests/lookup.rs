@@ -1,0 +1,412 @@
+//! `ward lookup` as a user runs it: the agent with hostlookuper's flags and
+//! env vars against real unbound on loopback (/metrics, /healthz, /readyz,
+//! keeps running when a host does not resolve, stops on SIGTERM), `ward
+//! lookup once` tables and JSON with exit codes, bad input, and the drop-in
+//! comparison with the real hostlookuper run side by side.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ward_testkit::dns::DnsServer;
+use ward_testkit::net::{free_port, http_get};
+use ward_testkit::process::{find_binary, Process};
+use ward_testkit::wait;
+
+const WARD: &str = env!("CARGO_BIN_EXE_ward");
+
+fn unbound(ip: &str) -> DnsServer {
+    DnsServer::unbound()
+        .bind_ip(ip)
+        .a("a.test", "127.0.0.9")
+        .a("b.test", "127.0.0.9")
+        .start()
+        .expect("unbound")
+}
+
+fn spawn(
+    component: &str,
+    dir: &Path,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Process {
+    Process::spawn_with(
+        component,
+        program,
+        args,
+        &dir.join(format!("{component}.log")),
+        env,
+    )
+    .expect("spawn")
+}
+
+fn metrics(addr: SocketAddr) -> String {
+    http_get(addr, "/metrics")
+        .map(|r| r.body)
+        .unwrap_or_default()
+}
+
+/// Waits until `/metrics` at `addr` shows at least `n` answered lookups of every series in `series`.
+fn wait_for_lookups(addr: SocketAddr, series: &[String], n: f64) -> String {
+    wait::until(Duration::from_secs(15), || {
+        let text = metrics(addr);
+        series
+            .iter()
+            .all(|s| {
+                text.lines()
+                    .find_map(|l| {
+                        l.strip_prefix(s.as_str())
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                    })
+                    .is_some_and(|v| v >= n)
+            })
+            .then_some(text)
+    })
+    .unwrap_or_else(|| panic!("no {n} lookups of {series:?} at {addr}:\n{}", metrics(addr)))
+}
+
+#[test]
+fn agent_serves_hostlookuper_metrics_and_keeps_running_when_a_host_fails() {
+    let server = unbound("127.0.0.41");
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let servers = format!("udp://{}", server.addr());
+    // Go single-dash flags as in existing manifests; hosts from the env var.
+    let args: Vec<String> = [
+        "lookup",
+        "-interval",
+        "200ms",
+        "-timeout=1s",
+        "-listen",
+        &addr.to_string(),
+        "-dns-servers",
+        &servers,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut ward = spawn(
+        "ward-lookup",
+        dir.path(),
+        Path::new(WARD),
+        &args,
+        &[("HOSTLOOKUPER_HOSTS", "a.test,missing.test")],
+    );
+    let ready = wait::until(Duration::from_secs(10), || {
+        http_get(addr, "/readyz").filter(|r| r.status == 200)
+    });
+    assert!(ready.is_some(), "/readyz never 200: {}", ward.log_tail(20));
+    assert_eq!(http_get(addr, "/healthz").map(|r| r.status), Some(200));
+    let ok = format!("hostlookuper_dns_lookup_total{{host=\"a.test\",dns_server=\"{servers}\",rcode=\"NOERROR\"}}");
+    let nx = format!("hostlookuper_dns_lookup_total{{host=\"missing.test\",dns_server=\"{servers}\",rcode=\"NXDOMAIN\"}}");
+    let text = wait_for_lookups(addr, &[ok, nx], 3.0);
+    assert!(
+        text.contains(&format!(
+            "hostlookuper_dns_errors_total{{host=\"missing.test\",dns_server=\"{servers}\"}} 0"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("ward_lookup_errors_total{host=\"missing.test\""),
+        "{text}"
+    );
+    assert!(text.contains("vmrange=\""), "{text}");
+    assert!(
+        ward.is_running(),
+        "a host that does not resolve must not stop the agent"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &ward.pid().to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    // The guardian shell outlives ward (it waits on stdin): watch ward's own pid.
+    let stat = format!("/proc/{}/stat", ward.pid());
+    let exited = || {
+        std::fs::read_to_string(&stat)
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true)
+    };
+    let stopped = wait::until(Duration::from_secs(10), || exited().then_some(()));
+    assert!(
+        stopped.is_some(),
+        "ward lookup did not stop on SIGTERM: {}",
+        ward.log_tail(20)
+    );
+}
+
+fn ward(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(WARD)
+        .args(args)
+        .output()
+        .expect("running ward");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn once_prints_a_table_per_server_and_json() {
+    let server = unbound("127.0.0.42");
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, format!("search svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5 timeout:1 attempts:1\n", server.addr())).unwrap();
+    let resolv = resolv.display().to_string();
+    let servers = format!("udp://{},tcp://{}", server.addr(), server.addr());
+    let (code, out, err) = ward(&[
+        "lookup",
+        "once",
+        "a.test",
+        "-dns-servers",
+        &servers,
+        "-resolv-conf",
+        &resolv,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("udp://{}\nHOST", server.addr())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("tcp://{}\nHOST", server.addr())),
+        "{out}"
+    );
+    assert!(out.contains("resolv.conf (nameservers"), "{out}");
+    // ndots:5: two search domains, then the name itself.
+    assert!(
+        out.contains("a.test.svc.cluster.local") && out.contains("a.test.cluster.local"),
+        "{out}"
+    );
+    let resolv_row = out
+        .lines()
+        .skip_while(|l| !l.starts_with("resolv.conf"))
+        .nth(2)
+        .unwrap_or_default();
+    assert!(
+        resolv_row.starts_with("a.test")
+            && resolv_row.contains("NOERROR")
+            && resolv_row.split_whitespace().nth(3) == Some("3"),
+        "{resolv_row}"
+    );
+
+    let (code, out, _) = ward(&[
+        "lookup",
+        "once",
+        "a.test",
+        "missing.test:AAAA",
+        "--dns-servers",
+        &servers,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 1, "a lookup failed: exit 1");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let lookups = json["lookups"].as_array().expect("lookups");
+    assert_eq!(lookups.len(), 4);
+    assert!(lookups.iter().any(|l| l["host"] == "missing.test:AAAA"
+        && l["rcode"] == "NXDOMAIN"
+        && l["failure"] == "nxdomain"));
+    assert!(lookups
+        .iter()
+        .all(|l| l["queries"].as_array().map(Vec::len) == Some(1)));
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
+    for (args, flag) in [
+        (&["lookup", "-interval", "5x"][..], "--interval"),
+        (&["lookup", "-hosts", ""][..], "--hosts"),
+        (&["lookup", "-hosts", "a.test:BOGUS"][..], "--hosts"),
+        (
+            &["lookup", "-dns-servers", "udp://1.1.1.1:53:x"][..],
+            "--dns-servers",
+        ),
+        (
+            &["lookup", "once", "x.test", "-dns-servers", "quic://1.1.1.1"][..],
+            "--dns-servers",
+        ),
+    ] {
+        let (code, out, err) = ward(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{args:?}: one line expected:\n{err}"
+        );
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    let (code, _, err) = ward(&[
+        "lookup",
+        "once",
+        "x.test",
+        "--resolv-conf",
+        "/nonexistent/resolv.conf",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/resolv.conf"), "{err}");
+}
+
+/// Metric family → set of label-name lists (label values dropped, `vmrange`/`le` kept as names).
+fn shapes(text: &str, prefix: &str) -> BTreeMap<String, BTreeSet<Vec<String>>> {
+    let mut out: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with(prefix)) {
+        let series = line.rsplit_once(' ').map(|(s, _)| s).unwrap_or(line);
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        let mut keys = Vec::new();
+        let mut rest = labels.trim_end_matches('}');
+        while let Some((key, after)) = rest.split_once("=\"") {
+            keys.push(key.trim_start_matches(',').to_string());
+            // Skip the quoted value (Go %q escapes).
+            let mut end = 0;
+            let bytes = after.as_bytes();
+            while end < bytes.len()
+                && !(bytes[end] == b'"' && (end == 0 || bytes[end - 1] != b'\\'))
+            {
+                end += 1;
+            }
+            rest = &after[(end + 1).min(after.len())..];
+        }
+        out.entry(name.to_string()).or_default().insert(keys);
+    }
+    out
+}
+
+/// The series shapes of hostlookuper v1.0.9 (doc/example_metrics and main.go).
+fn documented_shapes(le: bool) -> BTreeMap<String, BTreeSet<Vec<String>>> {
+    let hs = |extra: &[&str]| {
+        let mut v = vec!["host".to_string(), "dns_server".to_string()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let bucket = if le { "le" } else { "vmrange" };
+    BTreeMap::from([
+        (
+            "hostlookuper_dns_errors_total".into(),
+            BTreeSet::from([hs(&[])]),
+        ),
+        (
+            "hostlookuper_dns_lookup_duration_seconds_bucket".into(),
+            BTreeSet::from([hs(&[bucket])]),
+        ),
+        (
+            "hostlookuper_dns_lookup_duration_seconds_count".into(),
+            BTreeSet::from([hs(&[])]),
+        ),
+        (
+            "hostlookuper_dns_lookup_duration_seconds_sum".into(),
+            BTreeSet::from([hs(&[])]),
+        ),
+        (
+            "hostlookuper_dns_lookup_total".into(),
+            BTreeSet::from([hs(&["rcode"])]),
+        ),
+    ])
+}
+
+fn hostlookuper_binary() -> Option<PathBuf> {
+    match find_binary("hostlookuper", "hostlookuper") {
+        Ok(path) => Some(path),
+        Err(e) => {
+            let tools = std::env::var_os("WARD_TOOLS_DIR")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ward/tools"))
+                })
+                .unwrap_or_default();
+            match std::fs::read_to_string(tools.join("bin/.hostlookuper.unavailable")) {
+                // The module proxy refused the module: say so, compare with the documented shapes only.
+                Ok(reason) => {
+                    eprintln!("hostlookuper could not be built ({}); comparing with its documented series only", reason.trim());
+                    None
+                }
+                Err(_) => panic!("{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn drop_in_metric_families_and_label_sets_equal_hostlookupers() {
+    let server = unbound("127.0.0.43");
+    let dir = tempfile::tempdir().unwrap();
+    let servers = format!("udp://{},tcp://{}", server.addr(), server.addr());
+    let hosts = "a.test,missing.test";
+    let hostlookuper = hostlookuper_binary();
+    for prom in [false, true] {
+        let mut flags = vec![
+            "-interval",
+            "200ms",
+            "-timeout",
+            "1s",
+            "-hosts",
+            hosts,
+            "-dns-servers",
+            &servers,
+        ];
+        if prom {
+            flags.push("-prom-histogram");
+        }
+        let run = |component: &str, program: &Path, pre: &[&str]| {
+            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let listen = addr.to_string();
+            let args: Vec<String> = pre
+                .iter()
+                .chain(&flags)
+                .chain(&["-listen", listen.as_str()])
+                .map(|s| s.to_string())
+                .collect();
+            (spawn(component, dir.path(), program, &args, &[]), addr)
+        };
+        let (_ward, ward_addr) = run("ward", Path::new(WARD), &["lookup"]);
+        let series: Vec<String> = ["a.test", "missing.test"]
+            .iter()
+            .flat_map(|h| {
+                let rcode = if *h == "a.test" { "NOERROR" } else { "NXDOMAIN" };
+                servers
+                    .split(',')
+                    .map(move |s| format!("hostlookuper_dns_lookup_total{{host=\"{h}\",dns_server=\"{s}\",rcode=\"{rcode}\"}}"))
+            })
+            .collect();
+        let ours = shapes(&wait_for_lookups(ward_addr, &series, 2.0), "hostlookuper_");
+        assert_eq!(ours, documented_shapes(prom), "prom-histogram={prom}");
+        let Some(binary) = &hostlookuper else {
+            continue;
+        };
+        // hostlookuper checks every host with the system resolver at start (and exits
+        // if one fails): give it the test names in /etc/hosts and a loopback-only
+        // resolv.conf, in a private mount namespace, so it never asks a real server.
+        let etc = dir.path().join(format!("etc-{prom}"));
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(
+            etc.join("hosts"),
+            "127.0.0.1 localhost\n127.0.0.9 a.test missing.test\n",
+        )
+        .unwrap();
+        std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+        let script = format!(
+            "mount --bind '{0}/hosts' /etc/hosts && mount --bind '{0}/resolv.conf' /etc/resolv.conf && exec \"$0\" \"$@\"",
+            etc.display()
+        );
+        let unshare = PathBuf::from("/usr/bin/unshare");
+        let pre = [
+            "-m",
+            "sh",
+            "-c",
+            script.as_str(),
+            binary.to_str().unwrap_or_default(),
+        ];
+        let (_theirs, their_addr) = run("hostlookuper", &unshare, &pre);
+        let theirs = shapes(&wait_for_lookups(their_addr, &series, 2.0), "hostlookuper_");
+        assert_eq!(
+            ours, theirs,
+            "prom-histogram={prom}: families and label sets differ"
+        );
+    }
+}
