@@ -1,0 +1,211 @@
+//! Benchmark (not a test): `ward nurse` vs kubenurse on the same fake cluster,
+//! one after the other in one run: RSS at the end, CPU seconds per check round,
+//! API requests per minute. Both run the neighbourhood check only (the
+//! configuration Zalando runs at scale), every second, limit 10.
+//!
+//! ```sh
+//! cargo bench -p ward --bench nurse                       # 100 nodes, 60 s each
+//! WARD_BENCH_NODES=1000 WARD_BENCH_SECONDS=120 WARD_BENCH_TOOLS=ward cargo bench -p ward --bench nurse
+//! ```
+//! kubenurse comes from `scripts/bench/nurse.sh` (built from its Go module).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ward_testkit::kube::{KubeCluster, NodeSpec};
+use ward_testkit::net::http_get;
+use ward_testkit::process::{find_binary, Process};
+use ward_testkit::wait;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn proc_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn checks_done() -> f64 {
+    let body = http_get("127.0.0.1:8080".parse().unwrap(), "/metrics")
+        .map(|r| r.body)
+        .unwrap_or_default();
+    body.lines()
+        .filter(|l| l.starts_with("kubenurse_httpclient_requests_total{type=\"path_"))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+fn api_requests(runtime: &tokio::runtime::Runtime, cluster: &KubeCluster) -> f64 {
+    runtime.block_on(async {
+        let client = cluster.client().unwrap();
+        let text = client
+            .request_text(http::Request::get("/metrics").body(Vec::new()).unwrap())
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with("apiserver_request_total{"))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    })
+}
+
+struct Run {
+    tool: String,
+    rss_mb: f64,
+    cpu_per_round_ms: f64,
+    api_per_minute: f64,
+    rounds: f64,
+}
+
+fn main() {
+    let nodes: usize = env_or("WARD_BENCH_NODES", 100);
+    let seconds: u64 = env_or("WARD_BENCH_SECONDS", 60);
+    let tools: String = env_or("WARD_BENCH_TOOLS", "ward,kubenurse".to_string());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::start().unwrap();
+    let ns = "bench";
+    let started = Instant::now();
+    runtime.block_on(async {
+        cluster.create_namespace(ns).await.unwrap();
+        // Unmanaged nodes: kwok sends no heartbeats for them, so the API
+        // request count is the nurses' (plus the controllers' background).
+        let specs: Vec<NodeSpec> = (0..nodes)
+            .map(|i| NodeSpec::not_ready(format!("bench-{i:04}")))
+            .collect();
+        for chunk in specs.chunks(50) {
+            cluster.add_nodes(chunk).await.unwrap();
+        }
+        for i in 0..nodes {
+            let ip: IpAddr = format!("127.0.{}.{}", 1 + i / 250, 1 + i % 250)
+                .parse()
+                .unwrap();
+            cluster
+                .create_pod_on_node(
+                    ns,
+                    &format!("nurse-{i:04}"),
+                    &format!("bench-{i:04}"),
+                    &[("app", "nurse")],
+                    ip,
+                    ip,
+                )
+                .await
+                .unwrap();
+        }
+    });
+    eprintln!(
+        "cluster with {nodes} nodes and pods ready in {:?}",
+        started.elapsed()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for tool in tools.split(',') {
+        let (binary, args): (PathBuf, Vec<&str>) = match tool {
+            "ward" => (PathBuf::from(env!("CARGO_BIN_EXE_ward")), vec!["nurse"]),
+            "kubenurse" => match find_binary("kubenurse", "kubenurse") {
+                Ok(b) => (b, vec![]),
+                Err(e) => {
+                    eprintln!("skipping kubenurse: {e} (scripts/bench/nurse.sh builds it)");
+                    continue;
+                }
+            },
+            other => panic!("unknown tool {other}"),
+        };
+        let env = [
+            ("KUBECONFIG", cluster.admin_kubeconfig().to_str().unwrap()),
+            ("KUBENURSE_NAMESPACE", ns),
+            ("KUBENURSE_NEIGHBOUR_FILTER", "app=nurse"),
+            ("KUBENURSE_NEIGHBOUR_LIMIT", "10"),
+            ("KUBENURSE_ALLOW_UNSCHEDULABLE", "false"),
+            ("KUBENURSE_CHECK_INTERVAL", "1s"),
+            ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
+            ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("POD_NAME", "nurse-0000"),
+            ("WARD_NURSE_LISTEN", "0.0.0.0:8080"),
+            ("WARD_LOG", "error"),
+        ];
+        let api_before = api_requests(&runtime, &cluster);
+        let mut p = Process::spawn_with(
+            tool,
+            &binary,
+            &args,
+            &dir.path().join(format!("{tool}.log")),
+            &env,
+        )
+        .unwrap();
+        p.wait_ready(Duration::from_secs(30), || {
+            http_get("127.0.0.1:8080".parse().unwrap(), "/alwayshappy").is_some()
+        })
+        .unwrap();
+        let warm = wait::until(Duration::from_secs(60), || {
+            (checks_done() >= 10.0).then_some(())
+        });
+        assert!(
+            warm.is_some(),
+            "{tool} never checked neighbours:\n{}",
+            p.log_tail(20)
+        );
+        let (cpu0, checks0, t0) = (proc_cpu_seconds(p.pid()), checks_done(), Instant::now());
+        wait::until(Duration::from_secs(seconds), || None::<()>);
+        let cpu = proc_cpu_seconds(p.pid()) - cpu0;
+        let rounds = (checks_done() - checks0) / 10.0;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let rss = proc_rss_mb(p.pid());
+        let api = api_requests(&runtime, &cluster) - api_before;
+        p.stop(Duration::from_secs(10));
+        runs.push(Run {
+            tool: tool.to_string(),
+            rss_mb: rss,
+            cpu_per_round_ms: cpu * 1000.0 / rounds.max(1.0),
+            api_per_minute: api * 60.0 / (elapsed + 5.0),
+            rounds,
+        });
+    }
+    println!("nodes={nodes} seconds={seconds} interval=1s limit=10 (neighbourhood check only)");
+    println!(
+        "{:<10} {:>9} {:>16} {:>12} {:>8}",
+        "tool", "RSS MB", "CPU ms/round", "API req/min", "rounds"
+    );
+    for r in &runs {
+        println!(
+            "{:<10} {:>9.1} {:>16.2} {:>12.1} {:>8.0}",
+            r.tool, r.rss_mb, r.cpu_per_round_ms, r.api_per_minute, r.rounds
+        );
+    }
+    if let [w, k] = runs.as_slice() {
+        println!(
+            "ratios kubenurse/ward: RSS {:.1}x, CPU per round {:.1}x, API requests {:.1}x",
+            k.rss_mb / w.rss_mb,
+            k.cpu_per_round_ms / w.cpu_per_round_ms,
+            k.api_per_minute / w.api_per_minute.max(0.01)
+        );
+    }
+}
