@@ -12,7 +12,8 @@ set -euo pipefail
 
 WARD_TOOLS_DIR="${WARD_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ward/tools}"
 PROM_MODULE_VERSION="${WARD_PROMETHEUS3_VERSION:-v0.314.0}"   # == Prometheus v3.14.0
-PROM_VERSION="3.${PROM_MODULE_VERSION#v0.}"; PROM_VERSION="${PROM_VERSION%.0}.0"
+minor="${PROM_MODULE_VERSION#v0.}"; minor="${minor%%.*}"
+PROM_VERSION="3.$((minor - 300)).${PROM_MODULE_VERSION##*.}"                 # v0.314.0 -> 3.14.0
 dir="$WARD_TOOLS_DIR/prometheus-$PROM_MODULE_VERSION"
 bin="$WARD_TOOLS_DIR/bin/prometheus3"
 

@@ -174,3 +174,208 @@ async fn unreachable_api_server_is_one_readable_error() {
 fn config_for_unreachable() -> ward_e2e::Config {
     config(&[TestName::Api], "unreach")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_passes_with_real_dns() {
+    let env = prepare().await;
+    support::storage_class(&env, "e2e-manual", 1).await;
+    let dns = tokio::task::spawn_blocking(|| {
+        ward_testkit::coredns::CoreDns::start(ward_testkit::kube::KubeCluster::shared()).unwrap()
+    })
+    .await
+    .unwrap();
+    let network = support::PodNetwork::start(3);
+    let mut cfg = config(&TestName::ALL, "whole");
+    cfg.storage_class = Some("e2e-manual".into());
+    cfg.dns_server = Some(dns.addr());
+    cfg.reach = Some(network.reach());
+    let report = ward_e2e::run(
+        &env.cluster,
+        &cfg,
+        &Recorder::none(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert!(report.passed(), "{report:#?}");
+    for test in &report.tests {
+        assert_eq!(test.outcome, Outcome::Passed, "{test:#?}");
+    }
+    let net = test_report(&report, "networking");
+    let names: Vec<&str> = net.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "create",
+            "endpoints",
+            "dns-service",
+            "dns-headless",
+            "http-service",
+            "http-pods"
+        ]
+    );
+    // The Service (ClusterIP:80) and each of the two pods (podIP:8080) got their own request.
+    let requests = network.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert!(requests.iter().all(|(_, n)| *n >= 1), "{requests:?}");
+    assert!(requests.iter().any(|(a, _)| a.port() == 80), "{requests:?}");
+    assert_eq!(requests.iter().filter(|(a, _)| a.port() == 8080).count(), 2);
+    let storage = test_report(&report, "storage");
+    let names: Vec<&str> = storage.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pvc-create",
+            "pvc-bound",
+            "write",
+            "delete-writer",
+            "read",
+            "pvc-delete"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_is_skipped_without_a_storage_class() {
+    let env = prepare().await;
+    let cfg = config(&[TestName::Storage], "nostorage");
+    let report = ward_e2e::run(
+        &env.cluster,
+        &cfg,
+        &Recorder::none(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert!(report.passed());
+    let storage = test_report(&report, "storage");
+    assert_eq!(storage.outcome, Outcome::Skipped);
+    assert!(storage
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("no storage class configured"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pvc_that_never_binds_fails_pvc_bound() {
+    let env = prepare().await;
+    support::storage_class(&env, "e2e-empty", 0).await;
+    let mut cfg = config(&[TestName::Storage], "nobind");
+    cfg.storage_class = Some("e2e-empty".into());
+    cfg.timeouts.bind = Duration::from_secs(3);
+    let report = ward_e2e::run(
+        &env.cluster,
+        &cfg,
+        &Recorder::none(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let storage = test_report(&report, "storage");
+    let step = storage.failed_step().unwrap();
+    assert_eq!(step.name, "pvc-bound");
+    assert!(
+        step.error
+            .as_deref()
+            .unwrap()
+            .contains("PVC ward-e2e-data is Pending"),
+        "{step:?}"
+    );
+    assert_eq!(report.cleanup.outcome, Outcome::Passed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_too_broad_rbac_rule_fails_the_denied_step() {
+    use k8s_openapi::api::rbac::v1::{
+        ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject,
+    };
+    use kube::api::{ObjectMeta, PostParams};
+    let env = prepare().await;
+    // Someone granted the suite's ServiceAccount cluster-wide secret reads.
+    let roles: Api<ClusterRole> = Api::all(env.cluster.client.clone());
+    let meta = || ObjectMeta {
+        name: Some("e2e-too-broad".into()),
+        ..Default::default()
+    };
+    roles
+        .create(
+            &PostParams::default(),
+            &ClusterRole {
+                metadata: meta(),
+                rules: Some(vec![PolicyRule {
+                    api_groups: Some(vec![String::new()]),
+                    resources: Some(vec!["secrets".into()]),
+                    verbs: vec!["list".into()],
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let bindings: Api<ClusterRoleBinding> = Api::all(env.cluster.client.clone());
+    bindings
+        .create(
+            &PostParams::default(),
+            &ClusterRoleBinding {
+                metadata: meta(),
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "ClusterRole".into(),
+                    name: "e2e-too-broad".into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: "ward-e2e-rbac".into(),
+                    namespace: Some("ward-e2e-broad".into()),
+                    ..Default::default()
+                }]),
+            },
+        )
+        .await
+        .unwrap();
+    let cfg = config(&[TestName::Rbac], "broad");
+    let report = ward_e2e::run(
+        &env.cluster,
+        &cfg,
+        &Recorder::none(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let rbac = test_report(&report, "rbac");
+    let step = rbac.failed_step().unwrap();
+    assert_eq!(step.name, "denied", "{rbac:#?}");
+    let error = step.error.as_deref().unwrap();
+    assert!(
+        error.contains("list secrets in ward-e2e-broad was allowed"),
+        "{error}"
+    );
+    assert!(!error.contains("create configmaps"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_without_endpoints_fails_the_endpoints_step() {
+    let env = prepare().await;
+    let mut cfg = config(&[TestName::Networking], "noendpoints");
+    cfg.node_selector = [("e2e.ward.dev/pool".to_string(), "none".to_string())].into();
+    cfg.timeouts.network = Duration::from_secs(3);
+    cfg.dns_server = Some("127.0.0.1:9".parse().unwrap());
+    let report = ward_e2e::run(
+        &env.cluster,
+        &cfg,
+        &Recorder::none(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let net = test_report(&report, "networking");
+    let step = net.failed_step().unwrap();
+    assert_eq!(step.name, "endpoints");
+    let error = step.error.as_deref().unwrap();
+    assert!(
+        error.contains("service ward-e2e-net has 0 ready endpoints of 2"),
+        "{error}"
+    );
+}

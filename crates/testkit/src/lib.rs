@@ -6,11 +6,13 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod coredns;
 pub mod dns;
 pub mod dns_relay;
 pub mod kube;
 pub mod net;
 pub mod nginx;
+pub mod otlp;
 pub mod process;
 pub mod prometheus;
 pub mod tcp_proxy;

@@ -18,6 +18,8 @@ pub struct Builder {
     targets: Vec<(String, SocketAddr)>,
     rule_files: Vec<PathBuf>,
     scrape_interval: Option<Duration>,
+    binary: Option<PathBuf>,
+    args: Vec<String>,
 }
 
 impl Builder {
@@ -39,9 +41,24 @@ impl Builder {
         self
     }
 
+    /// Runs this Prometheus binary instead of `prometheus` from PATH.
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// Adds a command-line flag.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
     /// Starts Prometheus and waits (up to 20 s) for `/-/ready`.
     pub fn start(self) -> Result<Prometheus> {
-        let binary = find_binary("prometheus", "prometheus")?;
+        let binary = match &self.binary {
+            Some(path) => path.clone(),
+            None => find_binary("prometheus", "prometheus")?,
+        };
         let dir = tempfile::Builder::new()
             .prefix("ward-prometheus-")
             .tempdir()
@@ -76,7 +93,9 @@ impl Builder {
                 format!("--storage.tsdb.path={}", dir.path().join("data").display()),
                 format!("--web.listen-address={addr}"),
                 "--web.enable-lifecycle".to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(self.args.iter().cloned()),
             &log,
         )?;
         process.wait_ready(Duration::from_secs(20), || {

@@ -66,6 +66,10 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
     use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
     use k8s_openapi::api::networking::v1::Ingress;
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
     let docs = documents();
@@ -92,6 +96,11 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
             "ConfigMap" => strict::<ConfigMap>(path, doc),
             "Ingress" => strict::<Ingress>(path, doc),
             "Lease" => strict::<Lease>(path, doc),
+            "Namespace" => strict::<Namespace>(path, doc),
+            "ValidatingAdmissionPolicy" => strict::<ValidatingAdmissionPolicy>(path, doc),
+            "ValidatingAdmissionPolicyBinding" => {
+                strict::<ValidatingAdmissionPolicyBinding>(path, doc)
+            }
             "Role" => strict::<Role>(path, doc),
             "RoleBinding" => strict::<RoleBinding>(path, doc),
             "ClusterRole" => strict::<ClusterRole>(path, doc),
@@ -125,6 +134,7 @@ fn dry_run(runtime: &tokio::runtime::Runtime, client: &kube::Client, path: &Path
     let kind = doc["kind"].as_str().unwrap();
     let plural = match kind {
         "Ingress" => "ingresses".to_string(),
+        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
         k => format!("{}s", k.to_lowercase()),
     };
     let resource = ApiResource {

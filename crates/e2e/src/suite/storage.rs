@@ -1,9 +1,303 @@
-//! The `storage` test.
+//! The `storage` test: a PVC of the configured storage class is bound, a Job's
+//! pod writes a token to it; that pod is deleted and a second Job's pod (on
+//! another node where possible) reads the same token back; then the PVC is
+//! deleted and its PV released. Skipped when no storage class is configured.
 
-use super::Ctx;
-use crate::error::{Error, Result};
+use std::collections::BTreeMap;
 
-/// Runs the test.
-pub(crate) async fn run(_ctx: &Ctx<'_>) -> Result<Option<String>> {
-    Err(Error::Config("not implemented yet".into()))
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::Affinity;
+use k8s_openapi::api::core::v1::{
+    Container, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, PersistentVolume,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod,
+    PodSpec, PodTemplateSpec, PreferredSchedulingTerm, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+
+use super::{delete_and_wait, labels, pod_security, restricted, Ctx};
+use crate::error::{status_code, ApiContext, Error, Result};
+use crate::steps::Waiting;
+
+const PVC: &str = "ward-e2e-data";
+const WRITER: &str = "ward-e2e-write";
+const READER: &str = "ward-e2e-read";
+const FILE: &str = "/data/ward-e2e";
+
+/// Runs the test; `Ok(Some(reason))` when skipped.
+pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<Option<String>> {
+    let Some(class) = ctx.config.storage_class.clone() else {
+        return Ok(Some(
+            "no storage class configured (--storage-class / WARD_E2E_STORAGE_CLASS)".into(),
+        ));
+    };
+    let t = &ctx.config.timeouts;
+    let client = ctx.client();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ctx.ns);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ctx.ns);
+    let token = crate::cluster::random_id();
+
+    let wait_first_consumer = ctx
+        .steps
+        .run("pvc-create", t.request, async {
+            let classes: Api<StorageClass> = Api::all(client.clone());
+            let sc = classes.get(&class).await.on(
+                "get",
+                "storageclasses.storage.k8s.io",
+                None,
+                Some(&class),
+            )?;
+            let pvc = PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: Some(PVC.into()),
+                    labels: Some(labels(PVC)),
+                    ..Default::default()
+                },
+                spec: Some(PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    storage_class_name: Some(class.clone()),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some(BTreeMap::from([(
+                            "storage".to_string(),
+                            Quantity("1Gi".into()),
+                        )])),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                status: None,
+            };
+            pvcs.create(&PostParams::default(), &pvc).await.on(
+                "create",
+                "persistentvolumeclaims",
+                ctx.ns(),
+                Some(PVC),
+            )?;
+            Ok(sc.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer"))
+        })
+        .await?;
+
+    let bound = || async {
+        ctx.steps
+            .run("pvc-bound", t.bind, wait_bound(ctx, &pvcs))
+            .await
+    };
+    let mut volume = None;
+    if !wait_first_consumer {
+        volume = Some(bound().await?);
+    }
+    let write = format!("echo {token} > {FILE} && sync");
+    let writer_node = ctx
+        .steps
+        .run("write", t.job, async {
+            create_job(ctx, &jobs, WRITER, &write, None).await?;
+            wait_job(ctx, &jobs, WRITER).await?;
+            job_node(ctx, WRITER).await
+        })
+        .await?;
+    let volume = match volume {
+        Some(v) => v,
+        None => bound().await?,
+    };
+    ctx.steps
+        .run(
+            "delete-writer",
+            t.delete,
+            delete_and_wait(ctx, &jobs, "jobs.batch", WRITER),
+        )
+        .await?;
+    let read = format!("test \"$(cat {FILE})\" = {token}");
+    ctx.steps
+        .run("read", t.job, async {
+            create_job(ctx, &jobs, READER, &read, writer_node.as_deref()).await?;
+            wait_job(ctx, &jobs, READER).await?;
+            let node = job_node(ctx, READER).await?;
+            tracing::info!(writer = ?writer_node, reader = ?node, "storage: read back on node");
+            Ok(())
+        })
+        .await?;
+    ctx.steps
+        .run("pvc-delete", t.delete, async {
+            delete_and_wait(ctx, &jobs, "jobs.batch", READER).await?;
+            delete_and_wait(ctx, &pvcs, "persistentvolumeclaims", PVC).await?;
+            wait_released(ctx, &volume).await
+        })
+        .await?;
+    Ok(None)
+}
+
+/// Waits until the PVC is Bound; returns its volume name.
+async fn wait_bound(ctx: &Ctx<'_>, pvcs: &Api<PersistentVolumeClaim>) -> Result<String> {
+    ctx.steps
+        .wait(|| async {
+            let pvc =
+                pvcs.get(PVC)
+                    .await
+                    .on("get", "persistentvolumeclaims", ctx.ns(), Some(PVC))?;
+            let phase = pvc
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Unknown".into());
+            let volume = pvc.spec.as_ref().and_then(|s| s.volume_name.clone());
+            match (phase.as_str(), volume) {
+                ("Bound", Some(v)) => Ok(Waiting::Done(v)),
+                _ => Ok(Waiting::Pending(format!("PVC {PVC} is {phase}"))),
+            }
+        })
+        .await
+}
+
+/// Waits until PV `name` is Released, recycled (Available) or deleted.
+async fn wait_released(ctx: &Ctx<'_>, name: &str) -> Result<()> {
+    let pvs: Api<PersistentVolume> = Api::all(ctx.client());
+    ctx.steps
+        .wait(|| async {
+            let pv = pvs
+                .get_opt(name)
+                .await
+                .on("get", "persistentvolumes", None, Some(name))?;
+            let Some(pv) = pv else {
+                return Ok(Waiting::Done(()));
+            };
+            let phase = pv.status.and_then(|s| s.phase).unwrap_or_default();
+            match phase.as_str() {
+                "Released" | "Available" => Ok(Waiting::Done(())),
+                other => Ok(Waiting::Pending(format!("PV {name} is {other}"))),
+            }
+        })
+        .await
+}
+
+async fn create_job(
+    ctx: &Ctx<'_>,
+    jobs: &Api<Job>,
+    name: &str,
+    script: &str,
+    avoid_node: Option<&str>,
+) -> Result<()> {
+    let affinity = avoid_node.map(|node| Affinity {
+        node_affinity: Some(NodeAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                PreferredSchedulingTerm {
+                    weight: 100,
+                    preference: NodeSelectorTerm {
+                        match_expressions: Some(vec![NodeSelectorRequirement {
+                            key: "kubernetes.io/hostname".into(),
+                            operator: "NotIn".into(),
+                            values: Some(vec![node.to_string()]),
+                        }]),
+                        ..Default::default()
+                    },
+                },
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let job = Job {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(labels(name)),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(name)),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    automount_service_account_token: Some(false),
+                    security_context: Some(pod_security()),
+                    node_selector: (!ctx.config.node_selector.is_empty())
+                        .then(|| ctx.config.node_selector.clone()),
+                    affinity,
+                    containers: vec![Container {
+                        name: "sh".into(),
+                        image: Some(ctx.config.shell_image.clone()),
+                        command: Some(vec!["sh".into(), "-c".into(), script.to_string()]),
+                        volume_mounts: Some(vec![VolumeMount {
+                            name: "data".into(),
+                            mount_path: "/data".into(),
+                            ..Default::default()
+                        }]),
+                        security_context: Some(restricted()),
+                        ..Default::default()
+                    }],
+                    volumes: Some(vec![Volume {
+                        name: "data".into(),
+                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                            claim_name: PVC.into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    };
+    jobs.create(&PostParams::default(), &job).await.on(
+        "create",
+        "jobs.batch",
+        ctx.ns(),
+        Some(name),
+    )?;
+    Ok(())
+}
+
+/// Waits for the Job's Complete condition; its Failed condition fails the step.
+async fn wait_job(ctx: &Ctx<'_>, jobs: &Api<Job>, name: &str) -> Result<()> {
+    ctx.steps
+        .wait(|| async {
+            let job = jobs
+                .get(name)
+                .await
+                .on("get", "jobs.batch", ctx.ns(), Some(name))?;
+            let conditions = job.status.and_then(|s| s.conditions).unwrap_or_default();
+            if conditions
+                .iter()
+                .any(|c| c.type_ == "Complete" && c.status == "True")
+            {
+                return Ok(Waiting::Done(()));
+            }
+            if let Some(c) = conditions
+                .iter()
+                .find(|c| c.type_ == "Failed" && c.status == "True")
+            {
+                return Err(Error::Check(format!(
+                    "job {name} failed: {} {}",
+                    c.reason.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default()
+                )));
+            }
+            let why = super::pod_problem(ctx, name)
+                .await?
+                .unwrap_or_else(|| "running".into());
+            Ok(Waiting::Pending(format!("job {name} not complete: {why}")))
+        })
+        .await
+}
+
+/// The node the Job's pod ran on.
+async fn job_node(ctx: &Ctx<'_>, name: &str) -> Result<Option<String>> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client(), ctx.ns);
+    match pods
+        .list(&ListParams::default().labels(&format!("job-name={name}")))
+        .await
+    {
+        Ok(list) => Ok(list
+            .items
+            .into_iter()
+            .find_map(|p| p.spec.and_then(|s| s.node_name))),
+        Err(e) if status_code(&e) == Some(404) => Ok(None),
+        Err(e) => Err(crate::error::api_error(e, "list", "pods", ctx.ns(), None)),
+    }
 }

@@ -60,3 +60,95 @@ pub fn test_report<'a>(report: &'a Report, name: &str) -> &'a TestReport {
         .find(|t| t.name == name)
         .unwrap_or_else(|| panic!("no test {name} in {report:#?}"))
 }
+
+/// A storage class `name` (no provisioner, Immediate binding) with `pvs` pre-created 1Gi PVs.
+pub async fn storage_class(env: &Env, name: &str, pvs: usize) {
+    use k8s_openapi::api::core::v1::{
+        HostPathVolumeSource, PersistentVolume, PersistentVolumeSpec,
+    };
+    use k8s_openapi::api::storage::v1::StorageClass;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use kube::api::{Api, ObjectMeta, PostParams};
+    let classes: Api<StorageClass> = Api::all(env.cluster.client.clone());
+    let class = StorageClass {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        provisioner: "kubernetes.io/no-provisioner".into(),
+        volume_binding_mode: Some("Immediate".into()),
+        reclaim_policy: Some("Retain".into()),
+        ..Default::default()
+    };
+    classes
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let volumes: Api<PersistentVolume> = Api::all(env.cluster.client.clone());
+    for i in 0..pvs {
+        let pv = PersistentVolume {
+            metadata: ObjectMeta {
+                name: Some(format!("{name}-pv-{i}")),
+                ..Default::default()
+            },
+            spec: Some(PersistentVolumeSpec {
+                storage_class_name: Some(name.into()),
+                capacity: Some([("storage".to_string(), Quantity("1Gi".into()))].into()),
+                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                persistent_volume_reclaim_policy: Some("Retain".into()),
+                host_path: Some(HostPathVolumeSource {
+                    path: format!("/tmp/ward-e2e-{name}-{i}"),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        volumes.create(&PostParams::default(), &pv).await.unwrap();
+    }
+}
+
+/// Local HTTP servers standing in for pods and Services: each address the suite
+/// connects to is given its own backend on first use.
+pub struct PodNetwork {
+    backends: Vec<ward_testkit::backend::Backend>,
+    assigned:
+        std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<std::net::SocketAddr, usize>>>,
+}
+
+impl PodNetwork {
+    pub fn start(n: usize) -> Self {
+        let backends = (0..n)
+            .map(|_| {
+                ward_testkit::backend::Backend::builder()
+                    .body("ok")
+                    .start()
+                    .unwrap()
+            })
+            .collect();
+        Self {
+            backends,
+            assigned: Default::default(),
+        }
+    }
+
+    /// The rewrite for `Config::reach`.
+    pub fn reach(&self) -> ward_e2e::config::Reach {
+        let targets: Vec<std::net::SocketAddr> = self.backends.iter().map(|b| b.addr()).collect();
+        let assigned = self.assigned.clone();
+        std::sync::Arc::new(move |addr| {
+            let mut map = assigned.lock().unwrap();
+            let next = map.len();
+            let i = *map.entry(addr).or_insert(next);
+            targets[i.min(targets.len() - 1)]
+        })
+    }
+
+    /// Addresses the suite connected to, and how many requests each backend served.
+    pub fn requests(&self) -> Vec<(std::net::SocketAddr, u64)> {
+        let map = self.assigned.lock().unwrap();
+        map.iter()
+            .map(|(addr, i)| (*addr, self.backends[*i].requests()))
+            .collect()
+    }
+}
