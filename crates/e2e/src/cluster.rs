@@ -102,7 +102,7 @@ impl Cluster {
             Err(e) => {
                 return Err(Error::Unreachable {
                     server: self.server(),
-                    source: Box::new(e),
+                    detail: crate::error::chain(&e),
                 })
             }
         }

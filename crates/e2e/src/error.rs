@@ -11,13 +11,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The API server could not be reached at all.
-    #[error("API server {server} unreachable: {source}")]
+    #[error("API server {server} unreachable: {detail}")]
     Unreachable {
         /// The server URL.
         server: String,
-        /// The client error.
-        #[source]
-        source: Box<kube::Error>,
+        /// The client error with its causes.
+        detail: String,
     },
     /// The API server rejected the credentials (HTTP 401).
     #[error("API server rejected the credentials (401 Unauthorized) while trying to {action}: the token or certificate is invalid or expired")]
@@ -39,13 +38,12 @@ pub enum Error {
     #[error("missing permissions: {}", .0.join("; "))]
     Permissions(Vec<String>),
     /// Any other API error.
-    #[error("{action}: {source}")]
+    #[error("{action}: {detail}")]
     Api {
         /// What was being done ("create deployments.apps ward-e2e-web").
         action: String,
-        /// The client error.
-        #[source]
-        source: Box<kube::Error>,
+        /// The client error with its causes.
+        detail: String,
     },
     /// A step did not finish within its timeout.
     #[error("not done within {timeout:?}{}", last_seen(.last))]
@@ -153,9 +151,24 @@ pub(crate) fn api_error(
         kube::Error::Api(status) if status.code == 401 => Error::Unauthorized { action },
         _ => Error::Api {
             action,
-            source: Box::new(e),
+            detail: chain(&e),
         },
     }
+}
+
+/// An error and its causes on one line, without the repetitions kube's
+/// wrappers add ("client error (Connect): client error (Connect): …").
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// The HTTP status of an API error, if the server answered.

@@ -53,8 +53,7 @@ impl CoreDns {
             cluster.admin_kubeconfig().display()
         );
         let conf = dir.path().join("Corefile");
-        std::fs::write(&conf, corefile)
-            .map_err(|e| Error::io("coredns", "writing Corefile", e))?;
+        std::fs::write(&conf, corefile).map_err(|e| Error::io("coredns", "writing Corefile", e))?;
         let mut process = Process::spawn(
             "coredns",
             &binary,

@@ -66,6 +66,20 @@ fn key_values(s: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
+fn run_id(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 40
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("must be 1-40 lowercase letters, digits or '-' (a DNS label)".into())
+    }
+}
+
 /// The suite's settings.
 #[derive(Debug, Clone, clap::Args)]
 struct SuiteArgs {
@@ -77,6 +91,9 @@ struct SuiteArgs {
     /// Skip these tests (comma-separated).
     #[arg(long, env = "WARD_E2E_SKIP", value_delimiter = ',', value_parser = test_name)]
     skip: Vec<TestName>,
+    /// Suffix of the run namespace `ward-e2e-<id>` (default: random), to find a run's objects and logs.
+    #[arg(long, env = "WARD_E2E_RUN_ID", value_parser = run_id)]
+    run_id: Option<String>,
     /// Image of the test workload (an HTTP server on --port).
     #[arg(long, env = "WARD_E2E_IMAGE", default_value = ward_e2e::config::DEFAULT_IMAGE)]
     image: String,
@@ -235,7 +252,7 @@ impl SuiteArgs {
         };
         Ok(Config {
             tests,
-            run_id: None,
+            run_id: self.run_id.clone(),
             ttl: self.ttl,
             lease,
             image: self.image.clone(),

@@ -1,0 +1,209 @@
+//! `ward e2e` as a process against the real testkit control plane: SIGTERM in
+//! the middle of the deployment test leaves no namespace behind, `sweep`
+//! deletes a stale run namespace and keeps a fresh one, and bad input (unknown
+//! test, unreachable API server) is a one-line error with exit code 2.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use ward_testkit::kube::KubeCluster;
+use ward_testkit::wait;
+
+fn ward() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
+    cmd.env_remove("KUBECONFIG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+    cmd
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn exists<K>(rt: &tokio::runtime::Runtime, api: &Api<K>, name: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    rt.block_on(api.get_opt(name)).unwrap().is_some()
+}
+
+#[test]
+fn sigterm_during_the_deployment_test_leaves_no_namespace() {
+    let cluster = KubeCluster::shared();
+    let rt = runtime();
+    let client = {
+        let _in = rt.enter();
+        cluster.client().unwrap()
+    };
+    let mut child = ward()
+        .args([
+            "e2e",
+            "run",
+            "--no-lease",
+            "--only",
+            "deployment",
+            "--run-id",
+            "sigterm",
+        ])
+        .args([
+            "--node-selector",
+            "e2e.ward.dev/pool=none",
+            "--rollout-timeout",
+            "2m",
+        ])
+        .arg("--kubeconfig")
+        .arg(cluster.admin_kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is inside the deployment test (its Deployment exists, rollout pending).
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "ward-e2e-sigterm");
+    let inside = wait::until(Duration::from_secs(30), || {
+        exists(&rt, &deployments, "ward-e2e-deploy").then_some(())
+    });
+    assert!(inside.is_some(), "the run never created its Deployment");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = wait::until(Duration::from_secs(90), || child.try_wait().unwrap());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let code = exited.expect("ward exits after SIGTERM").code();
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("cancelled (termination signal)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(cancelled)"), "{stdout}");
+    let namespaces: Api<Namespace> = Api::all(client);
+    assert!(
+        !exists(&rt, &namespaces, "ward-e2e-sigterm"),
+        "namespace left behind:\n{stdout}"
+    );
+}
+
+fn plant(rt: &tokio::runtime::Runtime, api: &Api<Namespace>, name: &str, ttl: &str, label: bool) {
+    let mut labels = BTreeMap::new();
+    if label {
+        labels.insert("e2e.ward.dev/run".to_string(), "true".to_string());
+    }
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(labels),
+            annotations: Some([("e2e.ward.dev/ttl-seconds".to_string(), ttl.to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    rt.block_on(api.create(&PostParams::default(), &ns))
+        .unwrap();
+}
+
+#[test]
+fn sweep_deletes_a_stale_namespace_and_keeps_a_fresh_one() {
+    let cluster = KubeCluster::shared();
+    let rt = runtime();
+    let client = {
+        let _in = rt.enter();
+        cluster.client().unwrap()
+    };
+    let namespaces: Api<Namespace> = Api::all(client);
+    plant(&rt, &namespaces, "ward-e2e-stale", "0", true);
+    plant(&rt, &namespaces, "ward-e2e-fresh", "3600", true);
+    plant(&rt, &namespaces, "ward-e2e-notours", "0", false);
+    // A TTL of 0 s expires once the namespace is a second old: sweep until it is deleted.
+    let swept = wait::until(Duration::from_secs(10), || {
+        let out = ward()
+            .args(["e2e", "sweep", "-o", "json", "--kubeconfig"])
+            .arg(cluster.admin_kubeconfig())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let deleted = report["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "ward-e2e-stale" && n["deleted"] == true);
+        deleted.then_some(report)
+    })
+    .expect("sweep never deleted the stale namespace");
+    let fresh = swept["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "ward-e2e-fresh")
+        .cloned()
+        .unwrap();
+    assert_eq!(fresh["deleted"], false, "{swept}");
+    assert!(exists(&rt, &namespaces, "ward-e2e-fresh"));
+    assert!(
+        exists(&rt, &namespaces, "ward-e2e-notours"),
+        "unlabelled namespaces are not ward's"
+    );
+    let stale = rt.block_on(namespaces.get_opt("ward-e2e-stale")).unwrap();
+    assert!(
+        stale.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()),
+        "stale namespace not deleted"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    let out = ward()
+        .args(["e2e", "run", "--only", "dns"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown test \"dns\""), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let port = ward_testkit::net::free_port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"https://127.0.0.1:{port}\"}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let out = ward()
+        .args(["e2e", "run", "--no-lease", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // kube-client logs its own ERROR line at the default level (warn); ours is one line.
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ward:")).collect();
+    assert_eq!(ours.len(), 1, "{stderr}");
+    assert!(
+        ours[0].starts_with(&format!(
+            "ward: API server https://127.0.0.1:{port}/ unreachable: "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        ours[0].ends_with("Connection refused (os error 111)"),
+        "{stderr}"
+    );
+}
