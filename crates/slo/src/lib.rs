@@ -31,7 +31,7 @@
 pub mod duration;
 pub mod error;
 pub mod generate;
-pub mod gofmt;
+pub use ward_gofmt as gofmt;
 pub mod model;
 pub mod output;
 pub mod plugins;
