@@ -207,3 +207,58 @@ fn bad_input_is_one_line_and_exit_code_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serve_runs_the_suite_and_serves_metrics() {
+    let cluster = KubeCluster::shared();
+    let port = ward_testkit::net::free_port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = ward()
+        .args([
+            "e2e",
+            "serve",
+            "--no-lease",
+            "--only",
+            "api",
+            "--interval",
+            "1h",
+        ])
+        .args(["--shutdown-duration", "0s", "--listen", &addr.to_string()])
+        .arg("--kubeconfig")
+        .arg(cluster.admin_kubeconfig())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = wait::until(Duration::from_secs(60), || {
+        ward_testkit::net::http_get(addr, "/metrics")
+            .filter(|r| r.body.contains("test_executed_total{test_name=\"api\"} 1"))
+    });
+    let Some(metrics) = metrics else {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "no run in /metrics: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let body = metrics.body;
+    assert!(
+        body.contains("# TYPE test_duration_seconds histogram"),
+        "{body}"
+    );
+    assert!(
+        body.contains("test_errors_total{test_name=\"api\",step=\"patch\"} 0"),
+        "{body}"
+    );
+    assert!(
+        body.contains("test_last_success_timestamp_seconds{test_name=\"api\"}"),
+        "{body}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exited = wait::until(Duration::from_secs(30), || child.try_wait().unwrap());
+    assert_eq!(exited.and_then(|s| s.code()), Some(0));
+}
