@@ -9,10 +9,13 @@
 
 pub mod config;
 pub mod discovery;
+pub mod faults;
 pub mod metrics;
 pub mod ring;
 pub mod round;
 pub mod server;
+pub mod status;
+pub mod ui;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,6 +28,16 @@ use ward_probe::tls::{Roots, TlsConfig};
 use ward_probe::{Prober, ProberConfig};
 
 pub use config::NurseConfig;
+pub use faults::Faults;
+
+/// Optional hooks for a caller that runs nurses in-process (the lab).
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Faults applied to the nurse's endpoints.
+    pub faults: Option<Arc<Faults>>,
+    /// Called with every finished round's status.
+    pub on_round: Option<server::RoundHook>,
+}
 
 /// Why the nurse could not start.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +120,16 @@ pub async fn run(
     client: Option<kube::Client>,
     lifecycle: Arc<Lifecycle>,
 ) -> Result<(), Error> {
+    run_with(config, client, lifecycle, Hooks::default()).await
+}
+
+/// [`run`] with hooks: faults on the endpoints and a callback per round.
+pub async fn run_with(
+    config: NurseConfig,
+    client: Option<kube::Client>,
+    lifecycle: Arc<Lifecycle>,
+    hooks: Hooks,
+) -> Result<(), Error> {
     let config = Arc::new(config);
     let registry = Arc::new(Registry::new(
         config.histograms.clone(),
@@ -139,6 +162,11 @@ pub async fn run(
         incoming: Mutex::new(HashMap::new()),
         hostname: config.pod_name.clone(),
         registry: registry.clone(),
+        rounds: Default::default(),
+        status: RwLock::new(None),
+        interval: config.check_interval,
+        neighbour_limit: config.neighbour_limit,
+        on_round: hooks.on_round.clone(),
     });
     let mut endpoints =
         vec![Endpoint::bind(config.listen)
@@ -157,7 +185,10 @@ pub async fn run(
                 })?,
         );
     }
-    let router = server::router(shared.clone());
+    let mut router = server::router(shared.clone());
+    if let Some(faults) = hooks.faults {
+        router = router.layer(axum::middleware::from_fn_with_state(faults, faults::apply));
+    }
     let schedule = Schedule {
         interval: config.check_interval,
         jitter: config.jitter,

@@ -1,10 +1,12 @@
 //! The nurse's HTTP endpoints, as kubenurse serves them: `/alive`,
 //! `/alwayshappy`, `/ready`, `/metrics`, and a 301 to `/alive` for everything
 //! else; plus goldpinger's on-demand mesh: `/check` (this node checks its
-//! neighbours now) and `/check_all` (every node's `/check`, as a matrix).
+//! neighbours now) and `/check_all` (every node's `/check`, as a matrix);
+//! and for the dashboard, `/status` (the last round and the ring) and `/ui`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -20,10 +22,11 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 use ward_agent::{Lifecycle, Registry};
 use ward_probe::http::{AcceptStatus, HttpRequest};
-use ward_probe::{Outcome, Prober};
+use ward_probe::Prober;
 
 use crate::metrics::INCOMING_CHECKS;
 use crate::round::{Checker, RoundResult, ORIGIN_HEADER};
+use crate::status::{ring_entries, Cell, NodeStatus, StatusPage};
 
 /// How long an incoming neighbour origin counts.
 pub const INCOMING_TTL: Duration = Duration::from_secs(60);
@@ -44,11 +47,35 @@ pub struct Shared {
     pub hostname: String,
     /// Metrics.
     pub registry: Arc<Registry>,
+    /// Rounds completed.
+    pub rounds: AtomicU64,
+    /// The last round as `/status` shows it: this node (when known) and its status.
+    pub status: RwLock<Option<(Option<String>, Arc<NodeStatus>)>>,
+    /// Time between rounds (for `/status`).
+    pub interval: Duration,
+    /// Neighbours per node (for `/status`).
+    pub neighbour_limit: i64,
+    /// Called with every finished round's status (the lab collects them).
+    pub on_round: Option<RoundHook>,
 }
+
+/// Receives each finished round's status: this node (when known) and what it saw.
+pub type RoundHook = Arc<dyn Fn(Option<String>, Arc<NodeStatus>) + Send + Sync>;
 
 impl Shared {
     /// Publishes a finished round.
     pub fn publish(&self, result: RoundResult) {
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed) + 1;
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default();
+        let (node, status) = NodeStatus::from_round(&self.hostname, round, at_ms, &result);
+        let status = Arc::new(status);
+        if let Some(hook) = &self.on_round {
+            hook(node.clone(), status.clone());
+        }
+        *self.status.write().unwrap_or_else(|p| p.into_inner()) = Some((node, status));
         *self.last.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(result));
     }
 
@@ -75,6 +102,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ready", any(ready))
         .route("/check", get(check))
         .route("/check_all", get(check_all))
+        .route("/status", get(status))
+        .route("/ui", get(crate::ui::dashboard))
         .with_state(shared.clone())
         .merge(ward_agent::metrics_router(shared.registry.clone()))
         .fallback(|| async { (StatusCode::MOVED_PERMANENTLY, [(LOCATION, "/alive")]) })
@@ -201,26 +230,38 @@ async fn ready(State(shared): State<Arc<Shared>>) -> StatusCode {
     }
 }
 
-/// One cell of the mesh matrix.
-#[derive(Debug, Serialize)]
-struct Cell {
-    ok: bool,
-    status: Option<u16>,
-    seconds: f64,
-    class: Option<&'static str>,
-    error: Option<String>,
-}
-
-impl From<&Outcome> for Cell {
-    fn from(o: &Outcome) -> Self {
-        Self {
-            ok: o.success,
-            status: o.status,
-            seconds: o.total.as_secs_f64(),
-            class: o.error.as_ref().map(|e| e.class.as_str()),
-            error: o.error.as_ref().map(|e| e.message.clone()),
+/// The `/status` page of one nurse: its last round and the ring it knows.
+pub fn status_page(shared: &Shared) -> StatusPage {
+    let mut nodes = BTreeMap::new();
+    let mut names: Vec<String> = Vec::new();
+    if let Some(last) = shared.last() {
+        if let Some(n) = &last.neighbourhood {
+            names.extend(n.iter().map(|n| n.node_name.clone()));
         }
     }
+    if let Some((node, status)) = shared
+        .status
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+    {
+        let node = node.unwrap_or_else(|| shared.hostname.clone());
+        names.push(node.clone());
+        nodes.insert(node, (*status).clone());
+    }
+    StatusPage {
+        source: "nurse",
+        interval_seconds: shared.interval.as_secs_f64(),
+        neighbour_limit: shared.neighbour_limit,
+        ring: ring_entries(&names),
+        nodes,
+        faults: Vec::new(),
+        api_server_up: None,
+    }
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(status_page(&shared)).into_response()
 }
 
 async fn check_value(shared: &Shared) -> Value {

@@ -2,6 +2,7 @@
 //! calls one library entry point, and hands the report to `render`.
 
 pub mod keepalive;
+pub mod lab;
 pub mod load;
 pub mod lookup;
 pub mod e2e;

@@ -1,0 +1,125 @@
+//! Fault specs (`cut:node-3`, `delay:node-2:200ms`, `api-down`,
+//! `cordon:node-1`, `kill:node-4`): parsing, and their canonical text.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// One fault the lab can apply and clear.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The node's nurse stops answering (requests hang, as with dropped packets).
+    Cut(String),
+    /// The node's nurse answers after this extra latency.
+    Delay(String, Duration),
+    /// The simulated API server closes its listener (connections refused).
+    ApiDown,
+    /// The node is marked unschedulable in the API.
+    Cordon(String),
+    /// The node's nurse is shut down (cleared: started again).
+    Kill(String),
+}
+
+impl Fault {
+    /// The node concerned, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Fault::Cut(n) | Fault::Delay(n, _) | Fault::Cordon(n) | Fault::Kill(n) => Some(n),
+            Fault::ApiDown => None,
+        }
+    }
+
+    /// True when `other` is the same fault on the same target (ignoring a delay's amount).
+    pub fn same_kind(&self, other: &Fault) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.node() == other.node()
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Cut(n) => write!(f, "cut:{n}"),
+            Fault::Delay(n, d) => write!(f, "delay:{n}:{}", humantime::format_duration(*d)),
+            Fault::ApiDown => write!(f, "api-down"),
+            Fault::Cordon(n) => write!(f, "cordon:{n}"),
+            Fault::Kill(n) => write!(f, "kill:{n}"),
+        }
+    }
+}
+
+/// Why a fault spec was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--fault {spec:?}: {reason}")]
+pub struct FaultError {
+    /// The spec given.
+    pub spec: String,
+    /// What was expected.
+    pub reason: String,
+}
+
+const EXPECTED: &str = "expected cut:NODE, delay:NODE:DURATION, cordon:NODE, kill:NODE or api-down";
+
+impl FromStr for Fault {
+    type Err = FaultError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: &str| FaultError {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let node = |n: &str| -> Result<String, FaultError> {
+            if n.is_empty() {
+                Err(bad("the node name is empty"))
+            } else {
+                Ok(n.to_string())
+            }
+        };
+        match parts.as_slice() {
+            ["api-down"] | ["stop-api"] => Ok(Fault::ApiDown),
+            ["cut", n] => Ok(Fault::Cut(node(n)?)),
+            ["cordon", n] => Ok(Fault::Cordon(node(n)?)),
+            ["kill", n] => Ok(Fault::Kill(node(n)?)),
+            ["delay", n, d] => {
+                let d = humantime::parse_duration(d)
+                    .map_err(|e| bad(&format!("delay {d:?}: {e} (e.g. 200ms)")))?;
+                Ok(Fault::Delay(node(n)?, d))
+            }
+            _ => Err(bad(EXPECTED)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_round_trip() {
+        for spec in [
+            "cut:node-3",
+            "delay:node-2:200ms",
+            "api-down",
+            "cordon:node-1",
+            "kill:node-4",
+        ] {
+            let f: Fault = spec.parse().unwrap();
+            assert_eq!(f.to_string(), spec);
+        }
+        assert_eq!("stop-api".parse::<Fault>().unwrap(), Fault::ApiDown);
+    }
+
+    #[test]
+    fn bad_specs_name_the_argument() {
+        assert_eq!(
+            "explode:node-1".parse::<Fault>().unwrap_err().to_string(),
+            format!("--fault \"explode:node-1\": {EXPECTED}")
+        );
+        assert!("delay:node-1:fast"
+            .parse::<Fault>()
+            .unwrap_err()
+            .to_string()
+            .starts_with("--fault \"delay:node-1:fast\": delay \"fast\""));
+        assert!("cut:".parse::<Fault>().is_err());
+    }
+}
