@@ -379,3 +379,24 @@ async fn a_service_without_endpoints_fails_the_endpoints_step() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_are_one_readable_error() {
+    let _env = prepare().await;
+    let mut config = ward_testkit::kube::KubeCluster::shared().config();
+    config.auth_info = kube::config::AuthInfo {
+        token: Some("expired-or-forged-token".to_string().into()),
+        ..Default::default()
+    };
+    let cluster = Cluster::from_config(config).unwrap();
+    let err = ward_e2e::run(
+        &cluster,
+        &config_for_unreachable(),
+        &Recorder::none(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    assert!(err.to_string().contains("401 Unauthorized"), "{err}");
+}

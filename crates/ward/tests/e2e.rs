@@ -43,6 +43,8 @@ fn sigterm_during_the_deployment_test_leaves_no_namespace() {
         let _in = rt.enter();
         cluster.client().unwrap()
     };
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
     let mut child = ward()
         .args([
             "e2e",
@@ -61,6 +63,8 @@ fn sigterm_during_the_deployment_test_leaves_no_namespace() {
         ])
         .arg("--kubeconfig")
         .arg(cluster.admin_kubeconfig())
+        .arg("--junit")
+        .arg(&junit)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,6 +91,15 @@ fn sigterm_during_the_deployment_test_leaves_no_namespace() {
         "{stdout}"
     );
     assert!(stdout.contains("(cancelled)"), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testcase classname=\"deployment\" name=\"rollout\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"cancelled (termination signal)"),
+        "{xml}"
+    );
     let namespaces: Api<Namespace> = Api::all(client);
     assert!(
         !exists(&rt, &namespaces, "ward-e2e-sigterm"),
