@@ -245,3 +245,29 @@ async fn cycles_with_idle_gaps_reuse_idle_connections() {
     );
     assert_eq!(s.failed, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_h2_and_h1_records_tls_phase() {
+    let nginx = ward_testkit::nginx::Nginx::builder()
+        .location("/", "return 200 'ok';")
+        .tls(true)
+        .start()
+        .expect("nginx starts");
+    for version in [
+        ward_probe::http::HttpVersion::Auto,
+        ward_probe::http::HttpVersion::Http1,
+    ] {
+        let mut config = LoadConfig::new(
+            nginx.https_url("/").parse().unwrap(),
+            Model::Closed(Plan::flat(2, Duration::from_millis(400))),
+        )
+        .unwrap();
+        config.tls.extra_ca = vec![nginx.ca_path().unwrap().to_path_buf()];
+        config.http_version = version;
+        let (s, _) = run_collecting(config).await;
+        assert!(s.requests > 5, "{version:?}: {s:?}");
+        assert_eq!(s.failed, 0, "{version:?}: {s:?}");
+        assert_eq!(s.connections_opened, 2, "{version:?}");
+        assert!(s.phases.contains_key("tls_handshaking"), "{version:?}");
+    }
+}
