@@ -275,3 +275,94 @@ fn serve_runs_the_suite_and_serves_metrics() {
     let exited = wait::until(Duration::from_secs(30), || child.try_wait().unwrap());
     assert_eq!(exited.and_then(|s| s.code()), Some(0));
 }
+
+/// Applies every document of a deploy/e2e manifest (server-side apply).
+fn apply(rt: &tokio::runtime::Runtime, client: &kube::Client, file: &str) {
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::discovery::ApiResource;
+    use serde::Deserialize;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/e2e")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let doc = serde_json::Value::deserialize(doc).unwrap();
+        let api_version = doc["apiVersion"].as_str().unwrap();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let kind = doc["kind"].as_str().unwrap();
+        let plural = match kind {
+            "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
+            k => format!("{}s", k.to_lowercase()),
+        };
+        let resource = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: api_version.into(),
+            kind: kind.into(),
+            plural,
+        };
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        rt.block_on(api.patch(
+            name,
+            &PatchParams::apply("ward-e2e-test").force(),
+            &Patch::Apply(&doc),
+        ))
+        .unwrap_or_else(|e| panic!("{file}: {kind}/{name}: {e}"));
+    }
+}
+
+#[test]
+fn the_shipped_rbac_is_enough_for_the_suite_and_the_policy_fences_namespaces() {
+    use ward_testkit::kube::NodeSpec;
+    let cluster = KubeCluster::shared();
+    let rt = runtime();
+    let client = {
+        let _in = rt.enter();
+        cluster.client().unwrap()
+    };
+    apply(&rt, &client, "namespace.yaml");
+    apply(&rt, &client, "rbac.yaml");
+    rt.block_on(cluster.add_nodes(&[NodeSpec::ready("e2e-rbac-node")]))
+        .unwrap();
+    let sa = rt
+        .block_on(cluster.service_account_kubeconfig("ward-e2e", "ward-e2e"))
+        .unwrap();
+    let out = ward()
+        .args(["e2e", "run", "--only", "api,deployment,rbac,storage"])
+        .args(["--run-id", "leastrbac", "--lease-namespace", "ward-e2e"])
+        .args(["--rollout-timeout", "30s"])
+        .arg("--kubeconfig")
+        .arg(&sa.path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("3 passed, 0 failed, 1 skipped"), "{stdout}");
+    // The policy: this ServiceAccount may not create other namespaces, labelled or not.
+    let sa_client = {
+        let _in = rt.enter();
+        sa.client().unwrap()
+    };
+    let namespaces: Api<Namespace> = Api::all(sa_client);
+    let other = Namespace {
+        metadata: ObjectMeta {
+            name: Some("production".into()),
+            labels: Some([("e2e.ward.dev/run".to_string(), "true".to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = rt
+        .block_on(namespaces.create(&PostParams::default(), &other))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ward e2e may only create and delete namespaces ward-e2e-*"),
+        "{err}"
+    );
+}
