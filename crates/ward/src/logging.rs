@@ -5,8 +5,9 @@ use tracing_subscriber::EnvFilter;
 /// Log flags, global to every subcommand.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Log level or tracing filter (e.g. `info`, `ward_nurse=debug`).
-    #[arg(long, env = "WARD_LOG", default_value = "warn", global = true)]
+    /// Log level or tracing filter (e.g. `info`, `ward_nurse=debug`); kube-client's own error
+    /// lines are off by default because ward reports those errors itself.
+    #[arg(long, env = "WARD_LOG", default_value = "warn,kube_client=off", global = true)]
     pub log_level: String,
     /// Log format.
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
