@@ -292,13 +292,22 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "client-side errors: {}", errors.join("  "))?;
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "Why {}: nginx retries a request that failed on a pooled upstream connection once for GET, HEAD, PUT and DELETE \
+    let retried = matches!(
+        r.method.as_str(),
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
+    );
+    let retry = "nginx retries a request that failed on a pooled upstream connection once for GET, HEAD, PUT and DELETE \
          (the client sees 200; the access log shows $upstream_status \"502, 200\"), so with those methods the race only shows \
-         in the error log. POST, PATCH and LOCK are not retried (unless `proxy_next_upstream ... non_idempotent`) and reach the client as 502.",
-        r.method
-    )?;
+         in the error log. POST, PATCH and LOCK are not retried (unless `proxy_next_upstream ... non_idempotent`) and reach the client as 502.";
+    if retried {
+        writeln!(
+            out,
+            "Note on {}: {retry} Use POST (the default) to see the 502s.",
+            r.method
+        )?;
+    } else {
+        writeln!(out, "Why {}: {retry}", r.method)?;
+    }
     writeln!(out)?;
     let proxy = r
         .proxy_idle
