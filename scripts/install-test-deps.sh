@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   nginx-light prometheus unbound dnsmasq-base tomcat10 wrk
   prometheus-blackbox-exporter iproute2 openssl procps
+  chromium chromium-driver
 )
 
 missing=()

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod k8s;
 pub mod openslo;
 pub mod prometheus;
+pub mod unknown;
 
 use std::sync::OnceLock;
 

@@ -352,6 +352,20 @@ impl<W: Write> Emitter<W> {
         if !self.whitespace {
             self.put(b' ');
         }
+        // Fast path: no line break and no space can reach column 81, so nothing folds.
+        if v.is_ascii()
+            && self.column + v.len() <= BEST_WIDTH
+            && !v.iter().any(|&b| b == b'\n' || b == b'\r')
+        {
+            self.buf.extend_from_slice(v);
+            self.column += v.len();
+            self.whitespace = false;
+            self.indention = false;
+            if self.root_context {
+                self.open_ended = true;
+            }
+            return;
+        }
         let mut spaces = false;
         let mut breaks = false;
         let mut i = 0;
@@ -551,6 +565,27 @@ impl<W: Write> Emitter<W> {
         self.put_break();
         self.indention = true;
         self.whitespace = true;
+        if v.is_ascii() && !v.contains(&b'\r') {
+            // Fast path: copy whole lines (only `\n` breaks in ASCII text).
+            let mut breaks = true;
+            for (n, line) in v.split(|&b| b == b'\n').enumerate() {
+                if n > 0 {
+                    self.put_break();
+                    self.indention = true;
+                    breaks = true;
+                }
+                if !line.is_empty() {
+                    if breaks {
+                        self.write_indent();
+                    }
+                    self.buf.extend_from_slice(line);
+                    self.column += line.len();
+                    self.indention = false;
+                    breaks = false;
+                }
+            }
+            return;
+        }
         let mut breaks = true;
         let mut i = 0;
         while i < v.len() {
@@ -620,6 +655,23 @@ fn is_printable(v: &[u8], i: usize) -> bool {
 
 /// libyaml's `yaml_emitter_analyze_scalar` (unicode output enabled, as yaml.v2 sets it).
 fn analyze(v: &[u8]) -> Analysis {
+    // Fast path: identifier-like text (label names/values, record names) has
+    // no indicator, space or break, so every style is allowed.
+    if !v.is_empty()
+        && v[0] != b'-'
+        && v[0] != b'.'
+        && v[0] != b':'
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'+'))
+    {
+        return Analysis {
+            multiline: false,
+            flow_plain_allowed: true,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: true,
+        };
+    }
     if v.is_empty() {
         return Analysis {
             multiline: false,
@@ -650,7 +702,7 @@ fn analyze(v: &[u8]) -> Analysis {
     let mut i = 0;
     while i < v.len() {
         let w = width(v[i]).max(1);
-        let followed_by_ws = i + w >= v.len() || is_blank(v, i + w);
+        let followed_by_ws = i + w >= v.len() || v[i + w] == b' ' || v[i + w] == b'\t';
         if i == 0 {
             match v[i] {
                 b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
@@ -686,7 +738,13 @@ fn analyze(v: &[u8]) -> Analysis {
                 _ => {}
             }
         }
-        if !is_printable(v, i) {
+        let c = v[i];
+        let printable = if c < 0x80 {
+            c == b'\n' || (0x20..=0x7E).contains(&c)
+        } else {
+            is_printable(v, i)
+        };
+        if !printable {
             special = true;
         }
         if v[i] == b' ' {
@@ -701,7 +759,7 @@ fn analyze(v: &[u8]) -> Analysis {
             }
             previous_space = true;
             previous_break = false;
-        } else if is_break(v, i) {
+        } else if (c < 0x80 && (c == b'\n' || c == b'\r')) || (c >= 0x80 && is_break(v, i)) {
             line_breaks = true;
             if i == 0 {
                 leading_break = true;
@@ -718,7 +776,11 @@ fn analyze(v: &[u8]) -> Analysis {
             previous_space = false;
             previous_break = false;
         }
-        preceded_by_ws = is_blankz(v, i);
+        preceded_by_ws = if c < 0x80 {
+            matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0)
+        } else {
+            is_blankz(v, i)
+        };
         i += w;
     }
     let mut a = Analysis {
@@ -774,8 +836,16 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// yaml.v2's `keyList.Less` on two strings.
 pub fn natural_less(a: &str, b: &str) -> bool {
-    let ar: Vec<char> = a.chars().collect();
-    let br: Vec<char> = b.chars().collect();
+    if a.is_ascii() && b.is_ascii() {
+        natural_less_units(a.as_bytes(), b.as_bytes(), |c| char::from(*c))
+    } else {
+        let ar: Vec<char> = a.chars().collect();
+        let br: Vec<char> = b.chars().collect();
+        natural_less_units(&ar, &br, |c| *c)
+    }
+}
+
+fn natural_less_units<T: PartialEq + Copy>(ar: &[T], br: &[T], ch: impl Fn(&T) -> char) -> bool {
     let is_digit = |c: char| c.is_ascii_digit();
     let mut i = 0;
     while i < ar.len() && i < br.len() {
@@ -783,21 +853,22 @@ pub fn natural_less(a: &str, b: &str) -> bool {
             i += 1;
             continue;
         }
-        let al = ar[i].is_alphabetic();
-        let bl = br[i].is_alphabetic();
+        let (ac, bc) = (ch(&ar[i]), ch(&br[i]));
+        let al = ac.is_alphabetic();
+        let bl = bc.is_alphabetic();
         if al && bl {
-            return ar[i] < br[i];
+            return ac < bc;
         }
         if al || bl {
             return bl;
         }
         let mut an: i64 = 0;
         let mut bn: i64 = 0;
-        if ar[i] == '0' || br[i] == '0' {
+        if ac == '0' || bc == '0' {
             let mut j = i;
-            while j > 0 && is_digit(ar[j - 1]) {
+            while j > 0 && is_digit(ch(&ar[j - 1])) {
                 j -= 1;
-                if ar[j] != '0' {
+                if ch(&ar[j]) != '0' {
                     an = 1;
                     bn = 1;
                     break;
@@ -805,17 +876,17 @@ pub fn natural_less(a: &str, b: &str) -> bool {
             }
         }
         let mut ai = i;
-        while ai < ar.len() && is_digit(ar[ai]) {
+        while ai < ar.len() && is_digit(ch(&ar[ai])) {
             an = an
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+                .wrapping_add(i64::from(ch(&ar[ai]) as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
-        while bi < br.len() && is_digit(br[bi]) {
+        while bi < br.len() && is_digit(ch(&br[bi])) {
             bn = bn
                 .wrapping_mul(10)
-                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
+                .wrapping_add(i64::from(ch(&br[bi]) as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -824,7 +895,7 @@ pub fn natural_less(a: &str, b: &str) -> bool {
         if ai != bi {
             return ai < bi;
         }
-        return ar[i] < br[i];
+        return ac < bc;
     }
     ar.len() < br.len()
 }

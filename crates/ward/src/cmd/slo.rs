@@ -85,6 +85,30 @@ pub struct Common {
         env = "SLOTH_DISABLE_DEFAULT_SLO_PLUGINS"
     )]
     pub disable_default_slo_plugins: bool,
+    /// Fail on spec keys sloth would silently ignore (ward only; default: warn).
+    #[arg(long = "strict", env = "WARD_SLO_STRICT")]
+    pub strict: bool,
+}
+
+/// Reports keys sloth ignores: a warning each, or (with `--strict`) an error.
+fn unknown_fields(file: &str, data: &str, strict: bool) -> Result<(), String> {
+    let mut found = Vec::new();
+    for doc in ward_slo::spec::documents(data) {
+        found.extend(ward_slo::spec::unknown::unknown_fields(&doc));
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    if strict {
+        return Err(format!(
+            "{file}: unknown field {} (--strict)",
+            found.join(", ")
+        ));
+    }
+    for f in found {
+        eprintln!("ward slo: warning: {file}: unknown field {f} is ignored, as sloth does");
+    }
+    Ok(())
 }
 
 /// Arguments of `ward slo generate`.
@@ -293,9 +317,13 @@ fn generate(a: GenerateArgs) -> Result<(), Failure> {
             )));
         }
         let files = discover(&a.input, &a.common)?;
-        fs::generate_dir(&gen, &opts, &a.input, &files, out)
+        let strict = a.common.strict;
+        fs::generate_dir(&gen, &opts, &a.input, &files, out, &|file, data| {
+            unknown_fields(file, data, strict).map_err(spec_fail)
+        })
     } else {
         let data = fs::read_spec(input).map_err(io_fail)?;
+        unknown_fields(&a.input, &data, a.common.strict).map_err(spec_fail)?;
         let results = gen
             .generate_file(&a.input, &data)
             .map_err(|e| spec_fail(e.to_string()))?;
@@ -350,6 +378,9 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
     for file in &files {
         let data = fs::read_spec(Path::new(file)).map_err(io_fail)?;
         let mut errs: Vec<String> = Vec::new();
+        if let Err(e) = unknown_fields(file, &data, a.common.strict) {
+            errs.push(e);
+        }
         for doc in ward_slo::spec::documents(&data) {
             total += 1;
             match gen.generate_doc(file, &doc) {

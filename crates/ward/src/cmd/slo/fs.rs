@@ -229,6 +229,7 @@ pub fn generate_dir(
     input: &str,
     files: &[String],
     out: &Path,
+    check: &dyn Fn(&str, &str) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let root = clean(input);
     let mut pending = Vec::with_capacity(files.len());
@@ -244,6 +245,7 @@ pub fn generate_dir(
                 .map_err(io_fail)?;
         }
         let data = read_spec(Path::new(file)).map_err(io_fail)?;
+        check(file, &data)?;
         let results = gen
             .generate_file(file, &data)
             .map_err(|e| spec_fail(e.to_string()))?;

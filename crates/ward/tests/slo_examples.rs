@@ -1,0 +1,86 @@
+//! The SLO examples in `examples/slo/` (Kubernetes API server SLOs and SLOs
+//! over ward's own nurse/lookup metrics) validate, generate in directory
+//! mode, load in `promtool check rules`, and equal sloth's output.
+
+mod slo_support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use slo_support::{promtool_check, same_except_header, ward};
+
+fn examples() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/slo"))
+}
+
+fn s(x: &str) -> String {
+    x.to_string()
+}
+
+#[test]
+fn examples_validate_and_generate() {
+    let dir = examples();
+    let v = ward(&dir, &[s("slo"), s("validate"), s("-i"), s(".")], &[]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+
+    let out = tempfile::tempdir().expect("tempdir");
+    let g = ward(
+        &dir,
+        &[
+            s("slo"),
+            s("generate"),
+            s("-i"),
+            s("."),
+            s("-o"),
+            out.path().display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    for name in ["kubernetes-apiserver.yaml", "ward-nurse-lookup.yaml"] {
+        let text = std::fs::read_to_string(out.path().join(name)).expect("generated file");
+        assert!(text.contains("record: slo:sli_error:ratio_rate30d"));
+        promtool_check(&text, name);
+    }
+    let api = std::fs::read_to_string(out.path().join("kubernetes-apiserver.yaml")).expect("read");
+    for slo in ["availability", "read-latency", "write-latency"] {
+        assert!(
+            api.contains(&format!("sloth_id: kubernetes-apiserver-{slo}")),
+            "{slo}"
+        );
+    }
+}
+
+#[test]
+fn examples_match_sloth() {
+    let dir = examples();
+    let tools = std::env::var("WARD_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+                });
+            cache.join("ward/tools")
+        });
+    let sloth = tools.join("bin/sloth");
+    assert!(
+        sloth.is_file(),
+        "sloth not found at {}: run scripts/install-test-deps.sh",
+        sloth.display()
+    );
+    for name in ["kubernetes-apiserver.yaml", "ward-nurse-lookup.yaml"] {
+        let want = Command::new(&sloth)
+            .current_dir(&dir)
+            .args(["generate", "-i", name])
+            .output()
+            .expect("run sloth");
+        assert!(want.status.success());
+        let got = ward(&dir, &[s("slo"), s("generate"), s("-i"), s(name)], &[]);
+        assert_eq!(got.code, 0, "{}", got.stderr);
+        if let Err(d) = same_except_header(&String::from_utf8_lossy(&want.stdout), &got.stdout) {
+            panic!("{name}: {d}");
+        }
+    }
+}
