@@ -156,12 +156,23 @@ struct Shared {
     failed: AtomicU64,
     /// Open model: the next send slot.
     slot: AtomicU64,
+    /// Requests started and not yet recorded.
+    in_flight: AtomicU64,
     shards: Vec<Mutex<Recorder>>,
 }
 
 impl Shared {
+    /// Records into the worker's shard, or the next free one: a worker
+    /// never waits on a lock another (possibly descheduled) thread holds.
     fn record(&self, id: u64, f: impl FnOnce(&mut Recorder)) {
-        if let Some(shard) = self.shards.get(id as usize % SHARDS) {
+        let first = id as usize % SHARDS;
+        for k in 0..SHARDS {
+            if let Some(Ok(mut rec)) = self.shards.get((first + k) % SHARDS).map(Mutex::try_lock) {
+                f(&mut rec);
+                return;
+            }
+        }
+        if let Some(shard) = self.shards.get(first) {
             let mut rec = shard.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut rec);
         }
@@ -196,6 +207,7 @@ pub async fn run(
         requests: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         slot: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
         shards: (0..SHARDS)
             .map(|_| Mutex::new(Recorder::default()))
             .collect(),
@@ -240,12 +252,17 @@ pub async fn run(
     }
     let grace = Instant::now() + sh.timeout + Duration::from_millis(100);
     loop {
+        if sh.kill.is_cancelled() && !workers.is_empty() {
+            workers.abort_all();
+        }
         tokio::select! {
             joined = workers.join_next() => if joined.is_none() { break },
             _ = tokio::time::sleep_until(grace), if !sh.kill.is_cancelled() => sh.kill.cancel(),
             _ = cancel.cancelled(), if !sh.kill.is_cancelled() => sh.kill.cancel(),
         }
     }
+    let cut_off = sh.in_flight.load(Ordering::Relaxed);
+    sh.record(0, |r| r.interrupted += cut_off);
     ticker.abort();
     let elapsed = t0.elapsed();
     let requests = sh.requests.load(Ordering::Relaxed);
@@ -394,11 +411,11 @@ async fn open_worker(id: u64, sh: Arc<Shared>, t0: Instant, rate: f64, duration:
             break;
         }
         let intended = t0 + offset;
-        tokio::select! {
-            biased;
-            _ = sh.stop.cancelled() => break,
-            _ = tokio::time::sleep_until(intended) => {}
+        // Slots end at `duration`, so this sleep never outlasts the run.
+        if sh.stop.is_cancelled() {
+            break;
         }
+        tokio::time::sleep_until(intended).await;
         let now = Instant::now();
         if !request(id, &sh, &mut conn, intended, now.max(intended) + sh.timeout).await {
             break;
@@ -422,17 +439,16 @@ async fn request(
     start: Instant,
     deadline: Instant,
 ) -> bool {
-    let mut trace = Trace::start_at(start);
-    let outcome = tokio::select! {
-        biased;
-        _ = sh.kill.cancelled() => None,
-        ex = exchange(sh, conn, &mut trace, deadline) => Some(ex),
-    };
-    let Some(ex) = outcome else {
-        *conn = None;
-        sh.record(id, |r| r.interrupted += 1);
+    // No per-request select on `kill` (it would lock the token's shared
+    // mutex twice per request): killing aborts the worker tasks, and the
+    // requests then in flight are counted from `in_flight`.
+    if sh.kill.is_cancelled() {
         return false;
-    };
+    }
+    let mut trace = Trace::start_at(start);
+    sh.in_flight.fetch_add(1, Ordering::Relaxed);
+    let ex = exchange(sh, conn, &mut trace, deadline).await;
+    sh.in_flight.fetch_sub(1, Ordering::Relaxed);
     sh.requests.fetch_add(1, Ordering::Relaxed);
     let failed = !matches!(ex.result, Ok((status, _)) if status < 400);
     if failed {
