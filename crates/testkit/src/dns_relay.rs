@@ -191,7 +191,10 @@ async fn relay_udp(socket: Arc<UdpSocket>, cfg: Builder, stats: Arc<Stats>) {
             continue;
         };
         let seq = stats.udp_queries.fetch_add(1, Ordering::SeqCst) + 1;
-        if cfg.drop_every.is_some_and(|every| seq.is_multiple_of(every)) {
+        if cfg
+            .drop_every
+            .is_some_and(|every| seq.is_multiple_of(every))
+        {
             stats.dropped.fetch_add(1, Ordering::SeqCst);
             continue;
         }
