@@ -169,10 +169,8 @@ fn cutting_and_restoring_a_node_through_the_lab_api() {
     };
     let wait = |what: &str, limit: Duration, f: &dyn Fn() -> bool| {
         let start = Instant::now();
-        while !f() {
-            assert!(start.elapsed() < limit, "{what} not within {limit:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        ward_testkit::wait::until(limit, || f().then_some(()))
+            .unwrap_or_else(|| panic!("{what} not within {limit:?}"));
         start.elapsed()
     };
     wait("6 x 3 checked cells", Duration::from_secs(10), &|| {

@@ -12,13 +12,46 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use ward_testkit::net::{accepts, free_port, http_request};
+use ward_testkit::net::{accepts, free_port};
 use ward_testkit::process::{find_binary, Process};
 
 const NODES: usize = 6;
 const K: usize = 3;
 const INTERVAL: Duration = Duration::from_millis(500);
 const TIMEOUT: Duration = Duration::from_millis(400);
+
+/// One WebDriver request; chromedriver keeps connections open, so the body is read by Content-Length.
+fn http_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut reader = BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status).ok()?;
+    let code = status.split_whitespace().nth(1)?.parse().ok()?;
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut buf = vec![0; length];
+    reader.read_exact(&mut buf).ok()?;
+    Some((code, String::from_utf8_lossy(&buf).into_owned()))
+}
 
 struct Driver {
     addr: SocketAddr,
@@ -28,10 +61,15 @@ struct Driver {
 impl Driver {
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let path = format!("/session/{}{path}", self.session);
-        let r = http_request(self.addr, method, &path, &body.to_string())
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let (status, text) = http_request(self.addr, method, &path, &body)
             .unwrap_or_else(|| panic!("chromedriver {method} {path}: no answer"));
-        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{method} {path}: {text}");
         v["value"].clone()
     }
 
@@ -88,10 +126,8 @@ fn cells(d: &Driver, node: &str) -> (u64, u64) {
 
 fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ward_testkit::wait::until(limit, || f().then_some(()))
+        .unwrap_or_else(|| panic!("{what}: not within {limit:?}"));
     start.elapsed()
 }
 
@@ -143,11 +179,11 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         "binary": "/usr/bin/chromium",
         "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--no-first-run", "--window-size=1400,1000"]}}}});
-    let r = http_request(addr, "POST", "/session", &caps.to_string()).unwrap();
-    let v: Value = serde_json::from_str(&r.body).unwrap();
+    let (_, text) = http_request(addr, "POST", "/session", &caps.to_string()).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
     let session = v["value"]["sessionId"]
         .as_str()
-        .unwrap_or_else(|| panic!("new session: {}", r.body))
+        .unwrap_or_else(|| panic!("new session: {text}"))
         .to_string();
     let d = Driver { addr, session };
     d.call("POST", "/url", json!({"url": url}));
