@@ -242,7 +242,7 @@ async fn dropped_queries_raise_errors_and_the_timeout_class_exactly() {
         config(
             "a.test,b.test,c.test,d.test",
             &format!("udp://{}", relay.addr()),
-            300,
+            1000,
         ),
         &registry,
     )
@@ -290,7 +290,7 @@ async fn a_stopped_server_yields_errors_not_a_crash() {
         relay.addr(),
         server.addr()
     );
-    let lookuper = Lookuper::new(config("a.test", &servers, 250), &registry).unwrap();
+    let lookuper = Lookuper::new(config("a.test", &servers, 1000), &registry).unwrap();
     rounds(&lookuper, 1).await;
     assert_eq!(sum(&text(&registry), metrics::DNS_ERRORS_TOTAL, &[]), 0.0);
     server.process().stop(Duration::from_secs(5));
@@ -541,4 +541,51 @@ async fn nxdomain_through_the_search_path_and_ipv6_servers() {
         4.0,
         "{t}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_is_ready_only_after_its_first_round() {
+    let server = DnsServer::unbound()
+        .bind_ip("127.0.0.30")
+        .a("a.test", "127.0.0.9")
+        .start()
+        .expect("unbound");
+    // The first round cannot finish before the relay's delay.
+    let relay = DnsRelay::to(server.addr())
+        .bind_ip("127.0.0.30")
+        .delay(Duration::from_millis(800))
+        .start()
+        .expect("relay");
+    let endpoint = ward_lookup::agent::bind("127.0.0.1:0").await.expect("bind");
+    let addr = endpoint.local_addr().expect("addr");
+    let lifecycle = ward_lookup::agent::Lifecycle::new();
+    let cfg = config("a.test", &format!("udp://{}", relay.addr()), 2000);
+    let agent = tokio::spawn(ward_lookup::agent::run(cfg, vec![endpoint], lifecycle.clone()));
+    let status = |path: &'static str| {
+        tokio::task::spawn_blocking(move || ward_testkit::net::http_get(addr, path).map(|r| r.status))
+    };
+    let first = wait::until(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(addr).ok().map(|_| ())
+    });
+    assert!(first.is_some());
+    assert_eq!(status("/readyz").await.unwrap(), Some(503), "not ready before the first round");
+    assert_eq!(status("/healthz").await.unwrap(), Some(200));
+    let ready = tokio::task::spawn_blocking(move || {
+        wait::until(Duration::from_secs(10), || {
+            ward_testkit::net::http_get(addr, "/readyz").filter(|r| r.status == 200)
+        })
+    })
+    .await
+    .unwrap();
+    assert!(ready.is_some(), "ready after the first round");
+    let text = tokio::task::spawn_blocking(move || ward_testkit::net::http_get(addr, "/metrics"))
+        .await
+        .unwrap()
+        .map(|r| r.body)
+        .unwrap_or_default();
+    assert!(text.contains("hostlookuper_dns_lookup_total{host=\"a.test\""), "{text}");
+    assert!(text.contains("process_resident_memory_bytes"), "{text}");
+    lifecycle.request_shutdown();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), agent).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "agent stops on request: {stopped:?}");
 }
