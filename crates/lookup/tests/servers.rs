@@ -560,15 +560,25 @@ async fn the_agent_is_ready_only_after_its_first_round() {
     let addr = endpoint.local_addr().expect("addr");
     let lifecycle = ward_lookup::agent::Lifecycle::new();
     let cfg = config("a.test", &format!("udp://{}", relay.addr()), 2000);
-    let agent = tokio::spawn(ward_lookup::agent::run(cfg, vec![endpoint], lifecycle.clone()));
+    let agent = tokio::spawn(ward_lookup::agent::run(
+        cfg,
+        vec![endpoint],
+        lifecycle.clone(),
+    ));
     let status = |path: &'static str| {
-        tokio::task::spawn_blocking(move || ward_testkit::net::http_get(addr, path).map(|r| r.status))
+        tokio::task::spawn_blocking(move || {
+            ward_testkit::net::http_get(addr, path).map(|r| r.status)
+        })
     };
     let first = wait::until(Duration::from_secs(5), || {
         std::net::TcpStream::connect(addr).ok().map(|_| ())
     });
     assert!(first.is_some());
-    assert_eq!(status("/readyz").await.unwrap(), Some(503), "not ready before the first round");
+    assert_eq!(
+        status("/readyz").await.unwrap(),
+        Some(503),
+        "not ready before the first round"
+    );
     assert_eq!(status("/healthz").await.unwrap(), Some(200));
     let ready = tokio::task::spawn_blocking(move || {
         wait::until(Duration::from_secs(10), || {
@@ -583,9 +593,15 @@ async fn the_agent_is_ready_only_after_its_first_round() {
         .unwrap()
         .map(|r| r.body)
         .unwrap_or_default();
-    assert!(text.contains("hostlookuper_dns_lookup_total{host=\"a.test\""), "{text}");
+    assert!(
+        text.contains("hostlookuper_dns_lookup_total{host=\"a.test\""),
+        "{text}"
+    );
     assert!(text.contains("process_resident_memory_bytes"), "{text}");
     lifecycle.request_shutdown();
     let stopped = tokio::time::timeout(Duration::from_secs(10), agent).await;
-    assert!(matches!(stopped, Ok(Ok(Ok(())))), "agent stops on request: {stopped:?}");
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "agent stops on request: {stopped:?}"
+    );
 }
