@@ -184,18 +184,22 @@ impl Drop for Pending {
 }
 
 fn write_pending(
+    tmp_dir: Option<&Path>,
     dest: &Path,
     f: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<(), Failure>,
 ) -> Result<Pending, Failure> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+    let dir = match (tmp_dir, dest.parent()) {
+        (Some(t), _) => t.to_path_buf(),
+        (None, Some(p)) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.ward-tmp-{}", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.ward-tmp-{}-{seq}", std::process::id()));
     let file = std::fs::File::create(&tmp)
         .with_context(|| format!("could not create out file {}", tmp.display()))
         .map_err(io_fail)?;
@@ -216,7 +220,7 @@ pub fn write_atomic(
     dest: &Path,
     f: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let p = write_pending(dest, f)?;
+    let p = write_pending(None, dest, f)?;
     p.commit()
         .with_context(|| format!("renaming into {}", dest.display()))
         .map_err(io_fail)
@@ -239,21 +243,22 @@ pub fn generate_dir(
             .map(|r| r.trim_start_matches('/'))
             .unwrap_or(file.as_str());
         let dest = out.join(rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))
-                .map_err(io_fail)?;
-        }
         let data = read_spec(Path::new(file)).map_err(io_fail)?;
         check(file, &data)?;
         let results = gen
             .generate_file(file, &data)
             .map_err(|e| spec_fail(e.to_string()))?;
-        pending.push(write_pending(&dest, |w| {
+        pending.push(write_pending(Some(out), &dest, |w| {
             write_results(&results, opts, file, w)
         })?);
     }
+    // Directories are created only now, so a failed run leaves nothing behind.
     for p in &pending {
+        if let Some(parent) = p.dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))
+                .map_err(io_fail)?;
+        }
         p.commit()
             .with_context(|| format!("renaming into {}", p.dest.display()))
             .map_err(io_fail)?;
