@@ -30,6 +30,7 @@ struct Cli {
 
 /// Every subcommand of the binary.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start: the size of the variants does not matter
 enum Command {
     /// kubenurse-compatible DaemonSet agent: API server, ingress, service and ring-neighbour checks.
     Nurse(cmd::nurse::Args),
