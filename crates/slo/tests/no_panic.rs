@@ -23,7 +23,7 @@ slos:
 ---
 apiVersion: sloth.slok.dev/v1
 kind: PrometheusServiceLevel
-metadata: {name: x, namespace: y}
+metadata: {name: x, namespace: ns1}
 spec:
   service: "svc"
   slos:
