@@ -7,7 +7,12 @@ use tracing_subscriber::EnvFilter;
 pub struct Args {
     /// Log level or tracing filter (e.g. `info`, `ward_nurse=debug`); kube-client's own error
     /// lines are off by default because ward reports those errors itself.
-    #[arg(long, env = "WARD_LOG", default_value = "warn,kube_client=off", global = true)]
+    #[arg(
+        long,
+        env = "WARD_LOG",
+        default_value = "warn,kube_client=off",
+        global = true
+    )]
     pub log_level: String,
     /// Log format.
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -61,15 +61,15 @@ fn strict<T: DeserializeOwned + Serialize>(path: &Path, doc: &Value) {
 
 #[test]
 fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
-    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-    use k8s_openapi::api::batch::v1::CronJob;
-    use k8s_openapi::api::coordination::v1::Lease;
-    use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-    use k8s_openapi::api::networking::v1::Ingress;
     use k8s_openapi::api::admissionregistration::v1::{
         ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
     };
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+    use k8s_openapi::api::batch::v1::CronJob;
+    use k8s_openapi::api::coordination::v1::Lease;
     use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+    use k8s_openapi::api::networking::v1::Ingress;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
     let docs = documents();
