@@ -256,10 +256,7 @@ pub fn config(args: &Args) -> anyhow::Result<LoadConfig> {
     let thresholds = args
         .thresholds
         .iter()
-        .map(|t| {
-            t.parse::<Threshold>()
-                .map_err(|e| anyhow::anyhow!("--threshold {e}"))
-        })
+        .map(|t| t.parse::<Threshold>().map_err(|e| anyhow::anyhow!("--{e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let model = if let Some(rate) = args.rate {
         let duration = args

@@ -73,7 +73,7 @@ struct AgentArgs {
     #[arg(long, env = "KUBENURSE_NEIGHBOUR_LIMIT", default_value = "10", value_parser = neighbour_limit)]
     neighbour_limit: i64,
     /// Also check neighbours on cordoned nodes (`true` to enable).
-    #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag)]
+    #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     allow_unschedulable: bool,
     /// Time between check rounds.
     #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value = "5s", value_parser = go_duration)]
@@ -82,22 +82,22 @@ struct AgentArgs {
     #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value = "5s", value_parser = go_duration)]
     shutdown_duration: Duration,
     /// Reuse keep-alive connections between rounds (`true` to enable).
-    #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", default_value = "false", value_parser = kube_flag)]
+    #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     reuse_connections: bool,
     /// Check the API server by IP (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DIRECT", default_value = "true", value_parser = kube_toggle)]
+    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DIRECT", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
     check_api_server_direct: bool,
     /// Check the API server by DNS name (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DNS", default_value = "true", value_parser = kube_toggle)]
+    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DNS", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
     check_api_server_dns: bool,
     /// Check the Ingress round trip (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_ME_INGRESS", default_value = "true", value_parser = kube_toggle)]
+    #[arg(long, env = "KUBENURSE_CHECK_ME_INGRESS", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
     check_me_ingress: bool,
     /// Check the Service round trip (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_ME_SERVICE", default_value = "true", value_parser = kube_toggle)]
+    #[arg(long, env = "KUBENURSE_CHECK_ME_SERVICE", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
     check_me_service: bool,
     /// Discover and check ring neighbours (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_NEIGHBOURHOOD", default_value = "true", value_parser = kube_toggle)]
+    #[arg(long, env = "KUBENURSE_CHECK_NEIGHBOURHOOD", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
     check_neighbourhood: bool,
     /// Extra checks, `name:url|name:tcp://host:port|name:dns://server/name`.
     #[arg(long, env = "KUBENURSE_EXTRA_CHECKS", default_value = "")]
@@ -106,19 +106,19 @@ struct AgentArgs {
     #[arg(long, env = "KUBENURSE_HISTOGRAM_BUCKETS", default_value = "")]
     histogram_buckets: String,
     /// Use VictoriaMetrics `vmrange` histograms (`true` to enable).
-    #[arg(long, env = "KUBENURSE_VICTORIAMETRICS_HISTOGRAM", default_value = "false", value_parser = kube_flag)]
+    #[arg(long, env = "KUBENURSE_VICTORIAMETRICS_HISTOGRAM", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     victoriametrics_histogram: bool,
     /// Write `# HELP`/`# TYPE` lines (`true` to enable).
-    #[arg(long, env = "KUBENURSE_EXPOSE_METADATA", default_value = "false", value_parser = kube_flag)]
+    #[arg(long, env = "KUBENURSE_EXPOSE_METADATA", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     expose_metadata: bool,
     /// Skip TLS verification of outgoing checks (`true` to enable).
-    #[arg(long, env = "KUBENURSE_INSECURE", default_value = "false", value_parser = kube_flag)]
+    #[arg(long, env = "KUBENURSE_INSECURE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     insecure: bool,
     /// Extra CA file (PEM) trusted by outgoing checks.
     #[arg(long, env = "KUBENURSE_EXTRA_CA")]
     extra_ca: Option<PathBuf>,
     /// Also serve HTTPS and check neighbours over HTTPS (`true` to enable).
-    #[arg(long, env = "KUBENURSE_USE_TLS", default_value = "false", value_parser = kube_flag)]
+    #[arg(long, env = "KUBENURSE_USE_TLS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     use_tls: bool,
     /// Server certificate (PEM) for HTTPS.
     #[arg(long, env = "KUBENURSE_CERT_FILE")]
@@ -394,7 +394,7 @@ mod tests {
             err.contains("invalid value '5x' for '--check-interval <CHECK_INTERVAL>'"),
             "{err}"
         );
-        let err = Cli::try_parse_from(["nurse", "--neighbour-limit", "-3"])
+        let err = Cli::try_parse_from(["nurse", "--neighbour-limit=-3"])
             .unwrap_err()
             .to_string();
         assert!(
