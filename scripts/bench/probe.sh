@@ -4,18 +4,22 @@
 # 10,000 checks and peak RSS of each, and the ratios.
 #   bash scripts/bench/probe.sh            # 10,000 checks each
 #   CHECKS=50000 bash scripts/bench/probe.sh
+#   WARD_BIN=target/release/ward bash scripts/bench/probe.sh   # skip the build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CHECKS="${CHECKS:-10000}"
 work="$(mktemp -d)"; trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-cargo build --release -q -p ward
-ward="$PWD/target/release/ward"
+ward="${WARD_BIN:-}"
+if [ -z "$ward" ]; then
+  cargo build --release -q -p ward
+  ward="$PWD/target/release/ward"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT=$(free_port); BB_PORT=$(free_port)
 mkdir -p "$work/html" "$work/logs"; echo ok > "$work/html/index.html"
 cat > "$work/nginx.conf" <<CONF
-daemon off; worker_processes 1; pid $work/nginx.pid; error_log $work/logs/error.log;
+daemon off; user root; worker_processes 1; pid $work/nginx.pid; error_log $work/logs/error.log;
 events { worker_connections 1024; }
 http { access_log off; server { listen 127.0.0.1:$NGINX_PORT; root $work/html; } }
 CONF
