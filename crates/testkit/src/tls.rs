@@ -27,11 +27,7 @@ pub struct IssuedCert {
 }
 
 fn rcgen_err(what: &str, e: rcgen::Error) -> Error {
-    Error::io(
-        "test CA",
-        what,
-        std::io::Error::other(e.to_string()),
-    )
+    Error::io("test CA", what, std::io::Error::other(e.to_string()))
 }
 
 impl TestCa {

@@ -1,11 +1,11 @@
 //! One module per subcommand: each turns its clap `Args` into a library config,
 //! calls one library entry point, and hands the report to `render`.
 
+pub mod e2e;
 pub mod keepalive;
 pub mod lab;
 pub mod load;
 pub mod lookup;
-pub mod e2e;
 pub mod nurse;
 pub mod probe;
 pub mod slo;
