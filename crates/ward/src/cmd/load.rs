@@ -140,18 +140,7 @@ pub fn request_from(
         .parse()
         .map_err(|_| anyhow::anyhow!("--method {method:?}: not an HTTP method"))?;
     for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .with_context(|| format!("--header {header:?}: expected `Name: value`"))?;
-        request.headers.push((
-            name.trim()
-                .parse()
-                .with_context(|| format!("--header {header:?}: invalid header name"))?,
-            value
-                .trim()
-                .parse()
-                .with_context(|| format!("--header {header:?}: invalid header value"))?,
-        ));
+        request.headers.push(crate::cmd::values::header(header)?);
     }
     if let Some(data) = &args.data {
         request.body = data.clone().into();

@@ -182,18 +182,7 @@ fn http_request(args: &Args, url: url::Url) -> anyhow::Result<HttpRequest> {
         .parse()
         .with_context(|| format!("--method {:?}: not an HTTP method", args.method))?;
     for header in &args.headers {
-        let (name, value) = header
-            .split_once(':')
-            .with_context(|| format!("--header {header:?}: expected `Name: value`"))?;
-        request.headers.push((
-            name.trim()
-                .parse()
-                .with_context(|| format!("--header {header:?}: invalid header name"))?,
-            value
-                .trim()
-                .parse()
-                .with_context(|| format!("--header {header:?}: invalid header value"))?,
-        ));
+        request.headers.push(crate::cmd::values::header(header)?);
     }
     if let Some(data) = &args.data {
         request.body = data.clone().into();
