@@ -75,7 +75,7 @@ fn a_cut_node_is_reported_as_failing_paths_into_it() {
         "--check-interval",
         "1s",
         "--check-timeout",
-        "1s",
+        "2s",
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
