@@ -167,6 +167,9 @@ struct NodeRun {
     ip: Ipv4Addr,
     faults: Arc<Faults>,
     lifecycle: Option<Arc<Lifecycle>>,
+    /// The nurse's listener, bound at start so that every nurse listens
+    /// before the first one checks its neighbours (taken when it starts).
+    listener: Option<std::net::TcpListener>,
 }
 
 struct State {
@@ -209,16 +212,16 @@ fn node_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, u8::try_from(i + 2).unwrap_or(254))
 }
 
-/// Finds a port free on every nurse address (or checks the one given).
-fn nurse_port(config: &LabConfig) -> Result<u16, Error> {
-    let try_port = |port: u16| -> Result<u16, std::io::Error> {
+/// Binds one port free on every nurse address (or the one given), a listener per node.
+fn nurse_listeners(config: &LabConfig) -> Result<Vec<std::net::TcpListener>, Error> {
+    let try_port = |port: u16| -> Result<Vec<std::net::TcpListener>, std::io::Error> {
         let first = std::net::TcpListener::bind((node_ip(0), port))?;
         let port = first.local_addr()?.port();
         let mut held = vec![first];
         for i in 1..config.nodes {
             held.push(std::net::TcpListener::bind((node_ip(i), port))?);
         }
-        Ok(port)
+        Ok(held)
     };
     if config.nurse_port != 0 {
         return try_port(config.nurse_port).map_err(|e| Error::Config {
@@ -230,7 +233,7 @@ fn nurse_port(config: &LabConfig) -> Result<u16, Error> {
     let mut last = None;
     for _ in 0..20 {
         match try_port(0) {
-            Ok(p) => return Ok(p),
+            Ok(held) => return Ok(held),
             Err(e) => last = Some(e),
         }
     }
@@ -285,7 +288,11 @@ impl Lab {
             value: config.listen.to_string(),
             reason: e.to_string(),
         })?;
-        let port = nurse_port(&config)?;
+        let listeners = nurse_listeners(&config)?;
+        let port = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .map_or(config.nurse_port, |a| a.port());
         let sim = KubeSim::start(ward_kube_sim::SimConfig::default()).await?;
         let files = tempfile::Builder::new()
             .prefix("ward-lab-")
@@ -310,12 +317,15 @@ impl Lab {
             value: format!("{:?}", config.check_timeout),
             reason: e.to_string(),
         })?;
-        let nodes = (0..config.nodes)
-            .map(|i| NodeRun {
+        let nodes = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, listener)| NodeRun {
                 name: node_name(i),
                 ip: node_ip(i),
                 faults: Faults::new(),
                 lifecycle: None,
+                listener: Some(listener),
             })
             .collect();
         let inner = Arc::new(Inner {
@@ -509,6 +519,7 @@ impl Inner {
         let name = node.name.clone();
         let hooks = Hooks {
             faults: Some(node.faults.clone()),
+            listener: node.listener.take(),
             on_round: Some(Arc::new(move |_node, status| {
                 if let Some(inner) = me.upgrade() {
                     inner.record(&name, status);

@@ -31,12 +31,15 @@ pub use config::NurseConfig;
 pub use faults::Faults;
 
 /// Optional hooks for a caller that runs nurses in-process (the lab).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Hooks {
     /// Faults applied to the nurse's endpoints.
     pub faults: Option<Arc<Faults>>,
     /// Called with every finished round's status.
     pub on_round: Option<server::RoundHook>,
+    /// The plain endpoint's listener, already bound by the caller (so a
+    /// caller starting many nurses has them all listening before any checks).
+    pub listener: Option<std::net::TcpListener>,
 }
 
 /// Why the nurse could not start.
@@ -168,13 +171,19 @@ pub async fn run_with(
         neighbour_limit: config.neighbour_limit,
         on_round: hooks.on_round.clone(),
     });
-    let mut endpoints =
-        vec![Endpoint::bind(config.listen)
-            .await
-            .map_err(|source| Error::Listen {
-                addr: config.listen,
-                source,
-            })?];
+    let listen_error = |source| Error::Listen {
+        addr: config.listen,
+        source,
+    };
+    let plain = match hooks.listener {
+        Some(listener) => listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(listener))
+            .map(|l| Endpoint::from_listener(l, None)),
+        None => Endpoint::bind(config.listen).await,
+    }
+    .map_err(listen_error)?;
+    let mut endpoints = vec![plain];
     if let Some(tls) = &config.tls {
         endpoints.push(
             Endpoint::bind_tls(tls.listen, server_tls(tls)?)
