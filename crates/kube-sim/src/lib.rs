@@ -1,11 +1,13 @@
 //! An in-process simulation of the part of the Kubernetes API that ward uses:
-//! `/version` and discovery, nodes, pods and namespaces (list with label and
+//! `/version` and discovery, nodes, pods, namespaces and services (list with label and
 //! field selectors and pagination, watch with resourceVersion, history and
 //! bookmarks, get, create, replace, merge/strategic/apply patches, delete, the
 //! `status` subresource, `Status` errors), served as k8s-openapi JSON over
 //! HTTPS with a CA generated at start, so an unmodified `kube::Client` talks
 //! to it. It has no authentication or authorization (every request is
 //! allowed), no admission, no graceful deletion and no controllers.
+//! [`KubeSim::start_dns`] adds a cluster DNS answering from the same objects
+//! as CoreDNS's `kubernetes` plugin would ([`dns`]).
 //!
 //! Entry point: [`KubeSim::start`]. The lab's faults use
 //! [`KubeSim::set_available`] (the listener is closed, connections refused)
@@ -21,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod dns;
 pub mod selector;
 pub mod server;
 pub mod status;
@@ -241,6 +244,11 @@ impl KubeSim {
     /// A kube-rs client for this server.
     pub fn client(&self) -> Result<kube::Client, Error> {
         kube::Client::try_from(self.kube_config()).map_err(Error::Client)
+    }
+
+    /// Starts a cluster DNS answering from this simulation's objects.
+    pub async fn start_dns(&self, config: dns::DnsConfig) -> Result<dns::ClusterDns, Error> {
+        dns::ClusterDns::start(self.shared.clone(), config).await
     }
 
     /// Up (serving) or down (listener closed: connections are refused, open watches end).

@@ -1,4 +1,4 @@
-//! The object store: nodes, pods and namespaces as JSON (validated against the
+//! The object store: nodes, pods, namespaces and services as JSON (validated against the
 //! k8s-openapi types), one cluster-wide resourceVersion counter as etcd keeps
 //! it, a bounded history of changes for watches that resume from a
 //! resourceVersion, and a broadcast of every change to open watches.
@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
@@ -32,7 +32,7 @@ pub struct Resource {
 }
 
 /// Every resource served (all in the core `v1` group).
-pub const RESOURCES: [Resource; 3] = [
+pub const RESOURCES: [Resource; 4] = [
     Resource {
         kind: "Pod",
         plural: "pods",
@@ -53,6 +53,13 @@ pub const RESOURCES: [Resource; 3] = [
         singular: "namespace",
         namespaced: false,
         short_names: &["ns"],
+    },
+    Resource {
+        kind: "Service",
+        plural: "services",
+        singular: "service",
+        namespaced: true,
+        short_names: &["svc"],
     },
 ];
 
@@ -174,6 +181,7 @@ fn validate(r: Resource, object: &Value) -> Result<(), ApiError> {
     let checked = match r.kind {
         "Pod" => serde_json::from_value::<Pod>(object.clone()).map(|_| ()),
         "Node" => serde_json::from_value::<Node>(object.clone()).map(|_| ()),
+        "Service" => serde_json::from_value::<Service>(object.clone()).map(|_| ()),
         _ => serde_json::from_value::<Namespace>(object.clone()).map(|_| ()),
     };
     checked.map_err(|e| {
@@ -629,6 +637,21 @@ fn defaults(r: Resource, map: &mut Map<String, Value>) {
             ] {
                 if spec.get(k).is_none() {
                     spec[k] = v;
+                }
+            }
+        }
+        "Service" => {
+            // No IP allocator: a ClusterIP Service keeps the clusterIP it was given.
+            let spec = map.entry("spec").or_insert_with(|| json!({}));
+            if spec.get("type").is_none() {
+                spec["type"] = json!("ClusterIP");
+            }
+            if spec.get("sessionAffinity").is_none() {
+                spec["sessionAffinity"] = json!("None");
+            }
+            if let Some(ip) = spec.get("clusterIP").cloned() {
+                if spec.get("clusterIPs").is_none() {
+                    spec["clusterIPs"] = json!([ip]);
                 }
             }
         }
