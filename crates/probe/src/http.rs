@@ -198,7 +198,6 @@ impl Connector {
             .to_string();
         let port = url.port_or_known_default().unwrap_or(80);
         let (stream, remote) = tcp::connect(&host, port, connect_to, trace).await?;
-        let clock = Arc::new(IoClock::new(trace.started()));
         let (io, tls_info) = if url.scheme() == "https" {
             trace.mark(Event::TlsHandshakeStart);
             let name = ServerName::try_from(host.clone()).map_err(|e| {
@@ -243,6 +242,7 @@ impl Connector {
             (Some(info), HttpVersion::Auto) => info.alpn.as_deref() == Some("h2"),
             _ => false,
         };
+        let clock = Arc::new(IoClock::new(trace.started(), h2));
         let io = TokioIo::new(Timed {
             inner: io,
             clock: clock.clone(),
@@ -558,8 +558,14 @@ pub struct PeerClose {
 
 /// Socket-level timestamps: the last write and the first read after a request
 /// started, and when (and how) the peer closed the connection.
+///
+/// On a multiplexed (HTTP/2) connection the first read after a request may be
+/// a control frame (the server's SETTINGS, a PING), not the response: there
+/// the clock records writes only, and the response's first byte is taken when
+/// hyper hands over the decoded response head.
 struct IoClock {
     base: Instant,
+    multiplexed: bool,
     last_write: AtomicU64,
     first_read: AtomicU64,
     close_at: AtomicU64,
@@ -568,9 +574,10 @@ struct IoClock {
 }
 
 impl IoClock {
-    fn new(base: Instant) -> Self {
+    fn new(base: Instant, multiplexed: bool) -> Self {
         Self {
             base,
+            multiplexed,
             last_write: AtomicU64::new(0),
             first_read: AtomicU64::new(u64::MAX),
             close_at: AtomicU64::new(0),
@@ -625,13 +632,13 @@ impl IoClock {
     }
 
     fn wrote(&self) {
-        if self.first_read.load(Ordering::Relaxed) == 0 {
+        if self.multiplexed || self.first_read.load(Ordering::Relaxed) == 0 {
             self.last_write.store(self.stamp(), Ordering::Relaxed);
         }
     }
 
     fn read(&self) {
-        if self.first_read.load(Ordering::Relaxed) == 0 {
+        if !self.multiplexed && self.first_read.load(Ordering::Relaxed) == 0 {
             self.first_read.store(self.stamp(), Ordering::Relaxed);
         }
     }

@@ -182,6 +182,15 @@ async fn https_verifies_with_the_generated_ca_and_negotiates_h2() {
             Event::BodyDone,
         ],
     );
+    let (sent, first) = (
+        o.events.get(Event::WroteRequest).unwrap(),
+        o.events.get(Event::GotFirstRespByte).unwrap(),
+    );
+    assert!(
+        first > sent,
+        "h2: the server's SETTINGS frame is not the response's first byte: {:?}",
+        o.events
+    );
 
     let h1 = prober(ProberConfig {
         http_version: HttpVersion::Http1,
