@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::outcome::Outcome;
+use crate::trace::Phases;
 
 /// Distribution of one phase over the checks where it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,31 +66,62 @@ pub struct Summary {
 impl Summary {
     /// Summarises `outcomes`.
     pub fn of(outcomes: &[Outcome]) -> Self {
-        let mut failures = BTreeMap::new();
-        for o in outcomes {
-            if let Some(e) = &o.error {
-                *failures.entry(e.class.as_str()).or_insert(0) += 1;
-            }
+        let mut tally = Tally::default();
+        outcomes.iter().for_each(|o| tally.add(o));
+        tally.summary()
+    }
+}
+
+/// A running [`Summary`] of repeated checks that keeps only the phase
+/// durations (a few bytes per check), so a long run needs no outcomes kept.
+#[derive(Debug, Default)]
+pub struct Tally {
+    checks: usize,
+    successes: usize,
+    failures: BTreeMap<&'static str, usize>,
+    phases: [Vec<Duration>; 6],
+    total: Vec<Duration>,
+}
+
+impl Tally {
+    /// Counts one check.
+    pub fn add(&mut self, outcome: &Outcome) {
+        self.checks += 1;
+        if outcome.success {
+            self.successes += 1;
         }
-        let mut phases = BTreeMap::new();
-        for (i, name) in ["dns", "connect", "tls", "send", "wait", "receive"]
+        if let Some(e) = &outcome.error {
+            *self.failures.entry(e.class.as_str()).or_insert(0) += 1;
+        }
+        for (samples, (_, d)) in self.phases.iter_mut().zip(outcome.phases.named()) {
+            samples.extend(d);
+        }
+        self.total.push(outcome.total);
+    }
+
+    /// Checks counted so far.
+    pub fn checks(&self) -> usize {
+        self.checks
+    }
+
+    /// Checks that failed so far.
+    pub fn failed(&self) -> usize {
+        self.checks - self.successes
+    }
+
+    /// The summary of every check counted.
+    pub fn summary(self) -> Summary {
+        let phases = Phases::NAMES
             .into_iter()
-            .enumerate()
-        {
-            let samples = outcomes
-                .iter()
-                .filter_map(|o| o.phases.named()[i].1)
-                .collect();
-            if let Some(stats) = Stats::of(samples) {
-                phases.insert(name, stats);
-            }
-        }
-        Self {
-            checks: outcomes.len(),
-            successes: outcomes.iter().filter(|o| o.success).count(),
-            failures,
+            .zip(self.phases)
+            .filter_map(|(name, samples)| Some((name, Stats::of(samples)?)))
+            .collect();
+        Summary {
+            checks: self.checks,
+            successes: self.successes,
+            failures: self.failures,
             phases,
-            total: Stats::of(outcomes.iter().map(|o| o.total).collect()),
+            total: Stats::of(self.total),
         }
     }
 }

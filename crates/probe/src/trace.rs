@@ -175,15 +175,19 @@ pub struct Phases {
 }
 
 impl Phases {
+    /// The phase names, in the order they happen.
+    pub const NAMES: [&'static str; 6] = ["dns", "connect", "tls", "send", "wait", "receive"];
+
     /// The phases with their names, in order.
     pub fn named(&self) -> [(&'static str, Option<Duration>); 6] {
+        let [dns, connect, tls, send, wait, receive] = Self::NAMES;
         [
-            ("dns", self.dns),
-            ("connect", self.connect),
-            ("tls", self.tls),
-            ("send", self.send),
-            ("wait", self.wait),
-            ("receive", self.receive),
+            (dns, self.dns),
+            (connect, self.connect),
+            (tls, self.tls),
+            (send, self.send),
+            (wait, self.wait),
+            (receive, self.receive),
         ]
     }
 }

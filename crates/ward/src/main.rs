@@ -56,8 +56,9 @@ fn main() -> ExitCode {
         .unwrap_or_else(|err| cmd::lookup::exit_on_parse_error(&argv, err));
     let mut cli = cli;
     if matches!(cli.command, Command::Lab(_)) && cli.log.log_level == "warn" {
-        // The lab's live line reports failed checks; the nurses' own logs would drown it.
-        cli.log.log_level = "warn,ward_nurse=off".into();
+        // The lab's live line reports failed checks; the nurses' and DNS probers'
+        // own logs would drown it.
+        cli.log.log_level = "warn,ward_nurse=off,ward_lookup=off".into();
     }
     logging::init(&cli.log);
     let outcome = match cli.command {
@@ -72,9 +73,33 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => code,
+        Err(err) if closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ward: {err:#}");
+            eprintln!("ward: {}", one_line(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once (many errors already
+/// quote their source in their own message).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// True when writing the report failed because the reader closed stdout
+/// (`ward ... | head`), which is no failure of ours.
+fn closed_stdout(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -7,16 +7,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use ward_load::plan::{Plan, Stage};
 use ward_load::run::{LoadConfig, Model, Progress};
 use ward_load::stats::{Distribution, Summary};
 use ward_load::threshold::Threshold;
-use ward_probe::http::{HttpRequest, HttpVersion};
-use ward_probe::tls::TlsConfig;
 
+use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
 use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
@@ -65,87 +64,6 @@ pub struct Args {
     /// Output format of the summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     pub output: Format,
-}
-
-/// Request flags shared by `ward load` and `ward keepalive`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RequestArgs {
-    /// HTTP method (default GET; POST for `keepalive race`).
-    #[arg(long, short = 'X')]
-    pub method: Option<String>,
-    /// Extra request header, `Name: value` (repeatable).
-    #[arg(long = "header", short = 'H')]
-    pub headers: Vec<String>,
-    /// Request body.
-    #[arg(long, short = 'd')]
-    pub data: Option<String>,
-    /// Speak HTTP/1.1 only.
-    #[arg(long, conflicts_with = "http2")]
-    pub http1: bool,
-    /// Speak HTTP/2 only (prior knowledge on plain HTTP).
-    #[arg(long)]
-    pub http2: bool,
-}
-
-impl RequestArgs {
-    /// The HTTP version asked for.
-    pub fn http_version(&self) -> HttpVersion {
-        if self.http1 {
-            HttpVersion::Http1
-        } else if self.http2 {
-            HttpVersion::Http2
-        } else {
-            HttpVersion::Auto
-        }
-    }
-}
-
-/// TLS flags shared by `ward load` and `ward keepalive`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TlsArgs {
-    /// Skip TLS certificate verification.
-    #[arg(long, short = 'k')]
-    pub insecure: bool,
-    /// Extra CA certificate file (PEM) to trust (repeatable).
-    #[arg(long = "cacert")]
-    pub ca_files: Vec<PathBuf>,
-}
-
-impl TlsArgs {
-    /// The probe TLS settings.
-    pub fn config(&self) -> TlsConfig {
-        TlsConfig {
-            extra_ca: self.ca_files.clone(),
-            insecure: self.insecure,
-            ..TlsConfig::default()
-        }
-    }
-}
-
-/// Builds the request for `url` from the flags; `default_method` when `-X` is absent.
-pub fn request_from(
-    args: &RequestArgs,
-    url: &str,
-    default_method: &str,
-) -> anyhow::Result<HttpRequest> {
-    let parsed: url::Url = url
-        .parse()
-        .map_err(|e| anyhow::anyhow!("URL {url:?}: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        bail!("URL {url:?}: expected an http:// or https:// URL with a host");
-    }
-    let mut request = HttpRequest::get(parsed);
-    let method = args.method.as_deref().unwrap_or(default_method);
-    request.method = method
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--method {method:?}: not an HTTP method"))?;
-    for header in &args.headers {
-        request.headers.push(crate::cmd::values::header(header)?);
-    }
-    if let Some(data) = &args.data {
-        request.body = data.clone().into();
-    }
-    Ok(request)
 }
 
 /// Parses `5s:100` into a stage.
@@ -295,7 +213,7 @@ pub fn config(args: &Args) -> anyhow::Result<LoadConfig> {
         LoadConfig::new(request.url.clone(), model).map_err(|e| anyhow::anyhow!("{e}"))?;
     config.request = request;
     config.http_version = args.request.http_version();
-    config.tls = args.tls.config();
+    config.tls = args.tls.config()?;
     config.reuse = !args.no_reuse;
     config.timeout = args.timeout;
     config.thresholds = thresholds;

@@ -2,6 +2,7 @@
 //! calls one library entry point, and hands the report to `render`.
 
 pub mod e2e;
+pub mod http_flags;
 pub mod keepalive;
 pub mod lab;
 pub mod load;

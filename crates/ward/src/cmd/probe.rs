@@ -2,16 +2,16 @@
 //! (like httpstat or `curl -w`), optionally repeated with min/p50/p99 per phase.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ward_probe::http::{AcceptStatus, HttpRequest, HttpVersion};
-use ward_probe::summary::Summary;
-use ward_probe::tls::{Roots, TlsConfig};
+use ward_probe::http::{AcceptStatus, HttpRequest};
+use ward_probe::summary::{Summary, Tally};
+use ward_probe::trace::Phases;
 use ward_probe::{Outcome, Prober, ProberConfig, Target};
 
+use crate::cmd::http_flags::{request_for, RequestArgs, TlsArgs};
 use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
@@ -37,53 +37,16 @@ pub struct Args {
     /// Reuse the connection between repeated checks (skips dns/connect/tls).
     #[arg(long)]
     pub reuse: bool,
-    /// HTTP method.
-    #[arg(long, short = 'X', default_value = "GET")]
-    pub method: String,
-    /// Extra request header, `Name: value` (repeatable).
-    #[arg(long = "header", short = 'H')]
-    pub headers: Vec<String>,
-    /// Request body.
-    #[arg(long, short = 'd')]
-    pub data: Option<String>,
+    #[command(flatten)]
+    pub request: RequestArgs,
     /// Accepted HTTP status codes, comma-separated (default: any 2xx).
     #[arg(long, value_delimiter = ',')]
     pub expect_status: Vec<u16>,
-    /// Speak HTTP/1.1 only.
-    #[arg(long, conflicts_with = "http2")]
-    pub http1: bool,
-    /// Speak HTTP/2 only (prior knowledge on plain HTTP).
-    #[arg(long)]
-    pub http2: bool,
-    /// Skip TLS certificate verification.
-    #[arg(long, short = 'k')]
-    pub insecure: bool,
-    /// Extra CA certificate file (PEM) to trust (repeatable).
-    #[arg(long = "cacert")]
-    pub ca_files: Vec<PathBuf>,
-    /// Built-in roots to trust.
-    #[arg(long, value_enum, default_value = "system")]
-    pub roots: RootsArg,
-    /// Client certificate (PEM) for mutual TLS.
-    #[arg(long, requires = "key")]
-    pub cert: Option<PathBuf>,
-    /// Client private key (PEM) for mutual TLS.
-    #[arg(long, requires = "cert")]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     pub output: Format,
-}
-
-/// `--roots` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum RootsArg {
-    /// The operating system's trust store.
-    System,
-    /// Mozilla's roots built into ward.
-    Webpki,
-    /// Only `--cacert` files.
-    None,
 }
 
 /// Runs the probe(s) and prints the report; exit 1 when any check failed.
@@ -104,12 +67,13 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             (target, args.count.max(5), Some(server))
         }
     };
-    let prober = Prober::new(prober_config(&args)).context("configuring TLS")?;
+    let prober = Prober::new(prober_config(&args)?).context("TLS settings")?;
     let request = match &target {
         Target::Http(url) => Some(http_request(&args, url.clone())?),
         _ => None,
     };
-    let mut outcomes = Vec::with_capacity(count as usize);
+    let mut out = std::io::stdout().lock();
+    let mut report = Report::new(args.output, count);
     for i in 0..count {
         if i > 0 {
             tokio::time::sleep(if args.demo {
@@ -119,74 +83,99 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             })
             .await;
         }
-        outcomes.push(match &request {
+        let outcome = match &request {
             Some(r) => prober.check_http(r).await,
             None => prober.check(&target).await,
-        });
+        };
+        report.add(outcome, &mut out)?;
     }
-    let mut out = std::io::stdout().lock();
-    match (args.output, outcomes.as_slice()) {
-        (Format::Json, [one]) => render::json(one, &mut out)?,
-        (Format::Json, all) => render::json(
-            &serde_json::json!({ "summary": Summary::of(all), "outcomes": all }),
-            &mut out,
-        )?,
-        (Format::Text, [one]) => write_outcome(one, &mut out)?,
-        (Format::Text, all) => write_summary(&target, all, &mut out)?,
-    }
+    let (checks, failed, last_error) = report.finish(&target, &mut out)?;
     out.flush()?;
-    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.success).collect();
-    match failed.last().and_then(|o| o.error.as_ref()) {
+    match last_error {
         None => Ok(ExitCode::SUCCESS),
         Some(error) => {
-            eprintln!(
-                "ward: probe failed ({}/{} checks): {error}",
-                failed.len(),
-                outcomes.len()
-            );
+            eprintln!("ward: probe failed ({failed}/{checks} checks): {error}");
             Ok(ExitCode::from(1))
         }
     }
 }
 
-fn prober_config(args: &Args) -> ProberConfig {
-    ProberConfig {
-        timeout: args.timeout,
-        reuse: args.reuse,
-        http_version: if args.http1 {
-            HttpVersion::Http1
-        } else if args.http2 {
-            HttpVersion::Http2
-        } else {
-            HttpVersion::Auto
-        },
-        tls: TlsConfig {
-            roots: match args.roots {
-                RootsArg::System => Roots::System,
-                RootsArg::Webpki => Roots::Webpki,
-                RootsArg::None => Roots::None,
-            },
-            extra_ca: args.ca_files.clone(),
-            insecure: args.insecure,
-            client_cert: args.cert.clone().zip(args.key.clone()),
-            alpn: None,
-        },
-        ..ProberConfig::default()
+/// What `ward probe` prints, written as the checks complete: one outcome in
+/// full, or for repeated checks a running tally (JSON: every outcome on its
+/// own line, then the summary), so memory does not grow with `--count`.
+struct Report {
+    format: Format,
+    single: bool,
+    tally: Tally,
+    last: Option<Outcome>,
+    last_error: Option<ward_probe::ProbeError>,
+}
+
+impl Report {
+    fn new(format: Format, count: u32) -> Self {
+        Self {
+            format,
+            single: count == 1,
+            tally: Tally::default(),
+            last: None,
+            last_error: None,
+        }
+    }
+
+    fn add(&mut self, outcome: Outcome, out: &mut impl Write) -> anyhow::Result<()> {
+        self.tally.add(&outcome);
+        if let Some(e) = &outcome.error {
+            self.last_error = Some(e.clone());
+        }
+        if matches!(self.format, Format::Json) && !self.single {
+            let sep = if self.tally.checks() == 1 {
+                "{\n  \"outcomes\": [\n    "
+            } else {
+                ",\n    "
+            };
+            out.write_all(sep.as_bytes())?;
+            serde_json::to_writer(&mut *out, &outcome).map_err(std::io::Error::from)?;
+        }
+        self.last = Some(outcome);
+        Ok(())
+    }
+
+    /// Writes the end of the report; returns checks, failed checks and the last error.
+    fn finish(
+        self,
+        target: &Target,
+        out: &mut impl Write,
+    ) -> anyhow::Result<(usize, usize, Option<ward_probe::ProbeError>)> {
+        let (checks, failed) = (self.tally.checks(), self.tally.failed());
+        match (self.format, self.single, &self.last) {
+            (Format::Json, true, Some(one)) => render::json(one, out)?,
+            (Format::Text, true, Some(one)) => write_outcome(one, out)?,
+            (Format::Json, _, _) => {
+                out.write_all(b"\n  ],\n  \"summary\": ")?;
+                serde_json::to_writer(&mut *out, &self.tally.summary())
+                    .map_err(std::io::Error::from)?;
+                out.write_all(b"\n}\n")?;
+            }
+            (Format::Text, _, _) => {
+                write_summary(target, &self.tally.summary(), self.last_error.as_ref(), out)?
+            }
+        }
+        Ok((checks, failed, self.last_error))
     }
 }
 
+fn prober_config(args: &Args) -> anyhow::Result<ProberConfig> {
+    Ok(ProberConfig {
+        timeout: args.timeout,
+        reuse: args.reuse,
+        http_version: args.request.http_version(),
+        tls: args.tls.config()?,
+        ..ProberConfig::default()
+    })
+}
+
 fn http_request(args: &Args, url: url::Url) -> anyhow::Result<HttpRequest> {
-    let mut request = HttpRequest::get(url);
-    request.method = args
-        .method
-        .parse()
-        .with_context(|| format!("--method {:?}: not an HTTP method", args.method))?;
-    for header in &args.headers {
-        request.headers.push(crate::cmd::values::header(header)?);
-    }
-    if let Some(data) = &args.data {
-        request.body = data.clone().into();
-    }
+    let mut request = request_for(&args.request, url, "GET")?;
     if !args.expect_status.is_empty() {
         request.accept = AcceptStatus::Exact(args.expect_status.clone());
     }
@@ -253,24 +242,24 @@ fn write_outcome(o: &Outcome, out: &mut impl Write) -> std::io::Result<()> {
     }
 }
 
-fn write_summary(target: &Target, all: &[Outcome], out: &mut impl Write) -> std::io::Result<()> {
-    let summary = Summary::of(all);
+fn write_summary(
+    target: &Target,
+    summary: &Summary,
+    last_error: Option<&ward_probe::ProbeError>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{target}: {}/{} checks succeeded",
         summary.successes, summary.checks
     )?;
     let mut table = Table::new(["phase", "min", "p50", "p99", "max", "n"]);
-    let rows = summary.phases.iter().map(|(n, s)| (n.to_string(), s));
-    let order = ["dns", "connect", "tls", "send", "wait", "receive"];
-    let mut rows: Vec<_> = rows.collect();
-    rows.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
-    for (name, s) in rows
+    let phases = Phases::NAMES
         .into_iter()
-        .chain(summary.total.as_ref().map(|s| ("total".to_string(), s)))
-    {
+        .filter_map(|n| Some((n, summary.phases.get(n)?)));
+    for (name, s) in phases.chain(summary.total.as_ref().map(|s| ("total", s))) {
         table.row([
-            name,
+            name.to_string(),
             millis(s.min),
             millis(s.p50),
             millis(s.p99),
@@ -282,7 +271,7 @@ fn write_summary(target: &Target, all: &[Outcome], out: &mut impl Write) -> std:
     for (class, n) in &summary.failures {
         writeln!(out, "failed: {n} x {class}")?;
     }
-    if let Some(e) = all.iter().rev().find_map(|o| o.error.as_ref()) {
+    if let Some(e) = last_error {
         writeln!(out, "last error: {e}")?;
     }
     Ok(())

@@ -1,0 +1,139 @@
+//! HTTP request and TLS flags shared by `ward probe`, `ward load` and
+//! `ward keepalive`, and the one function that turns them into a request.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use ward_probe::http::{HttpRequest, HttpVersion};
+use ward_probe::tls::{Roots, TlsConfig};
+use ward_probe::ConfigError;
+
+/// Request flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestArgs {
+    /// HTTP method (default GET; POST for `keepalive race`).
+    #[arg(long, short = 'X')]
+    pub method: Option<String>,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(long, short = 'd')]
+    pub data: Option<String>,
+    /// Speak HTTP/1.1 only.
+    #[arg(long, conflicts_with = "http2")]
+    pub http1: bool,
+    /// Speak HTTP/2 only (prior knowledge on plain HTTP).
+    #[arg(long)]
+    pub http2: bool,
+}
+
+impl RequestArgs {
+    /// The HTTP version asked for.
+    pub fn http_version(&self) -> HttpVersion {
+        if self.http1 {
+            HttpVersion::Http1
+        } else if self.http2 {
+            HttpVersion::Http2
+        } else {
+            HttpVersion::Auto
+        }
+    }
+}
+
+/// TLS flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TlsArgs {
+    /// Skip TLS certificate verification.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Extra CA certificate file (PEM) to trust (repeatable).
+    #[arg(long = "cacert")]
+    pub ca_files: Vec<PathBuf>,
+    /// Built-in roots to trust.
+    #[arg(long, value_enum, default_value = "system")]
+    pub roots: RootsArg,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+/// `--roots` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RootsArg {
+    /// The operating system's trust store.
+    System,
+    /// Mozilla's roots built into ward.
+    Webpki,
+    /// Only `--cacert` files.
+    None,
+}
+
+impl TlsArgs {
+    /// The probe TLS settings, checked by building them once: an unreadable
+    /// or malformed file is a one-line error naming its flag.
+    pub fn config(&self) -> anyhow::Result<TlsConfig> {
+        let config = TlsConfig {
+            roots: match self.roots {
+                RootsArg::System => Roots::System,
+                RootsArg::Webpki => Roots::Webpki,
+                RootsArg::None => Roots::None,
+            },
+            extra_ca: self.ca_files.clone(),
+            insecure: self.insecure,
+            client_cert: self.cert.clone().zip(self.key.clone()),
+            ..TlsConfig::default()
+        };
+        config.build().map_err(|e| {
+            let flag = match &e {
+                ConfigError::Read { what, .. } | ConfigError::Pem { what, .. } => match *what {
+                    "CA file" => "--cacert",
+                    "client certificate" => "--cert",
+                    "client key" => "--key",
+                    _ => "--cacert/--cert/--key",
+                },
+                _ => "--cacert/--cert/--key",
+            };
+            anyhow::anyhow!("{flag}: {e}")
+        })?;
+        Ok(config)
+    }
+}
+
+/// Builds the request for `url` from the flags; `default_method` when `-X` is absent.
+pub fn request_from(
+    args: &RequestArgs,
+    url: &str,
+    default_method: &str,
+) -> anyhow::Result<HttpRequest> {
+    let parsed: url::Url = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("URL {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        bail!("URL {url:?}: expected an http:// or https:// URL with a host");
+    }
+    request_for(args, parsed, default_method)
+}
+
+/// Builds the request for an already checked `url` from the flags.
+pub fn request_for(
+    args: &RequestArgs,
+    url: url::Url,
+    default_method: &str,
+) -> anyhow::Result<HttpRequest> {
+    let mut request = HttpRequest::get(url);
+    let method = args.method.as_deref().unwrap_or(default_method);
+    request.method = method
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--method {method:?}: not an HTTP method"))?;
+    for header in &args.headers {
+        request.headers.push(crate::cmd::values::header(header)?);
+    }
+    if let Some(data) = &args.data {
+        request.body = data.clone().into();
+    }
+    Ok(request)
+}
