@@ -1,5 +1,6 @@
 //! Fault specs (`cut:node-3`, `delay:node-2:200ms`, `api-down`,
-//! `cordon:node-1`, `kill:node-4`): parsing, and their canonical text.
+//! `cordon:node-1`, `kill:node-4`, `dns-down`, `dns-delay:200ms`): parsing,
+//! and their canonical text.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +19,10 @@ pub enum Fault {
     Cordon(String),
     /// The node's nurse is shut down (cleared: started again).
     Kill(String),
+    /// The cluster DNS drops every query (clients time out).
+    DnsDown,
+    /// The cluster DNS answers after this extra latency.
+    DnsDelay(Duration),
 }
 
 impl Fault {
@@ -25,7 +30,7 @@ impl Fault {
     pub fn node(&self) -> Option<&str> {
         match self {
             Fault::Cut(n) | Fault::Delay(n, _) | Fault::Cordon(n) | Fault::Kill(n) => Some(n),
-            Fault::ApiDown => None,
+            Fault::ApiDown | Fault::DnsDown | Fault::DnsDelay(_) => None,
         }
     }
 
@@ -43,6 +48,8 @@ impl fmt::Display for Fault {
             Fault::ApiDown => write!(f, "api-down"),
             Fault::Cordon(n) => write!(f, "cordon:{n}"),
             Fault::Kill(n) => write!(f, "kill:{n}"),
+            Fault::DnsDown => write!(f, "dns-down"),
+            Fault::DnsDelay(d) => write!(f, "dns-delay:{}", humantime::format_duration(*d)),
         }
     }
 }
@@ -57,7 +64,7 @@ pub struct FaultError {
     pub reason: String,
 }
 
-const EXPECTED: &str = "expected cut:NODE, delay:NODE:DURATION, cordon:NODE, kill:NODE or api-down";
+const EXPECTED: &str = "expected cut:NODE, delay:NODE:DURATION, cordon:NODE, kill:NODE, api-down, dns-down or dns-delay:DURATION";
 
 impl FromStr for Fault {
     type Err = FaultError;
@@ -75,16 +82,17 @@ impl FromStr for Fault {
                 Ok(n.to_string())
             }
         };
+        let duration = |d: &str| {
+            humantime::parse_duration(d).map_err(|e| bad(&format!("delay {d:?}: {e} (e.g. 200ms)")))
+        };
         match parts.as_slice() {
             ["api-down"] | ["stop-api"] => Ok(Fault::ApiDown),
+            ["dns-down"] => Ok(Fault::DnsDown),
+            ["dns-delay", d] => Ok(Fault::DnsDelay(duration(d)?)),
             ["cut", n] => Ok(Fault::Cut(node(n)?)),
             ["cordon", n] => Ok(Fault::Cordon(node(n)?)),
             ["kill", n] => Ok(Fault::Kill(node(n)?)),
-            ["delay", n, d] => {
-                let d = humantime::parse_duration(d)
-                    .map_err(|e| bad(&format!("delay {d:?}: {e} (e.g. 200ms)")))?;
-                Ok(Fault::Delay(node(n)?, d))
-            }
+            ["delay", n, d] => Ok(Fault::Delay(node(n)?, duration(d)?)),
             _ => Err(bad(EXPECTED)),
         }
     }
@@ -102,6 +110,8 @@ mod tests {
             "api-down",
             "cordon:node-1",
             "kill:node-4",
+            "dns-down",
+            "dns-delay:200ms",
         ] {
             let f: Fault = spec.parse().unwrap();
             assert_eq!(f.to_string(), spec);
@@ -121,5 +131,12 @@ mod tests {
             .to_string()
             .starts_with("--fault \"delay:node-1:fast\": delay \"fast\""));
         assert!("cut:".parse::<Fault>().is_err());
+        assert_eq!(
+            "dns-delay:soon".parse::<Fault>().unwrap_err().to_string(),
+            "--fault \"dns-delay:soon\": delay \"soon\": expected number at 0 (e.g. 200ms)"
+        );
+        for bad in ["dns-down:node-1", "dns-delay", "dns"] {
+            assert_eq!(bad.parse::<Fault>().unwrap_err().reason, EXPECTED, "{bad}");
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! `ward lab`: a simulated cluster on loopback. It starts kube-sim, registers
-//! N nodes and one nurse Pod per node, runs a real `ward-nurse` for each on
-//! 127.0.0.2.. (same port on every address), serves an ingress and a service
-//! path that forward to the live nurses, the mesh dashboard at `/ui` with the
-//! lab's own `/status` and `/check_all`, and applies faults without root:
-//! in the nurses' endpoints (cut, delay), in kube-sim (API server down,
-//! cordon) and by shutting nurses down (kill).
+//! `ward lab`: a simulated cluster on loopback. It starts kube-sim and its
+//! cluster DNS, registers N nodes, one nurse Pod per node and the Services
+//! `default/kubernetes` and `ward-lab/ward-nurse`, runs a real `ward-nurse`
+//! for each node on 127.0.0.2.. (same port on every address) and a real
+//! `ward-lookup` prober per node against the cluster DNS, serves an ingress
+//! and a service path that forward to the live nurses, the mesh dashboard at
+//! `/ui` with the lab's own `/status` and `/check_all`, and applies faults
+//! without root: in the nurses' endpoints (cut, delay), in kube-sim (API
+//! server down, cordon, DNS down or slow) and by shutting nurses down (kill).
 //!
 //! Entry point: [`Lab::start`]; [`Lab::live`] and [`Lab::stop`] return the
 //! data the binary renders.
@@ -22,9 +24,11 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::time::Instant;
 use ward_agent::Lifecycle;
+use ward_kube_sim::dns::{ClusterDns, DnsConfig, DEFAULT_ZONE};
 use ward_kube_sim::{store, KubeSim};
+use ward_lookup::{Lookup, Lookuper};
 use ward_nurse::config::Toggles;
-use ward_nurse::status::NodeStatus;
+use ward_nurse::status::{Cell, NodeStatus};
 use ward_nurse::{Faults, Hooks, NurseConfig};
 
 pub use fault::{Fault, FaultError};
@@ -35,6 +39,10 @@ pub const MAX_NODES: usize = 253;
 pub const NAMESPACE: &str = "ward-lab";
 /// Label of the nurse pods.
 pub const LABEL: (&str, &str) = ("app", "ward-nurse");
+/// The headless Service selecting the nurse pods (a name the DNS prober looks up).
+pub const SERVICE: &str = "ward-nurse";
+/// Prefix of the DNS prober's checks: `dns:NAME`.
+pub const DNS_CHECK_PREFIX: &str = "dns:";
 
 /// Why the lab could not start or a fault could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +72,9 @@ pub enum Error {
         #[source]
         source: ward_kube_sim::ApiError,
     },
+    /// The DNS prober rejected its configuration.
+    #[error("the lab's DNS prober: {0}")]
+    Dns(#[source] ward_lookup::Error),
     /// Writing the nurses' token or CA failed.
     #[error("writing {what}: {source}")]
     Files {
@@ -135,6 +146,19 @@ pub struct Failing {
     pub tally: Tally,
 }
 
+/// One DNS check (a name the lab's lookup probers resolve), over all nodes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DnsCheck {
+    /// The check, `dns:NAME`.
+    pub check: String,
+    /// Lookups that resolved.
+    pub ok: u64,
+    /// Lookups that failed.
+    pub failed: u64,
+    /// Nodes whose last lookup failed.
+    pub nodes_failing_now: usize,
+}
+
 /// What the lab saw, for the live line and the final summary.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
@@ -154,8 +178,10 @@ pub struct Summary {
     pub paths_failing_now: usize,
     /// Paths that failed at least once.
     pub failing_paths: Vec<Failing>,
-    /// Other checks (API server, ingress, service) that failed at least once.
+    /// Other checks (API server, ingress, service, DNS) that failed at least once.
     pub failing_checks: Vec<Failing>,
+    /// The DNS checks run (every node's lookup prober resolves each name).
+    pub dns_checks: Vec<DnsCheck>,
     /// Faults active now.
     pub faults: Vec<String>,
     /// Faults applied during the run.
@@ -174,6 +200,8 @@ struct NodeRun {
 
 struct State {
     statuses: BTreeMap<String, Arc<NodeStatus>>,
+    /// Each node's last DNS lookups, shown with its nurse's checks.
+    dns: BTreeMap<String, BTreeMap<String, Cell>>,
     tallies: BTreeMap<(String, String), Tally>,
     rounds: u64,
     active: Vec<Fault>,
@@ -190,6 +218,7 @@ pub struct Lab {
 pub(crate) struct Inner {
     config: LabConfig,
     sim: KubeSim,
+    dns: ClusterDns,
     nodes: Mutex<Vec<NodeRun>>,
     state: Mutex<State>,
     nurse_port: u16,
@@ -307,7 +336,10 @@ impl Lab {
         };
         write("token", "ward-lab-token")?;
         write("ca.crt", sim.ca_pem())?;
+        let dns = sim.start_dns(DnsConfig::default()).await?;
+        write("resolv.conf", &resolv_conf(dns.addr()))?;
         register(&sim, &config)?;
+        let lookupers = lookupers(&config, &files.path().join("resolv.conf"))?;
         let prober = ward_probe::Prober::new(ward_probe::ProberConfig {
             timeout: config.check_timeout,
             ..Default::default()
@@ -330,9 +362,11 @@ impl Lab {
             .collect();
         let inner = Arc::new(Inner {
             sim,
+            dns,
             nodes: Mutex::new(nodes),
             state: Mutex::new(State {
                 statuses: BTreeMap::new(),
+                dns: BTreeMap::new(),
                 tallies: BTreeMap::new(),
                 rounds: 0,
                 active: Vec::new(),
@@ -351,6 +385,7 @@ impl Lab {
         }
         let stop = tokio_util::sync::CancellationToken::new();
         let server = tokio::spawn(http::serve(listener, inner.clone(), stop.clone()));
+        tokio::spawn(inner.clone().probe_dns(lookupers, stop.clone()));
         for f in &config.faults {
             inner.apply(f)?;
         }
@@ -369,6 +404,11 @@ impl Lab {
     /// The simulated API server's URL.
     pub fn api_url(&self) -> String {
         self.inner.sim.url()
+    }
+
+    /// The cluster DNS's address (UDP and TCP).
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.inner.dns.addr()
     }
 
     /// The address of a node's nurse.
@@ -419,11 +459,35 @@ fn register(sim: &KubeSim, config: &LabConfig) -> Result<(), Error> {
         s.create(resource, ns, v)
             .map_err(|source| Error::Register { what, source })
     };
+    for ns in ["default", NAMESPACE] {
+        reg(
+            format!("namespace {ns}"),
+            "namespaces",
+            "",
+            json!({"metadata": {"name": ns}}),
+        )?;
+    }
+    // The API server's Service: its ClusterIP is kube-sim's own address.
+    let api = sim.addr();
     reg(
-        format!("namespace {NAMESPACE}"),
-        "namespaces",
-        "",
-        json!({"metadata": {"name": NAMESPACE}}),
+        "service default/kubernetes".into(),
+        "services",
+        "default",
+        json!({
+            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": api.ip().to_string(),
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.port()}]},
+        }),
+    )?;
+    reg(
+        format!("service {NAMESPACE}/{SERVICE}"),
+        "services",
+        NAMESPACE,
+        json!({
+            "metadata": {"name": SERVICE},
+            "spec": {"clusterIP": "None", "selector": {LABEL.0: LABEL.1},
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
+        }),
     )?;
     for i in 0..config.nodes {
         let name = node_name(i);
@@ -471,7 +535,124 @@ fn register(sim: &KubeSim, config: &LabConfig) -> Result<(), Error> {
     Ok(())
 }
 
+/// What a pod in the lab's namespace has as /etc/resolv.conf, pointing at the
+/// cluster DNS (`IP:PORT` is ward lookup's extension for test resolvers).
+fn resolv_conf(dns: SocketAddr) -> String {
+    format!(
+        "nameserver {dns}\nsearch {NAMESPACE}.svc.{DEFAULT_ZONE} svc.{DEFAULT_ZONE} {DEFAULT_ZONE}\noptions ndots:5 attempts:1\n"
+    )
+}
+
+/// The names every node's prober resolves, absolute (one query each, no search-path walk).
+fn dns_names() -> [String; 2] {
+    [
+        format!("kubernetes.default.svc.{DEFAULT_ZONE}."),
+        format!("{SERVICE}.{NAMESPACE}.svc.{DEFAULT_ZONE}."),
+    ]
+}
+
+/// One lookup prober per node, in resolv.conf mode (a pod's view: UDP, TCP
+/// when truncated); all record into one registry.
+fn lookupers(config: &LabConfig, resolv_conf: &std::path::Path) -> Result<Vec<Lookuper>, Error> {
+    let lookup = ward_lookup::Config {
+        interval: config.check_interval,
+        timeout: config.check_timeout,
+        hosts: ward_lookup::config::parse_hosts(&dns_names().join(",")).map_err(Error::Dns)?,
+        servers: Vec::new(),
+        prom_histogram: false,
+        resolv_conf: Some(resolv_conf.to_path_buf()),
+        debug: false,
+    };
+    let registry = ward_lookup::metrics::registry(false);
+    (0..config.nodes)
+        .map(|_| Lookuper::new(lookup.clone(), &registry).map_err(Error::Dns))
+        .collect()
+}
+
+/// The check a lookup is shown as: `dns:NAME` with its latency and error class.
+fn dns_cell(lookup: &Lookup) -> (String, Cell) {
+    let name = lookup.host.trim_end_matches('.');
+    let error = (!lookup.succeeded()).then(|| {
+        lookup.message.clone().unwrap_or_else(|| {
+            format!(
+                "{} for {name}",
+                lookup.rcode.as_deref().unwrap_or("no answer")
+            )
+        })
+    });
+    (
+        format!("{DNS_CHECK_PREFIX}{name}"),
+        Cell {
+            ok: lookup.succeeded(),
+            status: None,
+            seconds: lookup.duration.as_secs_f64(),
+            class: lookup.failure.map(|f| f.as_str()),
+            error,
+        },
+    )
+}
+
 impl Inner {
+    /// Every check interval, each live node's lookup prober resolves the names.
+    async fn probe_dns(
+        self: Arc<Self>,
+        lookupers: Vec<Lookuper>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        let lookupers = Arc::new(lookupers);
+        let schedule = ward_agent::Schedule {
+            interval: self.config.check_interval,
+            jitter: 0.0,
+            round_timeout: lookupers
+                .first()
+                .map_or(self.config.check_timeout, Lookuper::round_timeout),
+        };
+        ward_agent::every(schedule, stop, |_, _| {
+            let me = self.clone();
+            let lookupers = lookupers.clone();
+            async move {
+                let live: Vec<(usize, String)> = lock(&me.nodes)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| n.lifecycle.is_some())
+                    .map(|(i, n)| (i, n.name.clone()))
+                    .collect();
+                let rounds = live.iter().filter_map(|(i, node)| {
+                    let l = lookupers.get(*i)?;
+                    Some(async move { (node, l.round().await) })
+                });
+                for (node, lookups) in futures::future::join_all(rounds).await {
+                    me.record_dns(node, &lookups);
+                }
+            }
+        })
+        .await;
+    }
+
+    fn record_dns(&self, node: &str, lookups: &[Lookup]) {
+        let mut state = lock(&self.state);
+        for lookup in lookups {
+            let (check, cell) = dns_cell(lookup);
+            let t = state
+                .tallies
+                .entry((node.to_string(), format!("#{check}")))
+                .or_default();
+            t.failing_now = !cell.ok;
+            if cell.ok {
+                t.ok += 1;
+            } else {
+                t.failed += 1;
+                t.last_class = cell.class.map(String::from);
+                t.last_error = cell.error.clone();
+            }
+            state
+                .dns
+                .entry(node.to_string())
+                .or_default()
+                .insert(check, cell);
+        }
+    }
+
     fn nurse_config(&self, node: &NodeRun) -> NurseConfig {
         let c = &self.config;
         let base = format!("http://{}", self.addr);
@@ -601,6 +782,8 @@ impl Inner {
                 }
             }
             Fault::ApiDown => self.sim.set_available(false),
+            Fault::DnsDown => self.dns.set_down(true),
+            Fault::DnsDelay(d) => self.dns.set_delay(*d),
             Fault::Cordon(n) => self.set_unschedulable(n, true)?,
             Fault::Kill(n) => {
                 let l = index.and_then(|i| {
@@ -611,7 +794,9 @@ impl Inner {
                 if let Some(l) = l {
                     l.request_shutdown();
                 }
-                lock(&self.state).statuses.remove(n);
+                let mut state = lock(&self.state);
+                state.statuses.remove(n);
+                state.dns.remove(n);
             }
         }
         let mut state = lock(&self.state);
@@ -637,6 +822,8 @@ impl Inner {
                 }
             }
             Fault::ApiDown => self.sim.set_available(true),
+            Fault::DnsDown => self.dns.set_down(false),
+            Fault::DnsDelay(_) => self.dns.set_delay(Duration::ZERO),
             Fault::Cordon(n) => self.set_unschedulable(n, false)?,
             Fault::Kill(_) => {
                 if let Some(i) = index {
@@ -666,6 +853,7 @@ impl Inner {
             paths_failing_now: 0,
             failing_paths: Vec::new(),
             failing_checks: Vec::new(),
+            dns_checks: Vec::new(),
             faults: state.active.iter().map(|f| f.to_string()).collect(),
             faults_applied: state.applied.clone(),
         };
@@ -679,7 +867,22 @@ impl Inner {
                 }
             }
         }
+        let mut dns: BTreeMap<&str, DnsCheck> = BTreeMap::new();
         for ((from, to), t) in &state.tallies {
+            if let Some(check) = to
+                .strip_prefix('#')
+                .filter(|c| c.starts_with(DNS_CHECK_PREFIX))
+            {
+                let d = dns.entry(check).or_insert_with(|| DnsCheck {
+                    check: check.to_string(),
+                    ok: 0,
+                    failed: 0,
+                    nodes_failing_now: 0,
+                });
+                d.ok += t.ok;
+                d.failed += t.failed;
+                d.nodes_failing_now += usize::from(t.failing_now);
+            }
             let is_path = !to.starts_with('#');
             if is_path {
                 s.path_checks += t.ok + t.failed;
@@ -698,6 +901,7 @@ impl Inner {
                 }
             }
         }
+        s.dns_checks = dns.into_values().collect();
         s
     }
 
@@ -712,7 +916,15 @@ impl Inner {
             nodes: state
                 .statuses
                 .iter()
-                .map(|(k, v)| (k.clone(), (**v).clone()))
+                .map(|(k, v)| {
+                    let mut status = (**v).clone();
+                    if let Some(dns) = state.dns.get(k) {
+                        status
+                            .checks
+                            .extend(dns.iter().map(|(c, cell)| (c.clone(), cell.clone())));
+                    }
+                    (k.clone(), status)
+                })
                 .collect(),
             faults: state.active.iter().map(|f| f.to_string()).collect(),
             api_server_up: Some(self.sim.is_available()),

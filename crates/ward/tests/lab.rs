@@ -1,7 +1,9 @@
 //! `ward lab` end to end (the binary, as a user runs it): a clean run exits 0
-//! with a summary and no failing paths; a cut node shows up as failing paths
-//! into it and nowhere else; bad input is one line naming the argument, exit 2.
-//! The dashboard test drives the lab's HTTP API the way the page does.
+//! with a summary and no failing paths or checks (DNS included); a cut node
+//! shows up as failing paths into it and nowhere else; the cluster DNS down
+//! shows up as failing DNS checks (timeouts) and nothing else; bad input is one
+//! line naming the argument, exit 2. The dashboard tests drive the lab's HTTP
+//! API the way the page does.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -58,8 +60,88 @@ fn a_clean_lab_exits_0_with_a_summary_and_no_failing_paths() {
     assert!(stdout.contains("failing paths: none"), "{stdout}");
     assert!(
         !stdout.contains("failing checks:"),
-        "API server, ingress and service are fine: {stdout}"
+        "API server, ingress, service and DNS are fine: {stdout}"
     );
+    let dns = stdout
+        .lines()
+        .find(|l| l.starts_with("dns checks: "))
+        .unwrap_or_else(|| panic!("no DNS checks line: {stdout}"));
+    let checks: Vec<&str> = dns["dns checks: ".len()..].split("; ").collect();
+    assert_eq!(checks.len(), 2, "{dns}");
+    for (check, name) in checks.iter().zip(DNS_CHECKS) {
+        assert!(
+            check.starts_with(&format!("{name} ")) && check.ends_with(" ok, 0 failed"),
+            "{dns}"
+        );
+    }
+}
+
+/// The names every node's lookup prober resolves, as checks.
+const DNS_CHECKS: [&str; 2] = [
+    "dns:kubernetes.default.svc.cluster.local",
+    "dns:ward-nurse.ward-lab.svc.cluster.local",
+];
+
+#[test]
+fn dns_down_is_reported_as_failing_dns_checks_and_nothing_else() {
+    let _one = serial();
+    let out = lab(&[
+        "--duration",
+        "6s",
+        "--fault",
+        "dns-down",
+        "-o",
+        "json",
+        "--check-interval",
+        "1s",
+        "--check-timeout",
+        "2s",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        summary["failing_paths"],
+        serde_json::json!([]),
+        "{summary:#}"
+    );
+    let failing = summary["failing_checks"].as_array().unwrap();
+    let mut seen: Vec<(String, String)> = failing
+        .iter()
+        .map(|f| {
+            (
+                f["from"].as_str().unwrap().to_string(),
+                f["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, String)> = (1..=6)
+        .flat_map(|i| DNS_CHECKS.map(|c| (format!("node-{i}"), c.to_string())))
+        .collect();
+    want.sort();
+    assert_eq!(
+        seen, want,
+        "every node's DNS checks and nothing else: {summary:#}"
+    );
+    for f in failing {
+        assert_eq!(f["last_class"], "timeout", "{f}");
+        assert_eq!(f["ok"], 0, "{f}");
+        assert_eq!(f["failing_now"], true, "{f}");
+    }
+    let dns = summary["dns_checks"].as_array().unwrap();
+    let names: Vec<&str> = dns.iter().map(|d| d["check"].as_str().unwrap()).collect();
+    assert_eq!(names, DNS_CHECKS, "{summary:#}");
+    for d in dns {
+        assert_eq!(d["ok"], 0, "{d}");
+        assert!(
+            d["failed"].as_u64().unwrap() >= 6,
+            "a round on every node: {d}"
+        );
+        assert_eq!(d["nodes_failing_now"], 6, "{d}");
+    }
+    assert_eq!(summary["faults"], serde_json::json!(["dns-down"]));
 }
 
 #[test]
@@ -102,6 +184,7 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
         (vec!["lab", "--listen", port.as_str()], "--listen"),
         (vec!["lab", "--nodes", "300"], "--nodes"),
         (vec!["lab", "--fault", "melt:node-1"], "--fault"),
+        (vec!["lab", "--fault", "dns-delay:soon"], "--fault"),
         (
             vec!["lab", "--fault", "cut:node-9", "--listen", "127.0.0.1:0"],
             "--fault",
@@ -115,46 +198,94 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
     }
 }
 
+/// A lab run in the background, driven through its HTTP API; killed on drop.
+struct Running {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Running {
+    /// 6 nodes, 500 ms interval, 400 ms check timeout, for at most 30 s.
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(ward())
+            .args([
+                "lab",
+                "--listen",
+                "127.0.0.1:0",
+                "--check-interval",
+                "500ms",
+                "--check-timeout",
+                "400ms",
+                "--live",
+                "false",
+                "--duration",
+                "30s",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut url = String::new();
+        stdout.read_line(&mut url).unwrap();
+        let base = url
+            .trim()
+            .trim_end_matches("/ui")
+            .trim_start_matches("http://")
+            .to_string();
+        let addr = base.parse().unwrap();
+        Self { child, addr }
+    }
+
+    fn get(&self, path: &str) -> String {
+        ward_testkit::net::http_get(self.addr, path)
+            .map(|r| r.body)
+            .unwrap_or_default()
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        serde_json::from_str(&self.get(path)).unwrap_or_default()
+    }
+
+    /// POSTs to the lab API; it must answer 204.
+    fn post(&self, path: &str) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: lab\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `f` up to `limit` (panics naming `what`); returns the time it took.
+fn wait(what: &str, limit: Duration, f: &dyn Fn() -> bool) -> Duration {
+    let start = Instant::now();
+    ward_testkit::wait::until(limit, || f().then_some(()))
+        .unwrap_or_else(|| panic!("{what} not within {limit:?}"));
+    start.elapsed()
+}
+
 /// Cutting a node from the dashboard's API turns its incoming paths failed
 /// within two check intervals, and clearing it brings them back.
 #[test]
 fn cutting_and_restoring_a_node_through_the_lab_api() {
-    use std::io::{BufRead, BufReader};
     let _one = serial();
-    let mut child = Command::new(ward())
-        .args([
-            "lab",
-            "--listen",
-            "127.0.0.1:0",
-            "--check-interval",
-            "500ms",
-            "--check-timeout",
-            "400ms",
-            "--live",
-            "false",
-            "--duration",
-            "30s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut url = String::new();
-    stdout.read_line(&mut url).unwrap();
-    let base = url
-        .trim()
-        .trim_end_matches("/ui")
-        .trim_start_matches("http://")
-        .to_string();
-    let addr: std::net::SocketAddr = base.parse().unwrap();
-    let get = |path: &str| {
-        ward_testkit::net::http_get(addr, path)
-            .map(|r| r.body)
-            .unwrap_or_default()
-    };
+    let lab = Running::start();
     let failing_into = |node: &str| -> (usize, usize) {
-        let v: serde_json::Value = serde_json::from_str(&get("/check_all")).unwrap_or_default();
+        let v = lab.json("/check_all");
         let mut cells = 0;
         let mut failed = 0;
         for row in v["nodes"].as_object().into_iter().flatten() {
@@ -167,39 +298,76 @@ fn cutting_and_restoring_a_node_through_the_lab_api() {
         }
         (cells, failed)
     };
-    let wait = |what: &str, limit: Duration, f: &dyn Fn() -> bool| {
-        let start = Instant::now();
-        ward_testkit::wait::until(limit, || f().then_some(()))
-            .unwrap_or_else(|| panic!("{what} not within {limit:?}"));
-        start.elapsed()
-    };
     wait("6 x 3 checked cells", Duration::from_secs(10), &|| {
         failing_into("node-3") == (18, 0)
     });
-    assert!(get("/ui").contains("ward mesh"));
-    let post = |path: &str| {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        use std::io::{Read, Write};
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: lab\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut r = String::new();
-        s.read_to_string(&mut r).unwrap();
-        assert!(r.starts_with("HTTP/1.1 204"), "{r}");
-    };
-    post("/lab/fault?spec=cut:node-3");
+    assert!(lab.get("/ui").contains("ward mesh"));
+    lab.post("/lab/fault?spec=cut:node-3");
     // Two intervals (2 x 500ms) plus the check timeout that detects it.
     let took = wait("node-3's paths failed", Duration::from_secs(3), &|| {
         failing_into("node-3").1 == 3
     });
     eprintln!("cut seen in {took:?}");
-    post("/lab/clear?spec=cut:node-3");
+    lab.post("/lab/clear?spec=cut:node-3");
     let took = wait("node-3's paths recovered", Duration::from_secs(3), &|| {
         failing_into("node-3") == (18, 0)
     });
     eprintln!("recovery seen in {took:?}");
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// The DNS checks in `/status` (where the dashboard shows non-path checks):
+/// how many there are, and the error classes of the failed ones.
+fn dns_cells(status: &serde_json::Value) -> (usize, Vec<String>) {
+    let mut cells = 0;
+    let mut failed = Vec::new();
+    for node in status["nodes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|n| n.1)
+    {
+        for check in DNS_CHECKS {
+            let c = &node["checks"][check];
+            if c.is_object() {
+                cells += 1;
+                if c["ok"] == false {
+                    failed.push(c["class"].as_str().unwrap_or("?").to_string());
+                }
+            }
+        }
+    }
+    (cells, failed)
+}
+
+/// `dns-down` from the dashboard's API fails every node's DNS checks with
+/// timeouts within two check intervals; clearing it brings them back.
+#[test]
+fn dns_down_and_back_through_the_lab_api() {
+    let _one = serial();
+    let lab = Running::start();
+    wait("6 x 2 DNS checks passing", Duration::from_secs(10), &|| {
+        dns_cells(&lab.json("/status")) == (12, vec![])
+    });
+    let summary = lab.json("/lab/summary");
+    let names: Vec<&str> = summary["dns_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, DNS_CHECKS, "{summary:#}");
+    lab.post("/lab/fault?spec=dns-down");
+    let took = wait("every DNS check timed out", Duration::from_secs(3), &|| {
+        dns_cells(&lab.json("/status")) == (12, vec!["timeout".to_string(); 12])
+    });
+    eprintln!("dns-down seen in {took:?}");
+    assert_eq!(
+        lab.json("/status")["faults"],
+        serde_json::json!(["dns-down"])
+    );
+    lab.post("/lab/clear?spec=dns-down");
+    let took = wait("DNS checks recovered", Duration::from_secs(3), &|| {
+        dns_cells(&lab.json("/status")) == (12, vec![])
+    });
+    eprintln!("dns recovery seen in {took:?}");
 }

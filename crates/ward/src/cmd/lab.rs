@@ -37,7 +37,7 @@ pub struct Args {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, env = "WARD_LAB_DURATION", value_parser = go_duration)]
     duration: Option<Duration>,
-    /// Fault applied at start, repeatable: cut:NODE, delay:NODE:200ms, cordon:NODE, kill:NODE, api-down.
+    /// Fault applied at start, repeatable: cut:NODE, delay:NODE:200ms, cordon:NODE, kill:NODE, api-down, dns-down, dns-delay:200ms.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<Fault>,
     /// Address of the dashboard (and of the lab's ingress/service path).
@@ -90,10 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut err = std::io::stderr().lock();
             writeln!(
                 err,
-                "ward lab: {} nodes, nurses on 127.0.0.2..{}, API server {}",
+                "ward lab: {} nodes, nurses on 127.0.0.2..{}, API server {}, cluster DNS {} (udp, tcp)",
                 args.nodes,
                 lab.nurse_addr(args.nodes - 1),
-                lab.api_url()
+                lab.api_url(),
+                lab.dns_addr()
             )?;
             writeln!(err, "dashboard: {}", lab.dashboard_url())?;
         }
@@ -151,6 +152,20 @@ fn live_line(s: &Summary) -> String {
     if !failing.is_empty() {
         line.push_str(&format!("  failing: {}", failing.join(", ")));
     }
+    // Other checks (API server, ingress, service, DNS): per check, on how many nodes.
+    let mut checks: std::collections::BTreeMap<&str, (usize, &str)> = Default::default();
+    for f in s.failing_checks.iter().filter(|f| f.tally.failing_now) {
+        let e = checks.entry(&f.to).or_insert((0, "error"));
+        e.0 += 1;
+        e.1 = f.tally.last_class.as_deref().unwrap_or("error");
+    }
+    if !checks.is_empty() {
+        let list: Vec<String> = checks
+            .iter()
+            .map(|(check, (nodes, class))| format!("{check} ({class}) on {nodes} nodes"))
+            .collect();
+        line.push_str(&format!("  checks failing: {}", list.join(", ")));
+    }
     if !s.faults.is_empty() {
         line.push_str(&format!("  faults: {}", s.faults.join(" ")));
     }
@@ -165,6 +180,14 @@ fn write_summary(s: &Summary, out: &mut impl Write) -> std::io::Result<()> {
     )?;
     if !s.faults_applied.is_empty() {
         writeln!(out, "faults applied: {}", s.faults_applied.join(" "))?;
+    }
+    if !s.dns_checks.is_empty() {
+        let list: Vec<String> = s
+            .dns_checks
+            .iter()
+            .map(|d| format!("{} {} ok, {} failed", d.check, d.ok, d.failed))
+            .collect();
+        writeln!(out, "dns checks: {}", list.join("; "))?;
     }
     if s.failing_paths.is_empty() {
         writeln!(out, "failing paths: none")?;
@@ -265,5 +288,73 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.args.faults.len(), 2);
+        let cli = Cli::try_parse_from(["lab", "--fault", "dns-down", "--fault", "dns-delay:200ms"])
+            .unwrap();
+        assert_eq!(
+            cli.args.faults,
+            [Fault::DnsDown, Fault::DnsDelay(Duration::from_millis(200))]
+        );
+    }
+
+    fn dns_down_summary() -> Summary {
+        let failing = |node: &str, check: &str| ward_lab::Failing {
+            from: node.into(),
+            to: check.into(),
+            tally: ward_lab::Tally {
+                ok: 1,
+                failed: 2,
+                last_class: Some("timeout".into()),
+                last_error: Some("no answer within 1s".into()),
+                failing_now: true,
+            },
+        };
+        let check = "dns:kubernetes.default.svc.cluster.local";
+        Summary {
+            nodes: 2,
+            elapsed_seconds: 3.0,
+            rounds: 6,
+            path_checks: 6,
+            path_failures: 0,
+            paths_now: 2,
+            paths_failing_now: 0,
+            failing_paths: vec![],
+            failing_checks: vec![failing("node-1", check), failing("node-2", check)],
+            dns_checks: vec![ward_lab::DnsCheck {
+                check: check.into(),
+                ok: 2,
+                failed: 4,
+                nodes_failing_now: 2,
+            }],
+            faults: vec!["dns-down".into()],
+            faults_applied: vec!["dns-down".into()],
+        }
+    }
+
+    #[test]
+    fn dns_checks_in_the_live_line_and_the_summary() {
+        let s = dns_down_summary();
+        assert_eq!(
+            live_line(&s),
+            "   3.0s  rounds     6  paths 2/2 ok  checks failing: \
+             dns:kubernetes.default.svc.cluster.local (timeout) on 2 nodes  faults: dns-down"
+        );
+        let mut out = Vec::new();
+        write_summary(&s, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..4],
+            [
+                "ward lab summary: 2 nodes, 3.0s, 6 rounds, 6 path checks, 0 failed",
+                "faults applied: dns-down",
+                "dns checks: dns:kubernetes.default.svc.cluster.local 2 ok, 4 failed",
+                "failing paths: none",
+            ]
+        );
+        assert_eq!(lines[4], "failing checks:");
+        assert!(
+            lines[6].starts_with("node-1  dns:kubernetes.default.svc.cluster.local  2 "),
+            "{text}"
+        );
     }
 }
