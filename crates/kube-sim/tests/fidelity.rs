@@ -3,7 +3,8 @@
 //! shapes, list and selector results, watch event order, kube-rs' watcher
 //! protocol, and the error codes, reasons and messages for not found,
 //! already exists, conflict, bad selectors and unknown paths. kube-sim has no
-//! authorization, so `forbidden` is not compared.
+//! authorization, so `forbidden` is not compared. Its cluster DNS is compared
+//! with a real CoreDNS reading the real API server, for the same objects.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -455,4 +456,203 @@ async fn a_watch_too_far_behind_gets_410_expired() {
         Some(Ok(WatchEvent::Error(e))) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
+}
+
+/// One DNS question over UDP (blocking, 5 s): rcode and authoritative flag,
+/// answers as "TYPE rdata" (sorted; SOA without its serial) and the authority
+/// section's record types.
+fn ask_dns(
+    server: std::net::SocketAddr,
+    name: &str,
+    t: hickory_proto::rr::RecordType,
+) -> (String, Vec<String>, Vec<String>) {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData};
+    let mut m = Message::new();
+    m.set_id(4242)
+        .set_recursion_desired(true)
+        .add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    socket.send_to(&m.to_vec().unwrap(), server).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = socket
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("{name} {t} at {server}: {e}"));
+    let reply = Message::from_vec(&buf[..n]).unwrap();
+    let mut answers: Vec<String> = reply
+        .answers()
+        .iter()
+        .map(|r| match r.data() {
+            RData::SOA(soa) => format!("SOA {} {}", soa.mname(), soa.rname()),
+            data => format!("{} {data}", r.record_type()),
+        })
+        .collect();
+    answers.sort();
+    let authority = reply
+        .name_servers()
+        .iter()
+        .map(|r| r.record_type().to_string())
+        .collect();
+    let rcode = format!(
+        "{}{}",
+        reply.response_code(),
+        if reply.authoritative() { " aa" } else { "" }
+    );
+    (rcode, answers, authority)
+}
+
+/// kube-sim's cluster DNS and a real CoreDNS (`kubernetes` plugin, `pods
+/// insecure`, no `forward`) reading the real API server give the same rcodes,
+/// record types, addresses and authority sections for the same objects: the
+/// real cluster's Services and Pods are copied into kube-sim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_dns_answers_as_coredns_for_the_same_objects() {
+    use hickory_proto::rr::RecordType::{A, AAAA, SOA};
+    use k8s_openapi::api::core::v1::Service;
+    use ward_kube_sim::store::resource;
+    let cluster = KubeCluster::shared();
+    let coredns = tokio::task::spawn_blocking(|| {
+        ward_testkit::coredns::CoreDns::start(KubeCluster::shared()).unwrap()
+    })
+    .await
+    .unwrap();
+    let ns = cluster.create_namespace("dnsfid").await.unwrap();
+    let node = "dnsfid-node";
+    cluster
+        .add_nodes(&[ward_testkit::kube::NodeSpec::ready(node)])
+        .await
+        .unwrap();
+    let client = cluster.client().unwrap();
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    for (name, spec) in [
+        (
+            "nurse",
+            json!({"clusterIP": "None", "selector": {"app": "dnsfid"}, "ports": [{"port": 8080}]}),
+        ),
+        (
+            "web",
+            json!({"selector": {"app": "dnsfid"}, "ports": [{"port": 80, "targetPort": 8080}]}),
+        ),
+        (
+            "nobody",
+            json!({"clusterIP": "None", "selector": {"app": "none"}, "ports": [{"port": 8080}]}),
+        ),
+    ] {
+        let svc: Service =
+            serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap();
+        services.create(&PostParams::default(), &svc).await.unwrap();
+    }
+    let host: std::net::IpAddr = [127, 0, 0, 1].into();
+    for (pod, ip) in [("p1", [10, 244, 7, 2]), ("p2", [10, 244, 7, 3])] {
+        cluster
+            .create_pod_on_node(&ns, pod, node, &[("app", "dnsfid")], ip.into(), host)
+            .await
+            .unwrap();
+    }
+    // CoreDNS answers the headless name once the EndpointSlice controller listed both pods.
+    let headless = format!("nurse.{ns}.svc.cluster.local.");
+    let real = coredns.addr();
+    let both = tokio::task::spawn_blocking({
+        let headless = headless.clone();
+        move || {
+            ward_testkit::wait::until(Duration::from_secs(30), || {
+                (ask_dns(real, &headless, A).1.len() == 2).then_some(())
+            })
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        both.is_some(),
+        "CoreDNS never listed both endpoints of {headless}"
+    );
+
+    // The same objects in kube-sim.
+    let sim = KubeSim::start(Default::default()).await.unwrap();
+    let store = sim.store();
+    let strip = |v: Value| {
+        let mut v = v;
+        let meta = v["metadata"].take();
+        v["metadata"] = json!({"name": meta["name"], "labels": meta["labels"]});
+        v
+    };
+    for name in ["default", ns.as_str()] {
+        store
+            .create(
+                resource("namespaces").unwrap(),
+                "",
+                json!({"metadata": {"name": name}}),
+            )
+            .unwrap();
+    }
+    let kubernetes: Api<Service> = Api::namespaced(client.clone(), "default");
+    let mut copied = vec![(
+        "default".to_string(),
+        kubernetes.get("kubernetes").await.unwrap(),
+    )];
+    for s in services.list(&ListParams::default()).await.unwrap() {
+        copied.push((ns.clone(), s));
+    }
+    for (in_ns, s) in copied {
+        let mut v = strip(serde_json::to_value(&s).unwrap());
+        v.as_object_mut().unwrap().remove("status");
+        store
+            .create(resource("services").unwrap(), &in_ns, v)
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    for p in pods.list(&ListParams::default()).await.unwrap() {
+        let mut v = strip(serde_json::to_value(&p).unwrap());
+        let status = v.as_object_mut().unwrap().remove("status").unwrap();
+        let name = v["metadata"]["name"].as_str().unwrap().to_string();
+        let pods = resource("pods").unwrap();
+        store.create(pods, &ns, v).unwrap();
+        store
+            .patch(pods, &ns, &name, &json!({ "status": status }), true)
+            .unwrap();
+    }
+    let dns = sim.start_dns(Default::default()).await.unwrap();
+
+    let questions = [
+        ("kubernetes.default.svc.cluster.local.".to_string(), A),
+        ("kubernetes.default.svc.cluster.local.".to_string(), AAAA),
+        (headless.clone(), A),
+        (format!("web.{ns}.svc.cluster.local."), A),
+        (format!("nobody.{ns}.svc.cluster.local."), A),
+        (format!("nope.{ns}.svc.cluster.local."), A),
+        (format!("10-244-7-2.nurse.{ns}.svc.cluster.local."), A),
+        (format!("10-244-7-9.nurse.{ns}.svc.cluster.local."), A),
+        (format!("10-244-7-2.web.{ns}.svc.cluster.local."), A),
+        (format!("10-244-7-2.{ns}.pod.cluster.local."), A),
+        (format!("10-244-7-2.{ns}.pod.cluster.local."), AAAA),
+        (format!("{ns}.svc.cluster.local."), A),
+        ("no-such-namespace.svc.cluster.local.".to_string(), A),
+        ("cluster.local.".to_string(), SOA),
+        ("example.org.".to_string(), A),
+    ];
+    let sim_addr = dns.addr();
+    let differences = tokio::task::spawn_blocking(move || {
+        let mut differences = Vec::new();
+        for (name, t) in &questions {
+            let want = ask_dns(real, name, *t);
+            let got = ask_dns(sim_addr, name, *t);
+            eprintln!("{name} {t}: {want:?}");
+            if got != want {
+                differences.push(format!(
+                    "{name} {t}:\n  CoreDNS:  {want:?}\n  kube-sim: {got:?}"
+                ));
+            }
+        }
+        differences
+    })
+    .await
+    .unwrap();
+    assert!(
+        differences.is_empty(),
+        "kube-sim's DNS differs:\n{}",
+        differences.join("\n")
+    );
 }
