@@ -617,13 +617,14 @@ impl Inner {
                     .filter(|(_, n)| n.lifecycle.is_some())
                     .map(|(i, n)| (i, n.name.clone()))
                     .collect();
+                // Each node's lookups are recorded as soon as they finish, so a
+                // round cut at its deadline keeps what was done.
                 let rounds = live.iter().filter_map(|(i, node)| {
                     let l = lookupers.get(*i)?;
-                    Some(async move { (node, l.round().await) })
+                    let me = &me;
+                    Some(async move { me.record_dns(node, &l.round().await) })
                 });
-                for (node, lookups) in futures::future::join_all(rounds).await {
-                    me.record_dns(node, &lookups);
-                }
+                futures::future::join_all(rounds).await;
             }
         })
         .await;
