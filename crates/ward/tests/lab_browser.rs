@@ -1,9 +1,13 @@
 //! The lab dashboard in a real headless Chromium, driven over WebDriver
 //! (chromedriver, Debian `chromium` + `chromium-driver`): the matrix shows
-//! N x k checked cells; cutting a node from the page's fault panel turns its
-//! incoming cells failed within two check intervals (plus the check timeout
-//! that detects a silent peer), and clearing it turns them back. Screenshots
-//! are written to `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
+//! N x k checked cells and the graph N nodes and N x k arrows; a node selected
+//! with the keyboard shows its 2k paths; a path selected with a click shows
+//! its latency over the last rounds. Cutting a node from the page's fault
+//! panel turns its incoming cells and arrows failed (arrows also by dash and a
+//! ✗ mark) within two check intervals (plus the check timeout that detects a
+//! silent peer) and the selected path's history records the failures;
+//! clearing it turns them back. Screenshots are written to
+//! `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -81,6 +85,33 @@ impl Driver {
         )
     }
 
+    /// Clicks the first element matching `css` like a user would.
+    fn click(&self, css: &str) {
+        let found = self.call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string();
+        self.call("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    /// Presses Enter on the focused element.
+    fn press_enter(&self) {
+        let enter = "\u{E007}";
+        self.call(
+            "POST",
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": enter}, {"type": "keyUp", "value": enter}]}]}),
+        );
+    }
+
     fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.call("GET", "/screenshot", Value::Null);
         let bytes = base64_decode(b64.as_str().unwrap_or_default());
@@ -88,6 +119,18 @@ impl Driver {
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-dashboard-{name}.png"));
         std::fs::write(&path, bytes).unwrap();
         path
+    }
+}
+
+impl Drop for Driver {
+    /// Ends the session, which ends Chromium, also when the test failed.
+    fn drop(&mut self) {
+        let _ = http_request(
+            self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            "",
+        );
     }
 }
 
@@ -115,13 +158,48 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// (checked cells, failed cells into `node`) as the page shows them.
+/// (checked cells, failed cells into `node`) as the page's matrix shows them.
 fn cells(d: &Driver, node: &str) -> (u64, u64) {
     let v = d.script(&format!(
-        "return [document.querySelectorAll('td[data-state]').length, \
-         document.querySelectorAll('td[data-state=fail][data-to=\"{node}\"]').length]"
+        "return [document.querySelectorAll('#matrix td[data-state]').length, \
+         document.querySelectorAll('#matrix td[data-state=fail][data-to=\"{node}\"]').length]"
     ));
     (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
+}
+
+/// The graph's arrows into `node`: (state, text mark, computed dash pattern) each.
+fn arrows_into(d: &Driver, node: &str) -> Vec<(String, String, String)> {
+    let v = d.script(&format!(
+        "return [...document.querySelectorAll('#graph g.edge[data-to=\"{node}\"]')].map(g => \
+         [g.dataset.state, g.querySelector('text').textContent, \
+          getComputedStyle(g.querySelector('path')).strokeDasharray])"
+    ));
+    let text = |x: &Value| x.as_str().unwrap_or_default().to_string();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| (text(&e[0]), text(&e[1]), text(&e[2])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An arrow that reads ok: solid without a mark, or (slow on a loaded machine) dashed with `!`.
+fn arrow_ok((state, mark, dash): &(String, String, String)) -> bool {
+    state == "ok" && (mark.is_empty() == (dash == "none")) && (mark.is_empty() || mark == "!")
+}
+
+/// (path shown, rounds in its history, failed rounds) of the path latency chart.
+fn path_history(d: &Driver) -> (String, u64, u64) {
+    let v = d.script(
+        "const s = document.getElementById('pathhist'); \
+         return [s.dataset.path || '', +(s.dataset.points || 0), +(s.dataset.failed || 0)]",
+    );
+    (
+        v[0].as_str().unwrap_or_default().to_string(),
+        v[1].as_u64().unwrap_or(0),
+        v[2].as_u64().unwrap_or(0),
+    )
 }
 
 fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
@@ -196,6 +274,65 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
     );
     let ring = d.script("return document.querySelectorAll('#ring g.node').length");
     assert_eq!(ring, json!(NODES));
+    let graph = d.script(
+        "return [document.querySelectorAll('#graph g.gnode').length, \
+         document.querySelectorAll('#graph g.edge').length, \
+         document.querySelectorAll('#graph g.edge[data-state=ok]').length]",
+    );
+    assert_eq!(
+        graph,
+        json!([NODES, n_k, n_k]),
+        "graph: nodes, arrows, ok arrows"
+    );
+    let healthy = arrows_into(&d, "node-3");
+    assert_eq!(healthy.len(), K, "arrows into node-3: {healthy:?}");
+    assert!(healthy.iter().all(arrow_ok), "{healthy:?}");
+
+    // Keyboard: Tab stop on node-3 in the graph, Enter selects it and lists its k + k paths.
+    d.script("document.querySelector('#graph g.gnode[data-node=\"node-3\"]').focus()");
+    d.press_enter();
+    let selected = d.script(
+        "return [document.activeElement.dataset.node, \
+         document.querySelectorAll('#graph g.gnode.sel').length, \
+         document.querySelectorAll('#graph g.edge.hl').length, \
+         document.querySelectorAll('#graphpaths td[data-check]').length, \
+         document.getElementById('graphinfo').textContent]",
+    );
+    assert_eq!(
+        selected,
+        json!([
+            "node-3",
+            1,
+            2 * K,
+            2 * K,
+            format!("node-3 checks {K} nodes and is checked by {K} (select a path for its latency over time):")
+        ])
+    );
+
+    // A click on a cell into node-3 shows that path's latency over the last rounds.
+    let from = d.script(
+        "return document.querySelector('#matrix td[data-state][data-to=\"node-3\"]').dataset.from",
+    );
+    let from = from.as_str().expect("a checker of node-3").to_string();
+    d.click(&format!(
+        "#matrix td[data-from=\"{from}\"][data-to=\"node-3\"]"
+    ));
+    let path = format!("{from} → node-3");
+    wait(
+        "the path's history over 2 rounds",
+        Duration::from_secs(10),
+        || {
+            let (shown, points, _) = path_history(&d);
+            shown == path && points >= 2
+        },
+    );
+    let (_, _, failed_before) = path_history(&d);
+    let info = d.script("return document.getElementById('pathinfo').textContent");
+    let info = info.as_str().unwrap_or_default();
+    assert!(
+        info.starts_with(&format!("{path}: last ")) && info.contains(" failed"),
+        "{info}"
+    );
     d.screenshot("healthy");
 
     // Cut node-3 from the page's own fault panel.
@@ -212,6 +349,16 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         "cut visible in the page after {took:?} (two intervals + timeout = {:?})",
         INTERVAL * 2 + TIMEOUT
     );
+    let cut = arrows_into(&d, "node-3");
+    assert_eq!(cut.len(), K, "{cut:?}");
+    for (state, mark, dash) in &cut {
+        assert_eq!((state.as_str(), mark.as_str()), ("fail", "✗"), "{cut:?}");
+        assert_ne!(dash, "none", "a failed arrow is dashed: {cut:?}");
+    }
+    wait("the cut in the path's history", limit * 2, || {
+        let (shown, _, failed) = path_history(&d);
+        shown == path && failed > failed_before
+    });
     let shot = d.screenshot("cut");
     eprintln!("screenshot: {}", shot.display());
 
@@ -220,9 +367,13 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         cells(&d, "node-3") == (n_k, 0)
     });
     eprintln!("recovery visible after {took:?}");
-    let update = d.script("return window.wardLastUpdate");
-    eprintln!("last dashboard update: {update}");
-    let _ = http_request(addr, "DELETE", &format!("/session/{}", d.session), "");
+    wait("node-3's arrows ok again", limit * 2, || {
+        arrows_into(&d, "node-3").iter().all(arrow_ok)
+    });
+    let update = d.script("return [window.wardLastUpdateMs, window.wardLastUpdate]");
+    assert!(update[0].as_f64().is_some_and(|ms| ms >= 0.0), "{update}");
+    eprintln!("last dashboard update: {}", update[1]);
+    drop(d);
     let _ = lab.kill();
     let _ = lab.wait();
 }
