@@ -213,6 +213,8 @@ fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
 fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
     let chromedriver = find_binary("chromedriver", "chromedriver")
         .expect("chromedriver (Debian chromium-driver; scripts/install-test-deps.sh installs it)");
+    // Free on 127.0.0.1, so almost surely on 127.0.0.2.. too (the lab says so if not).
+    let nurse_port = free_port();
     let mut lab = Command::new(env!("CARGO_BIN_EXE_ward"))
         .args([
             "lab",
@@ -230,6 +232,7 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
             &K.to_string(),
         ])
         .args(["--check-interval", "500ms", "--check-timeout", "400ms"])
+        .args(["--nurse-port", &nurse_port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -373,6 +376,29 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
     let update = d.script("return [window.wardLastUpdateMs, window.wardLastUpdate]");
     assert!(update[0].as_f64().is_some_and(|ms| ms >= 0.0), "{update}");
     eprintln!("last dashboard update: {}", update[1]);
+
+    // The same page served by one nurse (node-1 on 127.0.0.2): the mesh from its /check_all,
+    // the history of its own paths from its /status.
+    d.call(
+        "POST",
+        "/url",
+        json!({"url": format!("http://127.0.0.2:{nurse_port}/ui")}),
+    );
+    wait(
+        "the nurse's page: N x k cells",
+        Duration::from_secs(15),
+        || cells(&d, "node-3").0 == n_k,
+    );
+    let source = d.script("return document.getElementById('source').textContent");
+    assert!(
+        source.as_str().is_some_and(|s| s.starts_with("nurse · ")),
+        "{source}"
+    );
+    d.click("#matrix td[data-state][data-from=\"node-1\"]");
+    wait("node-1's own path history", Duration::from_secs(10), || {
+        let (shown, points, _) = path_history(&d);
+        shown.starts_with("node-1 → ") && points >= 2
+    });
     drop(d);
     let _ = lab.kill();
     let _ = lab.wait();
