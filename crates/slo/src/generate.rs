@@ -11,6 +11,7 @@ use crate::model::{merge, GroupResult, Labels, PluginRef, SloResult, SloRules};
 use crate::plugins::{self, Request};
 use crate::rules::Info;
 use crate::spec;
+use crate::validate::RegexCache;
 use crate::windows::Catalog;
 
 /// sloth version this crate reproduces (the default `sloth_version` label).
@@ -49,10 +50,11 @@ impl Default for Config {
     }
 }
 
-/// Generates rules from spec documents.
-#[derive(Debug, Clone)]
+/// Generates rules from spec documents (shareable between threads).
+#[derive(Debug)]
 pub struct Generator {
     cfg: Config,
+    regexes: RegexCache,
 }
 
 impl Generator {
@@ -64,16 +66,26 @@ impl Generator {
                 cfg.default_period.go()
             )));
         }
-        Ok(Generator { cfg })
+        Ok(Generator {
+            cfg,
+            regexes: RegexCache::default(),
+        })
     }
 
     /// Generates one document (already split and cleaned, see [`spec::documents`]).
-    pub fn generate_doc(&self, file: &str, doc: &str) -> Result<GroupResult> {
+    /// Paths of keys sloth ignores (`slos[0].alerting.pageAlert`) are
+    /// appended to `ignored`, also when generation fails after parsing.
+    pub fn generate_doc(
+        &self,
+        file: &str,
+        doc: &str,
+        ignored: &mut Vec<String>,
+    ) -> Result<GroupResult> {
         let spec_err = |msg: String| Error::Spec {
             file: file.to_string(),
             msg,
         };
-        let group = spec::load(doc, self.cfg.default_period).map_err(spec_err)?;
+        let group = spec::load(doc, self.cfg.default_period, ignored).map_err(spec_err)?;
         if group.slos.is_empty() {
             return Err(spec_err(
                 "invalid SLO group: at least one SLO is required".into(),
@@ -134,6 +146,7 @@ impl Generator {
                     info: &info,
                     slo: &slo,
                     alerts: &alerts,
+                    regexes: &self.regexes,
                 };
                 for p in &chain {
                     p.process(&req, &mut rules).map_err(|e| {
@@ -159,11 +172,17 @@ impl Generator {
         })
     }
 
-    /// Generates every document of a file's contents.
-    pub fn generate_file(&self, file: &str, data: &str) -> Result<Vec<GroupResult>> {
+    /// Generates every document of a file's contents, in order, up to the
+    /// first failure (ignored keys: see [`Generator::generate_doc`]).
+    pub fn generate_file(
+        &self,
+        file: &str,
+        data: &str,
+        ignored: &mut Vec<String>,
+    ) -> Result<Vec<GroupResult>> {
         spec::documents(data)
             .iter()
-            .map(|d| self.generate_doc(file, d))
+            .map(|d| self.generate_doc(file, d, ignored))
             .collect()
     }
 }

@@ -2,9 +2,12 @@
 //! plugin `sloth.dev/core/validate/v1`): the same checks in the same order,
 //! first failure wins. Each failure carries the spec field it is about and
 //! sloth's message text. PromQL is checked with the `promql-parser` crate
-//! after rendering the query template with `window=1m`.
+//! after rendering the query template with `window=1m`; regex matcher
+//! literals are checked once each through a [`RegexCache`].
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
 
@@ -77,12 +80,122 @@ fn query_template(q: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Renders a query with `window=1m` and parses it as PromQL.
-pub fn query_expression(q: &str) -> Result<(), String> {
+/// Most distinct regex literals a [`RegexCache`] remembers (later ones are checked each time).
+const REGEX_CACHE_MAX: usize = 4096;
+
+/// Remembers, for each regex matcher literal (as written, quotes included),
+/// whether promql-parser accepts it and whether it matches the empty
+/// string, so each distinct regex is compiled once instead of once per query
+/// (promql-parser compiles every `=~`/`!~` value while parsing).
+#[derive(Debug, Default)]
+pub struct RegexCache {
+    known: Mutex<HashMap<String, Option<bool>>>,
+}
+
+// === impl RegexCache ===
+
+impl RegexCache {
+    /// `Some(matches_empty)` for a valid regex literal, `None` for an invalid one.
+    fn check(&self, literal: &str) -> Option<bool> {
+        if let Some(known) = self.known.lock().ok()?.get(literal) {
+            return *known;
+        }
+        let verdict = regex_literal_matches_empty(literal);
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() < REGEX_CACHE_MAX {
+                known.insert(literal.to_string(), verdict);
+            }
+        }
+        verdict
+    }
+}
+
+/// Parses `x{a=~<literal>}` with promql-parser (its unquoting and regex
+/// rules): `Some(matches_empty)` when valid.
+fn regex_literal_matches_empty(literal: &str) -> Option<bool> {
+    match promql_parser::parser::parse(&format!("x{{a=~{literal}}}")).ok()? {
+        promql_parser::parser::Expr::VectorSelector(vs) if vs.matchers.matchers.len() == 1 => {
+            Some(vs.matchers.matchers[0].is_match(""))
+        }
+        _ => None,
+    }
+}
+
+fn is_quote(b: u8) -> bool {
+    matches!(b, b'"' | b'\'' | b'`')
+}
+
+/// End (exclusive) of the string literal starting at `start`, as promql-parser's lexer scans it.
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    let quote = b[start];
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The query with every regex matcher literal replaced by a stand-in that
+/// parses the same way (`""` if the regex matches the empty string, `"x"`
+/// otherwise: promql-parser's only other use of the value is the "at least
+/// one non-empty matcher" check). `None` when a literal is not a valid
+/// regex or the text is not lexable: the caller then parses the original.
+fn without_regexes<'q>(q: &'q str, cache: &RegexCache) -> Option<Cow<'q, str>> {
+    let b = q.as_bytes();
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            c if is_quote(c) => i = string_end(b, i)?,
+            b'#' => {
+                i = b[i..]
+                    .iter()
+                    .position(|&c| c == b'\n')
+                    .map_or(b.len(), |n| i + n)
+            }
+            b'=' | b'!' if b.get(i + 1) == Some(&b'~') => {
+                let mut j = i + 2;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                if j < b.len() && is_quote(b[j]) {
+                    let end = string_end(b, j)?;
+                    let matches_empty = cache.check(&q[j..end])?;
+                    out.push_str(&q[copied..j]);
+                    out.push_str(if matches_empty { "\"\"" } else { "\"x\"" });
+                    copied = end;
+                    i = end;
+                } else {
+                    i += 2;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if copied == 0 {
+        return Some(Cow::Borrowed(q));
+    }
+    out.push_str(&q[copied..]);
+    Some(Cow::Owned(out))
+}
+
+/// Renders a query with `window=1m` and parses it as PromQL (promql-parser's
+/// exact verdict; known-good regex literals are not compiled again).
+pub fn query_expression(q: &str, regexes: &RegexCache) -> Result<(), String> {
     if q.is_empty() {
         return Err("query is required".into());
     }
     let rendered = template::render(q, &[("window", "1m")], false)?;
+    if let Some(fast) = without_regexes(&rendered, regexes) {
+        if promql_parser::parser::parse(&fast).is_ok() {
+            return Ok(());
+        }
+    }
     promql_parser::parser::parse(&rendered)
         .map(|_| ())
         .map_err(|e| format!("parse error: {}", e.trim()))
@@ -136,7 +249,7 @@ fn alert(a: &AlertMeta, sev: &str) -> Result<(), Invalid> {
 }
 
 /// Validates one SLO exactly in sloth's order.
-pub fn validate_slo(slo: &Slo) -> Result<(), Invalid> {
+pub fn validate_slo(slo: &Slo, regexes: &RegexCache) -> Result<(), Invalid> {
     valid_name(&slo.id).map_err(|e| invalid("name", format!("invalid SLO ID: {e}")))?;
     valid_name(&slo.name).map_err(|e| invalid("name", format!("invalid SLO name: {e}")))?;
     valid_name(&slo.service)
@@ -175,13 +288,13 @@ pub fn validate_slo(slo: &Slo) -> Result<(), Invalid> {
                     format!("sli total query template: {m}"),
                 )
             })?;
-            query_expression(&e.error_query).map_err(|m| {
+            query_expression(&e.error_query, regexes).map_err(|m| {
                 sli_err(
                     "sli.events.error_query",
                     format!("sli error query expression: {m}"),
                 )
             })?;
-            query_expression(&e.total_query).map_err(|m| {
+            query_expression(&e.total_query, regexes).map_err(|m| {
                 sli_err(
                     "sli.events.total_query",
                     format!("sli total query expression: {m}"),
@@ -195,7 +308,7 @@ pub fn validate_slo(slo: &Slo) -> Result<(), Invalid> {
                     format!("sli raw query template: {m}"),
                 )
             })?;
-            query_expression(r).map_err(|m| {
+            query_expression(r, regexes).map_err(|m| {
                 sli_err(
                     "sli.raw.error_ratio_query",
                     format!("sli raw query expression: {m}"),
@@ -254,17 +367,17 @@ mod tests {
 
     #[test]
     fn checks_in_order() {
-        assert_eq!(validate_slo(&slo()), Ok(()));
+        assert_eq!(validate_slo(&slo(), &RegexCache::default()), Ok(()));
         let mut s = slo();
         s.objective = 101.0;
         assert_eq!(
-            validate_slo(&s).unwrap_err().msg,
+            validate_slo(&s, &RegexCache::default()).unwrap_err().msg,
             "objective must >0 and <=100"
         );
         let mut s = slo();
         s.id = "-slo1".into();
         s.service = String::new();
-        assert!(validate_slo(&s)
+        assert!(validate_slo(&s, &RegexCache::default())
             .unwrap_err()
             .msg
             .starts_with("invalid SLO ID"));
@@ -273,15 +386,46 @@ mod tests {
             error_query: "sum(rate(x[{{.window}}])".into(),
             total_query: "sum(rate(x[{{.window}}]))".into(),
         });
-        assert!(validate_slo(&s)
+        assert!(validate_slo(&s, &RegexCache::default())
             .unwrap_err()
             .msg
             .contains("sli error query expression"));
         let mut s = slo();
         s.page = AlertMeta::default();
         assert_eq!(
-            validate_slo(&s).unwrap_err().msg,
+            validate_slo(&s, &RegexCache::default()).unwrap_err().msg,
             "invalid alert: page alert: alert name is required"
         );
+    }
+
+    #[test]
+    fn cached_regex_check_agrees_with_the_parser() {
+        let cache = RegexCache::default();
+        let queries = [
+            r#"sum(rate(x{code=~"(5..|429)"}[1m]))"#,
+            r#"sum(rate(x{code=~"(5..|429)", job!~'a|b'}[1m]))"#,
+            r#"x{code=~"("}"#,
+            r#"x{code=~"\q"}"#,
+            r#"{code=~".*"}"#,
+            r#"{code=~".+"}"#,
+            r#"{code!~"x"}"#,
+            r#"{code!~".*"}"#,
+            r#"{code =~ `5..`}"#,
+            r#"x{a="=~\"(\""}"#,
+            "x{a=\"b\"} # =~ \"(\"\n",
+            r#"x{a=~"unterminated}"#,
+            r#"x=~"a""#,
+            r#"foo{__name__=~"bar"}"#,
+            r#"x{a=~"a{2}b{bbb}"}"#,
+        ];
+        for q in queries {
+            let full = promql_parser::parser::parse(q)
+                .map(|_| ())
+                .map_err(|e| format!("parse error: {}", e.trim()));
+            for _ in 0..2 {
+                assert_eq!(query_expression(q, &cache), full, "{q}");
+            }
+        }
+        assert!(cache.known.lock().unwrap().contains_key("\"(5..|429)\""));
     }
 }

@@ -21,6 +21,8 @@ pub struct Request<'a> {
     pub slo: &'a Slo,
     /// Its alert windows and factors.
     pub alerts: &'a MwmbGroup,
+    /// Regex literals already checked (shared by every SLO of a generator).
+    pub regexes: &'a validate::RegexCache,
 }
 
 /// A processor failure: optional spec field and the message.
@@ -168,10 +170,12 @@ impl Processor {
     /// Runs this processor on the shared result.
     pub fn process(&self, req: &Request<'_>, res: &mut SloRules) -> Result<(), ProcessError> {
         match self {
-            Processor::Validate => validate::validate_slo(req.slo).map_err(|e| ProcessError {
-                field: Some(e.field),
-                msg: format!("invalid slo {:?}: {}", req.slo.id, e.msg),
-            }),
+            Processor::Validate => {
+                validate::validate_slo(req.slo, req.regexes).map_err(|e| ProcessError {
+                    field: Some(e.field),
+                    msg: format!("invalid slo {:?}: {}", req.slo.id, e.msg),
+                })
+            }
             Processor::SliRules { disable_optimized } => {
                 res.sli.rules = rules::sli_rules(req.slo, req.alerts, *disable_optimized)?;
                 Ok(())
