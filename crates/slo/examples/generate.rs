@@ -23,7 +23,7 @@ fn main() {
                 std::process::exit(2);
             }
         };
-        match gen.generate_file(&path, &data) {
+        match gen.generate_file(&path, &data, &mut Vec::new()) {
             Ok(results) => {
                 for r in &results {
                     if let Err(e) = ward_slo::output::write_result(r, "# generated", &mut out) {

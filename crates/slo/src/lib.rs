@@ -22,7 +22,9 @@
 //!       ticket_alert: {disable: true}
 //! "#;
 //! let gen = Generator::new(Config::default()).unwrap();
-//! let docs = gen.generate_file("spec.yaml", spec).unwrap();
+//! let mut ignored = Vec::new();
+//! let docs = gen.generate_file("spec.yaml", spec, &mut ignored).unwrap();
+//! assert!(ignored.is_empty());
 //! let out = ward_slo::output::write_result(&docs[0], "# generated", Vec::new()).unwrap();
 //! assert!(String::from_utf8(out).unwrap().contains("record: slo:sli_error:ratio_rate30d"));
 //! ```

@@ -35,7 +35,7 @@ spec:
 
 fn run(text: &str) {
     let gen = Generator::new(Config::default()).expect("default config");
-    if let Ok(results) = gen.generate_file("fuzz.yaml", text) {
+    if let Ok(results) = gen.generate_file("fuzz.yaml", text, &mut Vec::new()) {
         for r in &results {
             let _ = output::write_result(r, "# header", Vec::new());
         }
@@ -64,6 +64,8 @@ proptest! {
 #[test]
 fn the_seed_spec_generates() {
     let gen = Generator::new(Config::default()).expect("config");
-    let r = gen.generate_file("seed.yaml", GOOD).expect("generates");
+    let r = gen
+        .generate_file("seed.yaml", GOOD, &mut Vec::new())
+        .expect("generates");
     assert_eq!(r.len(), 2);
 }

@@ -16,9 +16,10 @@ const K8S_NAMES: Names = Names {
     ticket_alert: "ticketAlert",
 };
 
-/// Loads a `PrometheusServiceLevel` document.
-pub fn load(doc: &str, period: Duration) -> Result<SloGroup, String> {
+/// Loads a `PrometheusServiceLevel` document (ignored keys: see [`super::load`]).
+pub fn load(doc: &str, period: Duration, ignored: &mut Vec<String>) -> Result<SloGroup, String> {
     let v = parse_doc(doc)?;
+    super::unknown::k8s(&v, ignored);
     let root = Obj::new(&v, Mode::K8s, "")
         .map_err(|e| format!("could not decode kubernetes object {e}"))?;
     let decode = |e: String| format!("could not decode kubernetes object {e}");

@@ -116,11 +116,17 @@ pub fn detect(doc: &str) -> Option<Detected> {
 }
 
 /// Loads one document into an SLO group (SLI plugins already applied).
-pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
+/// Paths of keys sloth ignores are appended to `ignored` once the document
+/// parsed, also when loading fails after that.
+pub fn load(
+    doc: &str,
+    default_period: Duration,
+    ignored: &mut Vec<String>,
+) -> Result<SloGroup, String> {
     match detect(doc) {
-        Some(Detected::Prometheus) => prometheus::load(doc, default_period)
+        Some(Detected::Prometheus) => prometheus::load(doc, default_period, ignored)
             .map_err(|e| format!("tried loading raw prometheus SLOs spec, it couldn't: {e}")),
-        Some(Detected::K8s) => k8s::load(doc, default_period).map_err(|e| {
+        Some(Detected::K8s) => k8s::load(doc, default_period, ignored).map_err(|e| {
             format!("tried loading Kubernetes prometheus SLOs spec, it couldn't: {e}")
         }),
         Some(Detected::OpenSlo) => openslo::load(doc, default_period)

@@ -175,9 +175,10 @@ pub(crate) fn parse_doc(doc: &str) -> Result<Value, String> {
     tree::parse(doc).map_err(|e| format!("could not unmarshall YAML spec correctly: {e}"))
 }
 
-/// Loads a prometheus/v1 document.
-pub fn load(doc: &str, period: Duration) -> Result<SloGroup, String> {
+/// Loads a prometheus/v1 document (ignored keys: see [`super::load`]).
+pub fn load(doc: &str, period: Duration, ignored: &mut Vec<String>) -> Result<SloGroup, String> {
     let v = parse_doc(doc)?;
+    super::unknown::prometheus(&v, ignored);
     let root = Obj::new(&v, Mode::Sigs, "")?;
     if root.string("version")? != "prometheus/v1" {
         return Err("invalid spec version, should be \"prometheus/v1\"".to_string());

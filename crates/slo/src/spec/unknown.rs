@@ -1,176 +1,198 @@
 //! Finds keys a spec document sets that sloth would silently ignore
 //! (typos such as `pageAlert` in a prometheus/v1 file). sloth ignores them,
 //! so ward does too by default and only reports them; `ward slo --strict`
-//! turns them into errors. OpenSLO documents are not checked (sloth reads a
-//! small part of a large schema).
+//! turns them into errors. The loaders call this on the tree they already
+//! parsed, so a document is read once. OpenSLO documents are not checked
+//! (sloth reads a small part of a large schema).
 
-use super::Detected;
-use crate::yaml::tree::{self, Value};
+use crate::yaml::tree::Value;
 
 /// Expected shape of a node.
 enum Shape {
     /// Anything (free-form maps, plugin configs, metadata).
     Any,
     /// An object with these fields.
-    Obj(Vec<(&'static str, Shape)>),
+    Obj(&'static [(&'static str, Shape)]),
     /// A list of this shape.
-    List(Box<Shape>),
+    List(&'static Shape),
 }
 
-fn obj(fields: Vec<(&'static str, Shape)>) -> Shape {
-    Shape::Obj(fields)
+use Shape::{Any, List, Obj};
+
+const PLUGINS: Shape = Obj(&[
+    ("overridePrevious", Any),
+    (
+        "chain",
+        List(&Obj(&[("id", Any), ("config", Any), ("priority", Any)])),
+    ),
+]);
+
+const ALERT: Shape = Obj(&[("disable", Any), ("labels", Any), ("annotations", Any)]);
+
+/// The fields of a spec (`prometheus/v1` root or Kubernetes `spec`) in one
+/// naming dialect, plus any extra root fields.
+macro_rules! spec_fields {
+    ($slo_plugins:literal, $error_query:literal, $total_query:literal,
+     $error_ratio_query:literal, $page:literal, $ticket:literal $(, $extra:expr)*) => {
+        &[
+            $($extra,)*
+            ("service", Any),
+            ("labels", Any),
+            ($slo_plugins, PLUGINS),
+            (
+                "slos",
+                List(&Obj(&[
+                    ("name", Any),
+                    ("description", Any),
+                    ("objective", Any),
+                    ("labels", Any),
+                    ("plugins", PLUGINS),
+                    (
+                        "sli",
+                        Obj(&[
+                            ("events", Obj(&[($error_query, Any), ($total_query, Any)])),
+                            ("raw", Obj(&[($error_ratio_query, Any)])),
+                            ("plugin", Obj(&[("id", Any), ("options", Any)])),
+                        ]),
+                    ),
+                    (
+                        "alerting",
+                        Obj(&[
+                            ("name", Any),
+                            ("labels", Any),
+                            ("annotations", Any),
+                            ($page, ALERT),
+                            ($ticket, ALERT),
+                        ]),
+                    ),
+                ])),
+            ),
+        ]
+    };
 }
 
-fn plugins() -> Shape {
-    obj(vec![
-        ("overridePrevious", Shape::Any),
-        (
-            "chain",
-            Shape::List(Box::new(obj(vec![
-                ("id", Shape::Any),
-                ("config", Shape::Any),
-                ("priority", Shape::Any),
-            ]))),
-        ),
-    ])
+const PROMETHEUS: Shape = Obj(spec_fields!(
+    "slo_plugins",
+    "error_query",
+    "total_query",
+    "error_ratio_query",
+    "page_alert",
+    "ticket_alert",
+    ("version", Any)
+));
+
+const K8S: Shape = Obj(&[
+    ("apiVersion", Any),
+    ("kind", Any),
+    ("metadata", Any),
+    ("status", Any),
+    (
+        "spec",
+        Obj(spec_fields!(
+            "sloPlugins",
+            "errorQuery",
+            "totalQuery",
+            "errorRatioQuery",
+            "pageAlert",
+            "ticketAlert"
+        )),
+    ),
+]);
+
+/// One step of a path: a key or a list index.
+enum Step<'v> {
+    Key(&'v str),
+    Index(usize),
 }
 
-fn alert() -> Shape {
-    obj(vec![
-        ("disable", Shape::Any),
-        ("labels", Shape::Any),
-        ("annotations", Shape::Any),
-    ])
-}
-
-fn slo(k8s: bool) -> Shape {
-    let n = |snake: &'static str, camel: &'static str| if k8s { camel } else { snake };
-    obj(vec![
-        ("name", Shape::Any),
-        ("description", Shape::Any),
-        ("objective", Shape::Any),
-        ("labels", Shape::Any),
-        ("plugins", plugins()),
-        (
-            "sli",
-            obj(vec![
-                (
-                    "events",
-                    obj(vec![
-                        (n("error_query", "errorQuery"), Shape::Any),
-                        (n("total_query", "totalQuery"), Shape::Any),
-                    ]),
-                ),
-                (
-                    "raw",
-                    obj(vec![(
-                        n("error_ratio_query", "errorRatioQuery"),
-                        Shape::Any,
-                    )]),
-                ),
-                (
-                    "plugin",
-                    obj(vec![("id", Shape::Any), ("options", Shape::Any)]),
-                ),
-            ]),
-        ),
-        (
-            "alerting",
-            obj(vec![
-                ("name", Shape::Any),
-                ("labels", Shape::Any),
-                ("annotations", Shape::Any),
-                (n("page_alert", "pageAlert"), alert()),
-                (n("ticket_alert", "ticketAlert"), alert()),
-            ]),
-        ),
-    ])
-}
-
-fn spec_fields(k8s: bool) -> Vec<(&'static str, Shape)> {
-    vec![
-        ("service", Shape::Any),
-        ("labels", Shape::Any),
-        (if k8s { "sloPlugins" } else { "slo_plugins" }, plugins()),
-        ("slos", Shape::List(Box::new(slo(k8s)))),
-    ]
-}
-
-fn walk(v: &Value, shape: &Shape, case_insensitive: bool, path: &str, out: &mut Vec<String>) {
-    match (shape, v) {
-        (Shape::Any, _) => {}
-        (Shape::List(item), Value::Seq(items)) => {
-            for (i, it) in items.iter().enumerate() {
-                walk(it, item, case_insensitive, &format!("{path}[{i}]"), out);
+fn render(path: &[Step<'_>]) -> String {
+    let mut s = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Step::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
             }
         }
-        (Shape::Obj(fields), Value::Map(entries)) => {
+    }
+    s
+}
+
+fn walk<'v>(
+    v: &'v Value,
+    shape: &Shape,
+    case_insensitive: bool,
+    path: &mut Vec<Step<'v>>,
+    out: &mut Vec<String>,
+) {
+    match (shape, v) {
+        (Any, _) => {}
+        (List(item), Value::Seq(items)) => {
+            for (i, it) in items.iter().enumerate() {
+                path.push(Step::Index(i));
+                walk(it, item, case_insensitive, path, out);
+                path.pop();
+            }
+        }
+        (Obj(fields), Value::Map(entries)) => {
             for (k, val) in entries {
-                let key = &k.raw;
+                let key = k.raw.as_str();
                 let field = fields.iter().find(|(name, _)| {
                     if case_insensitive {
                         name.eq_ignore_ascii_case(key)
                     } else {
-                        name == key
+                        *name == key
                     }
                 });
-                let p = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                path.push(Step::Key(key));
                 match field {
-                    Some((_, s)) => walk(val, s, case_insensitive, &p, out),
-                    None => out.push(p),
+                    Some((_, s)) => walk(val, s, case_insensitive, path, out),
+                    None => out.push(render(path)),
                 }
+                path.pop();
             }
         }
         _ => {}
     }
 }
 
-/// Paths of keys sloth ignores in a spec document (empty when it can't tell).
-pub fn unknown_fields(doc: &str) -> Vec<String> {
-    let Ok(v) = tree::parse(doc) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    match super::detect(doc) {
-        Some(Detected::Prometheus) => {
-            let mut fields = spec_fields(false);
-            fields.push(("version", Shape::Any));
-            walk(&v, &obj(fields), true, "", &mut out);
-        }
-        Some(Detected::K8s) => {
-            let root = obj(vec![
-                ("apiVersion", Shape::Any),
-                ("kind", Shape::Any),
-                ("metadata", Shape::Any),
-                ("status", Shape::Any),
-                ("spec", obj(spec_fields(true))),
-            ]);
-            walk(&v, &root, false, "", &mut out);
-        }
-        _ => {}
-    }
-    out
+/// Appends the paths of keys sloth ignores in a parsed prometheus/v1 document.
+pub fn prometheus(doc: &Value, out: &mut Vec<String>) {
+    walk(doc, &PROMETHEUS, true, &mut Vec::new(), out);
+}
+
+/// Appends the paths of keys sloth ignores in a parsed `PrometheusServiceLevel`.
+pub fn k8s(doc: &Value, out: &mut Vec<String>) {
+    walk(doc, &K8S, false, &mut Vec::new(), out);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yaml::tree;
 
     #[test]
     fn finds_ignored_keys() {
         let doc = "version: prometheus/v1\nservice: s\nslos:\n  - name: a\n    Objective: 9\n    alerting:\n      pageAlert: {disable: true}\n";
+        let mut found = Vec::new();
+        prometheus(&tree::parse(doc).unwrap(), &mut found);
+        assert_eq!(found, vec!["slos[0].alerting.pageAlert".to_string()]);
+        let k8s_doc = "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec:\n  slos:\n    - name: a\n      alerting:\n        page_alert: {}\n    - name: b\n      tipo: x\n";
+        let mut found = Vec::new();
+        k8s(&tree::parse(k8s_doc).unwrap(), &mut found);
         assert_eq!(
-            unknown_fields(doc),
-            vec!["slos[0].alerting.pageAlert".to_string()]
-        );
-        let k8s = "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec:\n  slos:\n    - name: a\n      alerting:\n        page_alert: {}\n";
-        assert_eq!(
-            unknown_fields(k8s),
-            vec!["spec.slos[0].alerting.page_alert".to_string()]
+            found,
+            vec![
+                "spec.slos[0].alerting.page_alert".to_string(),
+                "spec.slos[1].tipo".to_string()
+            ]
         );
     }
 }

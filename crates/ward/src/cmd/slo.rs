@@ -90,23 +90,25 @@ pub struct Common {
     pub strict: bool,
 }
 
-/// Reports keys sloth ignores: a warning each, or (with `--strict`) an error.
-fn unknown_fields(file: &str, data: &str, strict: bool) -> Result<(), String> {
-    let mut found = Vec::new();
-    for doc in ward_slo::spec::documents(data) {
-        found.extend(ward_slo::spec::unknown::unknown_fields(&doc));
-    }
-    if found.is_empty() {
-        return Ok(());
-    }
-    if strict {
+/// Keys sloth ignores in `file` (found while generating): one warning line
+/// each, or (with `--strict`) the error for the file.
+fn ignored_fields(file: &str, ignored: &[String], strict: bool) -> Result<Vec<String>, String> {
+    if strict && !ignored.is_empty() {
         return Err(format!(
             "{file}: unknown field {} (--strict)",
-            found.join(", ")
+            ignored.join(", ")
         ));
     }
-    for f in found {
-        eprintln!("ward slo: warning: {file}: unknown field {f} is ignored, as sloth does");
+    Ok(ignored
+        .iter()
+        .map(|f| format!("ward slo: warning: {file}: unknown field {f} is ignored, as sloth does"))
+        .collect())
+}
+
+/// Prints [`ignored_fields`]' warnings, or returns its error.
+fn report_ignored(file: &str, ignored: &[String], strict: bool) -> Result<(), String> {
+    for w in ignored_fields(file, ignored, strict)? {
+        eprintln!("{w}");
     }
     Ok(())
 }
@@ -317,16 +319,13 @@ fn generate(a: GenerateArgs) -> Result<(), Failure> {
             )));
         }
         let files = discover(&a.input, &a.common)?;
-        let strict = a.common.strict;
-        fs::generate_dir(&gen, &opts, &a.input, &files, out, &|file, data| {
-            unknown_fields(file, data, strict).map_err(spec_fail)
-        })
+        fs::generate_dir(&gen, &opts, &a.input, &files, out, a.common.strict)
     } else {
         let data = fs::read_spec(input).map_err(io_fail)?;
-        unknown_fields(&a.input, &data, a.common.strict).map_err(spec_fail)?;
-        let results = gen
-            .generate_file(&a.input, &data)
-            .map_err(|e| spec_fail(e.to_string()))?;
+        let mut ignored = Vec::new();
+        let generated = gen.generate_file(&a.input, &data, &mut ignored);
+        report_ignored(&a.input, &ignored, a.common.strict).map_err(spec_fail)?;
+        let results = generated.map_err(|e| spec_fail(e.to_string()))?;
         if a.out == "-" {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
@@ -378,12 +377,10 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
     for file in &files {
         let data = fs::read_spec(Path::new(file)).map_err(io_fail)?;
         let mut errs: Vec<String> = Vec::new();
-        if let Err(e) = unknown_fields(file, &data, a.common.strict) {
-            errs.push(e);
-        }
+        let mut ignored = Vec::new();
         for doc in ward_slo::spec::documents(&data) {
             total += 1;
-            match gen.generate_doc(file, &doc) {
+            match gen.generate_doc(file, &doc, &mut ignored) {
                 Err(e) => errs.push(e.to_string()),
                 Ok(res) => {
                     if a.ignore_slo_duplicates {
@@ -408,6 +405,9 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
                     }
                 }
             }
+        }
+        if let Err(e) = report_ignored(file, &ignored, a.common.strict) {
+            errs.insert(0, e);
         }
         if !errs.is_empty() {
             bad_files += 1;

@@ -1,17 +1,19 @@
 //! The thin IO layer of `ward slo`: spec discovery (sloth's recursive walk
 //! with include/exclude regexes), reading, and all-or-nothing writing
 //! (temp file + rename; in directory mode every output is renamed into
-//! place only after every input generated fine).
+//! place only after every input generated fine). Directory mode generates
+//! files on every core.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use ward_slo::model::{GroupResult, RuleGroup};
 use ward_slo::output::{write_result, WriteError};
 use ward_slo::Generator;
 
-use super::{io_fail, spec_fail, Failure};
+use super::{ignored_fields, io_fail, spec_fail, Failure};
 
 /// Output options of generate.
 pub struct GenOptions {
@@ -226,31 +228,102 @@ pub fn write_atomic(
         .map_err(io_fail)
 }
 
-/// Directory mode: one output per input file, all renamed into place at the end.
+/// What one input file of directory mode came to.
+struct FileOutcome {
+    /// Warning lines for the file, printed in input order.
+    warnings: Vec<String>,
+    /// The written temp file, or why the file failed.
+    written: Result<Pending, Failure>,
+}
+
+/// Directory mode: one output per input file, generated on every core
+/// (each worker streams its current file to a temp file), then renamed into
+/// place in input order once every input generated fine. With several bad
+/// inputs the first one in input order is reported, as sequential
+/// generation would. Keys sloth ignores are warnings, or with `strict` the
+/// file's failure.
 pub fn generate_dir(
     gen: &Generator,
     opts: &GenOptions,
     input: &str,
     files: &[String],
     out: &Path,
-    check: &dyn Fn(&str, &str) -> Result<(), Failure>,
+    strict: bool,
 ) -> Result<(), Failure> {
     let root = clean(input);
-    let mut pending = Vec::with_capacity(files.len());
-    for file in files {
+    let one = |file: &str| -> FileOutcome {
         let rel = file
             .strip_prefix(&root)
             .map(|r| r.trim_start_matches('/'))
-            .unwrap_or(file.as_str());
+            .unwrap_or(file);
         let dest = out.join(rel);
-        let data = read_spec(Path::new(file)).map_err(io_fail)?;
-        check(file, &data)?;
-        let results = gen
-            .generate_file(file, &data)
-            .map_err(|e| spec_fail(e.to_string()))?;
-        pending.push(write_pending(Some(out), &dest, |w| {
-            write_results(&results, opts, file, w)
-        })?);
+        let data = match read_spec(Path::new(file)) {
+            Ok(d) => d,
+            Err(e) => {
+                return FileOutcome {
+                    warnings: Vec::new(),
+                    written: Err(io_fail(e)),
+                }
+            }
+        };
+        let mut ignored = Vec::new();
+        let generated = gen.generate_file(file, &data, &mut ignored);
+        let warnings = match ignored_fields(file, &ignored, strict) {
+            Ok(w) => w,
+            Err(f) => {
+                return FileOutcome {
+                    warnings: Vec::new(),
+                    written: Err(spec_fail(f)),
+                }
+            }
+        };
+        let written = generated
+            .map_err(|e| spec_fail(e.to_string()))
+            .and_then(|results| {
+                write_pending(Some(out), &dest, |w| write_results(&results, opts, file, w))
+            });
+        FileOutcome { warnings, written }
+    };
+
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, files.len().max(1));
+    let next = AtomicUsize::new(0);
+    // Lowest failed index so far: workers stop taking files after it.
+    let first_failed = AtomicUsize::new(usize::MAX);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= files.len() || i > first_failed.load(Ordering::Relaxed) {
+                return done;
+            }
+            let outcome = one(&files[i]);
+            if outcome.written.is_err() {
+                first_failed.fetch_min(i, Ordering::Relaxed);
+            }
+            done.push((i, outcome));
+        }
+    };
+    let mut outcomes: Vec<(usize, FileOutcome)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    outcomes.sort_unstable_by_key(|(i, _)| *i);
+
+    let mut pending = Vec::with_capacity(outcomes.len());
+    for (_, o) in outcomes {
+        for w in &o.warnings {
+            eprintln!("{w}");
+        }
+        pending.push(o.written?);
     }
     // Directories are created only now, so a failed run leaves nothing behind.
     for p in &pending {
