@@ -238,14 +238,12 @@ async fn exchange(
         })
         .map_err(|e| err(DnsFailure::Network, format!("invalid name: {e}")))?;
     let id: u16 = rand::random();
-    let mut message = Message::new();
-    message
+    let wire = Message::new()
         .set_id(id)
         .set_message_type(MessageType::Query)
         .set_op_code(OpCode::Query)
         .set_recursion_desired(true)
-        .add_query(Query::query(name, q.record_type));
-    let wire = message
+        .add_query(Query::query(name, q.record_type))
         .to_vec()
         .map_err(|e| err(DnsFailure::Network, format!("encoding query: {e}")))?;
     let reply = match q.proto {
@@ -272,8 +270,15 @@ async fn exchange(
                 .await
                 .map_err(|e| err(io_failure(&e), format!("sending: {e}")))?;
             trace.mark(Event::WroteRequest);
-            let mut buf = vec![0u8; MAX_UDP];
             loop {
+                // The buffer exists only once a datagram is waiting (peeked into
+                // two bytes; an ICMP error such as port unreachable comes back
+                // here too): queries in flight do not each hold MAX_UDP bytes.
+                socket
+                    .peek(&mut [0u8; 2])
+                    .await
+                    .map_err(|e| err(io_failure(&e), format!("receiving: {e}")))?;
+                let mut buf = vec![0u8; MAX_UDP];
                 let n = socket
                     .recv(&mut buf)
                     .await
@@ -286,33 +291,41 @@ async fn exchange(
                 }
             }
         }
+        // Boxed: the TCP and TLS state machines are several times larger than
+        // the UDP one, and every UDP query would otherwise carry their size.
         DnsProto::Tcp => {
-            let (stream, _) = tcp::connect(&q.server, q.port, None, trace)
-                .await
-                .map_err(|e| err(connect_failure(&e), e.message))?;
-            stream_exchange(stream, &wire, trace)
-                .await
-                .map_err(|e| err(io_failure(&e), format!("{e}")))?
+            Box::pin(async {
+                let (stream, _) = tcp::connect(&q.server, q.port, None, trace)
+                    .await
+                    .map_err(|e| err(connect_failure(&e), e.message))?;
+                stream_exchange(stream, &wire, trace)
+                    .await
+                    .map_err(|e| err(io_failure(&e), format!("{e}")))
+            })
+            .await?
         }
         DnsProto::Tls => {
-            let config =
-                tls.ok_or_else(|| err(DnsFailure::Network, "no TLS configuration".into()))?;
-            let (stream, _) = tcp::connect(&q.server, q.port, None, trace)
-                .await
-                .map_err(|e| err(connect_failure(&e), e.message))?;
-            let server_name = ServerName::try_from(q.server.clone())
-                .map_err(|e| err(DnsFailure::Network, format!("TLS server name: {e}")))?;
-            trace.mark(Event::TlsHandshakeStart);
-            let mut config = (**config).clone();
-            config.alpn_protocols = vec![b"dot".to_vec()];
-            let tls_stream = TlsConnector::from(Arc::new(config))
-                .connect(server_name, stream)
-                .await
-                .map_err(|e| err(DnsFailure::Network, format!("TLS handshake: {e}")))?;
-            trace.mark(Event::TlsHandshakeDone);
-            stream_exchange(tls_stream, &wire, trace)
-                .await
-                .map_err(|e| err(io_failure(&e), format!("{e}")))?
+            Box::pin(async {
+                let config =
+                    tls.ok_or_else(|| err(DnsFailure::Network, "no TLS configuration".into()))?;
+                let (stream, _) = tcp::connect(&q.server, q.port, None, trace)
+                    .await
+                    .map_err(|e| err(connect_failure(&e), e.message))?;
+                let server_name = ServerName::try_from(q.server.clone())
+                    .map_err(|e| err(DnsFailure::Network, format!("TLS server name: {e}")))?;
+                trace.mark(Event::TlsHandshakeStart);
+                let mut config = (**config).clone();
+                config.alpn_protocols = vec![b"dot".to_vec()];
+                let tls_stream = TlsConnector::from(Arc::new(config))
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|e| err(DnsFailure::Network, format!("TLS handshake: {e}")))?;
+                trace.mark(Event::TlsHandshakeDone);
+                stream_exchange(tls_stream, &wire, trace)
+                    .await
+                    .map_err(|e| err(io_failure(&e), format!("{e}")))
+            })
+            .await?
         }
     };
     let response = Message::from_vec(&reply)
