@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod process_metrics;
 pub mod schedule;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::http::header::CONTENT_TYPE;
@@ -25,15 +26,22 @@ pub use metrics::Registry;
 pub use schedule::{every, RoundEnd, Schedule};
 
 /// A router serving `GET /metrics`: the registry's series, then process metrics.
+///
+/// The body is sized from the previous scrape, so a large exposition is
+/// written once instead of through repeated doubling copies.
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
+    let last_len = Arc::new(AtomicUsize::new(16 * 1024));
     Router::new().route(
         "/metrics",
         get(move || {
             let registry = registry.clone();
+            let last_len = last_len.clone();
             async move {
-                let mut body = String::with_capacity(16 * 1024);
+                let hint = last_len.load(Ordering::Relaxed);
+                let mut body = String::with_capacity(hint + hint / 16);
                 registry.encode(&mut body);
                 process_metrics::encode(&mut body);
+                last_len.store(body.len(), Ordering::Relaxed);
                 (
                     [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
                     body,

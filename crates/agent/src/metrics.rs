@@ -14,7 +14,7 @@
 //! The registry is passed in by the caller; there is no global one.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -176,55 +176,39 @@ impl Histogram {
 
     fn write(&self, name: &str, labels: &str, out: &mut String) {
         let s = self.lock();
-        let with = |extra: &str| {
-            if labels.is_empty() {
-                format!("{{{extra}}}")
-            } else {
-                format!("{{{labels},{extra}}}")
-            }
-        };
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
+        // `name_bucket{labels,extra} n`, written in place (no per-line strings).
+        let bucket_line = |out: &mut String, extra: fmt::Arguments<'_>, n: u64| {
+            let comma = if labels.is_empty() { "" } else { "," };
+            let _ = writeln!(out, "{name}_bucket{{{labels}{comma}{extra}}} {n}");
         };
         let mut total = 0u64;
         match &s.buckets {
             Buckets::Prometheus { bounds, counts } => {
                 for (i, bound) in bounds.iter().enumerate() {
                     total += counts[i];
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{} {total}",
-                        with(&format!("le=\"{}\"", format_g(*bound)))
-                    );
+                    bucket_line(out, format_args!("le=\"{}\"", format_g(*bound)), total);
                 }
                 total += counts[bounds.len()];
-                let _ = writeln!(out, "{name}_bucket{} {total}", with("le=\"+Inf\""));
+                bucket_line(out, format_args!("le=\"+Inf\""), total);
             }
             Buckets::Vm {
                 lower,
                 upper,
                 counts,
             } => {
-                let mut bucket = |range: String, n: u64| {
-                    if n > 0 {
-                        total += n;
-                        let _ = writeln!(
-                            out,
-                            "{name}_bucket{} {n}",
-                            with(&format!("vmrange=\"{range}\""))
-                        );
-                    }
-                };
-                bucket(format!("0...{}", format_e3(10f64.powi(VM_E10_MIN))), *lower);
-                for (i, n) in counts {
-                    bucket(vm_range(*i), *n);
+                if *lower > 0 {
+                    let low = format_e3(10f64.powi(VM_E10_MIN));
+                    bucket_line(out, format_args!("vmrange=\"0...{low}\""), *lower);
                 }
-                bucket(
-                    format!("{}...+Inf", format_e3(10f64.powi(VM_E10_MAX))),
-                    *upper,
-                );
+                for (i, n) in counts.iter().filter(|(_, n)| **n > 0) {
+                    let (start, end) = vm_range(*i);
+                    bucket_line(out, format_args!("vmrange=\"{start}...{end}\""), *n);
+                }
+                if *upper > 0 {
+                    let high = format_e3(10f64.powi(VM_E10_MAX));
+                    bucket_line(out, format_args!("vmrange=\"{high}...+Inf\""), *upper);
+                }
+                total = lower + upper + counts.values().sum::<u64>();
                 if total == 0 {
                     return;
                 }
@@ -235,21 +219,25 @@ impl Histogram {
         } else {
             format_g(s.sum)
         };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {total}");
+        let (open, close) = if labels.is_empty() {
+            ("", "")
+        } else {
+            ("{", "}")
+        };
+        let _ = writeln!(out, "{name}_sum{open}{labels}{close} {sum}");
+        let _ = writeln!(out, "{name}_count{open}{labels}{close} {total}");
     }
 }
 
 /// The `start...end` label of VictoriaMetrics bucket `i`, computed as Go does
 /// (repeated multiplication from 1e-9, printed with `%.3e`).
-fn vm_range(i: usize) -> String {
+fn vm_range(i: usize) -> (String, String) {
     let multiplier = 10f64.powf(1.0 / VM_BUCKETS_PER_DECIMAL as f64);
     let mut v = 10f64.powi(VM_E10_MIN);
     for _ in 0..i {
         v *= multiplier;
     }
-    let start = format_e3(v);
-    format!("{start}...{}", format_e3(v * multiplier))
+    (format_e3(v), format_e3(v * multiplier))
 }
 
 #[derive(Debug, Clone)]
@@ -362,26 +350,19 @@ impl Registry {
     }
 
     /// Writes every series: sorted by family, then by full series name.
+    ///
+    /// Holds the series map while writing (recording into existing series does
+    /// not take it), so nothing is copied: the text is the only allocation.
     pub fn encode(&self, out: &mut String) {
-        let series: Vec<((String, String), Metric)> = self
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut sorted: Vec<(String, &str, &str, &Metric)> = series
-            .iter()
-            .map(|((name, labels), m)| {
-                let full = if labels.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{name}{{{labels}}}")
-                };
-                (full, name.as_str(), labels.as_str(), m)
-            })
-            .collect();
-        sorted.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(&b.0)));
+        let series = self.lock();
+        let mut sorted: Vec<(&(String, String), &Metric)> = series.iter().collect();
+        sorted.sort_by(|((a_name, a_labels), _), ((b_name, b_labels), _)| {
+            a_name
+                .cmp(b_name)
+                .then_with(|| full_name_order(a_labels, b_labels))
+        });
         let mut last_family: Option<&str> = None;
-        for (full, name, labels, metric) in sorted {
+        for ((name, labels), metric) in sorted {
             if self.metadata && last_family != Some(name) {
                 let _ = writeln!(
                     out,
@@ -390,17 +371,33 @@ impl Registry {
                 );
             }
             last_family = Some(name);
+            let (open, close) = if labels.is_empty() {
+                ("", "")
+            } else {
+                ("{", "}")
+            };
             match metric {
                 Metric::Counter(c) => {
-                    let _ = writeln!(out, "{full} {}", c.get());
+                    let _ = writeln!(out, "{name}{open}{labels}{close} {}", c.get());
                 }
                 Metric::Gauge(g) => {
-                    let _ = writeln!(out, "{full} {}", format_g(g.get()));
+                    let _ = writeln!(out, "{name}{open}{labels}{close} {}", format_g(g.get()));
                 }
                 Metric::Histogram(h) => h.write(name, labels, out),
             }
         }
     }
+}
+
+/// The order of two series of one family by their full text (`name{labels}`),
+/// as the Go library sorts them: a series without labels first, and `}`
+/// compared like any other byte (so `{a="x",b="y"}` sorts before `{a="x"}`).
+fn full_name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn text(labels: &str) -> impl Iterator<Item = u8> + '_ {
+        let close: &[u8] = if labels.is_empty() { b"" } else { b"}" };
+        labels.bytes().chain(close.iter().copied())
+    }
+    text(a).cmp(text(b))
 }
 
 #[cfg(test)]
@@ -476,6 +473,19 @@ mod tests {
              d_seconds_bucket{host=\"a\",vmrange=\"8.799e-01...1.000e+00\"} 1\n\
              d_seconds_sum{host=\"a\"} 1.044\n\
              d_seconds_count{host=\"a\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn series_of_a_family_sort_by_their_full_text() {
+        let r = Registry::new(HistogramKind::default(), false);
+        r.counter("c", &[("a", "x")]).inc();
+        r.counter("c", &[("a", "x"), ("b", "y")]).inc();
+        r.counter("c", &[]).inc();
+        r.counter("b", &[("z", "1")]).inc();
+        assert_eq!(
+            text(&r),
+            "b{z=\"1\"} 1\nc 1\nc{a=\"x\",b=\"y\"} 1\nc{a=\"x\"} 1\n"
         );
     }
 
