@@ -22,7 +22,7 @@ fn file(name: &str) -> (PathBuf, String) {
 fn daemonset_runs_resolv_conf_mode_locked_down() {
     let (path, text) = file("daemonset.yaml");
     let ds: DaemonSet =
-        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let pod = ds.spec.and_then(|s| s.template.spec).expect("pod spec");
     assert_eq!(pod.automount_service_account_token, Some(false));
     assert_eq!(pod.service_account_name.as_deref(), Some("ward-lookup"));
@@ -64,26 +64,26 @@ fn daemonset_runs_resolv_conf_mode_locked_down() {
 #[test]
 fn no_api_access_service_and_monitoring() {
     let (_, rbac) = file("rbac.yaml");
-    let sa: ServiceAccount = serde_yaml::from_str(&rbac).expect("ServiceAccount");
+    let sa: ServiceAccount = serde_yaml_ng::from_str(&rbac).expect("ServiceAccount");
     assert_eq!(sa.automount_service_account_token, Some(false));
     assert!(
         !rbac.contains("kind: Role") && !rbac.contains("kind: ClusterRole"),
         "no grants"
     );
     let (_, svc) = file("service.yaml");
-    let svc: Service = serde_yaml::from_str(&svc).expect("Service");
+    let svc: Service = serde_yaml_ng::from_str(&svc).expect("Service");
     assert_eq!(
         svc.spec.and_then(|s| s.ports).map(|p| p[0].port),
         Some(9090)
     );
     let (_, sm) = file("servicemonitor.yaml");
-    let sm: serde_yaml::Value = serde_yaml::from_str(&sm).expect("ServiceMonitor");
+    let sm: serde_yaml_ng::Value = serde_yaml_ng::from_str(&sm).expect("ServiceMonitor");
     assert_eq!(
         sm["spec"]["endpoints"][0]["path"].as_str(),
         Some("/metrics")
     );
     let (_, rule) = file("prometheusrule.yaml");
-    let rule: serde_yaml::Value = serde_yaml::from_str(&rule).expect("PrometheusRule");
+    let rule: serde_yaml_ng::Value = serde_yaml_ng::from_str(&rule).expect("PrometheusRule");
     let exprs: Vec<String> = rule["spec"]["groups"][0]["rules"]
         .as_sequence()
         .expect("rules")
