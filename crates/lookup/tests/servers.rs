@@ -2,10 +2,10 @@
 //! fault-injecting relay in between where a test needs drops, delays,
 //! truncation or IPv6. Counts are exact: rounds are driven one by one.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ward_agent::metrics::label_text;
 use ward_agent::Registry;
 use ward_lookup::config::{parse_hosts, parse_servers};
 use ward_lookup::{metrics, Config, Lookuper};
@@ -25,6 +25,22 @@ fn config(hosts: &str, servers: &str, timeout_ms: u64) -> Config {
     }
 }
 
+/// A lookuper for `cfg` and the registry it records into (`le` histograms
+/// with `cfg.prom_histogram`, else `vmrange`).
+fn new_lookuper(cfg: Config) -> (Lookuper, Arc<Registry>) {
+    let registry = metrics::registry(cfg.prom_histogram);
+    let lookuper = Lookuper::new(cfg, &registry).expect("lookuper");
+    (lookuper, registry)
+}
+
+/// `cfg` in resolv.conf mode, with `body` written to `dir`/resolv.conf.
+fn in_resolv_conf_mode(mut cfg: Config, dir: &tempfile::TempDir, body: &str) -> Config {
+    let path = dir.path().join("resolv.conf");
+    std::fs::write(&path, body).expect("writing resolv.conf");
+    cfg.resolv_conf = Some(path);
+    cfg
+}
+
 fn text(r: &Registry) -> String {
     let mut s = String::new();
     r.encode(&mut s);
@@ -37,6 +53,12 @@ fn value(text: &str, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
         .map(|v| v.parse().unwrap_or(f64::NAN))
         .unwrap_or(0.0)
+}
+
+/// The value of `family{host="…",dns_server="…"[,extra]}`, 0 when it does not exist.
+fn pair_value(text: &str, family: &str, host: &str, server: &str, extra: &[(&str, &str)]) -> f64 {
+    let labels = [&[("host", host), ("dns_server", server)][..], extra].concat();
+    value(text, &format!("{family}{{{}}}", label_text(&labels)))
 }
 
 /// Sum over every series of `family` whose labels contain all of `having`.
@@ -53,12 +75,6 @@ async fn rounds(lookuper: &Lookuper, n: usize) {
     }
 }
 
-fn resolv_conf(dir: &tempfile::TempDir, body: &str) -> PathBuf {
-    let path = dir.path().join("resolv.conf");
-    std::fs::write(&path, body).expect("writing resolv.conf");
-    path
-}
-
 #[tokio::test]
 async fn noerror_and_nxdomain_counts_match_what_the_servers_were_asked() {
     let unbound = DnsServer::unbound()
@@ -73,8 +89,7 @@ async fn noerror_and_nxdomain_counts_match_what_the_servers_were_asked() {
         .expect("dnsmasq");
     let (u, d) = (unbound.addr(), dnsmasq.addr());
     let servers = format!("udp://{u},tcp://{u},{d}");
-    let registry = metrics::registry(false);
-    let lookuper = Lookuper::new(config("a.test,missing.test", &servers, 2000), &registry).unwrap();
+    let (lookuper, registry) = new_lookuper(config("a.test,missing.test", &servers, 2000));
     let t = text(&registry);
     assert_eq!(
         t.lines().count(),
@@ -90,64 +105,32 @@ async fn noerror_and_nxdomain_counts_match_what_the_servers_were_asked() {
         format!("tcp://{u}"),
         format!("udp://{d}"),
     ] {
-        let labels = |host: &str| format!("{{host=\"{host}\",dns_server=\"{server}\"");
-        assert_eq!(
-            value(
-                &t,
-                &format!(
-                    "{}{},rcode=\"NOERROR\"}}",
-                    metrics::DNS_LOOKUP_TOTAL,
-                    labels("a.test")
-                )
+        let count = format!("{}_count", metrics::DNS_LOOKUP_DURATION);
+        for (family, host, extra) in [
+            (
+                metrics::DNS_LOOKUP_TOTAL,
+                "a.test",
+                &[("rcode", "NOERROR")][..],
             ),
-            3.0,
-            "{server}\n{t}"
-        );
-        assert_eq!(
-            value(
-                &t,
-                &format!(
-                    "{}{},rcode=\"NXDOMAIN\"}}",
-                    metrics::DNS_LOOKUP_TOTAL,
-                    labels("missing.test")
-                )
+            (
+                metrics::DNS_LOOKUP_TOTAL,
+                "missing.test",
+                &[("rcode", "NXDOMAIN")],
             ),
-            3.0,
-            "{server}\n{t}"
-        );
-        assert_eq!(
-            value(
-                &t,
-                &format!(
-                    "{}_count{}}}",
-                    metrics::DNS_LOOKUP_DURATION,
-                    labels("a.test")
-                )
+            (&count, "a.test", &[]),
+            (&count, "missing.test", &[]),
+            (
+                metrics::ERRORS_BY_CLASS,
+                "missing.test",
+                &[("class", "nxdomain")],
             ),
-            3.0
-        );
-        assert_eq!(
-            value(
-                &t,
-                &format!(
-                    "{}_count{}}}",
-                    metrics::DNS_LOOKUP_DURATION,
-                    labels("missing.test")
-                )
-            ),
-            3.0
-        );
-        assert_eq!(
-            value(
-                &t,
-                &format!(
-                    "{}{},class=\"nxdomain\"}}",
-                    metrics::ERRORS_BY_CLASS,
-                    labels("missing.test")
-                )
-            ),
-            3.0
-        );
+        ] {
+            assert_eq!(
+                pair_value(&t, family, host, &server, extra),
+                3.0,
+                "{family} {host} {server} {extra:?}\n{t}"
+            );
+        }
     }
     assert_eq!(sum(&t, metrics::DNS_ERRORS_TOTAL, &[]), 0.0);
     assert!(
@@ -185,13 +168,10 @@ async fn other_record_types_and_prometheus_buckets() {
         ))
         .start()
         .expect("unbound");
-    let registry = metrics::registry(true);
     let hosts = "a.test:AAAA,www.test:CNAME,_dns._udp.a.test:SRV,a.test:ADDR";
-    let lookuper = Lookuper::new(
-        config(hosts, &format!("udp://{}", server.addr()), 2000),
-        &registry,
-    )
-    .unwrap();
+    let mut cfg = config(hosts, &format!("udp://{}", server.addr()), 2000);
+    cfg.prom_histogram = true;
+    let (lookuper, registry) = new_lookuper(cfg);
     let lookups = lookuper.round().await;
     let answer = |label: &str| {
         lookups
@@ -237,16 +217,11 @@ async fn dropped_queries_raise_errors_and_the_timeout_class_exactly() {
         .drop_every(4)
         .start()
         .expect("relay");
-    let registry = metrics::registry(false);
-    let lookuper = Lookuper::new(
-        config(
-            "a.test,b.test,c.test,d.test",
-            &format!("udp://{}", relay.addr()),
-            1000,
-        ),
-        &registry,
-    )
-    .unwrap();
+    let (lookuper, registry) = new_lookuper(config(
+        "a.test,b.test,c.test,d.test",
+        &format!("udp://{}", relay.addr()),
+        1000,
+    ));
     rounds(&lookuper, 5).await; // 20 queries, every 4th dropped
     assert_eq!((relay.udp_queries(), relay.dropped()), (20, 5));
     let t = text(&registry);
@@ -283,72 +258,44 @@ async fn a_stopped_server_yields_errors_not_a_crash() {
         .bind_ip("127.0.0.26")
         .start()
         .expect("relay");
-    let registry = metrics::registry(false);
     let servers = format!(
         "udp://{},udp://{},tcp://{}",
         server.addr(),
         relay.addr(),
         server.addr()
     );
-    let lookuper = Lookuper::new(config("a.test", &servers, 1000), &registry).unwrap();
+    let (lookuper, registry) = new_lookuper(config("a.test", &servers, 1000));
     rounds(&lookuper, 1).await;
     assert_eq!(sum(&text(&registry), metrics::DNS_ERRORS_TOTAL, &[]), 0.0);
     server.process().stop(Duration::from_secs(5));
     rounds(&lookuper, 2).await;
     let t = text(&registry);
-    let direct_udp = format!("{{host=\"a.test\",dns_server=\"udp://{}\"", server.addr());
-    let relayed = format!("{{host=\"a.test\",dns_server=\"udp://{}\"", relay.addr());
-    let direct_tcp = format!("{{host=\"a.test\",dns_server=\"tcp://{}\"", server.addr());
-    assert_eq!(
-        value(&t, &format!("{}{}}}", metrics::DNS_ERRORS_TOTAL, relayed)),
-        2.0,
-        "{t}"
-    );
-    assert_eq!(
-        value(
-            &t,
-            &format!(
-                "{}{},class=\"timeout\"}}",
-                metrics::ERRORS_BY_CLASS,
-                relayed
-            )
+    let direct_udp = format!("udp://{}", server.addr());
+    let relayed = format!("udp://{}", relay.addr());
+    let direct_tcp = format!("tcp://{}", server.addr());
+    // Through the relay: timeouts. Directly on loopback the kernel answers for
+    // the dead port: refused, at once.
+    for (family, server, extra) in [
+        (metrics::DNS_ERRORS_TOTAL, &relayed, &[][..]),
+        (metrics::ERRORS_BY_CLASS, &relayed, &[("class", "timeout")]),
+        (metrics::DNS_ERRORS_TOTAL, &direct_udp, &[]),
+        (
+            metrics::ERRORS_BY_CLASS,
+            &direct_udp,
+            &[("class", "refused")],
         ),
-        2.0,
-        "{t}"
-    );
-    // Directly on loopback the kernel answers for the dead port: refused, at once.
-    assert_eq!(
-        value(
-            &t,
-            &format!("{}{}}}", metrics::DNS_ERRORS_TOTAL, direct_udp)
+        (
+            metrics::ERRORS_BY_CLASS,
+            &direct_tcp,
+            &[("class", "refused")],
         ),
-        2.0,
-        "{t}"
-    );
-    assert_eq!(
-        value(
-            &t,
-            &format!(
-                "{}{},class=\"refused\"}}",
-                metrics::ERRORS_BY_CLASS,
-                direct_udp
-            )
-        ),
-        2.0,
-        "{t}"
-    );
-    assert_eq!(
-        value(
-            &t,
-            &format!(
-                "{}{},class=\"refused\"}}",
-                metrics::ERRORS_BY_CLASS,
-                direct_tcp
-            )
-        ),
-        2.0,
-        "{t}"
-    );
+    ] {
+        assert_eq!(
+            pair_value(&t, family, "a.test", server, extra),
+            2.0,
+            "{family} {server} {extra:?}\n{t}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -364,17 +311,14 @@ async fn truncated_udp_answers_fall_back_to_tcp_in_resolv_conf_mode() {
         .start()
         .expect("relay");
     let dir = tempfile::tempdir().unwrap();
-    let path = resolv_conf(
+    let (lookuper, registry) = new_lookuper(in_resolv_conf_mode(
+        config("a.test.", &format!("udp://{}", relay.addr()), 1000),
         &dir,
         &format!(
             "nameserver {}\noptions timeout:1 attempts:1\n",
             relay.addr()
         ),
-    );
-    let registry = metrics::registry(false);
-    let mut cfg = config("a.test.", &format!("udp://{}", relay.addr()), 1000);
-    cfg.resolv_conf = Some(path);
-    let lookuper = Lookuper::new(cfg, &registry).unwrap();
+    ));
     let lookups = lookuper.round().await;
     let through = lookups
         .iter()
@@ -387,31 +331,17 @@ async fn truncated_udp_answers_fall_back_to_tcp_in_resolv_conf_mode() {
     assert_eq!((relay.truncated(), relay.tcp_connections()), (2, 1));
     // Probing the server directly keeps hostlookuper's view (NOERROR) and counts the class.
     let t = text(&registry);
-    let direct = format!("{{host=\"a.test.\",dns_server=\"udp://{}\"", relay.addr());
-    assert_eq!(
-        value(
-            &t,
-            &format!(
-                "{}{},rcode=\"NOERROR\"}}",
-                metrics::DNS_LOOKUP_TOTAL,
-                direct
-            )
-        ),
-        1.0,
-        "{t}"
-    );
-    assert_eq!(
-        value(
-            &t,
-            &format!(
-                "{}{},class=\"truncated\"}}",
-                metrics::ERRORS_BY_CLASS,
-                direct
-            )
-        ),
-        1.0,
-        "{t}"
-    );
+    let direct = format!("udp://{}", relay.addr());
+    for (family, extra) in [
+        (metrics::DNS_LOOKUP_TOTAL, ("rcode", "NOERROR")),
+        (metrics::ERRORS_BY_CLASS, ("class", "truncated")),
+    ] {
+        assert_eq!(
+            pair_value(&t, family, "a.test.", &direct, &[extra]),
+            1.0,
+            "{family} {extra:?}\n{t}"
+        );
+    }
     assert_eq!(
         value(
             &t,
@@ -433,17 +363,15 @@ async fn search_path_amplification_matches_the_libc_resolver() {
         .start()
         .expect("unbound");
     let dir = tempfile::tempdir().unwrap();
-    let path = resolv_conf(
-        &dir,
-        &format!(
-            "search a.svc.cluster.local svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5\n",
-            server.addr()
-        ),
+    let resolv = format!(
+        "search a.svc.cluster.local svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5\n",
+        server.addr()
     );
-    let registry = metrics::registry(false);
-    let mut cfg = config("example.org", "", 2000);
-    cfg.resolv_conf = Some(path.clone());
-    let lookuper = Lookuper::new(cfg, &registry).unwrap();
+    let (lookuper, registry) = new_lookuper(in_resolv_conf_mode(
+        config("example.org", "", 2000),
+        &dir,
+        &resolv,
+    ));
     let lookups = lookuper.round().await;
     assert_eq!(lookups.len(), 1);
     let l = &lookups[0];
@@ -473,9 +401,11 @@ async fn search_path_amplification_matches_the_libc_resolver() {
     assert_eq!(value(&t, "hostlookuper_dns_lookup_total{host=\"example.org\",dns_server=\"resolv.conf\",rcode=\"NOERROR\"}"), 1.0, "{t}");
 
     // A and AAAA (getaddrinfo AF_UNSPEC): 4 names × 2 types; a trailing dot: 1 query.
-    let mut cfg = config("example.org:ADDR,example.org.", "", 2000);
-    cfg.resolv_conf = Some(path);
-    let lookuper = Lookuper::new(cfg, &Arc::new(Registry::new(Default::default(), false))).unwrap();
+    let (lookuper, _) = new_lookuper(in_resolv_conf_mode(
+        config("example.org:ADDR,example.org.", "", 2000),
+        &dir,
+        &resolv,
+    ));
     let lookups = lookuper.round().await;
     let sent: Vec<usize> = lookups.iter().map(|l| l.queries_sent()).collect();
     assert_eq!(sent, vec![8, 1], "{lookups:?}");
@@ -501,15 +431,15 @@ async fn nxdomain_through_the_search_path_and_ipv6_servers() {
         .expect("relay on ::1");
     let port = relay.addr().port();
     let dir = tempfile::tempdir().unwrap();
-    let path = resolv_conf(&dir, &format!("search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver [::1]:{port}\noptions ndots:5 timeout:1 attempts:1\n"));
-    let registry = metrics::registry(false);
-    let mut cfg = config(
-        "web,nothing.cluster.local",
-        &format!("udp://[::1]:{port},tcp://[::1]:{port}"),
-        1000,
-    );
-    cfg.resolv_conf = Some(path);
-    let lookuper = Lookuper::new(cfg, &registry).unwrap();
+    let (lookuper, registry) = new_lookuper(in_resolv_conf_mode(
+        config(
+            "web,nothing.cluster.local",
+            &format!("udp://[::1]:{port},tcp://[::1]:{port}"),
+            1000,
+        ),
+        &dir,
+        &format!("search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver [::1]:{port}\noptions ndots:5 timeout:1 attempts:1\n"),
+    ));
     let lookups = lookuper.round().await;
     let through = |host: &str| {
         lookups
