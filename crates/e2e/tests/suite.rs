@@ -7,13 +7,11 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use tokio_util::sync::CancellationToken;
 use ward_e2e::config::LeaseConfig;
-use ward_e2e::{Cluster, Error, Outcome, Recorder, TestName};
+use ward_e2e::{Cluster, Error, Outcome, TestName};
 
-use support::{config, prepare, test_report};
+use support::{config, namespace_exists, prepare, run, step_names, test_report};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_deployment_pass_and_the_namespace_is_gone() {
@@ -25,22 +23,14 @@ async fn api_and_deployment_pass_and_the_namespace_is_gone() {
         holder: "test".into(),
         duration: Duration::from_secs(30),
     });
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     assert!(report.passed(), "{report:#?}");
-    let api = test_report(&report, "api");
-    let names: Vec<&str> = api.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["create", "get", "list", "patch", "delete"]);
-    let dep = test_report(&report, "deployment");
-    let names: Vec<&str> = dep.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
-        names,
+        step_names(&report, "api"),
+        ["create", "get", "list", "patch", "delete"]
+    );
+    assert_eq!(
+        step_names(&report, "deployment"),
         [
             "create",
             "rollout",
@@ -51,12 +41,7 @@ async fn api_and_deployment_pass_and_the_namespace_is_gone() {
         ]
     );
     assert_eq!(report.cleanup.outcome, Outcome::Passed, "{report:#?}");
-    let namespaces: Api<Namespace> = Api::all(env.cluster.client.clone());
-    assert!(namespaces
-        .get_opt("ward-e2e-apidep")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!namespace_exists(&env, "ward-e2e-apidep").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,14 +50,7 @@ async fn a_pod_that_never_becomes_ready_fails_the_rollout_step() {
     let mut cfg = config(&[TestName::Deployment], "noready");
     cfg.node_selector = [("e2e.ward.dev/pool".to_string(), "none".to_string())].into();
     cfg.timeouts.rollout = Duration::from_secs(4);
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     assert!(!report.passed());
     let dep = test_report(&report, "deployment");
     assert_eq!(dep.outcome, Outcome::Failed);
@@ -93,9 +71,7 @@ async fn missing_permissions_are_named_and_nothing_is_created() {
     let sa = kc.service_account_kubeconfig(&ns, "nobody").await.unwrap();
     let cluster = Cluster::from_config(sa.config()).unwrap();
     let cfg = config(&[TestName::Api], "noperm");
-    let err = ward_e2e::run(&cluster, &cfg, &Recorder::none(), CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = run(&cluster, &cfg).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Permissions(_)), "{text}");
     assert!(
@@ -106,12 +82,7 @@ async fn missing_permissions_are_named_and_nothing_is_created() {
         text.contains("cannot create configmaps in namespace ward-e2e-noperm"),
         "{text}"
     );
-    let namespaces: Api<Namespace> = Api::all(env.cluster.client.clone());
-    assert!(namespaces
-        .get_opt("ward-e2e-noperm")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(!namespace_exists(&env, "ward-e2e-noperm").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,26 +102,12 @@ async fn a_held_lease_stops_an_overlapping_run() {
         holder: "second-run".into(),
         ..lease.clone()
     });
-    let err = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run(&env.cluster, &cfg).await.unwrap_err();
     assert!(matches!(err, Error::Busy { .. }), "{err}");
     assert!(err.to_string().contains("holder first-run"), "{err}");
     held.release().await.unwrap();
     // Released: the second run may go now.
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     assert!(report.passed(), "{report:#?}");
 }
 
@@ -161,9 +118,7 @@ async fn unreachable_api_server_is_one_readable_error() {
     config.connect_timeout = Some(Duration::from_secs(2));
     let cluster = Cluster::from_config(config).unwrap();
     let cfg = config_for_unreachable();
-    let err = ward_e2e::run(&cluster, &cfg, &Recorder::none(), CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = run(&cluster, &cfg).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(&format!("API server https://127.0.0.1:{port}/ unreachable")),
@@ -189,22 +144,13 @@ async fn the_whole_suite_passes_with_real_dns() {
     cfg.storage_class = Some("e2e-manual".into());
     cfg.dns_server = Some(dns.addr());
     cfg.reach = Some(network.reach());
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     assert!(report.passed(), "{report:#?}");
     for test in &report.tests {
         assert_eq!(test.outcome, Outcome::Passed, "{test:#?}");
     }
-    let net = test_report(&report, "networking");
-    let names: Vec<&str> = net.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
-        names,
+        step_names(&report, "networking"),
         [
             "create",
             "endpoints",
@@ -220,10 +166,8 @@ async fn the_whole_suite_passes_with_real_dns() {
     assert!(requests.iter().all(|(_, n)| *n >= 1), "{requests:?}");
     assert!(requests.iter().any(|(a, _)| a.port() == 80), "{requests:?}");
     assert_eq!(requests.iter().filter(|(a, _)| a.port() == 8080).count(), 2);
-    let storage = test_report(&report, "storage");
-    let names: Vec<&str> = storage.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
-        names,
+        step_names(&report, "storage"),
         [
             "pvc-create",
             "pvc-bound",
@@ -239,14 +183,7 @@ async fn the_whole_suite_passes_with_real_dns() {
 async fn storage_is_skipped_without_a_storage_class() {
     let env = prepare().await;
     let cfg = config(&[TestName::Storage], "nostorage");
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     assert!(report.passed());
     let storage = test_report(&report, "storage");
     assert_eq!(storage.outcome, Outcome::Skipped);
@@ -264,14 +201,7 @@ async fn a_pvc_that_never_binds_fails_pvc_bound() {
     let mut cfg = config(&[TestName::Storage], "nobind");
     cfg.storage_class = Some("e2e-empty".into());
     cfg.timeouts.bind = Duration::from_secs(3);
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     let storage = test_report(&report, "storage");
     let step = storage.failed_step().unwrap();
     assert_eq!(step.name, "pvc-bound");
@@ -336,14 +266,7 @@ async fn a_too_broad_rbac_rule_fails_the_denied_step() {
         .await
         .unwrap();
     let cfg = config(&[TestName::Rbac], "broad");
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     let rbac = test_report(&report, "rbac");
     let step = rbac.failed_step().unwrap();
     assert_eq!(step.name, "denied", "{rbac:#?}");
@@ -362,14 +285,7 @@ async fn a_service_without_endpoints_fails_the_endpoints_step() {
     cfg.node_selector = [("e2e.ward.dev/pool".to_string(), "none".to_string())].into();
     cfg.timeouts.network = Duration::from_secs(3);
     cfg.dns_server = Some("127.0.0.1:9".parse().unwrap());
-    let report = ward_e2e::run(
-        &env.cluster,
-        &cfg,
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let report = run(&env.cluster, &cfg).await.unwrap();
     let net = test_report(&report, "networking");
     let step = net.failed_step().unwrap();
     assert_eq!(step.name, "endpoints");
@@ -389,14 +305,7 @@ async fn rejected_credentials_are_one_readable_error() {
         ..Default::default()
     };
     let cluster = Cluster::from_config(config).unwrap();
-    let err = ward_e2e::run(
-        &cluster,
-        &config_for_unreachable(),
-        &Recorder::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let err = run(&cluster, &config_for_unreachable()).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
     assert!(err.to_string().contains("401 Unauthorized"), "{err}");
 }

@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 use ward_e2e::config::Timeouts;
-use ward_e2e::{Cluster, Config, Report, TestName, TestReport};
+use ward_e2e::{Cluster, Config, Error, Recorder, Report, TestName, TestReport};
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 
 /// Nodes every test of the binary can schedule on.
@@ -50,6 +53,26 @@ pub fn config(tests: &[TestName], id: &str) -> Config {
         },
         ..Config::default()
     }
+}
+
+/// One run of the suite with `cfg` against `cluster`: no recorder, never cancelled.
+pub async fn run(cluster: &Cluster, cfg: &Config) -> Result<Report, Error> {
+    ward_e2e::run(cluster, cfg, &Recorder::none(), CancellationToken::new()).await
+}
+
+/// The names of the steps of test `name`, in the order they ran.
+pub fn step_names<'a>(report: &'a Report, name: &str) -> Vec<&'a str> {
+    test_report(report, name)
+        .steps
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
+/// True when namespace `name` exists (read with the admin client).
+pub async fn namespace_exists(env: &Env, name: &str) -> bool {
+    let namespaces: Api<Namespace> = Api::all(env.cluster.client.clone());
+    namespaces.get_opt(name).await.unwrap().is_some()
 }
 
 /// The report of test `name`.
