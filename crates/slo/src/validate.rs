@@ -139,26 +139,37 @@ fn string_end(b: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-/// The query with every regex matcher literal replaced by a stand-in that
-/// parses the same way (`""` if the regex matches the empty string, `"x"`
-/// otherwise: promql-parser's only other use of the value is the "at least
-/// one non-empty matcher" check). `None` when a literal is not a valid
-/// regex or the text is not lexable: the caller then parses the original.
+/// The query with every regex matcher inside braces (`a=~"re"`, `a!~"re"`)
+/// replaced by an equality matcher that parses the same way and compiles no
+/// regex: `a=""` where the regex matches the empty string, `a="x"` where it
+/// does not (`!=` for `!~`), since promql-parser's only other use of the
+/// value is the "at least one non-empty matcher" check. `None` when a
+/// literal is not a valid regex or not lexable: the caller then parses the
+/// original.
 fn without_regexes<'q>(q: &'q str, cache: &RegexCache) -> Option<Cow<'q, str>> {
     let b = q.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
+    let mut in_braces = false;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             c if is_quote(c) => i = string_end(b, i)?,
+            b'{' => {
+                in_braces = true;
+                i += 1;
+            }
+            b'}' => {
+                in_braces = false;
+                i += 1;
+            }
             b'#' => {
                 i = b[i..]
                     .iter()
                     .position(|&c| c == b'\n')
                     .map_or(b.len(), |n| i + n)
             }
-            b'=' | b'!' if b.get(i + 1) == Some(&b'~') => {
+            b'=' | b'!' if in_braces && b.get(i + 1) == Some(&b'~') => {
                 let mut j = i + 2;
                 while j < b.len() && b[j].is_ascii_whitespace() {
                     j += 1;
@@ -166,7 +177,8 @@ fn without_regexes<'q>(q: &'q str, cache: &RegexCache) -> Option<Cow<'q, str>> {
                 if j < b.len() && is_quote(b[j]) {
                     let end = string_end(b, j)?;
                     let matches_empty = cache.check(&q[j..end])?;
-                    out.push_str(&q[copied..j]);
+                    out.push_str(&q[copied..i]);
+                    out.push_str(if b[i] == b'=' { "=" } else { "!=" });
                     out.push_str(if matches_empty { "\"\"" } else { "\"x\"" });
                     copied = end;
                     i = end;
@@ -415,6 +427,10 @@ mod tests {
             "x{a=\"b\"} # =~ \"(\"\n",
             r#"x{a=~"unterminated}"#,
             r#"x=~"a""#,
+            r#"up !~ "x""#,
+            r#"up != "x""#,
+            r#"{a=~".*" or b!~"x"}"#,
+            r#"{a=~".*" or b=~"x"}"#,
             r#"foo{__name__=~"bar"}"#,
             r#"x{a=~"a{2}b{bbb}"}"#,
         ];

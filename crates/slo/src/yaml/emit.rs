@@ -115,6 +115,25 @@ impl<W: Write> Emitter<W> {
         self.column = 0;
     }
 
+    /// Copies a run of whole characters (no break among them) in one go.
+    fn put_run(&mut self, run: &[u8]) {
+        self.buf.extend_from_slice(run);
+        self.column += run.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+    }
+
+    /// Writes the character at `*i` and the rest of its run: every following
+    /// byte until one that `stop` flags (the flagged bytes are ASCII or UTF-8
+    /// lead bytes, so a run ends on a character boundary).
+    fn write_run(&mut self, v: &[u8], i: &mut usize, stop: fn(u8) -> bool) {
+        self.write_char(v, i);
+        let end = v[*i..]
+            .iter()
+            .position(|&b| stop(b))
+            .map_or(v.len(), |n| *i + n);
+        self.put_run(&v[*i..end]);
+        *i = end;
+    }
+
     fn write_char(&mut self, v: &[u8], i: &mut usize) {
         let w = width(v[*i]).max(1).min(v.len() - *i);
         self.buf.extend_from_slice(&v[*i..*i + w]);
@@ -299,16 +318,28 @@ impl<W: Write> Emitter<W> {
     pub fn string_map<'a, I>(&mut self, entries: I) -> io::Result<()>
     where
         I: IntoIterator<Item = (&'a str, &'a str)>,
+        I::IntoIter: Clone,
     {
-        let mut v: Vec<(&str, &str)> = entries.into_iter().collect();
-        if v.is_empty() {
+        let entries = entries.into_iter();
+        let mut keys = entries.clone().map(|(k, _)| k);
+        let Some(mut prev) = keys.next() else {
             self.empty_map();
             return Ok(());
-        }
-        v.sort_by(|a, b| natural_cmp(a.0, b.0));
+        };
+        // Label maps come in byte order, which is usually natural order too:
+        // then they are written as they come, without collecting and sorting.
+        let in_order = keys.all(|k| !natural_less(k, std::mem::replace(&mut prev, k)));
         self.map_start();
-        for (k, val) in v {
-            self.kv(k, val)?;
+        if in_order {
+            for (k, val) in entries {
+                self.kv(k, val)?;
+            }
+        } else {
+            let mut sorted: Vec<(&str, &str)> = entries.collect();
+            sorted.sort_by(|a, b| natural_cmp(a.0, b.0));
+            for (k, val) in sorted {
+                self.kv(k, val)?;
+            }
         }
         self.map_end();
         Ok(())
@@ -352,20 +383,6 @@ impl<W: Write> Emitter<W> {
         if !self.whitespace {
             self.put(b' ');
         }
-        // Fast path: no line break and no space can reach column 81, so nothing folds.
-        if v.is_ascii()
-            && self.column + v.len() <= BEST_WIDTH
-            && !v.iter().any(|&b| b == b'\n' || b == b'\r')
-        {
-            self.buf.extend_from_slice(v);
-            self.column += v.len();
-            self.whitespace = false;
-            self.indention = false;
-            if self.root_context {
-                self.open_ended = true;
-            }
-            return;
-        }
         let mut spaces = false;
         let mut breaks = false;
         let mut i = 0;
@@ -393,7 +410,7 @@ impl<W: Write> Emitter<W> {
                 if breaks {
                     self.write_indent();
                 }
-                self.write_char(v, &mut i);
+                self.write_run(v, &mut i, |b| b == b' ' || may_break(b));
                 self.indention = false;
                 spaces = false;
                 breaks = false;
@@ -440,7 +457,7 @@ impl<W: Write> Emitter<W> {
                 if v[i] == b'\'' {
                     self.put(b'\'');
                 }
-                self.write_char(v, &mut i);
+                self.write_run(v, &mut i, |b| b == b' ' || b == b'\'' || may_break(b));
                 self.indention = false;
                 spaces = false;
                 breaks = false;
@@ -454,6 +471,8 @@ impl<W: Write> Emitter<W> {
     fn write_double(&mut self, v: &[u8], allow_breaks: bool) {
         let mut spaces = false;
         self.write_indicator(b"\"", true, false, false);
+        // yaml.v2 checks `is_bom` at the start of the value, not at each
+        // character: after a leading BOM every character is escaped.
         let bom = v.len() >= 3 && v[0] == 0xEF && v[1] == 0xBB && v[2] == 0xBF;
         let mut i = 0;
         while i < v.len() {
@@ -518,7 +537,9 @@ impl<W: Write> Emitter<W> {
                 }
                 spaces = true;
             } else {
-                self.write_char(v, &mut i);
+                self.write_run(v, &mut i, |b| {
+                    !(0x21..=0x7E).contains(&b) || b == b'"' || b == b'\\'
+                });
                 spaces = false;
             }
         }
@@ -565,27 +586,6 @@ impl<W: Write> Emitter<W> {
         self.put_break();
         self.indention = true;
         self.whitespace = true;
-        if v.is_ascii() && !v.contains(&b'\r') {
-            // Fast path: copy whole lines (only `\n` breaks in ASCII text).
-            let mut breaks = true;
-            for (n, line) in v.split(|&b| b == b'\n').enumerate() {
-                if n > 0 {
-                    self.put_break();
-                    self.indention = true;
-                    breaks = true;
-                }
-                if !line.is_empty() {
-                    if breaks {
-                        self.write_indent();
-                    }
-                    self.buf.extend_from_slice(line);
-                    self.column += line.len();
-                    self.indention = false;
-                    breaks = false;
-                }
-            }
-            return;
-        }
         let mut breaks = true;
         let mut i = 0;
         while i < v.len() {
@@ -597,7 +597,7 @@ impl<W: Write> Emitter<W> {
                 if breaks {
                     self.write_indent();
                 }
-                self.write_char(v, &mut i);
+                self.write_run(v, &mut i, may_break);
                 self.indention = false;
                 breaks = false;
             }
@@ -617,6 +617,12 @@ fn width(b: u8) -> usize {
     } else {
         0
     }
+}
+
+/// True for a byte that can start a line break (`\r`, `\n`, or the lead
+/// byte of NEL, LS, PS): runs of text stop there for [`is_break`] to decide.
+fn may_break(b: u8) -> bool {
+    matches!(b, b'\r' | b'\n' | 0xC2 | 0xE2)
 }
 
 fn at(v: &[u8], i: usize) -> u8 {
@@ -653,25 +659,28 @@ fn is_printable(v: &[u8], i: usize) -> bool {
         || (b == 0xEF && !(b1 == 0xBB && b2 == 0xBF) && !(b1 == 0xBF && (b2 == 0xBE || b2 == 0xBF)))
 }
 
+/// Printable ASCII other than space and the indicators that matter after
+/// the first character (`, ? [ ] { } : #`).
+fn plain_text(b: u8) -> bool {
+    PLAIN_TEXT[usize::from(b)]
+}
+
+/// [`plain_text`] as a table: the analysis scans every output byte.
+const PLAIN_TEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x21;
+    while b <= 0x7E {
+        t[b] = !matches!(
+            b as u8,
+            b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':' | b'#'
+        );
+        b += 1;
+    }
+    t
+};
+
 /// libyaml's `yaml_emitter_analyze_scalar` (unicode output enabled, as yaml.v2 sets it).
 fn analyze(v: &[u8]) -> Analysis {
-    // Fast path: identifier-like text (label names/values, record names) has
-    // no indicator, space or break, so every style is allowed.
-    if !v.is_empty()
-        && v[0] != b'-'
-        && v[0] != b'.'
-        && v[0] != b':'
-        && v.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'+'))
-    {
-        return Analysis {
-            multiline: false,
-            flow_plain_allowed: true,
-            block_plain_allowed: true,
-            single_quoted_allowed: true,
-            block_allowed: true,
-        };
-    }
     if v.is_empty() {
         return Analysis {
             multiline: false,
@@ -701,6 +710,18 @@ fn analyze(v: &[u8]) -> Analysis {
     let mut preceded_by_ws = true;
     let mut i = 0;
     while i < v.len() {
+        if i > 0 && plain_text(v[i]) {
+            // Printable ASCII that is no indicator past the first character,
+            // no space and no break: the run only resets the "previous" flags.
+            i += v[i..]
+                .iter()
+                .position(|&b| !plain_text(b))
+                .unwrap_or(v.len() - i);
+            previous_space = false;
+            previous_break = false;
+            preceded_by_ws = false;
+            continue;
+        }
         let w = width(v[i]).max(1);
         let followed_by_ws = i + w >= v.len() || v[i + w] == b' ' || v[i + w] == b'\t';
         if i == 0 {
@@ -924,6 +945,17 @@ mod tests {
         assert_eq!(one("a", ""), "a: \"\"\n");
         assert_eq!(one("a", "tab\there"), "a: \"tab\\there\"\n");
         assert_eq!(one("a", "x \ny"), "a: \"x \\ny\"\n");
+        // As sloth writes them (checked against sloth v0.16.0).
+        assert_eq!(
+            one("a", "\u{FEFF}ab c"),
+            "a: \"\\uFEFF\\x61\\x62\\x20\\x63\"\n"
+        );
+        assert_eq!(one("a", "a\u{85}b"), "a: \"a\\Nb\"\n");
+        let long = format!("{} {}", "x".repeat(80), "y".repeat(20));
+        assert_eq!(
+            one("a", &long),
+            format!("a: {}\n  {}\n", "x".repeat(80), "y".repeat(20))
+        );
     }
 
     #[test]
