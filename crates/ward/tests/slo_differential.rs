@@ -12,48 +12,7 @@ mod slo_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use slo_support::{random_doc, rule_documents, same_except_header, Flavor, Rng};
-
-fn sloth_bin() -> PathBuf {
-    let tools = std::env::var("WARD_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("ward/tools")
-        });
-    let candidate = tools.join("bin/sloth");
-    if candidate.is_file() {
-        return candidate;
-    }
-    if let Ok(path) = std::env::var("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let c = dir.join("sloth");
-            if c.is_file() {
-                return c;
-            }
-        }
-    }
-    panic!(
-        "sloth v0.16.0 not found at {} or on PATH: run scripts/install-test-deps.sh (it builds it via scripts/deps.d/sloth.sh)",
-        candidate.display()
-    );
-}
-
-fn run(bin: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(bin)
-        .args(args)
-        .env("SLOTH_NO_LOG", "true")
-        .output()
-        .expect("run generator");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use slo_support::{random_doc, rule_documents, same_except_header, sloth, ward, Flavor, Rng};
 
 struct Batch {
     period: &'static str,
@@ -90,8 +49,6 @@ fn write_specs(dir: &Path, rng: &mut Rng, files: usize, openslo: bool) -> usize 
 
 #[test]
 fn ward_matches_sloth_on_random_specs() {
-    let sloth = sloth_bin();
-    let ward = PathBuf::from(env!("CARGO_BIN_EXE_ward"));
     let seed = std::env::var("WARD_SLO_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -145,13 +102,21 @@ fn ward_matches_sloth_on_random_specs() {
         }
         let mut sargs = args.clone();
         sargs.extend(["-o", out_s.to_str().expect("utf8")]);
-        let (code, err) = run(&sloth, &sargs);
-        assert_eq!(code, 0, "sloth failed on batch {bi} (seed {seed}): {err}");
-        let mut wargs = vec!["slo"];
-        wargs.extend(args.iter().copied());
-        wargs.extend(["-o", out_w.to_str().expect("utf8")]);
-        let (code, err) = run(&ward, &wargs);
-        assert_eq!(code, 0, "ward failed on batch {bi} (seed {seed}): {err}");
+        let r = sloth(tmp.path(), &sargs);
+        assert_eq!(
+            r.code, 0,
+            "sloth failed on batch {bi} (seed {seed}): {}",
+            r.stderr
+        );
+        let mut wargs = vec!["slo".to_string()];
+        wargs.extend(args.iter().map(|a| a.to_string()));
+        wargs.extend(["-o".to_string(), out_w.to_str().expect("utf8").to_string()]);
+        let r = ward(tmp.path(), &wargs, &[]);
+        assert_eq!(
+            r.code, 0,
+            "ward failed on batch {bi} (seed {seed}): {}",
+            r.stderr
+        );
 
         let mut files = Vec::new();
         collect(&out_s, &mut files);

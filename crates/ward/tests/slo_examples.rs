@@ -5,9 +5,8 @@
 mod slo_support;
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use slo_support::{promtool_check, same_except_header, ward};
+use slo_support::{promtool_check, same_except_header, sloth, ward};
 
 fn examples() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/slo"))
@@ -54,32 +53,12 @@ fn examples_validate_and_generate() {
 #[test]
 fn examples_match_sloth() {
     let dir = examples();
-    let tools = std::env::var("WARD_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("ward/tools")
-        });
-    let sloth = tools.join("bin/sloth");
-    assert!(
-        sloth.is_file(),
-        "sloth not found at {}: run scripts/install-test-deps.sh",
-        sloth.display()
-    );
     for name in ["kubernetes-apiserver.yaml", "ward-nurse-lookup.yaml"] {
-        let want = Command::new(&sloth)
-            .current_dir(&dir)
-            .args(["generate", "-i", name])
-            .output()
-            .expect("run sloth");
-        assert!(want.status.success());
+        let want = sloth(&dir, &["generate", "-i", name]);
+        assert_eq!(want.code, 0, "sloth {name}: {}", want.stderr);
         let got = ward(&dir, &[s("slo"), s("generate"), s("-i"), s(name)], &[]);
         assert_eq!(got.code, 0, "{}", got.stderr);
-        if let Err(d) = same_except_header(&String::from_utf8_lossy(&want.stdout), &got.stdout) {
+        if let Err(d) = same_except_header(&want.stdout, &got.stdout) {
             panic!("{name}: {d}");
         }
     }

@@ -7,50 +7,15 @@
 
 mod slo_support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use slo_support::{promtool_check, same_except_header, ward};
+use slo_support::{promtool_check, same_except_header, sloth, ward};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/slo/plugins"
     ))
-}
-
-fn sloth_bin() -> PathBuf {
-    let tools = std::env::var("WARD_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let cache = std::env::var("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("ward/tools")
-        });
-    let p = tools.join("bin/sloth");
-    assert!(
-        p.is_file(),
-        "sloth v0.16.0 not found at {}: run scripts/install-test-deps.sh",
-        p.display()
-    );
-    p
-}
-
-fn sloth(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(sloth_bin())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run sloth");
-    assert!(
-        out.status.success(),
-        "sloth {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -72,7 +37,9 @@ fn contrib_and_core_plugins_match_sloth() {
         ],
     ];
     for args in cases {
-        let expected = sloth(&dir, &args);
+        let want = sloth(&dir, &args);
+        assert_eq!(want.code, 0, "sloth {args:?}: {}", want.stderr);
+        let expected = want.stdout;
         let mut wargs = vec!["slo".to_string()];
         wargs.extend(args.iter().map(|s| s.to_string()));
         let got = ward(&dir, &wargs, &[]);

@@ -1,9 +1,10 @@
-//! Shared helpers of the `ward slo` tests: run the binary, render sloth's
-//! golden templates, compare ignoring the header line, run promtool.
+//! Shared helpers of the `ward slo` tests: run the binary and the real
+//! sloth, render sloth's golden templates, compare ignoring the header line,
+//! run promtool.
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Result of one `ward` run.
@@ -21,6 +22,53 @@ pub fn ward(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run ward");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The real sloth v0.16.0: `$WARD_TOOLS_DIR/bin/sloth` (default
+/// `${XDG_CACHE_HOME:-~/.cache}/ward/tools`), else `sloth` on PATH. Panics
+/// naming the install script when it is missing.
+pub fn sloth_bin() -> PathBuf {
+    let tools = std::env::var("WARD_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let cache = std::env::var("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+                });
+            cache.join("ward/tools")
+        });
+    let candidate = tools.join("bin/sloth");
+    if candidate.is_file() {
+        return candidate;
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let c = dir.join("sloth");
+            if c.is_file() {
+                return c;
+            }
+        }
+    }
+    panic!(
+        "sloth v0.16.0 not found at {} or on PATH: run scripts/install-test-deps.sh (it builds it via scripts/deps.d/sloth.sh)",
+        candidate.display()
+    );
+}
+
+/// Runs the real sloth in `dir` with its logs off (`SLOTH_NO_LOG=true`).
+pub fn sloth(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(sloth_bin())
+        .current_dir(dir)
+        .args(args)
+        .env("SLOTH_NO_LOG", "true")
+        .output()
+        .expect("run sloth");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
