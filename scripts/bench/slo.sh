@@ -2,10 +2,12 @@
 # Benchmark: generate Prometheus rules for 10,000 SLOs (a generated spec
 # directory: 1,000 prometheus/v1 files x 10 SLOs) with ward (release build),
 # the real sloth v0.16.0, and slokit's CLI if installed, in one run. Prints
-# wall time and peak RSS (GNU time) for each, and ratios against ward.
+# wall time, user and system CPU time and peak RSS (GNU time) for each, the
+# load average, and ratios against ward (wall, CPU = user+sys, RSS).
 #
 #   bash scripts/bench/slo.sh            # defaults: 1000 files x 10 SLOs
 #   FILES=100 SLOS_PER_FILE=100 bash scripts/bench/slo.sh
+#   WARD_BIN=target/release/ward bash scripts/bench/slo.sh   # skip the build
 #
 # Tools: sloth from scripts/deps.d/sloth.sh; slokit via
 # `cargo install slokit --locked --root $WARD_TOOLS_DIR` (optional).
@@ -18,8 +20,12 @@ FILES="${FILES:-1000}"
 SLOS_PER_FILE="${SLOS_PER_FILE:-10}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-cargo build --release -p ward >&2
-WARD="$TARGET_DIR/release/ward"
+if [ -n "${WARD_BIN:-}" ]; then
+  WARD="$WARD_BIN"
+else
+  cargo build --release -p ward >&2
+  WARD="$TARGET_DIR/release/ward"
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -63,7 +69,7 @@ total=$((FILES * SLOS_PER_FILE))
 echo "specs: $FILES files x $SLOS_PER_FILE SLOs = $total SLOs ($(du -sh "$work/specs" | cut -f1))"
 
 # run NAME CMD...: one timed run (the command writes under $work/out-NAME);
-# prints "NAME wall_s rss_kb rules".
+# prints "NAME wall_s user_s sys_s rss_kb rules".
 run() {
   local name="$1"; shift
   local out="$work/out-$name"
@@ -72,14 +78,17 @@ run() {
     echo "$name FAILED: $(grep -v '^\s' "$log" | tail -3)" >&2
     return 1
   fi
-  local wall rss
+  local wall user sys rss
+  user=$(awk -F': ' '/User time \(seconds\)/ {print $2}' "$log")
+  sys=$(awk -F': ' '/System time \(seconds\)/ {print $2}' "$log")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   local rules
   rules=$(find "$out" -type f -exec cat {} + | grep -c -E '^ *- (record|alert):|^ *(record|alert): ' || true)
-  echo "$name $wall $rss $rules"
+  echo "$name $wall $user $sys $rss $rules"
 }
 
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 results=()
 # Warm the page cache once so every tool reads the specs from memory.
 cat "$work"/specs/*.yaml >/dev/null
@@ -97,12 +106,14 @@ else
   echo "slokit not installed: cargo install slokit --locked --root $WARD_TOOLS_DIR" >&2
 fi
 
-ward_wall=$(echo "${results[0]}" | awk '{print $2}')
-ward_rss=$(echo "${results[0]}" | awk '{print $3}')
-printf '\n%-8s %10s %12s %10s %14s %12s\n' tool wall_s peak_rss_MB rules wall_vs_ward rss_vs_ward
+read -r _ ward_wall ward_user ward_sys ward_rss _ <<<"${results[0]}"
+printf '\n%-8s %8s %8s %7s %12s %8s %13s %12s %12s\n' tool wall_s user_s sys_s peak_rss_MB rules wall_vs_ward cpu_vs_ward rss_vs_ward
 for r in "${results[@]}"; do
   [ -n "$r" ] || continue
-  read -r name wall rss rules <<<"$r"
-  awk -v n="$name" -v w="$wall" -v r="$rss" -v ru="$rules" -v ww="$ward_wall" -v wr="$ward_rss" 'BEGIN {
-    printf "%-8s %10.3f %12.1f %10d %13.1fx %11.1fx\n", n, w, r/1024, ru, (ww > 0 ? w/ww : 0), (wr > 0 ? r/wr : 0) }'
+  read -r name wall user sys rss rules <<<"$r"
+  awk -v n="$name" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v ru="$rules" \
+    -v ww="$ward_wall" -v wc="$(awk -v a="$ward_user" -v b="$ward_sys" 'BEGIN { print a + b }')" -v wr="$ward_rss" 'BEGIN {
+    printf "%-8s %8.3f %8.2f %7.2f %12.1f %8d %12.1fx %11.1fx %11.1fx\n", n, w, u, s, r/1024, ru,
+      (ww > 0 ? w/ww : 0), (wc > 0 ? (u+s)/wc : 0), (wr > 0 ? r/wr : 0) }'
 done
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
