@@ -161,8 +161,8 @@ fn base64_decode(s: &str) -> Vec<u8> {
 /// (checked cells, failed cells into `node`) as the page's matrix shows them.
 fn cells(d: &Driver, node: &str) -> (u64, u64) {
     let v = d.script(&format!(
-        "return [document.querySelectorAll('#matrix td[data-state]').length, \
-         document.querySelectorAll('#matrix td[data-state=fail][data-to=\"{node}\"]').length]"
+        "return [document.querySelectorAll('#matrix [data-state]').length, \
+         document.querySelectorAll('#matrix [data-state=fail][data-to=\"{node}\"]').length]"
     ));
     (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
 }
@@ -314,11 +314,11 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
 
     // A click on a cell into node-3 shows that path's latency over the last rounds.
     let from = d.script(
-        "return document.querySelector('#matrix td[data-state][data-to=\"node-3\"]').dataset.from",
+        "return document.querySelector('#matrix [data-state][data-to=\"node-3\"]').dataset.from",
     );
     let from = from.as_str().expect("a checker of node-3").to_string();
     d.click(&format!(
-        "#matrix td[data-from=\"{from}\"][data-to=\"node-3\"]"
+        "#matrix [data-from=\"{from}\"][data-to=\"node-3\"]"
     ));
     let path = format!("{from} → node-3");
     wait(
@@ -394,7 +394,7 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         source.as_str().is_some_and(|s| s.starts_with("nurse · ")),
         "{source}"
     );
-    d.click("#matrix td[data-state][data-from=\"node-1\"]");
+    d.click("#matrix [data-state][data-from=\"node-1\"]");
     wait("node-1's own path history", Duration::from_secs(10), || {
         let (shown, points, _) = path_history(&d);
         shown.starts_with("node-1 → ") && points >= 2
