@@ -20,6 +20,7 @@ use ward_e2e::config::{LeaseConfig, Timeouts};
 use ward_e2e::metrics::OtlpConfig;
 use ward_e2e::{Cluster, Config, Outcome, Recorder, Report, TestName};
 
+use crate::cmd::runtime::{hostname, runtime, Threads};
 use crate::cmd::values::go_duration;
 use crate::render::{self, Format, Table};
 
@@ -243,7 +244,7 @@ impl SuiteArgs {
             (false, Some(namespace)) => Some(LeaseConfig {
                 namespace,
                 name: self.lease_name.clone(),
-                holder: self.holder.clone().filter(|h| !h.is_empty()).unwrap_or_else(hostname),
+                holder: self.holder.clone().filter(|h| !h.is_empty()).or_else(hostname).unwrap_or_else(|| "ward-e2e".into()),
                 duration: Duration::from_secs(60),
             }),
             (false, None) => bail!(
@@ -290,25 +291,9 @@ impl SuiteArgs {
     }
 }
 
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "ward-e2e".into())
-}
-
 /// Runs `ward e2e …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::Workers(2))?;
     match args.command {
         E2eCommand::Run(a) => runtime.block_on(run_once(a)),
         E2eCommand::Serve(a) => runtime.block_on(serve(a)),

@@ -6,12 +6,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 use ward_load::idle::{CloseKind, IdleConfig, IdleReport};
 use ward_load::race::{RaceConfig, RaceProgress, RaceReport};
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
+use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
 use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format};
 
@@ -95,10 +94,7 @@ pub struct RaceArgs {
 
 /// Runs `ward keepalive probe|race`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::PerCore)?;
     let code = match args.command {
         Command::Probe(a) => runtime.block_on(probe(a)),
         Command::Race(a) => runtime.block_on(race(a)),
@@ -193,13 +189,7 @@ async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
     config.stop_after = args.stop_after;
     config.timeout = args.timeout;
     config.max_wait = args.max_wait;
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let cancel = cancel_on_ctrl_c();
     let (tx, rx) = tokio::sync::watch::channel(RaceProgress::default());
     let bar = (args.output == Format::Text).then(|| tokio::spawn(show_race(rx)));
     let report = ward_load::race::race(&config, tx, cancel).await;

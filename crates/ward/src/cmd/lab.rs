@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
+use crate::cmd::runtime::{runtime, Threads};
 use crate::cmd::values::go_duration;
 use crate::render::{self, Format, Table};
 
@@ -79,11 +79,7 @@ impl Args {
 
 /// Runs the lab until Ctrl-C or `--duration`, then prints the summary.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::Workers(2))?;
     runtime.block_on(async {
         let lab = Lab::start(args.config()).await?;
         {

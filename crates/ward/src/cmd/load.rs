@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
-use tokio_util::sync::CancellationToken;
 use ward_load::plan::{Plan, Stage};
 use ward_load::run::{LoadConfig, Model, Progress};
 use ward_load::stats::{Distribution, Summary};
 use ward_load::threshold::Threshold;
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
+use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
 use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
@@ -223,18 +223,9 @@ pub fn config(args: &Args) -> anyhow::Result<LoadConfig> {
 /// Runs the load test and prints the summary; exit 1 when a threshold failed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::PerCore)?;
     let summary = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+        let cancel = cancel_on_ctrl_c();
         let (tx, rx) = tokio::sync::watch::channel(Progress::default());
         let bar = (!args.quiet).then(|| tokio::spawn(show_progress(rx)));
         let summary = ward_load::run::run(config, tx, cancel).await;

@@ -9,5 +9,6 @@ pub mod load;
 pub mod lookup;
 pub mod nurse;
 pub mod probe;
+pub mod runtime;
 pub mod slo;
 pub mod values;

@@ -16,6 +16,7 @@ use ward_nurse::config::{
 };
 use ward_nurse::{ring, NurseConfig};
 
+use crate::cmd::runtime::{hostname, runtime, Threads};
 use crate::cmd::values::go_duration;
 use crate::render::{self, Format};
 
@@ -230,10 +231,11 @@ impl AgentArgs {
         if !(0.0..=1.0).contains(&self.jitter) {
             bail!("WARD_NURSE_JITTER={}: must be between 0 and 1", self.jitter);
         }
-        let pod_name = match self.pod_name.filter(|p| !p.is_empty()) {
-            Some(p) => p,
-            None => hostname(),
-        };
+        let pod_name = self
+            .pod_name
+            .filter(|p| !p.is_empty())
+            .or_else(hostname)
+            .unwrap_or_default();
         Ok(NurseConfig {
             ingress_url: self.ingress_url,
             service_url: self.service_url,
@@ -268,25 +270,9 @@ impl AgentArgs {
     }
 }
 
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
 /// Runs the agent, or `ring`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::Workers(2))?;
     match args.command {
         Some(NurseCommand::Ring(ring_args)) => runtime.block_on(run_ring(ring_args)),
         None => {

@@ -12,6 +12,7 @@ use ward_probe::trace::Phases;
 use ward_probe::{Outcome, Prober, ProberConfig, Target};
 
 use crate::cmd::http_flags::{request_for, RequestArgs, TlsArgs};
+use crate::cmd::runtime::{runtime, Threads};
 use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
@@ -51,10 +52,7 @@ pub struct Args {
 
 /// Runs the probe(s) and prints the report; exit 1 when any check failed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::One)?;
     runtime.block_on(run_async(args))
 }
 

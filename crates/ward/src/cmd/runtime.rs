@@ -1,0 +1,55 @@
+//! Process plumbing every subcommand shares: the async runtime it runs on,
+//! Ctrl-C as a cancellation, and the host's name.
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+/// The threads a subcommand's runtime gets.
+#[derive(Debug, Clone, Copy)]
+pub enum Threads {
+    /// One thread (a CLI doing one thing at a time).
+    One,
+    /// A fixed number of worker threads (agents: small and predictable).
+    Workers(usize),
+    /// One worker per core (load generation).
+    PerCore,
+}
+
+/// Builds the async runtime.
+pub fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::Workers(_) | Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if let Threads::Workers(n) = threads {
+        builder.worker_threads(n);
+    }
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// A token cancelled on the first Ctrl-C; call inside the runtime.
+pub fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    cancel
+}
+
+/// The host's name from `HOSTNAME` or /etc/hostname (a pod's name in Kubernetes).
+pub fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+}
