@@ -37,6 +37,27 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Runs a 6-node lab for 6 s with `fault` applied from the start and returns
+/// its JSON summary (stdout after the dashboard URL line).
+fn lab_summary_with(fault: &str) -> serde_json::Value {
+    let out = lab(&[
+        "--duration",
+        "6s",
+        "--fault",
+        fault,
+        "-o",
+        "json",
+        "--check-interval",
+        "1s",
+        "--check-timeout",
+        "2s",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 #[test]
 fn a_clean_lab_exits_0_with_a_summary_and_no_failing_paths() {
     let _one = serial();
@@ -85,22 +106,7 @@ const DNS_CHECKS: [&str; 2] = [
 #[test]
 fn dns_down_is_reported_as_failing_dns_checks_and_nothing_else() {
     let _one = serial();
-    let out = lab(&[
-        "--duration",
-        "6s",
-        "--fault",
-        "dns-down",
-        "-o",
-        "json",
-        "--check-interval",
-        "1s",
-        "--check-timeout",
-        "2s",
-    ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
-    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let summary = lab_summary_with("dns-down");
     assert_eq!(
         summary["failing_paths"],
         serde_json::json!([]),
@@ -147,22 +153,7 @@ fn dns_down_is_reported_as_failing_dns_checks_and_nothing_else() {
 #[test]
 fn a_cut_node_is_reported_as_failing_paths_into_it() {
     let _one = serial();
-    let out = lab(&[
-        "--duration",
-        "6s",
-        "--fault",
-        "cut:node-3",
-        "-o",
-        "json",
-        "--check-interval",
-        "1s",
-        "--check-timeout",
-        "2s",
-    ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
-    let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let summary = lab_summary_with("cut:node-3");
     let failing = summary["failing_paths"].as_array().unwrap();
     assert_eq!(failing.len(), 3, "k = 3 nodes check node-3: {summary:#}");
     for f in failing {
