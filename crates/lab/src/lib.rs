@@ -769,24 +769,35 @@ impl Inner {
     }
 
     pub(crate) fn apply(self: &Arc<Self>, fault: &Fault) -> Result<(), Error> {
+        self.switch(fault, true)?;
+        let mut state = lock(&self.state);
+        state.active.retain(|f| !f.same_kind(fault));
+        state.active.push(fault.clone());
+        state.applied.push(fault.to_string());
+        tracing::info!(fault = %fault, "fault applied");
+        Ok(())
+    }
+
+    pub(crate) fn clear(self: &Arc<Self>, fault: &Fault) -> Result<(), Error> {
+        self.switch(fault, false)?;
+        lock(&self.state).active.retain(|f| !f.same_kind(fault));
+        tracing::info!(fault = %fault, "fault cleared");
+        Ok(())
+    }
+
+    /// Turns the fault's effect on or off (the bookkeeping is the caller's).
+    fn switch(self: &Arc<Self>, fault: &Fault, on: bool) -> Result<(), Error> {
         let index = fault.node().map(|n| self.node_index(n)).transpose()?;
         let faults = index.and_then(|i| lock(&self.nodes).get(i).map(|n| n.faults.clone()));
+        let when_on = |d: Duration| if on { d } else { Duration::ZERO };
         match fault {
-            Fault::Cut(_) => {
-                if let Some(f) = &faults {
-                    f.set_cut(true);
-                }
-            }
-            Fault::Delay(_, d) => {
-                if let Some(f) = &faults {
-                    f.set_delay(*d);
-                }
-            }
-            Fault::ApiDown => self.sim.set_available(false),
-            Fault::DnsDown => self.dns.set_down(true),
-            Fault::DnsDelay(d) => self.dns.set_delay(*d),
-            Fault::Cordon(n) => self.set_unschedulable(n, true)?,
-            Fault::Kill(n) => {
+            Fault::Cut(_) => faults.iter().for_each(|f| f.set_cut(on)),
+            Fault::Delay(_, d) => faults.iter().for_each(|f| f.set_delay(when_on(*d))),
+            Fault::ApiDown => self.sim.set_available(!on),
+            Fault::DnsDown => self.dns.set_down(on),
+            Fault::DnsDelay(d) => self.dns.set_delay(when_on(*d)),
+            Fault::Cordon(n) => self.set_unschedulable(n, on)?,
+            Fault::Kill(n) if on => {
                 let l = index.and_then(|i| {
                     lock(&self.nodes)
                         .get_mut(i)
@@ -799,33 +810,6 @@ impl Inner {
                 state.statuses.remove(n);
                 state.dns.remove(n);
             }
-        }
-        let mut state = lock(&self.state);
-        state.active.retain(|f| !f.same_kind(fault));
-        state.active.push(fault.clone());
-        state.applied.push(fault.to_string());
-        tracing::info!(fault = %fault, "fault applied");
-        Ok(())
-    }
-
-    pub(crate) fn clear(self: &Arc<Self>, fault: &Fault) -> Result<(), Error> {
-        let index = fault.node().map(|n| self.node_index(n)).transpose()?;
-        let faults = index.and_then(|i| lock(&self.nodes).get(i).map(|n| n.faults.clone()));
-        match fault {
-            Fault::Cut(_) => {
-                if let Some(f) = &faults {
-                    f.set_cut(false);
-                }
-            }
-            Fault::Delay(_, _) => {
-                if let Some(f) = &faults {
-                    f.set_delay(Duration::ZERO);
-                }
-            }
-            Fault::ApiDown => self.sim.set_available(true),
-            Fault::DnsDown => self.dns.set_down(false),
-            Fault::DnsDelay(_) => self.dns.set_delay(Duration::ZERO),
-            Fault::Cordon(n) => self.set_unschedulable(n, false)?,
             Fault::Kill(_) => {
                 if let Some(i) = index {
                     let running = lock(&self.nodes)
@@ -837,8 +821,6 @@ impl Inner {
                 }
             }
         }
-        lock(&self.state).active.retain(|f| !f.same_kind(fault));
-        tracing::info!(fault = %fault, "fault cleared");
         Ok(())
     }
 
