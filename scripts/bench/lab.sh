@@ -104,6 +104,7 @@ read -r fetch_med fetch_max <<<"$(stats fetchMs)"
 n_updates="$(echo "$updates" | jq length)"
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "browser: $("$CHROMIUM" --version 2>/dev/null | head -1), headless, window 1400x1000"
 echo "ward lab --nodes $NODES --neighbour-limit $K --check-interval $INTERVAL; ${WARMUP} s warm-up, ${MEASURE} s measured"
 echo "paths now: $(echo "$summary" | jq .paths_now), failing now: $(echo "$summary" | jq .paths_failing_now), path checks so far: $(echo "$summary" | jq .path_checks)"
 echo
