@@ -206,11 +206,14 @@ pub async fn query(
         Err(_) => Err(DnsError {
             failure: DnsFailure::Timeout,
             message: format!(
-                "{} {} via {}/{}: no answer within {timeout:?}",
+                "{} {} via {}/{}: no answer within {:?}",
                 query.record_type,
                 query.name,
                 query.server_addr(),
-                query.proto.as_str()
+                query.proto.as_str(),
+                // Whole milliseconds: a caller passing what is left of its
+                // budget (999.997566ms) means its timeout (1s).
+                Duration::from_millis((timeout.as_secs_f64() * 1e3).round() as u64)
             ),
         }),
     }

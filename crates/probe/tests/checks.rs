@@ -460,3 +460,26 @@ fn socket_reset(s: tokio::net::TcpStream) {
         .unwrap();
     drop(std);
 }
+
+#[tokio::test]
+async fn a_silent_dns_server_times_out_naming_the_timeout_in_whole_milliseconds() {
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut trace = ward_probe::Trace::start();
+    // What a caller has left of a 300ms budget after a few microseconds.
+    let left = Duration::from_micros(299_996);
+    let e = ward_probe::dns::query(
+        &DnsQuery::new("127.0.0.1", port, "a.test"),
+        None,
+        left,
+        &mut trace,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.failure, ward_probe::dns::DnsFailure::Timeout);
+    assert_eq!(
+        e.message,
+        format!("A a.test via 127.0.0.1:{port}/udp: no answer within 300ms")
+    );
+    drop(silent);
+}
