@@ -2,12 +2,20 @@
 //! a real server (e.g. the API server) unreachable for a while without
 //! restarting it. Down means: the port refuses connections and open
 //! connections are cut.
+//!
+//! [`TcpProxy::with_idle_drop`] makes it a middlebox that forgets idle
+//! connections silently, as a NAT/conntrack table or a cloud load balancer
+//! does when a connection's idle entry expires: once a connection has carried
+//! no data in either direction for the given time, every later byte (and a
+//! close) from either side vanishes. No FIN, no RST: both sides stay open and
+//! only a request that never gets an answer tells.
 
 use std::io::ErrorKind;
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{wait, Error, Result};
 
@@ -18,12 +26,24 @@ pub struct TcpProxy {
     up: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    idle_drop: Option<Duration>,
     acceptor: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TcpProxy {
     /// Starts forwarding a free 127.0.0.1 port to `target`.
     pub fn start(target: SocketAddr) -> Result<Self> {
+        Self::start_with(target, None)
+    }
+
+    /// Starts forwarding a free 127.0.0.1 port to `target`, silently dropping
+    /// each connection once it has been idle for `after`: from then on nothing
+    /// is forwarded in either direction and neither side is closed.
+    pub fn with_idle_drop(target: SocketAddr, after: Duration) -> Result<Self> {
+        Self::start_with(target, Some(after))
+    }
+
+    fn start_with(target: SocketAddr, idle_drop: Option<Duration>) -> Result<Self> {
         let listener =
             TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("tcp proxy", "binding", e))?;
         let addr = listener
@@ -35,6 +55,7 @@ impl TcpProxy {
             up: Arc::new(AtomicBool::new(true)),
             stop: Arc::new(AtomicBool::new(false)),
             open: Arc::new(Mutex::new(Vec::new())),
+            idle_drop,
             acceptor: None,
         };
         proxy.acceptor = Some(proxy.spawn_acceptor(listener)?);
@@ -50,11 +71,12 @@ impl TcpProxy {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("tcp proxy", "non-blocking listener", e))?;
-        let (up, stop, open, target) = (
+        let (up, stop, open, target, idle_drop) = (
             self.up.clone(),
             self.stop.clone(),
             self.open.clone(),
             self.target,
+            self.idle_drop,
         );
         Ok(std::thread::spawn(move || {
             while up.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
@@ -72,8 +94,12 @@ impl TcpProxy {
                                 open.push(s2);
                             }
                         }
-                        pipe(client.try_clone(), server.try_clone());
-                        pipe(server.try_clone(), client.try_clone());
+                        let link = Arc::new(Link {
+                            idle_drop,
+                            state: Mutex::new((Instant::now(), false)),
+                        });
+                        pipe(client.try_clone(), server.try_clone(), link.clone());
+                        pipe(server.try_clone(), client.try_clone(), link);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         // Poll period of the accept loop.
@@ -115,11 +141,49 @@ impl Drop for TcpProxy {
     }
 }
 
-fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>) {
+/// The state both directions of one proxied connection share.
+struct Link {
+    /// Forget the connection once it has been idle this long.
+    idle_drop: Option<Duration>,
+    /// When data last went through, and whether the connection was dropped.
+    state: Mutex<(Instant, bool)>,
+}
+
+impl Link {
+    /// Whether data arriving now may pass. Expiry is checked lazily, like a
+    /// conntrack entry: the first packet after the idle time finds none.
+    fn pass(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let (last, dropped) = &mut *state;
+        let now = Instant::now();
+        if *dropped || self.idle_drop.is_some_and(|d| now - *last >= d) {
+            *dropped = true;
+            return false;
+        }
+        *last = now;
+        true
+    }
+}
+
+fn pipe(from: std::io::Result<TcpStream>, to: std::io::Result<TcpStream>, link: Arc<Link>) {
     if let (Ok(mut from), Ok(mut to)) = (from, to) {
         std::thread::spawn(move || {
-            let _ = std::io::copy(&mut from, &mut to);
-            let _ = to.shutdown(Shutdown::Write);
+            let mut buf = [0u8; 16 << 10];
+            loop {
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if link.pass() && to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if link.pass() {
+                let _ = to.shutdown(Shutdown::Write);
+            }
         });
     }
 }
