@@ -3,6 +3,12 @@
 //! RST), timed on a monotonic clock. When nothing closes the connection within
 //! the cap, a request after the wait shows whether a middlebox dropped it
 //! silently, and a send-after-wait bisection brackets the timeout.
+//!
+//! Bounds: the passive phase takes at most `max_wait` plus one request
+//! `timeout`; the bisection runs [`BISECT_ROUNDS`] rounds of
+//! [`BISECT_PARALLEL`] parallel probes, each round at most `max_wait` plus two
+//! request `timeout`s (the request that opens the connection, and the one
+//! after the wait), and narrows the bracket to [`resolution`]`(max_wait)`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -111,8 +117,37 @@ pub struct IdleReport {
     pub max_wait: Duration,
     /// HTTP version of the connections.
     pub http_version: String,
+    /// Bisection only: the idle times between which the connection was dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bracket: Option<Bracket>,
     /// Every sample.
     pub samples: Vec<IdleSample>,
+}
+
+/// The result of a send-after-wait bisection: a request after `lower` of
+/// idle time still worked, one after `upper` got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Bracket {
+    /// The longest idle time after which a request still worked (zero if none did).
+    #[serde(rename = "lower_seconds", serialize_with = "secs")]
+    pub lower: Duration,
+    /// The shortest idle time after which a request failed.
+    #[serde(rename = "upper_seconds", serialize_with = "secs")]
+    pub upper: Duration,
+}
+
+/// Parallel send-after-wait probes per bisection round.
+pub const BISECT_PARALLEL: u32 = 4;
+/// Bisection rounds; each narrows the bracket `BISECT_PARALLEL + 1`-fold.
+pub const BISECT_ROUNDS: u32 = 3;
+/// Rounds stop once probes would be closer together than this.
+const MIN_STEP: Duration = Duration::from_millis(10);
+
+/// The widest bracket a bisection within `(0, max_wait]` reports:
+/// `max_wait / 125` (3 rounds of 4 probes), or 5 × 10 ms when probes would
+/// otherwise be closer than 10 ms.
+pub fn resolution(max_wait: Duration) -> Duration {
+    (max_wait / (BISECT_PARALLEL + 1).pow(BISECT_ROUNDS)).max(MIN_STEP * (BISECT_PARALLEL + 1))
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -201,13 +236,24 @@ pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
         }
     }
     let mut method = IdleMethod::Passive;
+    let mut bracket = None;
     if !waiting.is_empty() {
-        // Nothing closed these: does a request still work after the wait?
-        let mut dropped = false;
+        // Nothing closed these: does a request still work after the wait? (In parallel:
+        // on a silently dropped connection each check takes the whole request timeout.)
+        let mut checks = JoinSet::new();
         for (conn, _) in waiting {
-            let ok = request_once(&connector, &config.request, Some(conn), config.timeout)
-                .await
-                .is_ok();
+            let connector = connector.clone();
+            let request = config.request.clone();
+            let timeout = config.timeout;
+            checks.spawn(async move {
+                request_once(&connector, &request, Some(conn), timeout)
+                    .await
+                    .is_ok()
+            });
+        }
+        let mut dropped = false;
+        while let Some(joined) = checks.join_next().await {
+            let ok = joined.unwrap_or(false);
             dropped |= !ok;
             samples.push(IdleSample {
                 idle: None,
@@ -221,16 +267,17 @@ pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
         if dropped && config.bisect {
             method = IdleMethod::Bisect;
             let found = bisect(&connector, config).await;
-            samples.retain(|s| s.close != CloseKind::SilentDrop || found.is_none());
-            if let Some(t) = found {
-                samples.push(IdleSample {
-                    idle: Some(t),
-                    close: CloseKind::SilentDrop,
-                });
-            }
+            samples.retain(|s| s.close != CloseKind::SilentDrop);
+            samples.push(IdleSample {
+                idle: Some(found.upper),
+                close: CloseKind::SilentDrop,
+            });
+            bracket = Some(found);
         }
     }
-    Ok(summarise(url, config.max_wait, version, method, samples))
+    let mut report = summarise(url, config.max_wait, version, method, samples);
+    report.bracket = bracket;
+    Ok(report)
 }
 
 enum Waited {
@@ -276,22 +323,23 @@ fn summarise(
         method,
         max_wait,
         http_version,
+        bracket: None,
         samples,
     }
 }
 
-/// Brackets a silent-drop timeout in `(0, max_wait]` with rounds of parallel
-/// send-after-wait probes; returns the upper end of the final bracket.
-async fn bisect(connector: &Connector, config: &IdleConfig) -> Option<Duration> {
-    const PARALLEL: u32 = 4;
+/// Brackets a silent-drop timeout in `(0, max_wait]` (the passive phase
+/// showed a request after `max_wait` fails) with rounds of parallel
+/// send-after-wait probes. A probe that could not connect tells nothing.
+async fn bisect(connector: &Connector, config: &IdleConfig) -> Bracket {
     let (mut lo, mut hi) = (Duration::ZERO, config.max_wait);
-    for _ in 0..3 {
-        let step = (hi - lo) / (PARALLEL + 1);
-        if step < Duration::from_millis(10) {
+    for _ in 0..BISECT_ROUNDS {
+        let step = (hi - lo) / (BISECT_PARALLEL + 1);
+        if step < MIN_STEP {
             break;
         }
         let mut set = JoinSet::new();
-        for i in 1..=PARALLEL {
+        for i in 1..=BISECT_PARALLEL {
             let wait = lo + step * i;
             let connector = connector.clone();
             let request = config.request.clone();
@@ -324,7 +372,10 @@ async fn bisect(connector: &Connector, config: &IdleConfig) -> Option<Duration> 
             }
         }
     }
-    (hi < config.max_wait || lo.is_zero()).then_some(hi)
+    Bracket {
+        lower: lo,
+        upper: hi,
+    }
 }
 
 /// Convenience for callers that only know a URL and a connect-to override.

@@ -4,10 +4,11 @@
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use ward_load::idle::{self, CloseKind, IdleConfig};
+use ward_load::idle::{self, CloseKind, IdleConfig, IdleMethod, BISECT_ROUNDS};
 use ward_load::race::{race, RaceConfig};
 use ward_testkit::backend::{Backend, Close};
 use ward_testkit::nginx::Nginx;
+use ward_testkit::tcp_proxy::TcpProxy;
 
 fn proxy_to(backend: &Backend, upstream_keepalive: &str) -> Nginx {
     Nginx::builder()
@@ -181,4 +182,47 @@ async fn idle_probe_through_nginx_measures_its_client_side_timeout() {
     let t = report.timeout.unwrap().as_secs_f64();
     assert!((t - 2.0).abs() < 0.5, "measured {t}s: {report:?}");
     assert_eq!(report.close, CloseKind::Fin, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_probe_bisects_a_silent_drop_by_a_middlebox() {
+    // The backend keeps idle connections for a minute; the middlebox in front of it
+    // forgets them after 1.5s without a FIN or RST, so the passive wait sees nothing.
+    const DROP: Duration = Duration::from_millis(1500);
+    let backend = Backend::builder()
+        .idle_timeout(Duration::from_secs(60))
+        .start()
+        .unwrap();
+    let proxy = TcpProxy::with_idle_drop(backend.addr(), DROP).unwrap();
+    let mut config = IdleConfig::new(format!("http://{}/", proxy.addr()).parse().unwrap());
+    config.max_wait = Duration::from_secs(2);
+    config.timeout = Duration::from_millis(300);
+    config.samples = 2;
+    let started = Instant::now();
+    let report = idle::probe(&config).await.unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "silent drop ({took:?}): {}",
+        serde_json::to_string(&report).unwrap()
+    );
+    assert_eq!(report.method, IdleMethod::Bisect, "{report:?}");
+    assert_eq!(report.close, CloseKind::SilentDrop, "{report:?}");
+    let b = report.bracket.expect("a bracket");
+    // A success proves the drop came later; a failure may come a timer tick early.
+    assert!(b.lower <= DROP, "{b:?}");
+    assert!(DROP <= b.upper + Duration::from_millis(20), "{b:?}");
+    assert!(
+        b.upper - b.lower <= idle::resolution(config.max_wait),
+        "{b:?} wider than {:?}",
+        idle::resolution(config.max_wait)
+    );
+    assert_eq!(report.timeout, Some(b.upper), "{report:?}");
+    // Passive wait + one check, then each round: its upper bound + connect/request + check.
+    let bound =
+        config.max_wait + config.timeout + (config.max_wait + config.timeout * 2) * BISECT_ROUNDS;
+    assert!(took <= bound, "took {took:?}, bound {bound:?}");
+    assert_eq!(backend.idle_closes(), 0, "the backend never closed first");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["method"], "bisect");
+    assert_eq!(json["bracket"]["upper_seconds"], b.upper.as_secs_f64());
 }
