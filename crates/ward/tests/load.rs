@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ward_testkit::backend::Backend;
 use ward_testkit::nginx::Nginx;
+use ward_testkit::tcp_proxy::TcpProxy;
 use ward_testkit::wait;
 
 fn ward(args: &[&str]) -> Output {
@@ -183,6 +184,50 @@ fn keepalive_probe_reports_timeout_and_close_kind_as_json() {
         text.contains("idle keep-alive timeout") && text.contains("FIN"),
         "{text}"
     );
+}
+
+#[test]
+fn keepalive_probe_bisects_a_silent_drop_within_max_wait() {
+    // Backend idle 60s behind a middlebox that silently forgets connections idle 1.5s.
+    let b = backend(Duration::from_secs(60));
+    let proxy = TcpProxy::with_idle_drop(b.addr(), Duration::from_millis(1500)).unwrap();
+    let url = format!("http://{}/", proxy.addr());
+    let run = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(["keepalive", "probe", &url, "--samples", "1"])
+            .args(["--max-wait", "2s", "--timeout", "300ms", "-o", format])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ward runs")
+    };
+    let started = Instant::now();
+    let (json, text) = (run("json"), run("text"));
+    let (json, text) = (
+        json.wait_with_output().unwrap(),
+        text.wait_with_output().unwrap(),
+    );
+    // Passive 2s + 300ms check, then 3 rounds of at most 2s + 2 x 300ms.
+    assert!(started.elapsed() < Duration::from_millis(10_100));
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["method"], "bisect", "{v}");
+    assert_eq!(v["close"], "silent_drop", "{v}");
+    assert_eq!(v["max_wait_seconds"], 2.0, "{v}");
+    let lower = v["bracket"]["lower_seconds"].as_f64().unwrap();
+    let upper = v["bracket"]["upper_seconds"].as_f64().unwrap();
+    assert!(lower <= 1.5 && 1.5 <= upper + 0.02, "{v}");
+    assert!(upper - lower <= 0.05, "{v}");
+    assert_eq!(v["timeout_seconds"].as_f64(), Some(upper), "{v}");
+    let text = stdout(&text);
+    for needle in [
+        "bracketed by send-after-wait probes",
+        "silent drop: a request after ",
+        "nothing sent a FIN or RST",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
 }
 
 #[test]

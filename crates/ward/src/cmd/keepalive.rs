@@ -151,6 +151,15 @@ fn write_probe(r: &IdleReport, out: &mut impl Write) -> std::io::Result<()> {
             r.url, r.max_wait
         )?,
     }
+    if let Some(b) = r.bracket {
+        writeln!(
+            out,
+            "silent drop: a request after {} idle still worked, one after {} failed, and nothing sent a FIN or RST while the connection sat idle; \
+             so something on the path (NAT, firewall, load balancer) forgets idle connections in between, not the server",
+            millis(b.lower),
+            millis(b.upper)
+        )?;
+    }
     let samples: Vec<String> = r
         .samples
         .iter()
