@@ -78,6 +78,15 @@ pub fn json<T: Serialize>(value: &T, out: &mut impl Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// Counts by key as `key: n  key: n` (status codes, error classes); `-` when empty.
+pub fn counts<K: std::fmt::Display>(counts: &std::collections::BTreeMap<K, u64>) -> String {
+    if counts.is_empty() {
+        return "-".into();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    parts.join("  ")
+}
+
 /// Formats a duration in milliseconds with three decimals (`12.345ms`).
 pub fn millis(d: std::time::Duration) -> String {
     format!("{:.3}ms", d.as_secs_f64() * 1e3)

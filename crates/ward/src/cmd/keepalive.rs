@@ -269,11 +269,6 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
         r.proxy,
         millis(r.backend_idle)
     )?;
-    let codes: Vec<String> = r
-        .status_codes
-        .iter()
-        .map(|(c, n)| format!("{c}: {n}"))
-        .collect();
     writeln!(
         out,
         "result: {} x 502 in {} requests over {} waves, {:.1}s{}   status {}",
@@ -284,11 +279,10 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
         r.first_502
             .map(|d| format!(" (first 502 after {:.1}s)", d.as_secs_f64()))
             .unwrap_or_default(),
-        codes.join("  ")
+        render::counts(&r.status_codes)
     )?;
     if !r.errors.is_empty() {
-        let errors: Vec<String> = r.errors.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-        writeln!(out, "client-side errors: {}", errors.join("  "))?;
+        writeln!(out, "client-side errors: {}", render::counts(&r.errors))?;
     }
     writeln!(out)?;
     let retried = matches!(

@@ -326,23 +326,9 @@ pub fn write_summary(s: &Summary, out: &mut impl Write) -> std::io::Result<()> {
         s.failed_on_reused_connections,
         s.failed_on_fresh_connections
     )?;
-    let codes: Vec<String> = s
-        .status_codes
-        .iter()
-        .map(|(c, n)| format!("{c}: {n}"))
-        .collect();
-    writeln!(
-        out,
-        "  status      {}",
-        if codes.is_empty() {
-            "-".into()
-        } else {
-            codes.join("  ")
-        }
-    )?;
+    writeln!(out, "  status      {}", render::counts(&s.status_codes))?;
     if !s.errors.is_empty() {
-        let errors: Vec<String> = s.errors.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-        writeln!(out, "  errors      {}", errors.join("  "))?;
+        writeln!(out, "  errors      {}", render::counts(&s.errors))?;
     }
     if s.interrupted_requests > 0 {
         writeln!(
