@@ -189,35 +189,27 @@ fn write_summary(s: &Summary, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "failing paths: none")?;
     } else {
         writeln!(out, "failing paths:")?;
-        let mut t = Table::new([
-            "from",
-            "to",
-            "failed",
-            "checks",
-            "failing now",
-            "last error",
-        ]);
-        for f in &s.failing_paths {
-            t.row(failing_row(f));
-        }
-        t.write(out)?;
+        failing_table(["from", "to"], &s.failing_paths, out)?;
     }
     if !s.failing_checks.is_empty() {
         writeln!(out, "failing checks:")?;
-        let mut t = Table::new([
-            "node",
-            "check",
-            "failed",
-            "checks",
-            "failing now",
-            "last error",
-        ]);
-        for f in &s.failing_checks {
-            t.row(failing_row(f));
-        }
-        t.write(out)?;
+        failing_table(["node", "check"], &s.failing_checks, out)?;
     }
     Ok(())
+}
+
+/// The table of failing paths or checks, `first` naming the two key columns.
+fn failing_table(
+    first: [&str; 2],
+    failing: &[ward_lab::Failing],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let [a, b] = first;
+    let mut t = Table::new([a, b, "failed", "checks", "failing now", "last error"]);
+    for f in failing {
+        t.row(failing_row(f));
+    }
+    t.write(out)
 }
 
 fn failing_row(f: &ward_lab::Failing) -> Vec<String> {
