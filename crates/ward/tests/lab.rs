@@ -193,6 +193,8 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
 struct Running {
     child: std::process::Child,
     addr: std::net::SocketAddr,
+    /// The rest of stdout after the URL line (kept open: the summary goes there).
+    stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
 impl Running {
@@ -226,7 +228,11 @@ impl Running {
             .trim_start_matches("http://")
             .to_string();
         let addr = base.parse().unwrap();
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            stdout,
+        }
     }
 
     fn get(&self, path: &str) -> String {
@@ -267,6 +273,34 @@ fn wait(what: &str, limit: Duration, f: &dyn Fn() -> bool) -> Duration {
     ward_testkit::wait::until(limit, || f().then_some(()))
         .unwrap_or_else(|| panic!("{what} not within {limit:?}"));
     start.elapsed()
+}
+
+/// SIGTERM (what `timeout`, `kill` and container runtimes send) ends the lab
+/// like Ctrl-C: exit 0 with the summary, well before `--duration`.
+#[test]
+fn sigterm_stops_the_lab_with_its_summary() {
+    use std::io::Read;
+    let _one = serial();
+    let mut lab = Running::start();
+    wait("6 nodes reporting", Duration::from_secs(10), &|| {
+        lab.json("/status")["nodes"]
+            .as_object()
+            .is_some_and(|n| n.len() == 6)
+    });
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &lab.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status =
+        ward_testkit::wait::until(Duration::from_secs(10), || lab.child.try_wait().unwrap())
+            .expect("the lab did not stop within 10 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    lab.stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("ward lab summary: 6 nodes"), "{rest}");
+    eprintln!("stopped {:?} after SIGTERM", sent.elapsed());
 }
 
 /// Cutting a node from the dashboard's API turns its incoming paths failed
