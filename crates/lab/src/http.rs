@@ -2,7 +2,8 @@
 //! `/check_all` (built from every nurse's last round, no extra checks), the
 //! ingress and service paths the nurses check (`/ingress/alwayshappy`,
 //! `/service/alwayshappy`, forwarded round-robin to a live nurse), and the
-//! fault controls (`POST /lab/fault?spec=…`, `POST /lab/clear?spec=…`).
+//! fault controls (`POST /lab/fault?spec=…`, `POST /lab/clear?spec=…`), and
+//! `/metrics` with the cluster DNS probers' series (hostlookuper's names).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -33,7 +34,8 @@ pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>, stop: Cancel
         .route("/lab/clear", post(clear))
         .route("/lab/summary", get(summary))
         .fallback(|| async { (StatusCode::FOUND, [(LOCATION, "/ui")]) })
-        .with_state(inner);
+        .with_state(inner.clone())
+        .merge(ward_agent::metrics_router(inner.dns_metrics.clone()));
     ward_agent::lifecycle::serve(Endpoint::from_listener(listener, None), router, stop).await;
 }
 

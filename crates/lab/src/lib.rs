@@ -227,6 +227,8 @@ pub(crate) struct Inner {
     started: Instant,
     next_backend: std::sync::atomic::AtomicUsize,
     prober: ward_probe::Prober,
+    /// The DNS probers' series (hostlookuper's names), served on `/metrics`.
+    dns_metrics: Arc<ward_agent::Registry>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -339,7 +341,8 @@ impl Lab {
         let dns = sim.start_dns(DnsConfig::default()).await?;
         write("resolv.conf", &resolv_conf(dns.addr()))?;
         register(&sim, &config)?;
-        let lookupers = lookupers(&config, &files.path().join("resolv.conf"))?;
+        let dns_metrics = ward_lookup::metrics::registry(false);
+        let lookupers = lookupers(&config, &files.path().join("resolv.conf"), &dns_metrics)?;
         let prober = ward_probe::Prober::new(ward_probe::ProberConfig {
             timeout: config.check_timeout,
             ..Default::default()
@@ -378,6 +381,7 @@ impl Lab {
             started: Instant::now(),
             next_backend: Default::default(),
             prober,
+            dns_metrics,
             config: config.clone(),
         });
         for i in 0..config.nodes {
@@ -552,8 +556,12 @@ fn dns_names() -> [String; 2] {
 }
 
 /// One lookup prober per node, in resolv.conf mode (a pod's view: UDP, TCP
-/// when truncated); all record into one registry.
-fn lookupers(config: &LabConfig, resolv_conf: &std::path::Path) -> Result<Vec<Lookuper>, Error> {
+/// when truncated); all record into `registry`.
+fn lookupers(
+    config: &LabConfig,
+    resolv_conf: &std::path::Path,
+    registry: &Arc<ward_agent::Registry>,
+) -> Result<Vec<Lookuper>, Error> {
     let lookup = ward_lookup::Config {
         interval: config.check_interval,
         timeout: config.check_timeout,
@@ -563,9 +571,8 @@ fn lookupers(config: &LabConfig, resolv_conf: &std::path::Path) -> Result<Vec<Lo
         resolv_conf: Some(resolv_conf.to_path_buf()),
         debug: false,
     };
-    let registry = ward_lookup::metrics::registry(false);
     (0..config.nodes)
-        .map(|_| Lookuper::new(lookup.clone(), &registry).map_err(Error::Dns))
+        .map(|_| Lookuper::new(lookup.clone(), registry).map_err(Error::Dns))
         .collect()
 }
 

@@ -388,6 +388,20 @@ fn dns_down_and_back_through_the_lab_api() {
         dns_cells(&lab.json("/status")) == (12, vec!["timeout".to_string(); 12])
     });
     eprintln!("dns-down seen in {took:?}");
+    // The probers' metrics, under hostlookuper's names, count the failures.
+    let errors = |host: &str| -> u64 {
+        let line = format!(
+            "hostlookuper_dns_errors_total{{host=\"{host}.\",dns_server=\"resolv.conf\"}} "
+        );
+        lab.get("/metrics")
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str())?.parse().ok())
+            .unwrap_or_else(|| panic!("no {line:?} in /metrics"))
+    };
+    for check in DNS_CHECKS {
+        let host = check.trim_start_matches("dns:");
+        assert!(errors(host) >= 6, "a failed lookup per node for {host}");
+    }
     assert_eq!(
         lab.json("/status")["faults"],
         serde_json::json!(["dns-down"])
