@@ -134,6 +134,20 @@ pub struct Tally {
     pub failing_now: bool,
 }
 
+impl Tally {
+    /// Counts one result.
+    fn count(&mut self, cell: &Cell) {
+        self.failing_now = !cell.ok;
+        if cell.ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+            self.last_class = cell.class.map(String::from);
+            self.last_error = cell.error.clone();
+        }
+    }
+}
+
 /// A check that failed at least once.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Failing {
@@ -641,18 +655,11 @@ impl Inner {
         let mut state = lock(&self.state);
         for lookup in lookups {
             let (check, cell) = dns_cell(lookup);
-            let t = state
+            state
                 .tallies
                 .entry((node.to_string(), format!("#{check}")))
-                .or_default();
-            t.failing_now = !cell.ok;
-            if cell.ok {
-                t.ok += 1;
-            } else {
-                t.failed += 1;
-                t.last_class = cell.class.map(String::from);
-                t.last_error = cell.error.clone();
-            }
+                .or_default()
+                .count(&cell);
             state
                 .dns
                 .entry(node.to_string())
@@ -737,15 +744,7 @@ impl Inner {
                     format!("#{check}")
                 },
             );
-            let t = state.tallies.entry(key).or_default();
-            t.failing_now = !cell.ok;
-            if cell.ok {
-                t.ok += 1;
-            } else {
-                t.failed += 1;
-                t.last_class = cell.class.map(String::from);
-                t.last_error = cell.error.clone();
-            }
+            state.tallies.entry(key).or_default().count(cell);
         }
         state.statuses.insert(node.to_string(), status);
     }
