@@ -107,46 +107,24 @@ impl Cluster {
             }
         }
         // /version is public; a namespaced read tells whether the credentials are valid.
-        let reviews: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
-        reviews
-            .create(
-                &PostParams::default(),
-                &review("get", "", "namespaces", None, None),
-            )
-            .await
-            .on(
-                "create",
-                "selfsubjectaccessreviews.authorization.k8s.io",
-                None,
-                None,
-            )?;
+        allowed(&self.client, "get", "", "namespaces", None, None).await?;
         Ok(())
     }
 
     /// Asks the API server, with SelfSubjectAccessReviews, whether every permission is granted.
     pub async fn missing_permissions(&self, needs: &[Permission]) -> Result<Vec<Permission>> {
-        let reviews: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
         let mut missing = Vec::new();
         for need in needs {
-            let answer = reviews
-                .create(
-                    &PostParams::default(),
-                    &review(
-                        need.verb,
-                        need.group,
-                        need.resource,
-                        need.subresource,
-                        need.namespace.as_deref(),
-                    ),
-                )
-                .await
-                .on(
-                    "create",
-                    "selfsubjectaccessreviews.authorization.k8s.io",
-                    None,
-                    None,
-                )?;
-            if !answer.status.is_some_and(|s| s.allowed) {
+            let granted = allowed(
+                &self.client,
+                need.verb,
+                need.group,
+                need.resource,
+                need.subresource,
+                need.namespace.as_deref(),
+            )
+            .await?;
+            if !granted {
                 missing.push(need.clone());
             }
         }
@@ -154,15 +132,17 @@ impl Cluster {
     }
 }
 
-/// A SelfSubjectAccessReview for one request.
-pub(crate) fn review(
+/// Asks the API server, with a SelfSubjectAccessReview, whether `client` may
+/// make one request.
+pub(crate) async fn allowed(
+    client: &kube::Client,
     verb: &str,
     group: &str,
     resource: &str,
     subresource: Option<&str>,
     namespace: Option<&str>,
-) -> SelfSubjectAccessReview {
-    SelfSubjectAccessReview {
+) -> Result<bool> {
+    let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
                 verb: Some(verb.to_string()),
@@ -175,7 +155,17 @@ pub(crate) fn review(
             ..Default::default()
         },
         ..Default::default()
-    }
+    };
+    let answer = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .on(
+            "create",
+            "selfsubjectaccessreviews.authorization.k8s.io",
+            None,
+            None,
+        )?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
 /// One permission the suite needs.

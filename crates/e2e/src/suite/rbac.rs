@@ -6,14 +6,13 @@
 //! cluster grants too much: the test fails at `denied`.
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::config::AuthInfo;
 
 use super::{labels, Ctx};
-use crate::cluster::review;
+use crate::cluster::allowed;
 use crate::error::{status_code, ApiContext, Error, Result};
 use crate::steps::Waiting;
 
@@ -175,7 +174,6 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<()> {
         .await?;
     ctx.steps
         .run("access-review", t.request, async {
-            let reviews: Api<SelfSubjectAccessReview> = Api::all(sa_client.clone());
             let mut wrong = Vec::new();
             for (verb, resource, ns, want) in [
                 ("list", "configmaps", Some(ctx.ns), true),
@@ -184,19 +182,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<()> {
                 ("list", "secrets", Some(ctx.ns), false),
                 ("list", "namespaces", None, false),
             ] {
-                let answer = reviews
-                    .create(
-                        &PostParams::default(),
-                        &review(verb, "", resource, None, ns),
-                    )
-                    .await
-                    .on(
-                        "create",
-                        "selfsubjectaccessreviews.authorization.k8s.io",
-                        None,
-                        None,
-                    )?;
-                let allowed = answer.status.is_some_and(|s| s.allowed);
+                let allowed = allowed(&sa_client, verb, "", resource, None, ns).await?;
                 if allowed != want {
                     wrong.push(format!(
                         "{verb} {resource}{}: allowed={allowed}, expected {want}",
