@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::discovery::ApiResource;
+use kube::api::{Patch, PatchParams};
 use kube::Api;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -129,35 +128,17 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
 }
 
 fn dry_run(runtime: &tokio::runtime::Runtime, client: &kube::Client, path: &Path, doc: &Value) {
-    let api_version = doc["apiVersion"].as_str().unwrap();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let kind = doc["kind"].as_str().unwrap();
-    let plural = match kind {
-        "Ingress" => "ingresses".to_string(),
-        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
-        k => format!("{}s", k.to_lowercase()),
-    };
-    let resource = ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.into(),
-        kind: kind.into(),
-        plural,
-    };
-    let name = doc["metadata"]["name"].as_str().unwrap();
+    let (api, name) = ward_testkit::kube::dynamic_api(client, doc);
     let namespace = doc["metadata"]["namespace"].as_str();
     runtime.block_on(async {
         if let Some(ns) = namespace {
             let _ = cluster_namespace(client, ns).await;
         }
-        let api: Api<DynamicObject> = match namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
-        };
         let mut params = PatchParams::apply("ward-deploy-test").force();
         params.dry_run = true;
         params.field_validation = Some(kube::api::ValidationDirective::Strict);
-        api.patch(name, &params, &Patch::Apply(doc))
+        api.patch(&name, &params, &Patch::Apply(doc))
             .await
             .unwrap_or_else(|e| {
                 panic!(

@@ -278,8 +278,7 @@ fn serve_runs_the_suite_and_serves_metrics() {
 
 /// Applies every document of a deploy/e2e manifest (server-side apply).
 fn apply(rt: &tokio::runtime::Runtime, client: &kube::Client, file: &str) {
-    use kube::api::{DynamicObject, Patch, PatchParams};
-    use kube::discovery::ApiResource;
+    use kube::api::{Patch, PatchParams};
     use serde::Deserialize;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../deploy/e2e")
@@ -287,27 +286,10 @@ fn apply(rt: &tokio::runtime::Runtime, client: &kube::Client, file: &str) {
     let text = std::fs::read_to_string(&path).unwrap();
     for doc in serde_yaml_ng::Deserializer::from_str(&text) {
         let doc = serde_json::Value::deserialize(doc).unwrap();
-        let api_version = doc["apiVersion"].as_str().unwrap();
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let kind = doc["kind"].as_str().unwrap();
-        let plural = match kind {
-            "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
-            k => format!("{}s", k.to_lowercase()),
-        };
-        let resource = ApiResource {
-            group: group.into(),
-            version: version.into(),
-            api_version: api_version.into(),
-            kind: kind.into(),
-            plural,
-        };
-        let name = doc["metadata"]["name"].as_str().unwrap();
-        let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
-        };
+        let (api, name) = ward_testkit::kube::dynamic_api(client, &doc);
         rt.block_on(api.patch(
-            name,
+            &name,
             &PatchParams::apply("ward-e2e-test").force(),
             &Patch::Apply(&doc),
         ))

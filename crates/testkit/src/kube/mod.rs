@@ -135,6 +135,36 @@ pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
 /// Service ClusterIP range of the test cluster.
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 
+/// The dynamic API for a manifest document (its `apiVersion`, `kind` and
+/// `metadata.namespace`, the plural derived as the API server does for the
+/// kinds ward ships), and the object's name. Panics on a document without them.
+pub fn dynamic_api(
+    client: &::kube::Client,
+    doc: &serde_json::Value,
+) -> (::kube::Api<::kube::api::DynamicObject>, String) {
+    let api_version = doc["apiVersion"].as_str().expect("apiVersion");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = doc["kind"].as_str().expect("kind");
+    let plural = match kind {
+        "Ingress" => "ingresses".to_string(),
+        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_string(),
+        k => format!("{}s", k.to_lowercase()),
+    };
+    let resource = ::kube::discovery::ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural,
+    };
+    let api = match doc["metadata"]["namespace"].as_str() {
+        Some(ns) => ::kube::Api::namespaced_with(client.clone(), ns, &resource),
+        None => ::kube::Api::all_with(client.clone(), &resource),
+    };
+    let name = doc["metadata"]["name"].as_str().expect("metadata.name");
+    (api, name.to_string())
+}
+
 /// The folder `scripts/kube-control-plane.sh` builds into.
 pub fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("WARD_TOOLS_DIR") {
