@@ -75,7 +75,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ward: {}", one_line(&err));
+            let line = cmd::http_flags::tls_file_error(&err).unwrap_or_else(|| one_line(&err));
+            eprintln!("ward: {line}");
             ExitCode::from(2)
         }
     }

@@ -73,10 +73,10 @@ pub enum RootsArg {
 }
 
 impl TlsArgs {
-    /// The probe TLS settings, checked by building them once: an unreadable
-    /// or malformed file is a one-line error naming its flag.
-    pub fn config(&self) -> anyhow::Result<TlsConfig> {
-        let config = TlsConfig {
+    /// The probe TLS settings (files are read where they are used; see
+    /// [`tls_file_error`] for how their errors name the flag).
+    pub fn config(&self) -> TlsConfig {
+        TlsConfig {
             roots: match self.roots {
                 RootsArg::System => Roots::System,
                 RootsArg::Webpki => Roots::Webpki,
@@ -86,21 +86,25 @@ impl TlsArgs {
             insecure: self.insecure,
             client_cert: self.cert.clone().zip(self.key.clone()),
             ..TlsConfig::default()
-        };
-        config.build().map_err(|e| {
-            let flag = match &e {
-                ConfigError::Read { what, .. } | ConfigError::Pem { what, .. } => match *what {
-                    "CA file" => "--cacert",
-                    "client certificate" => "--cert",
-                    "client key" => "--key",
-                    _ => "--cacert/--cert/--key",
-                },
-                _ => "--cacert/--cert/--key",
-            };
-            anyhow::anyhow!("{flag}: {e}")
-        })?;
-        Ok(config)
+        }
     }
+}
+
+/// For a failure caused by a TLS file given with `--cacert`, `--cert` or
+/// `--key` (in any subcommand, wherever the settings were built), the line to
+/// print: the flag, then what is wrong with the file.
+pub fn tls_file_error(err: &anyhow::Error) -> Option<String> {
+    let e = err.chain().find_map(|c| c.downcast_ref::<ConfigError>())?;
+    let (ConfigError::Read { what, .. } | ConfigError::Pem { what, .. }) = e else {
+        return None;
+    };
+    let flag = match *what {
+        "CA file" => "--cacert",
+        "client certificate" => "--cert",
+        "client key" => "--key",
+        _ => return None,
+    };
+    Some(format!("{flag}: {e}"))
 }
 
 /// Builds the request for `url` from the flags; `default_method` when `-X` is absent.

@@ -106,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let mut config = IdleConfig::new(request_from(&args.request, &args.url, "GET")?.url);
     config.request = request_from(&args.request, &args.url, "GET")?;
-    config.tls = args.tls.config()?;
+    config.tls = args.tls.config();
     config.samples = args.samples;
     config.max_wait = args.max_wait;
     config.timeout = args.timeout;
@@ -192,7 +192,7 @@ async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--backend: {e}"))?;
     config.backend_idle = args.backend_idle;
     config.proxy_idle = args.proxy_idle;
-    config.tls = args.tls.config()?;
+    config.tls = args.tls.config();
     config.lanes = args.lanes;
     config.max_time = args.max_time;
     config.stop_after = args.stop_after;

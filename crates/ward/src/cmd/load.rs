@@ -213,7 +213,7 @@ pub fn config(args: &Args) -> anyhow::Result<LoadConfig> {
         LoadConfig::new(request.url.clone(), model).map_err(|e| anyhow::anyhow!("{e}"))?;
     config.request = request;
     config.http_version = args.request.http_version();
-    config.tls = args.tls.config()?;
+    config.tls = args.tls.config();
     config.reuse = !args.no_reuse;
     config.timeout = args.timeout;
     config.thresholds = thresholds;

@@ -65,7 +65,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
             (target, args.count.max(5), Some(server))
         }
     };
-    let prober = Prober::new(prober_config(&args)?).context("TLS settings")?;
+    let prober = Prober::new(prober_config(&args)).context("TLS settings")?;
     let request = match &target {
         Target::Http(url) => Some(http_request(&args, url.clone())?),
         _ => None,
@@ -162,14 +162,14 @@ impl Report {
     }
 }
 
-fn prober_config(args: &Args) -> anyhow::Result<ProberConfig> {
-    Ok(ProberConfig {
+fn prober_config(args: &Args) -> ProberConfig {
+    ProberConfig {
         timeout: args.timeout,
         reuse: args.reuse,
         http_version: args.request.http_version(),
-        tls: args.tls.config()?,
+        tls: args.tls.config(),
         ..ProberConfig::default()
-    })
+    }
 }
 
 fn http_request(args: &Args, url: url::Url) -> anyhow::Result<HttpRequest> {
