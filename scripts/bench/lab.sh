@@ -6,8 +6,10 @@
 #   - its CPU (user+sys over the window) as % of one core,
 #   - the dashboard update time measured in the page itself (performance.now()
 #     around record + render + one forced style/layout, window.wardUpdates):
-#     count, median and max over the window, and the fetch time of the two
-#     JSON endpoints for comparison,
+#     count, median and max over the window; the work of the frame after each
+#     update (paint, from its animation-frame callbacks to the next task:
+#     paintMs, where the page reports it); and the fetch time of the two JSON
+#     endpoints for comparison,
 #   - the lab's own summary (paths checked now, failing now).
 #
 #   bash scripts/bench/lab.sh                        # 50 nodes, k = 3, 60 s after 15 s warm-up
@@ -94,13 +96,14 @@ rss="$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$lab/status")"
 hwm="$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$lab/status")"
 threads="$(awk '/^Threads/ {print $2}' "/proc/$lab/status")"
 cpu="$(echo "$c0 $c1 $t0 $t1 $hz" | awk '{printf "%.1f", ($2 - $1) / $5 / ($4 - $3) * 100}')"
-stats() { # median and max of field $1 in $updates
-  echo "$updates" | jq -r --arg f "$1" '[.[][$f]] | sort | if length == 0 then "- -" else "\(.[length / 2 | floor] * 10 | round / 10) \(.[-1] * 10 | round / 10)" end'
+stats() { # median and max of field $1 in $updates (updates without it left out)
+  echo "$updates" | jq -r --arg f "$1" '[.[][$f] | numbers] | sort | if length == 0 then "- -" else "\(.[length / 2 | floor] * 10 | round / 10) \(.[-1] * 10 | round / 10)" end'
 }
 read -r upd_med upd_max <<<"$(stats updateMs)"
 read -r render_med render_max <<<"$(stats renderMs)"
 read -r layout_med layout_max <<<"$(stats layoutMs)"
 read -r fetch_med fetch_max <<<"$(stats fetchMs)"
+read -r paint_med paint_max <<<"$(stats paintMs)"
 n_updates="$(echo "$updates" | jq length)"
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -114,5 +117,6 @@ echo "| lab RSS at the end / peak (VmHWM) | $rss MiB / $hwm MiB ($threads thread
 echo "| lab CPU (user+sys, % of one core) | $cpu % |"
 echo "| dashboard update in the page (median / max over $n_updates updates) | $upd_med ms / $upd_max ms |"
 echo "| of which script (record + patch) / style and layout (median) | $render_med ms / $layout_med ms (max $render_max ms / $layout_max ms) |"
+echo "| paint: the frame after each update (median / max) | $paint_med ms / $paint_max ms |"
 echo "| first update (builds every view) | $(echo "$first" | jq -r 'if . == null then "-" else (.updateMs * 10 | round / 10 | tostring) + " ms" end') |"
 echo "| fetch of /status + /check_all (median / max) | $fetch_med ms / $fetch_max ms |"

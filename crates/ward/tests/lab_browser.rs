@@ -1,13 +1,16 @@
 //! The lab dashboard in a real headless Chromium, driven over WebDriver
 //! (chromedriver, Debian `chromium` + `chromium-driver`): the matrix shows
-//! N x k checked cells and the graph N nodes and N x k arrows; a node selected
-//! with the keyboard shows its 2k paths; a path selected with a click shows
-//! its latency over the last rounds. Cutting a node from the page's fault
-//! panel turns its incoming cells and arrows failed (arrows also by dash and a
-//! ✗ mark) within two check intervals (plus the check timeout that detects a
-//! silent peer) and the selected path's history records the failures;
-//! clearing it turns them back. Screenshots are written to
-//! `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
+//! N x k checked cells and the graph N node buttons and N x k arrows drawn on
+//! its canvas (`window.wardGraphArrows()` says what the last draw drew; its
+//! text alternative counts them); the graph's nodes are one Tab stop whose
+//! arrow keys move around the circle; a node selected with the keyboard shows
+//! its 2k paths; an arrow clicked on the canvas and a path clicked in the
+//! matrix show their latency over the last rounds. Cutting a node from the
+//! page's fault panel turns its incoming cells and arrows failed (arrows also
+//! by dash and a ✗ mark, red on the canvas) within two check intervals (plus
+//! the check timeout that detects a silent peer) and the selected path's
+//! history records the failures; clearing it turns them back. Screenshots are
+//! written to `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -101,14 +104,25 @@ impl Driver {
         self.call("POST", &format!("/element/{id}/click"), json!({}));
     }
 
-    /// Presses Enter on the focused element.
-    fn press_enter(&self) {
-        let enter = "\u{E007}";
+    /// Presses `key` (a WebDriver key code such as [`ENTER`]) on the focused element.
+    fn press(&self, key: &str) {
         self.call(
             "POST",
             "/actions",
             json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-                {"type": "keyDown", "value": enter}, {"type": "keyUp", "value": enter}]}]}),
+                {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]}),
+        );
+    }
+
+    /// Clicks with the mouse at (x, y) CSS pixels of the viewport.
+    fn click_at(&self, x: f64, y: f64) {
+        let (x, y) = (x.round() as i64, y.round() as i64);
+        self.call(
+            "POST",
+            "/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                {"type": "pointerMove", "duration": 0, "origin": "viewport", "x": x, "y": y},
+                {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]}),
         );
     }
 
@@ -167,12 +181,17 @@ fn cells(d: &Driver, node: &str) -> (u64, u64) {
     (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
 }
 
-/// The graph's arrows into `node`: (state, text mark, computed dash pattern) each.
+/// WebDriver key codes.
+const ENTER: &str = "\u{E007}";
+const HOME: &str = "\u{E011}";
+const END: &str = "\u{E010}";
+const LEFT: &str = "\u{E012}";
+const RIGHT: &str = "\u{E014}";
+
+/// The graph's arrows into `node` as its canvas last drew them: (state, text mark, dash pattern) each.
 fn arrows_into(d: &Driver, node: &str) -> Vec<(String, String, String)> {
     let v = d.script(&format!(
-        "return [...document.querySelectorAll('#graph g.edge[data-to=\"{node}\"]')].map(g => \
-         [g.dataset.state, g.querySelector('text').textContent, \
-          getComputedStyle(g.querySelector('path')).strokeDasharray])"
+        "return window.wardGraphArrows().filter(a => a.to === '{node}').map(a => [a.state, a.mark, a.dash])"
     ));
     let text = |x: &Value| x.as_str().unwrap_or_default().to_string();
     v.as_array()
@@ -186,7 +205,19 @@ fn arrows_into(d: &Driver, node: &str) -> Vec<(String, String, String)> {
 
 /// An arrow that reads ok: solid without a mark, or (slow on a loaded machine) dashed with `!`.
 fn arrow_ok((state, mark, dash): &(String, String, String)) -> bool {
-    state == "ok" && (mark.is_empty() == (dash == "none")) && (mark.is_empty() || mark == "!")
+    match state.as_str() {
+        "ok" => mark.is_empty() && dash.is_empty(),
+        "slow" => mark == "!" && !dash.is_empty(),
+        _ => false,
+    }
+}
+
+/// The graph node button that has the keyboard focus, and the nodes in the graph's Tab order (tabindex 0).
+fn graph_focus(d: &Driver) -> Value {
+    d.script(
+        "return [document.activeElement.matches('#graph .gnode') ? document.activeElement.dataset.node : null, \
+         [...document.querySelectorAll('#graph [tabindex=\"0\"]')].map(b => b.dataset.node)]",
+    )
 }
 
 /// (path shown, rounds in its history, failed rounds) of the path latency chart.
@@ -204,9 +235,12 @@ fn path_history(d: &Driver) -> (String, u64, u64) {
 
 fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    ward_testkit::wait::until(limit, || f().then_some(()))
-        .unwrap_or_else(|| panic!("{what}: not within {limit:?}"));
+    wait_value(what, limit, || f().then_some(()));
     start.elapsed()
+}
+
+fn wait_value<T>(what: &str, limit: Duration, f: impl FnMut() -> Option<T>) -> T {
+    ward_testkit::wait::until(limit, f).unwrap_or_else(|| panic!("{what}: not within {limit:?}"))
 }
 
 #[test]
@@ -278,26 +312,64 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
     let ring = d.script("return document.querySelectorAll('#ring g.node').length");
     assert_eq!(ring, json!(NODES));
     let graph = d.script(
-        "return [document.querySelectorAll('#graph g.gnode').length, \
-         document.querySelectorAll('#graph g.edge').length, \
-         document.querySelectorAll('#graph g.edge[data-state=ok]').length]",
+        "const a = window.wardGraphArrows(); \
+         return [document.querySelectorAll('#graph button.gnode').length, a.length, \
+         a.filter(e => e.state === 'ok' || e.state === 'slow').length, \
+         document.getElementById('graphsummary').textContent]",
     );
     assert_eq!(
-        graph,
-        json!([NODES, n_k, n_k]),
-        "graph: nodes, arrows, ok arrows"
+        graph.as_array().map(|a| &a[..3]),
+        Some(&[json!(NODES), json!(n_k), json!(n_k)][..]),
+        "graph: node buttons, arrows drawn, ok (or slow) arrows drawn"
+    );
+    let summary = graph[3].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with(&format!("{n_k} arrows: ")) && summary.contains(", 0 ✗ failed."),
+        "{summary}"
     );
     let healthy = arrows_into(&d, "node-3");
     assert_eq!(healthy.len(), K, "arrows into node-3: {healthy:?}");
     assert!(healthy.iter().all(arrow_ok), "{healthy:?}");
 
-    // Keyboard: Tab stop on node-3 in the graph, Enter selects it and lists its k + k paths.
-    d.script("document.querySelector('#graph g.gnode[data-node=\"node-3\"]').focus()");
-    d.press_enter();
+    // Keyboard: the graph's nodes are one Tab stop (the first node in ring order); arrow keys move
+    // around the circle, Home and End to the ends.
+    let order =
+        d.script("return [...document.querySelectorAll('#graph .gnode')].map(b => b.dataset.node)");
+    let order: Vec<&str> = order
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(order.len(), NODES, "{order:?}");
+    d.script("document.querySelector('#graph [tabindex=\"0\"]').focus()");
+    assert_eq!(graph_focus(&d), json!([order[0], [order[0]]]));
+    d.press(RIGHT);
+    assert_eq!(graph_focus(&d), json!([order[1], [order[1]]]));
+    d.press(LEFT);
+    d.press(LEFT);
+    assert_eq!(
+        graph_focus(&d),
+        json!([order[NODES - 1], [order[NODES - 1]]])
+    );
+    d.press(HOME);
+    assert_eq!(graph_focus(&d), json!([order[0], [order[0]]]));
+    d.press(END);
+    assert_eq!(
+        graph_focus(&d),
+        json!([order[NODES - 1], [order[NODES - 1]]])
+    );
+    // To node-3 with the arrow keys, Enter selects it and lists its k + k paths.
+    let steps = order.iter().position(|n| *n == "node-3").unwrap() + 1;
+    for _ in 0..steps {
+        d.press(RIGHT);
+    }
+    d.press(ENTER);
     let selected = d.script(
         "return [document.activeElement.dataset.node, \
-         document.querySelectorAll('#graph g.gnode.sel').length, \
-         document.querySelectorAll('#graph g.edge.hl').length, \
+         [...document.querySelectorAll('#graph .gnode.sel')].map(b => b.dataset.node + ' ' + b.getAttribute('aria-pressed')), \
+         document.querySelectorAll('#graph [tabindex=\"0\"]').length, \
+         window.wardGraphArrows().filter(a => a.highlighted).length, \
          document.querySelectorAll('#graphpaths td[data-check]').length, \
          document.getElementById('graphinfo').textContent]",
     );
@@ -305,11 +377,26 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         selected,
         json!([
             "node-3",
+            ["node-3 true"],
             1,
             2 * K,
             2 * K,
             format!("node-3 checks {K} nodes and is checked by {K} (select a path for its latency over time):")
         ])
+    );
+
+    // A click on an arrow out of node-3, on the canvas, shows that path's latency over time.
+    let out = d.script(
+        "const r = document.getElementById('graphcanvas').getBoundingClientRect(); \
+         const a = window.wardGraphArrows().find(a => a.from === 'node-3'); \
+         return [a.to, r.left + a.x, r.top + a.y]",
+    );
+    d.click_at(out[1].as_f64().unwrap(), out[2].as_f64().unwrap());
+    let clicked = format!("node-3 → {}", out[0].as_str().unwrap());
+    wait(
+        "the clicked arrow's history",
+        Duration::from_secs(10),
+        || path_history(&d).0 == clicked,
     );
 
     // A click on a cell into node-3 shows that path's latency over the last rounds.
@@ -352,12 +439,50 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         "cut visible in the page after {took:?} (two intervals + timeout = {:?})",
         INTERVAL * 2 + TIMEOUT
     );
-    let cut = arrows_into(&d, "node-3");
+    let cut = wait_value("node-3's arrows drawn failed", limit, || {
+        let cut = arrows_into(&d, "node-3");
+        cut.iter()
+            .all(|(state, _, _)| state == "fail")
+            .then_some(cut)
+    });
     assert_eq!(cut.len(), K, "{cut:?}");
     for (state, mark, dash) in &cut {
         assert_eq!((state.as_str(), mark.as_str()), ("fail", "✗"), "{cut:?}");
-        assert_ne!(dash, "none", "a failed arrow is dashed: {cut:?}");
+        assert!(!dash.is_empty(), "a failed arrow is dashed: {cut:?}");
     }
+    // On the canvas: each failed arrow's ✗ is red; in text: the summary and the node's label.
+    let red = d.script(
+        "const c = document.getElementById('graphcanvas'), s = c.width / c.clientWidth, ctx = c.getContext('2d'); \
+         return window.wardGraphArrows().filter(a => a.to === 'node-3').map(a => { \
+           const p = ctx.getImageData(Math.round(a.x * s) - 3, Math.round(a.y * s) - 3, 7, 7).data; \
+           for (let i = 0; i < p.length; i += 4) if (p[i] > 150 && p[i + 1] < 90 && p[i + 2] < 90 && p[i + 3] > 200) return true; \
+           return false; })",
+    );
+    assert_eq!(red, json!(vec![true; K]), "a red ✗ on each failed arrow");
+    let text = d.script(
+        "return [document.getElementById('graphsummary').textContent, \
+         document.querySelector('#graph .gnode[data-node=\"node-3\"]').getAttribute('aria-label')]",
+    );
+    let summary = text[0].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!(", {K} ✗ failed. ✗ Failed: ")),
+        "{summary}"
+    );
+    let checkers =
+        d.script("return window.wardGraphArrows().filter(a => a.to === 'node-3').map(a => a.from)");
+    for checker in checkers.as_array().unwrap() {
+        let checker = checker.as_str().unwrap_or_default();
+        assert!(
+            summary.contains(&format!("{checker} → node-3")),
+            "{summary}"
+        );
+    }
+    assert!(
+        text[1]
+            .as_str()
+            .is_some_and(|l| l.ends_with(&format!(", {K} failing into it"))),
+        "{text}"
+    );
     wait("the cut in the path's history", limit * 2, || {
         let (shown, _, failed) = path_history(&d);
         shown == path && failed > failed_before
