@@ -309,8 +309,15 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         Duration::from_secs(15),
         || cells(&d, "node-3") == (n_k, 0),
     );
-    let ring = d.script("return document.querySelectorAll('#ring g.node').length");
-    assert_eq!(ring, json!(NODES));
+    // The ring's nodes: one Tab stop; the arrow keys move to the next node clockwise.
+    let ring = d.script(
+        "const n = [...document.querySelectorAll('#ring g.node')]; n[0].focus(); \
+         return [n.length, n.filter(g => g.tabIndex === 0).length, n.map(g => g.dataset.node)]",
+    );
+    assert_eq!((&ring[0], &ring[1]), (&json!(NODES), &json!(1)), "{ring}");
+    d.press(RIGHT);
+    let focused = d.script("return document.activeElement.dataset.node");
+    assert_eq!(focused, ring[2][1], "{ring}");
     let graph = d.script(
         "const a = window.wardGraphArrows(); \
          return [document.querySelectorAll('#graph button.gnode').length, a.length, \
