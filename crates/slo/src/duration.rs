@@ -3,6 +3,8 @@
 //! `time.Duration.String()` and `Hours()` for messages and arithmetic.
 //! A duration is an `i64` of nanoseconds, like Go's `time.Duration`.
 
+use std::fmt::Write;
+
 const MS: i64 = 1_000_000;
 const SECOND: i64 = 1_000 * MS;
 const MINUTE: i64 = 60 * SECOND;
@@ -97,8 +99,8 @@ impl Duration {
             }
             let v = ms / mult;
             if v > 0 {
-                r.push_str(&v.to_string());
-                r.push_str(unit);
+                // Writing to a String cannot fail.
+                let _ = write!(r, "{v}{unit}");
                 ms -= v * mult;
             }
         }

@@ -11,7 +11,7 @@ use crate::model::{merge, GroupResult, Labels, PluginRef, SloResult, SloRules};
 use crate::plugins::{self, Request};
 use crate::rules::Info;
 use crate::spec;
-use crate::validate::RegexCache;
+use crate::validate::QueryCache;
 use crate::windows::Catalog;
 
 /// sloth version this crate reproduces (the default `sloth_version` label).
@@ -54,7 +54,7 @@ impl Default for Config {
 #[derive(Debug)]
 pub struct Generator {
     cfg: Config,
-    regexes: RegexCache,
+    queries: QueryCache,
 }
 
 impl Generator {
@@ -68,7 +68,7 @@ impl Generator {
         }
         Ok(Generator {
             cfg,
-            regexes: RegexCache::default(),
+            queries: QueryCache::default(),
         })
     }
 
@@ -146,7 +146,7 @@ impl Generator {
                     info: &info,
                     slo: &slo,
                     alerts: &alerts,
-                    regexes: &self.regexes,
+                    queries: &self.queries,
                 };
                 for p in &chain {
                     p.process(&req, &mut rules).map_err(|e| {

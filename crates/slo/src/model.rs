@@ -3,6 +3,7 @@
 //! rule groups. Plain data; no parsing or printing here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::duration::Duration;
 
@@ -155,8 +156,9 @@ pub struct Rule {
     pub for_: String,
     /// `keep_firing_for:` (empty when unset).
     pub keep_firing_for: String,
-    /// Labels.
-    pub labels: Labels,
+    /// Labels, one map shared by rules with the same labels (copy on
+    /// write: change them through `Arc::make_mut`).
+    pub labels: Arc<Labels>,
     /// Annotations.
     pub annotations: Labels,
     /// Rules with the same non-zero value share one label map in sloth (Go

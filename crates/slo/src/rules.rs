@@ -3,6 +3,8 @@
 //! recording rules (`metadata_rules/v1`) and multi-window multi-burn-rate
 //! alerts (`alert_rules/v1`). Expressions are byte-identical to sloth's.
 
+use std::sync::Arc;
+
 use crate::duration::Duration;
 use crate::gofmt::{format_f, format_g, quote};
 use crate::model::{merge, AlertMeta, Labels, Rule, Slo};
@@ -49,15 +51,24 @@ pub fn label_filter(labels: &Labels) -> String {
     s
 }
 
-fn sli_expr(slo: &Slo, w: Duration) -> Result<String, String> {
-    let tpl = match (&slo.sli.events, &slo.sli.raw) {
-        (Some(e), _) => format!("({})\n/\n({})\n", e.error_query, e.total_query),
-        (None, Some(r)) => format!("({r})"),
-        (None, None) => return Err("invalid SLI type".into()),
-    };
-    let win = w.prom();
-    template::render(&tpl, &[("window", &win)], true)
-        .map_err(|e| format!("could not render SLI expression template: {e}"))
+/// The SLI expression template of an SLO (rendered once per window).
+fn sli_template(slo: &Slo) -> Result<String, String> {
+    match (&slo.sli.events, &slo.sli.raw) {
+        (Some(e), _) => Ok(format!("({})\n/\n({})\n", e.error_query, e.total_query)),
+        (None, Some(r)) => Ok(format!("({r})")),
+        (None, None) => Err("invalid SLI type".into()),
+    }
+}
+
+/// The optimized SLO-period SLI expression: the mean of the short-window
+/// ratios over the period.
+fn optimized_sli_expr(slo: &Slo, ids: &Labels, short: Duration) -> String {
+    let metric = sli_metric(short);
+    let filter = label_filter(ids);
+    let win = slo.period.prom();
+    format!(
+        "sum_over_time({metric}{filter}[{win}])\n/ ignoring (sloth_window)\ncount_over_time({metric}{filter}[{win}])\n"
+    )
 }
 
 /// SLI recording rules for every alert window plus the SLO period.
@@ -69,38 +80,41 @@ pub fn sli_rules(
     let mut windows = alerts.windows();
     windows.push(slo.period);
     let ids = id_labels(slo);
+    let tpl = sli_template(slo);
+    // merge(ids, {sloth_window}, slo labels): the SLO's labels win over the window's.
+    let base = merge(&[&ids, &slo.labels]);
+    let window_label = !slo.labels.contains_key("sloth_window");
     let mut rules = Vec::with_capacity(windows.len());
     for w in windows {
+        let rule_err = |e: &str| {
+            format!(
+                "could not create {:?} SLO rule for window {}: {e}",
+                slo.id,
+                w.go()
+            )
+        };
+        let win = w.prom();
         let expr = if !disable_optimized && w == slo.period {
             let short = alerts.page_quick.short;
             if w == short {
-                return Err(format!(
-                    "could not create {:?} SLO rule for window {}: can't optimize using the same shortwindow as the window to optimize",
-                    slo.id,
-                    w.go()
+                return Err(rule_err(
+                    "can't optimize using the same shortwindow as the window to optimize",
                 ));
             }
-            let metric = sli_metric(short);
-            let filter = label_filter(&ids);
-            let win = w.prom();
-            format!(
-                "sum_over_time({metric}{filter}[{win}])\n/ ignoring (sloth_window)\ncount_over_time({metric}{filter}[{win}])\n"
-            )
+            optimized_sli_expr(slo, &ids, short)
         } else {
-            sli_expr(slo, w).map_err(|e| {
-                format!(
-                    "could not create {:?} SLO rule for window {}: {e}",
-                    slo.id,
-                    w.go()
-                )
-            })?
+            let tpl = tpl.as_deref().map_err(|e| rule_err(e))?;
+            template::render(tpl, &[("window", &win)], true)
+                .map_err(|e| rule_err(&format!("could not render SLI expression template: {e}")))?
         };
-        let mut win = Labels::new();
-        win.insert("sloth_window".into(), w.prom());
+        let mut labels = base.clone();
+        if window_label {
+            labels.insert("sloth_window".into(), win);
+        }
         rules.push(Rule {
             record: sli_metric(w),
             expr,
-            labels: merge(&[&ids, &win, &slo.labels]),
+            labels: Arc::new(labels),
             ..Rule::default()
         });
     }
@@ -110,7 +124,7 @@ pub fn sli_rules(
 /// The seven metadata recording rules.
 pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     let ids = id_labels(slo);
-    let labels = merge(&[&ids, &slo.labels]);
+    let labels = Arc::new(merge(&[&ids, &slo.labels]));
     let ratio = slo.objective / 100.0;
     let filter = label_filter(&ids);
     let burn = |metric: String| {
@@ -119,10 +133,10 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
         )
     };
     // sloth gives the first six rules one shared map (see `Rule::shared_labels`).
-    let rec = |record: &str, expr: String, labels: &Labels| Rule {
+    let rec = |record: &str, expr: String, labels: &Arc<Labels>| Rule {
         record: record.to_string(),
         expr,
-        labels: labels.clone(),
+        labels: Arc::clone(labels),
         shared_labels: 1,
         ..Rule::default()
     };
@@ -165,7 +179,7 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
         rec(
             "sloth_slo_info",
             "vector(1)".into(),
-            &merge(&[&labels, &info_labels]),
+            &Arc::new(merge(&[&labels, &info_labels])),
         ),
     ]
 }
@@ -202,7 +216,7 @@ fn alert_rule(
     Rule {
         alert: meta.name.clone(),
         expr,
-        labels: merge(&[&sev, &meta.labels]),
+        labels: Arc::new(merge(&[&sev, &meta.labels])),
         annotations: merge(&[&ann, &meta.annotations]),
         ..Rule::default()
     }

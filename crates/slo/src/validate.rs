@@ -3,10 +3,10 @@
 //! first failure wins. Each failure carries the spec field it is about and
 //! sloth's message text. PromQL is checked with the `promql-parser` crate
 //! after rendering the query template with `window=1m`; regex matcher
-//! literals are checked once each through a [`RegexCache`].
+//! literals and query shapes are checked once each through a [`QueryCache`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
@@ -80,33 +80,52 @@ fn query_template(q: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Most distinct regex literals a [`RegexCache`] remembers (later ones are checked each time).
-const REGEX_CACHE_MAX: usize = 4096;
+/// Most entries each map of a [`QueryCache`] holds (later ones are checked each time).
+const QUERY_CACHE_MAX: usize = 4096;
 
-/// Remembers, for each regex matcher literal (as written, quotes included),
-/// whether promql-parser accepts it and whether it matches the empty
-/// string, so each distinct regex is compiled once instead of once per query
-/// (promql-parser compiles every `=~`/`!~` value while parsing).
+/// Remembers promql-parser's verdicts so that each distinct shape of query
+/// is parsed once: for each regex matcher literal (as written, quotes
+/// included) whether it is valid and matches the empty string (each regex is
+/// compiled once instead of once per query: promql-parser compiles every
+/// `=~`/`!~` value while parsing), and which canonical queries (see
+/// [`canonical`]) parsed fine.
 #[derive(Debug, Default)]
-pub struct RegexCache {
-    known: Mutex<HashMap<String, Option<bool>>>,
+pub struct QueryCache {
+    regexes: Mutex<HashMap<String, Option<bool>>>,
+    accepted: Mutex<HashSet<String>>,
 }
 
-// === impl RegexCache ===
+// === impl QueryCache ===
 
-impl RegexCache {
+impl QueryCache {
     /// `Some(matches_empty)` for a valid regex literal, `None` for an invalid one.
-    fn check(&self, literal: &str) -> Option<bool> {
-        if let Some(known) = self.known.lock().ok()?.get(literal) {
+    fn regex(&self, literal: &str) -> Option<bool> {
+        if let Some(known) = self.regexes.lock().ok()?.get(literal) {
             return *known;
         }
         let verdict = regex_literal_matches_empty(literal);
-        if let Ok(mut known) = self.known.lock() {
-            if known.len() < REGEX_CACHE_MAX {
+        if let Ok(mut known) = self.regexes.lock() {
+            if known.len() < QUERY_CACHE_MAX {
                 known.insert(literal.to_string(), verdict);
             }
         }
         verdict
+    }
+
+    /// True when promql-parser accepts the canonical query `q` (parsed once per distinct `q`).
+    fn accepts(&self, q: &str) -> bool {
+        if self.accepted.lock().is_ok_and(|a| a.contains(q)) {
+            return true;
+        }
+        if promql_parser::parser::parse(q).is_err() {
+            return false;
+        }
+        if let Ok(mut accepted) = self.accepted.lock() {
+            if accepted.len() < QUERY_CACHE_MAX {
+                accepted.insert(q.to_string());
+            }
+        }
+        true
     }
 }
 
@@ -139,14 +158,50 @@ fn string_end(b: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-/// The query with every regex matcher inside braces (`a=~"re"`, `a!~"re"`)
-/// replaced by an equality matcher that parses the same way and compiles no
-/// regex: `a=""` where the regex matches the empty string, `a="x"` where it
-/// does not (`!=` for `!~`), since promql-parser's only other use of the
-/// value is the "at least one non-empty matcher" check. `None` when a
-/// literal is not a valid regex or not lexable: the caller then parses the
-/// original.
-fn without_regexes<'q>(q: &'q str, cache: &RegexCache) -> Option<Cow<'q, str>> {
+/// True for a string literal (quotes included) that promql-parser unquotes
+/// to its inner text as is: printable ASCII without backslashes (and so
+/// without escapes, newlines or the closing quote).
+fn verbatim_literal(literal: &str) -> bool {
+    literal.as_bytes()[1..literal.len() - 1]
+        .iter()
+        .all(|&b| (0x20..=0x7E).contains(&b) && b != b'\\')
+}
+
+/// Whether the value of matcher `op` `literal` matches the empty string,
+/// when that is all a [`canonical`] query needs to know of it: `None` keeps
+/// the literal as written (an invalid regex, or a value with escapes or
+/// non-ASCII text).
+fn matches_empty(op: &str, literal: &str, cache: &QueryCache) -> Option<bool> {
+    if op.ends_with('~') {
+        cache.regex(literal)
+    } else if verbatim_literal(literal) {
+        Some(literal.len() == 2)
+    } else {
+        None
+    }
+}
+
+/// Length of the label matcher operator at `i` (`=`, `!=`, `=~`, `!~`);
+/// 0 for anything else, 2 for `==` (no operator, skipped as a whole).
+fn matcher_op(b: &[u8], i: usize) -> usize {
+    match (b[i], b.get(i + 1)) {
+        (b'=' | b'!', Some(b'~')) | (b'!' | b'=', Some(b'=')) => 2,
+        (b'=', _) => 1,
+        _ => 0,
+    }
+}
+
+/// The query with every label matcher value inside braces replaced by a
+/// stand-in that parses the same way: `a=""` where the matcher's value (or
+/// regex) matches the empty string, `a="x"` where it does not (`!=` for
+/// `!=` and `!~`). promql-parser uses a matcher's value only for the "at
+/// least one non-empty matcher" check (and in error messages), so the
+/// canonical query parses if and only if the original does, and queries
+/// differing only in label values share one canonical form. Regexes are
+/// checked (once each) through the cache; see [`matches_empty`] for the
+/// values kept as written. `None` when a literal is not lexable: the caller
+/// then parses the original.
+fn canonical<'q>(q: &'q str, cache: &QueryCache) -> Option<Cow<'q, str>> {
     let b = q.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
@@ -169,22 +224,24 @@ fn without_regexes<'q>(q: &'q str, cache: &RegexCache) -> Option<Cow<'q, str>> {
                     .position(|&c| c == b'\n')
                     .map_or(b.len(), |n| i + n)
             }
-            b'=' | b'!' if in_braces && b.get(i + 1) == Some(&b'~') => {
-                let mut j = i + 2;
+            b'=' | b'!' if in_braces && matcher_op(b, i) > 0 => {
+                let op = &q[i..i + matcher_op(b, i)];
+                let mut j = i + op.len();
                 while j < b.len() && b[j].is_ascii_whitespace() {
                     j += 1;
                 }
-                if j < b.len() && is_quote(b[j]) {
-                    let end = string_end(b, j)?;
-                    let matches_empty = cache.check(&q[j..end])?;
-                    out.push_str(&q[copied..i]);
-                    out.push_str(if b[i] == b'=' { "=" } else { "!=" });
-                    out.push_str(if matches_empty { "\"\"" } else { "\"x\"" });
-                    copied = end;
-                    i = end;
-                } else {
-                    i += 2;
+                if op == "==" || j >= b.len() || !is_quote(b[j]) {
+                    i = j;
+                    continue;
                 }
+                let end = string_end(b, j)?;
+                if let Some(empty) = matches_empty(op, &q[j..end], cache) {
+                    out.push_str(&q[copied..i]);
+                    out.push_str(if op.starts_with('!') { "!=" } else { "=" });
+                    out.push_str(if empty { "\"\"" } else { "\"x\"" });
+                    copied = end;
+                }
+                i = end;
             }
             _ => i += 1,
         }
@@ -197,16 +254,15 @@ fn without_regexes<'q>(q: &'q str, cache: &RegexCache) -> Option<Cow<'q, str>> {
 }
 
 /// Renders a query with `window=1m` and parses it as PromQL (promql-parser's
-/// exact verdict; known-good regex literals are not compiled again).
-pub fn query_expression(q: &str, regexes: &RegexCache) -> Result<(), String> {
+/// exact verdict; a query whose [`canonical`] form was accepted before is
+/// not parsed again).
+pub fn query_expression(q: &str, cache: &QueryCache) -> Result<(), String> {
     if q.is_empty() {
         return Err("query is required".into());
     }
     let rendered = template::render(q, &[("window", "1m")], false)?;
-    if let Some(fast) = without_regexes(&rendered, regexes) {
-        if promql_parser::parser::parse(&fast).is_ok() {
-            return Ok(());
-        }
+    if canonical(&rendered, cache).is_some_and(|c| cache.accepts(&c)) {
+        return Ok(());
     }
     promql_parser::parser::parse(&rendered)
         .map(|_| ())
@@ -261,7 +317,7 @@ fn alert(a: &AlertMeta, sev: &str) -> Result<(), Invalid> {
 }
 
 /// Validates one SLO exactly in sloth's order.
-pub fn validate_slo(slo: &Slo, regexes: &RegexCache) -> Result<(), Invalid> {
+pub fn validate_slo(slo: &Slo, queries: &QueryCache) -> Result<(), Invalid> {
     valid_name(&slo.id).map_err(|e| invalid("name", format!("invalid SLO ID: {e}")))?;
     valid_name(&slo.name).map_err(|e| invalid("name", format!("invalid SLO name: {e}")))?;
     valid_name(&slo.service)
@@ -300,13 +356,13 @@ pub fn validate_slo(slo: &Slo, regexes: &RegexCache) -> Result<(), Invalid> {
                     format!("sli total query template: {m}"),
                 )
             })?;
-            query_expression(&e.error_query, regexes).map_err(|m| {
+            query_expression(&e.error_query, queries).map_err(|m| {
                 sli_err(
                     "sli.events.error_query",
                     format!("sli error query expression: {m}"),
                 )
             })?;
-            query_expression(&e.total_query, regexes).map_err(|m| {
+            query_expression(&e.total_query, queries).map_err(|m| {
                 sli_err(
                     "sli.events.total_query",
                     format!("sli total query expression: {m}"),
@@ -320,7 +376,7 @@ pub fn validate_slo(slo: &Slo, regexes: &RegexCache) -> Result<(), Invalid> {
                     format!("sli raw query template: {m}"),
                 )
             })?;
-            query_expression(r, regexes).map_err(|m| {
+            query_expression(r, queries).map_err(|m| {
                 sli_err(
                     "sli.raw.error_ratio_query",
                     format!("sli raw query expression: {m}"),
@@ -379,17 +435,17 @@ mod tests {
 
     #[test]
     fn checks_in_order() {
-        assert_eq!(validate_slo(&slo(), &RegexCache::default()), Ok(()));
+        assert_eq!(validate_slo(&slo(), &QueryCache::default()), Ok(()));
         let mut s = slo();
         s.objective = 101.0;
         assert_eq!(
-            validate_slo(&s, &RegexCache::default()).unwrap_err().msg,
+            validate_slo(&s, &QueryCache::default()).unwrap_err().msg,
             "objective must >0 and <=100"
         );
         let mut s = slo();
         s.id = "-slo1".into();
         s.service = String::new();
-        assert!(validate_slo(&s, &RegexCache::default())
+        assert!(validate_slo(&s, &QueryCache::default())
             .unwrap_err()
             .msg
             .starts_with("invalid SLO ID"));
@@ -398,21 +454,21 @@ mod tests {
             error_query: "sum(rate(x[{{.window}}])".into(),
             total_query: "sum(rate(x[{{.window}}]))".into(),
         });
-        assert!(validate_slo(&s, &RegexCache::default())
+        assert!(validate_slo(&s, &QueryCache::default())
             .unwrap_err()
             .msg
             .contains("sli error query expression"));
         let mut s = slo();
         s.page = AlertMeta::default();
         assert_eq!(
-            validate_slo(&s, &RegexCache::default()).unwrap_err().msg,
+            validate_slo(&s, &QueryCache::default()).unwrap_err().msg,
             "invalid alert: page alert: alert name is required"
         );
     }
 
     #[test]
-    fn cached_regex_check_agrees_with_the_parser() {
-        let cache = RegexCache::default();
+    fn cached_verdicts_agree_with_the_parser() {
+        let cache = QueryCache::default();
         let queries = [
             r#"sum(rate(x{code=~"(5..|429)"}[1m]))"#,
             r#"sum(rate(x{code=~"(5..|429)", job!~'a|b'}[1m]))"#,
@@ -433,6 +489,25 @@ mod tests {
             r#"{a=~".*" or b=~"x"}"#,
             r#"foo{__name__=~"bar"}"#,
             r#"x{a=~"a{2}b{bbb}"}"#,
+            r#"{a="b"}"#,
+            r#"{a=""}"#,
+            r#"{a!=""}"#,
+            r#"{a!="b"}"#,
+            r#"{a = 'b', c!=`d`}"#,
+            r#"foo{__name__="bar"}"#,
+            r#"{__name__="bar"}"#,
+            r#"{a="\q"}"#,
+            r#"{a="\n"}"#,
+            "{a=\"b\nc\"}",
+            r#"{a="é"}"#,
+            r#"{"a"="b"}"#,
+            r#"x{a=="b"}"#,
+            r#"x{a=b}"#,
+            r#"x{a="b",}"#,
+            r#"sum(rate(x{job="a",handler="/api/1",code=~"(5..|429)"}[1m]))"#,
+            r#"sum(rate(x{job="b",handler="/api/2",code=~"(5..|429)"}[1m]))"#,
+            r#"sum(rate(x{job="",handler="",code=~"(5..|429)"}[1m]))"#,
+            r#"label_replace(x{a="b"}, "dst", "$1", "src", "(.*)")"#,
         ];
         for q in queries {
             let full = promql_parser::parser::parse(q)
@@ -442,6 +517,14 @@ mod tests {
                 assert_eq!(query_expression(q, &cache), full, "{q}");
             }
         }
-        assert!(cache.known.lock().unwrap().contains_key("\"(5..|429)\""));
+        assert!(cache.regexes.lock().unwrap().contains_key("\"(5..|429)\""));
+        // Queries differing only in label values were parsed once.
+        assert!(cache
+            .accepted
+            .lock()
+            .unwrap()
+            .contains(r#"sum(rate(x{job="x",handler="x",code="x"}[1m]))"#));
+        assert!(cache.accepted.lock().unwrap().contains(r#"{a="x"}"#));
+        assert!(!cache.accepted.lock().unwrap().contains(r#"{a=""}"#));
     }
 }

@@ -21,8 +21,8 @@ pub struct Request<'a> {
     pub slo: &'a Slo,
     /// Its alert windows and factors.
     pub alerts: &'a MwmbGroup,
-    /// Regex literals already checked (shared by every SLO of a generator).
-    pub regexes: &'a validate::RegexCache,
+    /// PromQL verdicts already known (shared by every SLO of a generator).
+    pub queries: &'a validate::QueryCache,
 }
 
 /// A processor failure: optional spec field and the message.
@@ -171,7 +171,7 @@ impl Processor {
     pub fn process(&self, req: &Request<'_>, res: &mut SloRules) -> Result<(), ProcessError> {
         match self {
             Processor::Validate => {
-                validate::validate_slo(req.slo, req.regexes).map_err(|e| ProcessError {
+                validate::validate_slo(req.slo, req.queries).map_err(|e| ProcessError {
                     field: Some(e.field),
                     msg: format!("invalid slo {:?}: {}", req.slo.id, e.msg),
                 })

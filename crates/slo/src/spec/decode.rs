@@ -5,6 +5,9 @@
 //! windows: exact keys, any scalar's raw text into a string). Unknown keys
 //! are ignored in all three, as in sloth. Errors are `path: message`.
 
+use std::borrow::Cow;
+use std::fmt::Display;
+
 use crate::gofmt::format_g32;
 use crate::model::Labels;
 use crate::yaml::resolve::Resolved;
@@ -24,16 +27,35 @@ pub enum Mode {
 /// A decoding failure: the field path and what was wrong.
 pub type DecodeError = String;
 
-fn err(path: &str, msg: impl std::fmt::Display) -> DecodeError {
+fn err(path: impl Display, msg: impl Display) -> DecodeError {
     format!("field {path}: {msg}")
 }
 
-fn key_string(k: &Scalar, mode: Mode, path: &str) -> Result<String, DecodeError> {
-    if mode == Mode::YamlV2 {
-        return Ok(k.raw.clone());
+/// The path of field `name` of the object at `parent`, formatted only when
+/// an error names it (see [`Obj::sub`]).
+#[derive(Debug, Clone, Copy)]
+struct Field<'a> {
+    parent: &'a str,
+    name: &'a str,
+}
+
+impl Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.parent.is_empty() {
+            f.write_str(self.name)
+        } else {
+            write!(f, "{}.{}", self.parent, self.name)
+        }
     }
-    Ok(match &k.res {
-        Resolved::Str | Resolved::Timestamp | Resolved::Merge => k.raw.clone(),
+}
+
+/// A mapping key as the mode's decoder sees it (borrowed when it is text).
+fn key_string(k: &Scalar, mode: Mode, path: impl Display) -> Result<Cow<'_, str>, DecodeError> {
+    if mode == Mode::YamlV2 {
+        return Ok(Cow::Borrowed(&k.raw));
+    }
+    Ok(Cow::Owned(match &k.res {
+        Resolved::Str | Resolved::Timestamp | Resolved::Merge => return Ok(Cow::Borrowed(&k.raw)),
         Resolved::Int(i) => i.to_string(),
         Resolved::Uint(u) => u.to_string(),
         Resolved::Float(f) => match format_g32(*f).as_str() {
@@ -44,14 +66,14 @@ fn key_string(k: &Scalar, mode: Mode, path: &str) -> Result<String, DecodeError>
         },
         Resolved::Bool(b) => b.to_string(),
         Resolved::Null => return Err(err(path, "unsupported map key of type <nil>")),
-    })
+    }))
 }
 
 /// A mapping viewed as a struct: field lookup by the mode's key rules.
 pub struct Obj<'v> {
     mode: Mode,
     path: String,
-    entries: Vec<(String, &'v Value)>,
+    entries: Vec<(Cow<'v, str>, &'v Value)>,
 }
 
 impl<'v> Obj<'v> {
@@ -85,10 +107,13 @@ impl<'v> Obj<'v> {
 
     /// The path of a field of this object.
     pub fn sub(&self, name: &str) -> String {
-        if self.path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.path)
+        self.field(name).to_string()
+    }
+
+    fn field<'a>(&'a self, name: &'a str) -> Field<'a> {
+        Field {
+            parent: &self.path,
+            name,
         }
     }
 
@@ -128,7 +153,7 @@ impl<'v> Obj<'v> {
     pub fn string(&self, name: &str) -> Result<String, DecodeError> {
         match self.get(name) {
             None => Ok(String::new()),
-            Some(v) => to_string(v, self.mode, &self.sub(name)),
+            Some(v) => to_string(v, self.mode, self.field(name)),
         }
     }
 
@@ -136,7 +161,7 @@ impl<'v> Obj<'v> {
     pub fn float(&self, name: &str) -> Result<f64, DecodeError> {
         match self.get(name) {
             None => Ok(0.0),
-            Some(v) => to_float(v, self.mode, &self.sub(name)),
+            Some(v) => to_float(v, self.mode, self.field(name)),
         }
     }
 
@@ -144,7 +169,7 @@ impl<'v> Obj<'v> {
     pub fn opt_float(&self, name: &str) -> Result<Option<f64>, DecodeError> {
         match self.get_present(name) {
             None => Ok(None),
-            Some(v) => to_float(v, self.mode, &self.sub(name)).map(Some),
+            Some(v) => to_float(v, self.mode, self.field(name)).map(Some),
         }
     }
 
@@ -152,7 +177,7 @@ impl<'v> Obj<'v> {
     pub fn int(&self, name: &str) -> Result<i64, DecodeError> {
         match self.get(name) {
             None => Ok(0),
-            Some(v) => to_int(v, self.mode, &self.sub(name)),
+            Some(v) => to_int(v, self.mode, self.field(name)),
         }
     }
 
@@ -160,32 +185,40 @@ impl<'v> Obj<'v> {
     pub fn bool(&self, name: &str) -> Result<bool, DecodeError> {
         match self.get(name) {
             None => Ok(false),
-            Some(v) => to_bool(v, &self.sub(name)),
+            Some(v) => to_bool(v, self.field(name)),
         }
     }
 
     /// A `map[string]string` field (`None` when absent or null).
     pub fn string_map(&self, name: &str) -> Result<Option<Labels>, DecodeError> {
-        let path = self.sub(name);
+        let path = self.field(name);
         match self.get_present(name) {
             None => Ok(None),
             Some(Value::Map(m)) => {
                 let mut out = Labels::new();
-                let mut keyed = Vec::new();
+                let mut keyed = Vec::with_capacity(m.len());
                 for (k, v) in m {
-                    keyed.push((key_string(k, self.mode, &path)?, v));
+                    keyed.push((key_string(k, self.mode, path)?.into_owned(), v));
                 }
                 if self.mode == Mode::Sigs || self.mode == Mode::K8s {
                     keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
                 }
+                let path = path.to_string();
                 for (k, v) in keyed {
-                    let s = to_string(v, self.mode, &format!("{path}.{k}"))?;
+                    let s = to_string(
+                        v,
+                        self.mode,
+                        Field {
+                            parent: &path,
+                            name: &k,
+                        },
+                    )?;
                     out.insert(k, s);
                 }
                 Ok(Some(out))
             }
             Some(other) => Err(err(
-                &path,
+                path,
                 format!("cannot unmarshal {} into map[string]string", other.kind()),
             )),
         }
@@ -197,7 +230,7 @@ impl<'v> Obj<'v> {
             None => Ok(Vec::new()),
             Some(Value::Seq(items)) => Ok(items.iter().collect()),
             Some(other) => Err(err(
-                &self.sub(name),
+                self.field(name),
                 format!("cannot unmarshal {} into a list", other.kind()),
             )),
         }
@@ -218,7 +251,7 @@ fn display_path(p: &str) -> &str {
 }
 
 /// Decodes a scalar into a Go `string` under `mode`.
-pub fn to_string(v: &Value, mode: Mode, path: &str) -> Result<String, DecodeError> {
+pub fn to_string(v: &Value, mode: Mode, path: impl Display) -> Result<String, DecodeError> {
     let Value::Scalar(s) = v else {
         return Err(err(
             path,
@@ -247,8 +280,8 @@ pub fn to_string(v: &Value, mode: Mode, path: &str) -> Result<String, DecodeErro
     }
 }
 
-fn to_float(v: &Value, mode: Mode, path: &str) -> Result<f64, DecodeError> {
-    let bad = || err(path, format!("cannot unmarshal {} into float64", v.kind()));
+fn to_float(v: &Value, mode: Mode, path: impl Display) -> Result<f64, DecodeError> {
+    let bad = || err(&path, format!("cannot unmarshal {} into float64", v.kind()));
     let Value::Scalar(s) = v else {
         return Err(bad());
     };
@@ -265,8 +298,8 @@ fn to_float(v: &Value, mode: Mode, path: &str) -> Result<f64, DecodeError> {
     Ok(f)
 }
 
-fn to_int(v: &Value, mode: Mode, path: &str) -> Result<i64, DecodeError> {
-    let bad = || err(path, format!("cannot unmarshal {} into int", v.kind()));
+fn to_int(v: &Value, mode: Mode, path: impl Display) -> Result<i64, DecodeError> {
+    let bad = || err(&path, format!("cannot unmarshal {} into int", v.kind()));
     let Value::Scalar(s) = v else {
         return Err(bad());
     };
@@ -286,7 +319,7 @@ fn to_int(v: &Value, mode: Mode, path: &str) -> Result<i64, DecodeError> {
     }
 }
 
-fn to_bool(v: &Value, path: &str) -> Result<bool, DecodeError> {
+fn to_bool(v: &Value, path: impl Display) -> Result<bool, DecodeError> {
     match v {
         Value::Scalar(Scalar {
             res: Resolved::Bool(b),
@@ -325,7 +358,7 @@ pub fn to_json(v: &Value, path: &str) -> Result<serde_json::Value, DecodeError> 
         Value::Map(m) => {
             let mut o = serde_json::Map::new();
             for (k, val) in m {
-                let ks = key_string(k, Mode::Sigs, path)?;
+                let ks = key_string(k, Mode::Sigs, path)?.into_owned();
                 let jv = to_json(val, &format!("{path}.{ks}"))?;
                 o.insert(ks, jv);
             }

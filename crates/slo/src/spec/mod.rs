@@ -44,19 +44,25 @@ pub fn split_yaml(data: &str) -> Vec<&str> {
 /// One document ready to load: comment lines blanked and trimmed, as sloth passes it on.
 pub fn clean_doc(part: &str) -> Option<String> {
     let mut out = String::with_capacity(part.len());
-    for (i, line) in part.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
+    if part.starts_with('#') || part.contains("\n#") {
+        for (i, line) in part.split('\n').enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            if !line.starts_with('#') {
+                out.push_str(line);
+            }
         }
-        if !line.starts_with('#') {
-            out.push_str(line);
-        }
+    } else {
+        out.push_str(part);
     }
-    let t = out.trim();
-    if t.is_empty() {
+    // Trimmed in place: a document is copied once.
+    out.truncate(out.trim_end().len());
+    out.drain(..out.len() - out.trim_start().len());
+    if out.is_empty() {
         None
     } else {
-        Some(t.to_string())
+        Some(out)
     }
 }
 

@@ -23,7 +23,7 @@ enum Style {
     Literal,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Frame {
     /// A block mapping; `pending` is `Some(simple)` after a key, until its value.
     Map { first: bool, pending: Option<bool> },
@@ -38,12 +38,40 @@ struct Analysis {
     block_plain_allowed: bool,
     single_quoted_allowed: bool,
     block_allowed: bool,
+    /// One run of printable ASCII that starts with a letter or digit and
+    /// has no space and no indicator: written as is in plain style.
+    word: bool,
+}
+
+/// The state that decides the next bytes, between two calls (the indent
+/// stack aside: a whole key and value leave it as they found it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Layout {
+    column: usize,
+    whitespace: bool,
+    indention: bool,
+    open_ended: bool,
+    indent: i32,
+    mapping_context: bool,
+    simple_key_context: bool,
+    root_context: bool,
+    frame: Option<Frame>,
+}
+
+/// The bytes one piece of output came to, with the layout before and after
+/// it: see [`Emitter::replay`].
+#[derive(Debug, Default)]
+pub struct Recording {
+    layouts: Option<(Layout, Layout)>,
+    bytes: Vec<u8>,
 }
 
 /// Streams one YAML document in yaml.v2's layout into a writer.
 pub struct Emitter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    /// While recording, the buffer holds the recorded bytes and is not flushed.
+    recording: bool,
     column: usize,
     whitespace: bool,
     indention: bool,
@@ -64,6 +92,7 @@ impl<W: Write> Emitter<W> {
         Emitter {
             out,
             buf: Vec::with_capacity(64 * 1024),
+            recording: false,
             column: 0,
             whitespace: true,
             indention: true,
@@ -84,11 +113,69 @@ impl<W: Write> Emitter<W> {
     }
 
     fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.buf.len() >= 60 * 1024 {
+        if self.buf.len() >= 60 * 1024 && !self.recording {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
         }
         Ok(())
+    }
+
+    /// Writes a whole key and its value with `write`, recording the bytes in
+    /// `rec`; or, when `same` (the caller vouches that `write` writes what it
+    /// wrote the last time `rec` recorded) and the layout is where it was
+    /// then, copies the recorded bytes instead.
+    pub fn replay(
+        &mut self,
+        rec: &mut Recording,
+        same: bool,
+        write: impl FnOnce(&mut Self) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let before = self.layout();
+        match rec.layouts {
+            Some((was, after)) if same && was == before => {
+                self.buf.extend_from_slice(&rec.bytes);
+                self.set_layout(after);
+            }
+            _ => {
+                let start = self.buf.len();
+                self.recording = true;
+                let written = write(self);
+                self.recording = false;
+                written?;
+                rec.layouts = Some((before, self.layout()));
+                rec.bytes.clear();
+                rec.bytes.extend_from_slice(&self.buf[start..]);
+            }
+        }
+        self.maybe_flush()
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            column: self.column,
+            whitespace: self.whitespace,
+            indention: self.indention,
+            open_ended: self.open_ended,
+            indent: self.indent,
+            mapping_context: self.mapping_context,
+            simple_key_context: self.simple_key_context,
+            root_context: self.root_context,
+            frame: self.frames.last().copied(),
+        }
+    }
+
+    fn set_layout(&mut self, l: Layout) {
+        self.column = l.column;
+        self.whitespace = l.whitespace;
+        self.indention = l.indention;
+        self.open_ended = l.open_ended;
+        self.indent = l.indent;
+        self.mapping_context = l.mapping_context;
+        self.simple_key_context = l.simple_key_context;
+        self.root_context = l.root_context;
+        if let (Some(top), Some(f)) = (self.frames.last_mut(), l.frame) {
+            *top = f;
+        }
     }
 
     /// Ends the document and hands back the writer.
@@ -118,7 +205,11 @@ impl<W: Write> Emitter<W> {
     /// Copies a run of whole characters (no break among them) in one go.
     fn put_run(&mut self, run: &[u8]) {
         self.buf.extend_from_slice(run);
-        self.column += run.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        self.column += if run.is_ascii() {
+            run.len()
+        } else {
+            run.iter().filter(|&&b| b & 0xC0 != 0x80).count()
+        };
     }
 
     /// Writes the character at `*i` and the rest of its run: every following
@@ -156,8 +247,10 @@ impl<W: Write> Emitter<W> {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
-        while self.column < indent {
-            self.put(b' ');
+        if self.column < indent {
+            let pad = indent - self.column;
+            self.buf.resize(self.buf.len() + pad, b' ');
+            self.column = indent;
         }
         self.whitespace = true;
         self.indention = true;
@@ -347,7 +440,7 @@ impl<W: Write> Emitter<W> {
 
     fn scalar_node(&mut self, v: &str, a: &Analysis) {
         let bytes = v.as_bytes();
-        let mut style = if v.contains('\n') {
+        let mut style = if !a.word && v.contains('\n') {
             Style::Literal
         } else if !needs_double_quotes(v) {
             Style::Plain
@@ -371,12 +464,27 @@ impl<W: Write> Emitter<W> {
         self.increase_indent(true, false);
         let allow_breaks = !self.simple_key_context;
         match style {
+            Style::Plain if a.word => self.write_word(bytes),
             Style::Plain => self.write_plain(bytes, allow_breaks),
             Style::Single => self.write_single(bytes, allow_breaks),
             Style::Double => self.write_double(bytes, allow_breaks),
-            Style::Literal => self.write_literal(bytes),
+            Style::Literal => self.write_literal(v),
         }
         self.pop_indent();
+    }
+
+    /// [`Emitter::write_plain`] for a word (see `Analysis::word`): nothing
+    /// to fold at, no break to write.
+    fn write_word(&mut self, v: &[u8]) {
+        if !self.whitespace {
+            self.put(b' ');
+        }
+        self.put_run(v);
+        self.whitespace = false;
+        self.indention = false;
+        if self.root_context {
+            self.open_ended = true;
+        }
     }
 
     fn write_plain(&mut self, v: &[u8], allow_breaks: bool) {
@@ -548,7 +656,10 @@ impl<W: Write> Emitter<W> {
         self.indention = false;
     }
 
-    fn write_literal(&mut self, v: &[u8]) {
+    fn write_literal(&mut self, text: &str) {
+        let v = text.as_bytes();
+        // With no other break possible, lines end at a `\n` found by memchr.
+        let newline_only = text.is_ascii() && !text.contains('\r');
         self.write_indicator(b"|", true, false, false);
         // Block scalar hints.
         if v.first() == Some(&b' ') || is_break(v, 0) {
@@ -597,7 +708,13 @@ impl<W: Write> Emitter<W> {
                 if breaks {
                     self.write_indent();
                 }
-                self.write_run(v, &mut i, may_break);
+                if newline_only {
+                    let end = text[i..].find('\n').map_or(v.len(), |n| i + n);
+                    self.put_run(&v[i..end]);
+                    i = end;
+                } else {
+                    self.write_run(v, &mut i, may_break);
+                }
                 self.indention = false;
                 breaks = false;
             }
@@ -659,21 +776,27 @@ fn is_printable(v: &[u8], i: usize) -> bool {
         || (b == 0xEF && !(b1 == 0xBB && b2 == 0xBF) && !(b1 == 0xBF && (b2 == 0xBE || b2 == 0xBF)))
 }
 
-/// Printable ASCII other than space and the indicators that matter after
-/// the first character (`, ? [ ] { } : #`).
-fn plain_text(b: u8) -> bool {
-    PLAIN_TEXT[usize::from(b)]
+/// How [`analyze`] treats a byte past the first character.
+#[derive(Clone, Copy, PartialEq)]
+enum Text {
+    /// Printable ASCII, no space and no indicator: only resets the "previous" flags.
+    Plain,
+    /// A flow indicator (`, ? [ ] { }`): as [`Text::Plain`], and rules out flow plain style.
+    Flow,
+    /// Anything else (space, break, `:`, `#`, control or non-ASCII): looked at in context.
+    Other,
 }
 
-/// [`plain_text`] as a table: the analysis scans every output byte.
-const PLAIN_TEXT: [bool; 256] = {
-    let mut t = [false; 256];
+/// [`Text`] of every byte, as a table: the analysis scans every output byte.
+const TEXT: [Text; 256] = {
+    let mut t = [Text::Other; 256];
     let mut b = 0x21;
     while b <= 0x7E {
-        t[b] = !matches!(
-            b as u8,
-            b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':' | b'#'
-        );
+        t[b] = match b as u8 {
+            b',' | b'?' | b'[' | b']' | b'{' | b'}' => Text::Flow,
+            b':' | b'#' => Text::Other,
+            _ => Text::Plain,
+        };
         b += 1;
     }
     t
@@ -688,6 +811,18 @@ fn analyze(v: &[u8]) -> Analysis {
             block_plain_allowed: true,
             single_quoted_allowed: true,
             block_allowed: false,
+            word: false,
+        };
+    }
+    if v[0].is_ascii_alphanumeric() && v[1..].iter().all(|&b| TEXT[usize::from(b)] == Text::Plain) {
+        // What the scan below finds for a word, found faster.
+        return Analysis {
+            multiline: false,
+            flow_plain_allowed: true,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: true,
+            word: true,
         };
     }
     let mut block_indicators = false;
@@ -710,13 +845,17 @@ fn analyze(v: &[u8]) -> Analysis {
     let mut preceded_by_ws = true;
     let mut i = 0;
     while i < v.len() {
-        if i > 0 && plain_text(v[i]) {
-            // Printable ASCII that is no indicator past the first character,
-            // no space and no break: the run only resets the "previous" flags.
-            i += v[i..]
-                .iter()
-                .position(|&b| !plain_text(b))
-                .unwrap_or(v.len() - i);
+        if i > 0 && TEXT[usize::from(v[i])] != Text::Other {
+            // A run of printable ASCII past the first character without
+            // spaces, breaks or context-dependent indicators.
+            while let Some(&b) = v.get(i) {
+                match TEXT[usize::from(b)] {
+                    Text::Plain => {}
+                    Text::Flow => flow_indicators = true,
+                    Text::Other => break,
+                }
+                i += 1;
+            }
             previous_space = false;
             previous_break = false;
             preceded_by_ws = false;
@@ -810,6 +949,7 @@ fn analyze(v: &[u8]) -> Analysis {
         block_plain_allowed: true,
         single_quoted_allowed: true,
         block_allowed: true,
+        word: false,
     };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.flow_plain_allowed = false;

@@ -3,6 +3,8 @@
 //! reading specs (to coerce values the way sloth does) and when writing
 //! (a string that would read back as something else is double-quoted).
 
+use std::borrow::Cow;
+
 /// What a plain scalar resolves to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolved {
@@ -244,7 +246,11 @@ pub fn resolve(s: &str) -> Resolved {
             if is_timestamp(s) {
                 return Resolved::Timestamp;
             }
-            let plain = s.replace('_', "");
+            let plain = if s.contains('_') {
+                Cow::Owned(s.replace('_', ""))
+            } else {
+                Cow::Borrowed(s)
+            };
             if let Some(r) = parse_go_int(&plain) {
                 return r;
             }
