@@ -31,7 +31,7 @@ enum Frame {
     Seq { first: bool },
 }
 
-#[derive(Default)]
+#[derive(Debug, Default, PartialEq)]
 struct Analysis {
     multiline: bool,
     flow_plain_allowed: bool,
@@ -802,8 +802,57 @@ const TEXT: [Text; 256] = {
     t
 };
 
-/// libyaml's `yaml_emitter_analyze_scalar` (unicode output enabled, as yaml.v2 sets it).
+/// libyaml's `yaml_emitter_analyze_scalar` (unicode output enabled, as
+/// yaml.v2 sets it), with shortcuts for words and ASCII lines.
 fn analyze(v: &[u8]) -> Analysis {
+    if is_word(v) {
+        return Analysis {
+            multiline: false,
+            flow_plain_allowed: true,
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: true,
+            word: true,
+        };
+    }
+    if v.is_ascii() && v.contains(&b'\n') {
+        return analyze_ascii_lines(v);
+    }
+    analyze_scan(v)
+}
+
+/// True for a word (see `Analysis::word`).
+fn is_word(v: &[u8]) -> bool {
+    v.first().is_some_and(u8::is_ascii_alphanumeric)
+        && v[1..].iter().all(|&b| TEXT[usize::from(b)] == Text::Plain)
+}
+
+/// What [`analyze_scan`] finds for ASCII text with a line feed, in one
+/// simple pass: such text is never plain, and only non-printable bytes and
+/// spaces next to a break or at the end rule out single quotes or a literal block.
+fn analyze_ascii_lines(v: &[u8]) -> Analysis {
+    let (mut special, mut space_break, mut break_space) = (false, false, false);
+    for (i, &b) in v.iter().enumerate() {
+        if b == b'\n' {
+            space_break |= i > 0 && v[i - 1] == b' ';
+            break_space |= v.get(i + 1) == Some(&b' ');
+        } else if !(0x20..=0x7E).contains(&b) {
+            special = true;
+        }
+    }
+    let trailing_space = v.last() == Some(&b' ');
+    Analysis {
+        multiline: true,
+        flow_plain_allowed: false,
+        block_plain_allowed: false,
+        single_quoted_allowed: !(special || space_break || break_space),
+        block_allowed: !(special || space_break || trailing_space),
+        word: false,
+    }
+}
+
+/// The full scan of libyaml's analysis, byte by byte.
+fn analyze_scan(v: &[u8]) -> Analysis {
     if v.is_empty() {
         return Analysis {
             multiline: false,
@@ -812,17 +861,6 @@ fn analyze(v: &[u8]) -> Analysis {
             single_quoted_allowed: true,
             block_allowed: false,
             word: false,
-        };
-    }
-    if v[0].is_ascii_alphanumeric() && v[1..].iter().all(|&b| TEXT[usize::from(b)] == Text::Plain) {
-        // What the scan below finds for a word, found faster.
-        return Analysis {
-            multiline: false,
-            flow_plain_allowed: true,
-            block_plain_allowed: true,
-            single_quoted_allowed: true,
-            block_allowed: true,
-            word: true,
         };
     }
     let mut block_indicators = false;
@@ -1096,6 +1134,50 @@ mod tests {
             one("a", &long),
             format!("a: {}\n  {}\n", "x".repeat(80), "y".repeat(20))
         );
+    }
+
+    #[test]
+    fn shortcuts_agree_with_the_scan() {
+        let lines = [
+            "a\n",
+            "\na",
+            "a \nb",
+            "a\n b",
+            "a\nb ",
+            "a\tb\nc",
+            "a\rb\nc",
+            "  x\n\n  y\n",
+            "sum(rate(x{a=\"b\"}[5m]))\n/\n(y)\n",
+            "- a: b\n# c\n",
+            "\n",
+            " \n",
+        ];
+        for v in lines {
+            assert_eq!(
+                analyze_ascii_lines(v.as_bytes()),
+                analyze_scan(v.as_bytes()),
+                "{v:?}"
+            );
+        }
+        for v in [
+            "a",
+            "svc0001-slo00",
+            "a\"b",
+            "x'y",
+            "9.5",
+            "sloth_id",
+            "a/b*c",
+        ] {
+            assert!(is_word(v.as_bytes()), "{v:?}");
+            let word = Analysis {
+                word: true,
+                ..analyze_scan(v.as_bytes())
+            };
+            assert_eq!(analyze(v.as_bytes()), word, "{v:?}");
+        }
+        for v in ["-a", "a b", "a:b", "a#b", "a,b", "é", ""] {
+            assert!(!is_word(v.as_bytes()), "{v:?}");
+        }
     }
 
     #[test]
