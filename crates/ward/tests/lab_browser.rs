@@ -233,6 +233,13 @@ fn path_history(d: &Driver) -> (String, u64, u64) {
     )
 }
 
+/// Milliseconds since the Unix epoch, as the page's `Date.now()` counts them.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     wait_value(what, limit, || f().then_some(()));
@@ -508,6 +515,59 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
     let update = d.script("return [window.wardLastUpdateMs, window.wardLastUpdate]");
     assert!(update[0].as_f64().is_some_and(|ms| ms >= 0.0), "{update}");
     eprintln!("last dashboard update: {}", update[1]);
+
+    // Hidden behind another tab, the page renders nothing but keeps recording the rounds it
+    // polls: shown again, the selected path's history has them (one poll after showing adds
+    // at most one round, so two or more were recorded while hidden).
+    let dashboard = d.call("GET", "/window", Value::Null);
+    let rounds_before = path_history(&d).1;
+    let tab = d.call("POST", "/window/new", json!({"type": "tab"}));
+    d.call("POST", "/window", json!({"handle": tab["handle"]}));
+    let hidden_from = unix_ms();
+    let lab_addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/ui")
+        .parse()
+        .unwrap();
+    let round = || {
+        http_request(lab_addr, "GET", "/status", "")
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|v| v["nodes"]["node-1"]["round"].as_u64())
+            .unwrap_or(0)
+    };
+    let hidden_at = round();
+    wait("6 rounds while the page is hidden", limit * 6, || {
+        round() >= hidden_at + 6
+    });
+    let hidden_to = unix_ms();
+    d.call("POST", "/window", json!({"handle": dashboard}));
+    let shown = d.script(
+        "return [document.hidden, window.wardUpdates.map(u => u.at), \
+         +(document.getElementById('pathhist').dataset.points || 0)]",
+    );
+    assert_eq!(
+        shown[0],
+        json!(false),
+        "the dashboard's tab is in front again"
+    );
+    let rendered_while_hidden: Vec<&Value> = shown[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|at| {
+            at.as_u64()
+                .is_some_and(|at| at > hidden_from && at < hidden_to)
+        })
+        .collect();
+    assert!(
+        rendered_while_hidden.is_empty(),
+        "updates while hidden (from {hidden_from} to {hidden_to}): {rendered_while_hidden:?}"
+    );
+    let rounds_after = shown[2].as_u64().unwrap_or(0);
+    assert!(
+        rounds_after >= rounds_before + 2,
+        "rounds in the path's history: {rounds_before} before hiding, {rounds_after} when shown"
+    );
 
     // The same page served by one nurse (node-1 on 127.0.0.2): the mesh from its /check_all,
     // the history of its own paths from its /status.
