@@ -5,6 +5,7 @@
 //! the fields used before they are cached, to keep memory flat at scale.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,22 +51,18 @@ pub struct Snapshot {
 impl Snapshot {
     /// The neighbours this node checks: the ring's `limit` nearest, nearest first.
     pub fn selected(&self, limit: i64) -> Vec<Neighbour> {
-        let names: Vec<String> = self
+        let me = self.self_node.as_deref().unwrap_or_default();
+        let placed = self
             .neighbours
             .iter()
-            .map(|n| n.node_name.clone())
-            .collect();
-        let me = self.self_node.clone().unwrap_or_default();
-        let mut all = names.clone();
-        all.push(me.clone());
-        let chosen = ring::checks(&me, &all, limit);
-        chosen
+            .map(|n| (n.node_hash, n.node_name.as_str()));
+        ring::nearest(ring::position(me), me, placed, limit)
             .into_iter()
             .filter_map(|node| {
                 self.neighbours
-                    .iter()
-                    .find(|n| n.node_name == node)
-                    .cloned()
+                    .binary_search_by(|n| n.node_name.as_str().cmp(node))
+                    .ok()
+                    .map(|i| self.neighbours[i].clone())
             })
             .collect()
     }
@@ -86,6 +83,9 @@ pub struct Discovery {
     nodes: Option<Store<Node>>,
     identity: Identity,
     last_error: Arc<Mutex<Option<String>>>,
+    /// Bumped by every watch event: the cached snapshot is current while it is unchanged.
+    generation: Arc<AtomicU64>,
+    cached: Mutex<Option<(u64, Arc<Snapshot>)>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -118,6 +118,7 @@ impl Discovery {
         identity: Identity,
     ) -> Self {
         let last_error = Arc::new(Mutex::new(None));
+        let generation = Arc::new(AtomicU64::new(0));
         let pods_api: Api<Pod> = if namespace.is_empty() {
             Api::all(client.clone())
         } else {
@@ -136,6 +137,7 @@ impl Discovery {
                 .reflect(writer)
                 .boxed(),
             last_error.clone(),
+            generation.clone(),
         )];
         let nodes = (!allow_unschedulable).then(|| {
             let (store, writer) = reflector::store();
@@ -147,6 +149,7 @@ impl Discovery {
                     .reflect(writer)
                     .boxed(),
                 last_error.clone(),
+                generation.clone(),
             ));
             store
         });
@@ -155,12 +158,15 @@ impl Discovery {
             nodes,
             identity,
             last_error,
+            generation,
+            cached: Mutex::new(None),
             tasks,
         }
     }
 
-    /// The current neighbours; waits up to `wait` for the first sync.
-    pub async fn snapshot(&self, wait: Duration) -> Result<Snapshot, String> {
+    /// The current neighbours; waits up to `wait` for the first sync. The
+    /// snapshot is computed again only after a watch event changed the caches.
+    pub async fn snapshot(&self, wait: Duration) -> Result<Arc<Snapshot>, String> {
         let synced = async {
             self.pods.wait_until_ready().await.ok();
             if let Some(nodes) = &self.nodes {
@@ -178,7 +184,18 @@ impl Discovery {
                 None => "discovery not synced yet".to_string(),
             });
         }
-        Ok(self.compute())
+        // Read before computing: an event during the computation leaves the
+        // cache stale-marked, never stale-trusted.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, snapshot)) = cached.as_ref() {
+            if *at == generation {
+                return Ok(snapshot.clone());
+            }
+        }
+        let snapshot = Arc::new(self.compute());
+        *cached = Some((generation, snapshot.clone()));
+        Ok(snapshot)
     }
 
     fn node(&self, name: &str) -> Option<Arc<Node>> {
@@ -263,6 +280,7 @@ fn spawn_watch<S, K>(
     what: &'static str,
     stream: S,
     last_error: Arc<Mutex<Option<String>>>,
+    generation: Arc<AtomicU64>,
 ) -> JoinHandle<()>
 where
     S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + Unpin + 'static,
@@ -271,6 +289,8 @@ where
     tokio::spawn(async move {
         let mut stream = stream;
         while let Some(event) = stream.next().await {
+            // The reflector has applied the event to its store by now.
+            generation.fetch_add(1, Ordering::Release);
             if let Err(e) = event {
                 tracing::warn!(error = %e, "watching {what}");
                 if let Ok(mut last) = last_error.lock() {
@@ -312,5 +332,37 @@ fn trim_node(node: &mut Node) {
         spec.pod_cidrs = None;
         spec.provider_id = None;
         spec.config_source = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn neighbour(node: &str) -> Neighbour {
+        Neighbour {
+            pod_name: format!("nurse-{node}"),
+            pod_ip: "127.0.0.1".into(),
+            host_ip: "127.0.0.1".into(),
+            node_name: node.into(),
+            node_hash: ring::position(node),
+        }
+    }
+
+    #[test]
+    fn selection_follows_the_ring_from_the_cached_positions() {
+        let snapshot = Snapshot {
+            self_node: Some("node-3".into()),
+            neighbours: ["node-1", "node-2", "node-4", "node-5", "node-6"]
+                .map(neighbour)
+                .into(),
+        };
+        let picked: Vec<String> = snapshot
+            .selected(3)
+            .into_iter()
+            .map(|n| n.node_name)
+            .collect();
+        assert_eq!(picked, ["node-5", "node-2", "node-1"]);
+        assert_eq!(snapshot.selected(0).len(), 5);
     }
 }

@@ -22,11 +22,22 @@ pub fn distance(from: u64, to: u64) -> u64 {
 /// excluded), nearest first. `limit <= 0` means all of them. Ties (equal
 /// positions) are broken by name, so the result is deterministic.
 pub fn checks<'a>(node: &str, nodes: &'a [String], limit: i64) -> Vec<&'a str> {
-    let me = position(node);
-    let mut others: Vec<(u64, &str)> = nodes
-        .iter()
-        .filter(|n| n.as_str() != node)
-        .map(|n| (distance(me, position(n)), n.as_str()))
+    let placed = nodes.iter().map(|n| (position(n), n.as_str()));
+    nearest(position(node), node, placed, limit)
+}
+
+/// The ring selection from positions already known: the `limit` entries of
+/// `placed` nearest clockwise from `from` (the entry named `me` excluded,
+/// duplicates of a name counted once), nearest first; `limit <= 0` means all.
+pub fn nearest<'a>(
+    from: u64,
+    me: &str,
+    placed: impl Iterator<Item = (u64, &'a str)>,
+    limit: i64,
+) -> Vec<&'a str> {
+    let mut others: Vec<(u64, &str)> = placed
+        .filter(|(_, n)| *n != me)
+        .map(|(at, n)| (distance(from, at), n))
         .collect();
     others.sort_unstable();
     others.dedup_by(|a, b| a.1 == b.1);

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
-use serde::Serialize;
 use url::Url;
 use ward_agent::Registry;
 use ward_probe::http::{AcceptStatus, HttpRequest};
@@ -22,19 +21,17 @@ use crate::metrics;
 pub const ORIGIN_HEADER: &str = "kubenurse-neighbour-origin";
 
 /// The result of one round, as `/alive` shows it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct RoundResult {
     /// Result per check: `ok`, `skipped`, `error`, `<code> <reason>` or the error text.
     pub checks: BTreeMap<String, String>,
-    /// Every eligible neighbour (before the limit), when discovery succeeded.
-    pub neighbourhood: Option<Vec<Neighbour>>,
+    /// What discovery saw (every eligible neighbour, before the limit), when it succeeded.
+    pub neighbourhood: Option<Arc<Snapshot>>,
     /// `ok`, `skipped`, or the discovery error.
     pub neighbourhood_state: String,
     /// The outcome of each check that ran.
-    #[serde(skip)]
     pub outcomes: BTreeMap<String, Outcome>,
     /// This node and the neighbours it checked (ring order).
-    #[serde(skip)]
     pub ring: Option<(String, Vec<Neighbour>)>,
 }
 
@@ -134,7 +131,7 @@ impl Checker {
     }
 
     /// The neighbours this node checks now (ring order), from discovery.
-    pub async fn neighbourhood(&self) -> Result<(Snapshot, Vec<Neighbour>), String> {
+    pub async fn neighbourhood(&self) -> Result<(Arc<Snapshot>, Vec<Neighbour>), String> {
         let discovery = self
             .discovery
             .as_ref()
@@ -216,7 +213,7 @@ impl Checker {
                     self.expire_departed(&selected);
                     result.neighbourhood_state = "ok".into();
                     result.ring = Some((snapshot.self_node.clone().unwrap_or_default(), selected));
-                    result.neighbourhood = Some(snapshot.neighbours);
+                    result.neighbourhood = Some(snapshot);
                 }
                 Err(e) => result.neighbourhood_state = e,
             }

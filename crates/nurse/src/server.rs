@@ -175,10 +175,10 @@ async fn alive(
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    if let Some(neighbours) = &last.neighbourhood {
+    if let Some(snapshot) = &last.neighbourhood {
         result.insert(
             "neighbourhood".into(),
-            serde_json::to_value(neighbours).unwrap_or(Value::Null),
+            serde_json::to_value(&snapshot.neighbours).unwrap_or(Value::Null),
         );
     }
     result.insert(
@@ -235,8 +235,8 @@ pub fn status_page(shared: &Shared) -> StatusPage {
     let mut nodes = BTreeMap::new();
     let mut names: Vec<String> = Vec::new();
     if let Some(last) = shared.last() {
-        if let Some(n) = &last.neighbourhood {
-            names.extend(n.iter().map(|n| n.node_name.clone()));
+        if let Some(snapshot) = &last.neighbourhood {
+            names.extend(snapshot.neighbours.iter().map(|n| n.node_name.clone()));
         }
     }
     if let Some((node, status)) = shared
@@ -318,8 +318,8 @@ async fn check_all(State(shared): State<Arc<Shared>>) -> Response {
     });
     let (own, others) = futures::join!(own, join_all(others));
     let mut nodes: BTreeMap<String, Value> = others.into_iter().collect();
-    if let Some(me) = snapshot.self_node {
-        nodes.insert(me, own);
+    if let Some(me) = &snapshot.self_node {
+        nodes.insert(me.clone(), own);
     }
     axum::Json(json!({ "nodes": nodes })).into_response()
 }
