@@ -14,7 +14,7 @@
 #
 #   bash scripts/bench/lab.sh                        # 50 nodes, k = 3, 60 s after 15 s warm-up
 #   NODES=50 K=10 SECONDS_MEASURED=30 bash scripts/bench/lab.sh
-#   WARD_BIN=target/release/ward bash scripts/bench/lab.sh   # skip the cargo build
+#   WARD_BIN=/path/to/ward bash scripts/bench/lab.sh   # skip scripts/build-release.sh (the shipped static build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,14 +23,10 @@ K="${K:-3}"
 INTERVAL="${CHECK_INTERVAL:-2s}"
 MEASURE="${SECONDS_MEASURED:-60}"
 WARMUP="${SECONDS_WARMUP:-15}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}"
 
-if [ -z "${WARD_BIN:-}" ]; then
-  cargo build --release -p ward >&2
-fi
-WARD="${WARD_BIN:-$TARGET_DIR/release/ward}"
+WARD="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 
 work="$(mktemp -d)"
 pids=()

@@ -11,7 +11,7 @@
 #
 #   bash scripts/bench/load.sh                     # 50 connections, 10 s, 5000 req/s
 #   CONNS=100 DURATION=20 RATE=10000 bash scripts/bench/load.sh
-#   WARD_BIN=/path/to/ward bash scripts/bench/load.sh   # skip the release build
+#   WARD_BIN=/path/to/ward bash scripts/bench/load.sh   # skip scripts/build-release.sh (the shipped static build)
 #   OHA_INSTALL=0 bash scripts/bench/load.sh            # do not install oha when missing
 #
 # oha is installed on first use with
@@ -24,17 +24,13 @@ export PATH="$WARD_TOOLS_DIR/bin:$PATH"
 CONNS="${CONNS:-50}"
 DURATION="${DURATION:-10}"
 RATE="${RATE:-5000}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
 if ! command -v oha >/dev/null && [ "${OHA_INSTALL:-1}" = 1 ]; then
   echo "bench/load: installing oha into $WARD_TOOLS_DIR" >&2
   cargo install oha --locked --root "$WARD_TOOLS_DIR" >&2 || echo "bench/load: oha did not install; skipping it" >&2
 fi
 command -v wrk >/dev/null || { echo "bench/load: wrk missing (apt-get install wrk)" >&2; exit 2; }
-if [ -z "${WARD_BIN:-}" ]; then
-  cargo build --release -p ward >&2
-fi
-WARD="${WARD_BIN:-$TARGET_DIR/release/ward}"
+WARD="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 
 work="$(mktemp -d)"
 nginx_pid=""

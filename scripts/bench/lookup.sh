@@ -11,7 +11,7 @@
 #
 #   bash scripts/bench/lookup.sh              # 60 s window after 10 s warm-up
 #   SECONDS_MEASURED=30 bash scripts/bench/lookup.sh
-#   WARD_BIN=/path/to/ward bash scripts/bench/lookup.sh   # skip the cargo build
+#   WARD_BIN=/path/to/ward bash scripts/bench/lookup.sh   # skip scripts/build-release.sh (the shipped static build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,13 +20,9 @@ export PATH="$WARD_TOOLS_DIR/bin:$PATH"
 MEASURE="${SECONDS_MEASURED:-60}"
 WARMUP="${SECONDS_WARMUP:-10}"
 HOSTS="${HOSTS:-100}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 IPS=(127.0.0.31 127.0.0.32 127.0.0.33)
 
-if [ -z "${WARD_BIN:-}" ]; then
-  cargo build --release -p ward >&2
-fi
-WARD="${WARD_BIN:-$TARGET_DIR/release/ward}"
+WARD="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 UNBOUND="$(command -v unbound || echo /usr/sbin/unbound)"
 BLACKBOX="$(command -v prometheus-blackbox-exporter || echo /usr/bin/prometheus-blackbox-exporter)"
 HOSTLOOKUPER="$(command -v hostlookuper || true)"

@@ -15,4 +15,6 @@ if [ ! -x "$WARD_TOOLS_DIR/bin/kubenurse" ]; then
     || echo "nurse.sh: kubenurse could not be built; measuring ward alone" >&2
 fi
 export PATH="$WARD_TOOLS_DIR/bin:$PATH"
+WARD_BIN="${WARD_BIN:-$(bash scripts/build-release.sh)}"
+export WARD_BIN="$(realpath "$WARD_BIN")"
 cargo bench -p ward --bench nurse

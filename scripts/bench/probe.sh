@@ -4,16 +4,12 @@
 # 10,000 checks and peak RSS of each, and the ratios.
 #   bash scripts/bench/probe.sh            # 10,000 checks each
 #   CHECKS=50000 bash scripts/bench/probe.sh
-#   WARD_BIN=target/release/ward bash scripts/bench/probe.sh   # skip the build
+#   WARD_BIN=/path/to/ward bash scripts/bench/probe.sh   # skip scripts/build-release.sh (the shipped static build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CHECKS="${CHECKS:-10000}"
 work="$(mktemp -d)"; trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-ward="${WARD_BIN:-}"
-if [ -z "$ward" ]; then
-  cargo build --release -q -p ward
-  ward="$PWD/target/release/ward"
-fi
+ward="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NGINX_PORT=$(free_port); BB_PORT=$(free_port)

@@ -7,7 +7,7 @@
 #
 #   bash scripts/bench/slo.sh            # defaults: 1000 files x 10 SLOs
 #   FILES=100 SLOS_PER_FILE=100 bash scripts/bench/slo.sh
-#   WARD_BIN=target/release/ward bash scripts/bench/slo.sh   # skip the build
+#   WARD_BIN=/path/to/ward bash scripts/bench/slo.sh   # skip scripts/build-release.sh (the shipped static build)
 #
 # Tools: sloth from scripts/deps.d/sloth.sh; slokit via
 # `cargo install slokit --locked --root $WARD_TOOLS_DIR` (optional).
@@ -18,14 +18,8 @@ WARD_TOOLS_DIR="${WARD_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ward/tools}"
 export PATH="$WARD_TOOLS_DIR/bin:$PATH"
 FILES="${FILES:-1000}"
 SLOS_PER_FILE="${SLOS_PER_FILE:-10}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-if [ -n "${WARD_BIN:-}" ]; then
-  WARD="$WARD_BIN"
-else
-  cargo build --release -p ward >&2
-  WARD="$TARGET_DIR/release/ward"
-fi
+WARD="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -7,7 +7,9 @@
 //! cargo bench -p ward --bench nurse                       # 100 nodes, 60 s each
 //! WARD_BENCH_NODES=1000 WARD_BENCH_SECONDS=120 WARD_BENCH_TOOLS=ward cargo bench -p ward --bench nurse
 //! ```
-//! kubenurse comes from `scripts/bench/nurse.sh` (built from its Go module).
+//! kubenurse comes from `scripts/bench/nurse.sh` (built from its Go module);
+//! `WARD_BIN` names the ward binary to measure (nurse.sh passes the shipped
+//! static build), else the bench's own build is used.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -127,7 +129,11 @@ fn main() {
     let mut runs = Vec::new();
     for tool in tools.split(',') {
         let (binary, args): (PathBuf, Vec<&str>) = match tool {
-            "ward" => (PathBuf::from(env!("CARGO_BIN_EXE_ward")), vec!["nurse"]),
+            "ward" => (
+                std::env::var_os("WARD_BIN")
+                    .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ward")), PathBuf::from),
+                vec!["nurse"],
+            ),
             "kubenurse" => match find_binary("kubenurse", "kubenurse") {
                 Ok(b) => (b, vec![]),
                 Err(e) => {
