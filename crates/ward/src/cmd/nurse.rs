@@ -272,7 +272,7 @@ impl AgentArgs {
 
 /// Runs the agent, or `ring`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = runtime(Threads::Workers(2))?;
+    let runtime = runtime(Threads::One)?;
     match args.command {
         Some(NurseCommand::Ring(ring_args)) => runtime.block_on(run_ring(ring_args)),
         None => {
