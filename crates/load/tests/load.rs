@@ -248,7 +248,11 @@ async fn cycles_with_idle_gaps_reuse_idle_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_h2_and_h1_records_tls_phase() {
+    // nginx closes a keep-alive connection after `keepalive_requests` (1,000
+    // by default, HTTP/1.1 and h2 alike): an idle machine makes more than that
+    // per connection in 400 ms, and the reconnects would be counted.
     let nginx = ward_testkit::nginx::Nginx::builder()
+        .http_config("keepalive_requests 1000000;")
         .location("/", "return 200 'ok';")
         .tls(true)
         .start()
