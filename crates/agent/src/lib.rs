@@ -13,9 +13,10 @@ pub mod metrics;
 pub mod process_metrics;
 pub mod schedule;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -25,26 +26,35 @@ pub use lifecycle::{Endpoint, Lifecycle};
 pub use metrics::Registry;
 pub use schedule::{every, RoundEnd, Schedule};
 
+/// The size a `/metrics` response chunk is filled to before it is sent.
+const METRICS_CHUNK: usize = 16 * 1024;
+
 /// A router serving `GET /metrics`: the registry's series, then process metrics.
 ///
-/// The body is sized from the previous scrape, so a large exposition is
-/// written once instead of through repeated doubling copies.
+/// The text is written and sent in chunks of about 16 KiB as the client reads
+/// it, so a large exposition (hundreds of histograms) never sits in memory
+/// whole.
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
-    let last_len = Arc::new(AtomicUsize::new(16 * 1024));
     Router::new().route(
         "/metrics",
         get(move || {
-            let registry = registry.clone();
-            let last_len = last_len.clone();
+            let mut exposition = registry.exposition();
+            let mut done = false;
+            let chunks = std::iter::from_fn(move || {
+                if done {
+                    return None;
+                }
+                let mut chunk = String::with_capacity(METRICS_CHUNK + METRICS_CHUNK / 4);
+                if !exposition.write(&mut chunk, METRICS_CHUNK) {
+                    process_metrics::encode(&mut chunk);
+                    done = true;
+                }
+                Some(Ok::<_, Infallible>(chunk))
+            });
             async move {
-                let hint = last_len.load(Ordering::Relaxed);
-                let mut body = String::with_capacity(hint + hint / 16);
-                registry.encode(&mut body);
-                process_metrics::encode(&mut body);
-                last_len.store(body.len(), Ordering::Relaxed);
                 (
                     [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                    body,
+                    Body::from_stream(futures::stream::iter(chunks)),
                 )
                     .into_response()
             }

@@ -258,11 +258,15 @@ impl Metric {
     }
 }
 
+/// A series' family name and its label text (`k="v",…`); shared with the
+/// expositions being written, so a scrape copies pointers, not names.
+type SeriesKey = Arc<(String, String)>;
+
 /// Lazily created series, written in the VictoriaMetrics exposition format.
 #[derive(Debug, Default)]
 pub struct Registry {
-    series: Mutex<BTreeMap<(String, String), Metric>>,
-    histograms: HistogramKind,
+    series: Mutex<BTreeMap<SeriesKey, Metric>>,
+    histograms: Arc<HistogramKind>,
     metadata: bool,
 }
 
@@ -285,12 +289,12 @@ impl Registry {
     pub fn new(histograms: HistogramKind, metadata: bool) -> Self {
         Self {
             series: Mutex::new(BTreeMap::new()),
-            histograms,
+            histograms: Arc::new(histograms),
             metadata,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Metric>> {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<SeriesKey, Metric>> {
         self.series.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -300,7 +304,7 @@ impl Registry {
         labels: &[(&str, &str)],
         make: impl FnOnce() -> Metric,
     ) -> Metric {
-        let key = (name.to_string(), label_text(labels));
+        let key = Arc::new((name.to_string(), label_text(labels)));
         self.lock().entry(key).or_insert_with(make).clone()
     }
 
@@ -335,7 +339,7 @@ impl Registry {
     pub fn remove_where(&self, mut drop: impl FnMut(&str, &str) -> bool) -> usize {
         let mut series = self.lock();
         let before = series.len();
-        series.retain(|(name, labels), _| !drop(name, labels));
+        series.retain(|key, _| !drop(&key.0, &key.1));
         before - series.len()
     }
 
@@ -350,33 +354,63 @@ impl Registry {
     }
 
     /// Writes every series: sorted by family, then by full series name.
-    ///
-    /// Holds the series map while writing (recording into existing series does
-    /// not take it), so nothing is copied: the text is the only allocation.
     pub fn encode(&self, out: &mut String) {
-        let series = self.lock();
-        let mut sorted: Vec<(&(String, String), &Metric)> = series.iter().collect();
-        sorted.sort_by(|((a_name, a_labels), _), ((b_name, b_labels), _)| {
-            a_name
-                .cmp(b_name)
-                .then_with(|| full_name_order(a_labels, b_labels))
-        });
-        let mut last_family: Option<&str> = None;
-        for ((name, labels), metric) in sorted {
-            if self.metadata && last_family != Some(name) {
+        self.exposition().write(out, usize::MAX);
+    }
+
+    /// The series as they are now, in exposition order, to be written piece by
+    /// piece ([`Exposition::write`]): a scrape of a large registry is sent in
+    /// small chunks instead of one string the size of the whole text.
+    pub fn exposition(&self) -> Exposition {
+        let mut series: Vec<(SeriesKey, Metric)> = self
+            .lock()
+            .iter()
+            .map(|(key, metric)| (key.clone(), metric.clone()))
+            .collect();
+        series.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0).then_with(|| full_name_order(&a.1, &b.1)));
+        Exposition {
+            series: series.into_iter(),
+            last_family: None,
+            histograms: self.histograms.clone(),
+            metadata: self.metadata,
+        }
+    }
+}
+
+/// A point-in-time list of a registry's series, sorted by family and then by
+/// full series name, not yet written. Recording goes on meanwhile: each series
+/// is read when its turn comes.
+#[derive(Debug)]
+pub struct Exposition {
+    series: std::vec::IntoIter<(SeriesKey, Metric)>,
+    last_family: Option<SeriesKey>,
+    histograms: Arc<HistogramKind>,
+    metadata: bool,
+}
+
+impl Exposition {
+    /// Appends series to `out` until it holds at least `min_len` bytes or none
+    /// is left; returns false once every series has been written.
+    pub fn write(&mut self, out: &mut String, min_len: usize) -> bool {
+        while out.len() < min_len {
+            let Some((key, metric)) = self.series.next() else {
+                return false;
+            };
+            let (name, labels) = (&key.0, &key.1);
+            let new_family = self.last_family.as_ref().is_none_or(|last| last.0 != *name);
+            if self.metadata && new_family {
                 let _ = writeln!(
                     out,
                     "# HELP {name}\n# TYPE {name} {}",
                     metric.type_name(&self.histograms)
                 );
             }
-            last_family = Some(name);
             let (open, close) = if labels.is_empty() {
                 ("", "")
             } else {
                 ("{", "}")
             };
-            match metric {
+            match &metric {
                 Metric::Counter(c) => {
                     let _ = writeln!(out, "{name}{open}{labels}{close} {}", c.get());
                 }
@@ -385,7 +419,9 @@ impl Registry {
                 }
                 Metric::Histogram(h) => h.write(name, labels, out),
             }
+            self.last_family = Some(key);
         }
+        true
     }
 }
 
@@ -487,6 +523,50 @@ mod tests {
             text(&r),
             "b{z=\"1\"} 1\nc 1\nc{a=\"x\",b=\"y\"} 1\nc{a=\"x\"} 1\n"
         );
+    }
+
+    #[test]
+    fn an_exposition_written_in_pieces_equals_the_whole_text() {
+        for kind in [HistogramKind::VictoriaMetrics, HistogramKind::default()] {
+            let r = Registry::new(kind, true);
+            for i in 0..300 {
+                let host = format!("host-{i}");
+                let h = r.histogram("d_seconds", &[("host", &host)]);
+                h.observe(0.001 * i as f64);
+                h.observe(2.0);
+                r.counter("d_total", &[("host", &host), ("rcode", "NOERROR")])
+                    .add(i);
+            }
+            r.gauge("g", &[]).set(1.5);
+            let whole = text(&r);
+            let longest_series = 2048;
+            let mut exposition = r.exposition();
+            let mut pieces = Vec::new();
+            loop {
+                let mut piece = String::new();
+                let more = exposition.write(&mut piece, 1024);
+                pieces.push(piece);
+                if !more {
+                    break;
+                }
+            }
+            let (last, full) = pieces.split_last().unwrap();
+            assert!(full.len() > 20, "{} pieces", pieces.len());
+            for piece in full {
+                assert!(
+                    (1024..1024 + longest_series).contains(&piece.len()),
+                    "{}",
+                    piece.len()
+                );
+            }
+            assert!(last.len() < 1024);
+            assert_eq!(pieces.concat(), whole);
+            assert!(
+                whole.starts_with("# HELP d_seconds\n# TYPE d_seconds "),
+                "{whole}"
+            );
+            assert_eq!(whole.matches("# TYPE").count(), 3);
+        }
     }
 
     #[test]
