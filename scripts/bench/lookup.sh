@@ -181,6 +181,9 @@ for k in "${!PID[@]}"; do
   RSS[$k]="$(rss_kb "${PID[$k]}")"
   HWM[$k]="$(hwm_kb "${PID[$k]}")"
 done
+# What ward's resident memory is: its own allocations, or pages of the binary.
+ward_split="$(awk '/^RssAnon|^RssFile/ {printf "%s %.1f MiB  ", $1, $2 / 1024}' "/proc/${PID[ward]}/status")"
+if [ -n "${SMAPS_OUT:-}" ]; then cp "/proc/${PID[ward]}/smaps" "$SMAPS_OUT"; fi
 wait "$scraper" || true
 
 # Sanity: each prober really did the work.
@@ -197,5 +200,6 @@ r = lambda a, b: f"{a / b:.1f}x" if b > 0 else "-"
 print(f"{name:<14} {cpu:>10.2f} {rss / 1024:>10.1f} {hwm / 1024:>10.1f} {r(cpu, wcpu):>12} {r(rss, wrss):>12}")
 PY
 done
+echo "ward resident: $ward_split"
 echo
 echo "($HOSTS hosts x ${#IPS[@]} servers every 1s against unbound on loopback; CPU over ${MEASURE}s after ${WARMUP}s warm-up; $(nproc) cores)"

@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::round::Lookuper;
 
+/// The longest time over which a round's lookups are started (hostlookuper
+/// starts each host x server pair at a random offset in [0, 500 ms)); at
+/// most half the interval.
+const MAX_SPREAD: Duration = Duration::from_millis(500);
+
 /// `/metrics`, `/healthz` and `/readyz`.
 pub fn router(lifecycle: Arc<Lifecycle>, registry: Arc<Registry>) -> Router {
     metrics_router(registry)
@@ -53,6 +58,9 @@ pub async fn bind(listen: &str) -> Result<Endpoint> {
 
 /// Runs the agent until SIGTERM/SIGINT or [`Lifecycle::request_shutdown`].
 ///
+/// Each round starts its lookups spread over half the interval, at most
+/// 500 ms ([`Lookuper::paced_round`]).
+///
 /// Hosts that do not resolve are reported in the metrics; the agent keeps running.
 pub async fn run(
     config: Config,
@@ -61,10 +69,12 @@ pub async fn run(
 ) -> Result<()> {
     let registry = metrics::registry(config.prom_histogram);
     let lookuper = Arc::new(Lookuper::new(config, &registry)?);
+    let interval = lookuper.config().interval;
+    let spread = (interval / 2).min(MAX_SPREAD);
     let schedule = Schedule {
-        interval: lookuper.config().interval,
+        interval,
         jitter: 0.0,
-        round_timeout: lookuper.round_timeout(),
+        round_timeout: lookuper.round_timeout() + spread,
     };
     let stop = lifecycle.stopping();
     let lc = lifecycle.clone();
@@ -73,7 +83,7 @@ pub async fn run(
             let lookuper = lookuper.clone();
             let lc = lc.clone();
             async move {
-                lookuper.round().await;
+                lookuper.paced_round(spread).await;
                 lc.round_completed();
             }
         })

@@ -1,12 +1,16 @@
-//! One round of `ward lookup`: every host at every server in parallel, each
-//! query bounded by the timeout, plus (in resolv.conf mode) every host through
-//! the libc search path; each lookup recorded in the metrics and returned.
+//! One round of `ward lookup`: every host at every server, all at once or
+//! paced over a spread, each query bounded by the timeout, plus (in
+//! resolv.conf mode) every host through the libc search path; each lookup
+//! recorded in the metrics.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::{join_all, Either};
+use futures::stream::{FuturesUnordered, StreamExt};
 use rustls::ClientConfig;
+use tokio::time::{sleep_until, Instant};
 use ward_agent::Registry;
 use ward_probe::dns::{DnsFailure, DnsProto};
 use ward_probe::tls::TlsConfig;
@@ -93,32 +97,64 @@ impl Lookuper {
 
     /// Runs one round: all lookups in parallel; records and returns them.
     pub async fn round(&self) -> Vec<Lookup> {
+        join_all(self.lookups()).await
+    }
+
+    /// Runs one round with the lookups' starts spread evenly over `spread`,
+    /// as hostlookuper's per-pair start jitter spreads its queries, so no
+    /// server gets every query of a round in one burst; records them and keeps
+    /// none: only the lookups in flight are held.
+    pub async fn paced_round(&self, spread: Duration) {
+        let count = (self.direct.len() + self.through_resolv.len()).max(1) as u32;
+        let start = Instant::now();
+        let mut waiting = self.lookups().enumerate();
+        let mut next = waiting.next();
+        let mut running = FuturesUnordered::new();
+        loop {
+            let due = next
+                .as_ref()
+                .map(|(i, _)| start + spread * *i as u32 / count);
+            tokio::select! {
+                () = sleep_until(due.unwrap_or(start)), if due.is_some() => {
+                    running.extend(next.take().map(|(_, lookup)| lookup));
+                    next = waiting.next();
+                }
+                Some(_) = running.next(), if !running.is_empty() => {}
+                else => break,
+            }
+        }
+    }
+
+    /// Every lookup of a round, not started: each host at each server, then
+    /// (in resolv.conf mode) each host through the search path; each records
+    /// and logs itself when done.
+    fn lookups(&self) -> impl Iterator<Item = impl Future<Output = Lookup> + '_> + '_ {
         let hosts = &self.config.hosts;
         let servers = &self.config.servers;
-        let direct = self.direct.iter().map(|(h, s, m)| async move {
-            let lookup = direct_lookup(
-                &hosts[*h],
-                &servers[*s],
-                self.config.timeout,
-                self.tls.as_ref(),
-            )
-            .await;
-            m.record(&lookup);
-            self.log(&lookup);
-            lookup
-        });
-        let resolved = self.through_resolv.iter().filter_map(|(h, m)| {
-            let conf = self.resolv.as_ref()?;
-            Some(async move {
-                let lookup = stub::lookup(conf, &hosts[*h], self.config.timeout).await;
+        let direct = self.direct.iter().map(move |(h, s, m)| {
+            Either::Left(async move {
+                let lookup = direct_lookup(
+                    &hosts[*h],
+                    &servers[*s],
+                    self.config.timeout,
+                    self.tls.as_ref(),
+                )
+                .await;
                 m.record(&lookup);
                 self.log(&lookup);
                 lookup
             })
         });
-        let (mut all, walked) = futures::join!(join_all(direct), join_all(resolved));
-        all.extend(walked);
-        all
+        let resolved = self.through_resolv.iter().filter_map(move |(h, m)| {
+            let conf = self.resolv.as_ref()?;
+            Some(Either::Right(async move {
+                let lookup = stub::lookup(conf, &hosts[*h], self.config.timeout).await;
+                m.record(&lookup);
+                self.log(&lookup);
+                lookup
+            }))
+        });
+        direct.chain(resolved)
     }
 
     fn log(&self, l: &Lookup) {

@@ -247,6 +247,45 @@ async fn dropped_queries_raise_errors_and_the_timeout_class_exactly() {
 }
 
 #[tokio::test]
+async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
+    let server = DnsServer::unbound()
+        .bind_ip("127.0.0.36")
+        .a("a.test", "127.0.0.9")
+        .start()
+        .expect("unbound");
+    let relay = DnsRelay::to(server.addr())
+        .bind_ip("127.0.0.36")
+        .start()
+        .expect("relay");
+    let hosts: Vec<String> = (0..10).map(|i| format!("h{i}.test")).collect();
+    let (lookuper, registry) = new_lookuper(config(
+        &hosts.join(","),
+        &format!("udp://{}", relay.addr()),
+        2000,
+    ));
+    let spread = Duration::from_millis(900);
+    lookuper.paced_round(spread).await;
+    let arrivals = relay.udp_arrivals();
+    assert_eq!(arrivals.len(), 10, "{arrivals:?}");
+    // Lookup i starts i x 90 ms into the round, so its query cannot reach the
+    // relay sooner after the first one (less the first query's own delay).
+    let slack = Duration::from_millis(60);
+    for (i, at) in arrivals.iter().enumerate() {
+        assert!(
+            *at + slack >= spread * i as u32 / 10,
+            "query {i} at {at:?}: {arrivals:?}"
+        );
+    }
+    // The round ends with every lookup recorded.
+    let t = text(&registry);
+    assert_eq!(
+        sum(&t, metrics::DNS_LOOKUP_TOTAL, &["rcode=\"NXDOMAIN\""]),
+        10.0,
+        "{t}"
+    );
+}
+
+#[tokio::test]
 async fn a_stopped_server_yields_errors_not_a_crash() {
     let mut server = DnsServer::unbound()
         .bind_ip("127.0.0.25")

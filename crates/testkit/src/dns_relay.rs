@@ -9,9 +9,9 @@
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::oneshot;
@@ -124,6 +124,7 @@ struct Stats {
     dropped: AtomicU64,
     truncated: AtomicU64,
     tcp_connections: AtomicU64,
+    udp_arrivals: Mutex<Vec<Instant>>,
 }
 
 /// A running relay; stopped on drop.
@@ -171,6 +172,20 @@ impl DnsRelay {
     pub fn tcp_connections(&self) -> u64 {
         self.stats.tcp_connections.load(Ordering::SeqCst)
     }
+
+    /// When each UDP query arrived, as the time since the first one, in order.
+    pub fn udp_arrivals(&self) -> Vec<Duration> {
+        let arrivals = self
+            .stats
+            .udp_arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let first = arrivals.first().copied();
+        arrivals
+            .iter()
+            .map(|at| first.map_or(Duration::ZERO, |f| at.duration_since(f)))
+            .collect()
+    }
 }
 
 impl Drop for DnsRelay {
@@ -190,6 +205,11 @@ async fn relay_udp(socket: Arc<UdpSocket>, cfg: Builder, stats: Arc<Stats>) {
         let Ok((n, client)) = socket.recv_from(&mut buf).await else {
             continue;
         };
+        stats
+            .udp_arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Instant::now());
         let seq = stats.udp_queries.fetch_add(1, Ordering::SeqCst) + 1;
         if cfg
             .drop_every
