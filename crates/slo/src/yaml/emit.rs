@@ -425,17 +425,54 @@ impl<W: Write> Emitter<W> {
         self.map_start();
         if in_order {
             for (k, val) in entries {
-                self.kv(k, val)?;
+                self.map_entry(k, val)?;
             }
         } else {
             let mut sorted: Vec<(&str, &str)> = entries.collect();
             sorted.sort_by(|a, b| natural_cmp(a.0, b.0));
             for (k, val) in sorted {
-                self.kv(k, val)?;
+                self.map_entry(k, val)?;
             }
         }
         self.map_end();
-        Ok(())
+        self.maybe_flush()
+    }
+
+    /// One `key: value` of [`Emitter::string_map`]: through
+    /// [`Emitter::word_entry`] when both are plain words (label maps are
+    /// mostly such), else through [`Emitter::kv`].
+    fn map_entry(&mut self, k: &str, v: &str) -> io::Result<()> {
+        if k.len() <= 128 && plain_word(k) && plain_word(v) {
+            self.word_entry(k.as_bytes(), v.as_bytes());
+            Ok(())
+        } else {
+            self.kv(k, v)
+        }
+    }
+
+    /// What [`Emitter::kv`] writes in a block mapping for a key and a value
+    /// that are both plain words (see [`plain_word`]), and the state it
+    /// leaves, without the per-scalar analysis, style choice and indent
+    /// bookkeeping: the key on its own line, `: `, the value.
+    fn word_entry(&mut self, k: &[u8], v: &[u8]) {
+        if let Some(Frame::Map { first, pending }) = self.frames.last_mut() {
+            *pending = None;
+            if *first {
+                *first = false;
+                self.increase_indent(false, false);
+            }
+        }
+        self.write_indent();
+        self.put_run(k);
+        self.buf.extend_from_slice(b": ");
+        self.column += 2;
+        self.put_run(v);
+        self.whitespace = false;
+        self.indention = false;
+        self.open_ended = false;
+        self.root_context = false;
+        self.mapping_context = true;
+        self.simple_key_context = false;
     }
 
     fn scalar_node(&mut self, v: &str, a: &Analysis) {
@@ -821,25 +858,36 @@ fn analyze(v: &[u8]) -> Analysis {
     analyze_scan(v)
 }
 
+/// True for a word (see `Analysis::word`) that yaml.v2 writes as is: one
+/// that does not read back as another type (a number, a bool, null...).
+fn plain_word(v: &str) -> bool {
+    is_word(v.as_bytes()) && !needs_double_quotes(v)
+}
+
 /// True for a word (see `Analysis::word`).
 fn is_word(v: &[u8]) -> bool {
     v.first().is_some_and(u8::is_ascii_alphanumeric)
         && v[1..].iter().all(|&b| TEXT[usize::from(b)] == Text::Plain)
 }
 
-/// What [`analyze_scan`] finds for ASCII text with a line feed, in one
-/// simple pass: such text is never plain, and only non-printable bytes and
-/// spaces next to a break or at the end rule out single quotes or a literal block.
+/// What [`analyze_scan`] finds for ASCII text with a line feed, in two
+/// branch-free passes (the compiler vectorises them; expressions are most
+/// of the bytes written): such text is never plain, and only non-printable
+/// bytes and spaces next to a break or at the end rule out single quotes or
+/// a literal block.
 fn analyze_ascii_lines(v: &[u8]) -> Analysis {
-    let (mut special, mut space_break, mut break_space) = (false, false, false);
-    for (i, &b) in v.iter().enumerate() {
-        if b == b'\n' {
-            space_break |= i > 0 && v[i - 1] == b' ';
-            break_space |= v.get(i + 1) == Some(&b' ');
-        } else if !(0x20..=0x7E).contains(&b) {
-            special = true;
-        }
-    }
+    let special = v.iter().fold(false, |acc, &b| {
+        acc | ((b != b'\n') & !(0x20..=0x7E).contains(&b))
+    });
+    let (space_break, break_space) =
+        v.iter()
+            .zip(v.get(1..).unwrap_or_default())
+            .fold((false, false), |(sb, bs), (&a, &b)| {
+                (
+                    sb | ((a == b' ') & (b == b'\n')),
+                    bs | ((a == b'\n') & (b == b' ')),
+                )
+            });
     let trailing_space = v.last() == Some(&b' ');
     Analysis {
         multiline: true,

@@ -50,11 +50,14 @@ fn parse_go_int(s: &str) -> Option<Resolved> {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
     };
-    let lower = body.get(..2).map(str::to_ascii_lowercase);
-    let (radix, digits) = match lower.as_deref() {
-        Some("0x") => (16, &body[2..]),
-        Some("0o") => (8, &body[2..]),
-        Some("0b") => (2, &body[2..]),
+    let prefix = body
+        .as_bytes()
+        .get(..2)
+        .map(|p| [p[0], p[1].to_ascii_lowercase()]);
+    let (radix, digits) = match prefix {
+        Some([b'0', b'x']) => (16, &body[2..]),
+        Some([b'0', b'o']) => (8, &body[2..]),
+        Some([b'0', b'b']) => (2, &body[2..]),
         _ if body.len() > 1 && body.starts_with('0') => (8, &body[1..]),
         _ => (10, body),
     };
