@@ -3,8 +3,6 @@
 //! `time.Duration.String()` and `Hours()` for messages and arithmetic.
 //! A duration is an `i64` of nanoseconds, like Go's `time.Duration`.
 
-use std::fmt::Write;
-
 const MS: i64 = 1_000_000;
 const SECOND: i64 = 1_000 * MS;
 const MINUTE: i64 = 60 * SECOND;
@@ -72,16 +70,42 @@ pub fn parse_prom(s: &str) -> Result<Duration, String> {
     Ok(Duration(total as i64))
 }
 
+/// Appends the decimal digits of `v` (no formatting machinery: durations
+/// are written tens of times per SLO).
+fn push_decimal(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 impl Duration {
     /// Prometheus `model.Duration.String()`: `30d`, `4w`, `1d12h`, `1y`.
     pub fn prom(self) -> String {
+        let mut r = String::new();
+        self.push_prom(&mut r);
+        r
+    }
+
+    /// Appends [`Duration::prom`] to `out` (rule names and expressions are
+    /// built this way, without a string per duration).
+    pub fn push_prom(self, out: &mut String) {
         let mut ms = self.0 / MS;
         if ms == 0 {
-            return "0s".to_string();
+            out.push_str("0s");
+            return;
         }
-        let mut r = String::new();
         if ms < 0 {
-            r.push('-');
+            out.push('-');
             ms = -ms;
         }
         let units: [(&str, i64, bool); 7] = [
@@ -99,12 +123,11 @@ impl Duration {
             }
             let v = ms / mult;
             if v > 0 {
-                // Writing to a String cannot fail.
-                let _ = write!(r, "{v}{unit}");
+                push_decimal(out, v.unsigned_abs());
+                out.push_str(unit);
                 ms -= v * mult;
             }
         }
-        r
     }
 
     /// Go `time.Duration.Hours()`.

@@ -24,7 +24,10 @@ pub struct Info {
 
 /// `slo:sli_error:ratio_rate<window>`.
 pub fn sli_metric(w: Duration) -> String {
-    format!("slo:sli_error:ratio_rate{}", w.prom())
+    let mut m = String::with_capacity(32);
+    m.push_str("slo:sli_error:ratio_rate");
+    w.push_prom(&mut m);
+    m
 }
 
 /// The `sloth_id`/`sloth_service`/`sloth_slo` labels of an SLO.
@@ -185,13 +188,12 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
 }
 
 fn alert_rule(
-    slo: &Slo,
+    f: &str,
     meta: &AlertMeta,
     quick: &MwmbAlert,
     slow: &MwmbAlert,
     severity: &str,
 ) -> Rule {
-    let f = label_filter(&id_labels(slo));
     let eb = format_g(quick.error_budget / 100.0);
     let qf = format_g(quick.burn_rate_factor);
     let sf = format_g(slow.burn_rate_factor);
@@ -225,9 +227,10 @@ fn alert_rule(
 /// Page then ticket alert rules (each only when enabled).
 pub fn alert_rules(slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     let mut rules = Vec::new();
+    let filter = label_filter(&id_labels(slo));
     if !slo.page.disable {
         rules.push(alert_rule(
-            slo,
+            &filter,
             &slo.page,
             &alerts.page_quick,
             &alerts.page_slow,
@@ -236,7 +239,7 @@ pub fn alert_rules(slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     }
     if !slo.ticket.disable {
         rules.push(alert_rule(
-            slo,
+            &filter,
             &slo.ticket,
             &alerts.ticket_quick,
             &alerts.ticket_slow,
