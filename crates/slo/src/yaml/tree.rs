@@ -67,7 +67,8 @@ impl Value {
     }
 }
 
-fn scalar_from(raw: String, style: TScalarStyle, tag: Option<&Tag>) -> Scalar {
+/// The scalar yaml-rust2's event `(raw, style, tag)` stands for.
+pub(crate) fn scalar_from(raw: String, style: TScalarStyle, tag: Option<&Tag>) -> Scalar {
     let res = match tag {
         Some(t) if t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002") => {
             match t.suffix.as_str() {
@@ -193,7 +194,8 @@ impl Builder<'_> {
     }
 }
 
-fn upsert(entries: &mut Vec<(Scalar, Value)>, k: Scalar, v: Value) {
+/// Adds a mapping entry; a repeated key keeps its place and takes the new value.
+pub(crate) fn upsert(entries: &mut Vec<(Scalar, Value)>, k: Scalar, v: Value) {
     // yaml.v2 (non-strict) keeps the last value of a repeated key.
     if let Some(e) = entries
         .iter_mut()
@@ -205,8 +207,18 @@ fn upsert(entries: &mut Vec<(Scalar, Value)>, k: Scalar, v: Value) {
     }
 }
 
-/// Parses exactly one YAML document (an empty input is a null document).
+/// Parses exactly one YAML document (an empty input is a null document):
+/// with [`super::block`] when the document is in its subset (most specs),
+/// else with yaml-rust2.
 pub fn parse(text: &str) -> Result<Value, String> {
+    match super::block::parse(text) {
+        Some(v) => Ok(v),
+        None => parse_events(text),
+    }
+}
+
+/// [`parse`] through yaml-rust2's events, for any document.
+pub(crate) fn parse_events(text: &str) -> Result<Value, String> {
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
