@@ -9,8 +9,10 @@
 //! page's fault panel turns its incoming cells and arrows failed (arrows also
 //! by dash and a ✗ mark, red on the canvas) within two check intervals (plus
 //! the check timeout that detects a silent peer) and the selected path's
-//! history records the failures; clearing it turns them back. Screenshots are
-//! written to `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
+//! history records the failures; clearing it turns them back. The first
+//! update builds the top of the page and the views below it in the task after
+//! it (its time in `deferredMs`). Screenshots are written to
+//! `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -315,6 +317,32 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
         "N x k checked cells, all ok",
         Duration::from_secs(15),
         || cells(&d, "node-3") == (n_k, 0),
+    );
+    // The first update built the views at the top; those below it (the checks table, the errors,
+    // the history chart, the ring) were built in the task right after it, whose time only the
+    // first update's record has.
+    let first = d.script(
+        "const u = window.wardUpdates; \
+         return [u[0].updateMs, u[0].deferredMs, u.slice(1).filter(x => 'deferredMs' in x).length, \
+         document.querySelectorAll('#other [role=row]').length, document.getElementById('ringinfo').textContent]",
+    );
+    assert!(
+        first[0].as_f64().is_some_and(|ms| ms > 0.0)
+            && first[1].as_f64().is_some_and(|ms| ms > 0.0),
+        "first update and its deferred views: {first}"
+    );
+    assert_eq!(
+        first.as_array().map(|a| &a[2..]),
+        Some(
+            &[
+                json!(0),
+                json!(NODES + 1),
+                json!(format!(
+                    "{NODES} nodes, k = {K}, total checks n × k = {n_k}."
+                ))
+            ][..]
+        ),
+        "{first}"
     );
     // The ring's nodes: one Tab stop; the arrow keys move to the next node clockwise.
     let ring = d.script(
