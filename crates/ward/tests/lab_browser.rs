@@ -11,8 +11,9 @@
 //! the check timeout that detects a silent peer) and the selected path's
 //! history records the failures; clearing it turns them back. The first
 //! update builds the top of the page and the views below it in the task after
-//! it (its time in `deferredMs`). Screenshots are written to
-//! `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
+//! it (its time in `deferredMs`). Under forced colours (emulated over CDP) the
+//! canvas redraws in the system colours, and back when they end. Screenshots
+//! are written to `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -80,6 +81,15 @@ impl Driver {
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(status, 200, "{method} {path}: {text}");
         v["value"].clone()
+    }
+
+    /// Runs Chrome DevTools Protocol command `cmd` (chromedriver's `goog/cdp/execute`).
+    fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": cmd, "params": params}),
+        )
     }
 
     fn script(&self, script: &str) -> Value {
@@ -250,6 +260,102 @@ fn wait(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
 
 fn wait_value<T>(what: &str, limit: Duration, f: impl FnMut() -> Option<T>) -> T {
     ward_testkit::wait::until(limit, f).unwrap_or_else(|| panic!("{what}: not within {limit:?}"))
+}
+
+/// The graph's arrows (colour, opacity) as its canvas last drew them, each with whether it
+/// touches the selected node and its state.
+fn arrow_inks(d: &Driver) -> Vec<(String, f64, bool, String)> {
+    let v = d.script(
+        "return window.wardGraphArrows().map(a => [a.colour, a.alpha, a.highlighted, a.state])",
+    );
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e[0].as_str().unwrap_or_default().to_string(),
+                        e[1].as_f64().unwrap_or(-1.0),
+                        e[2].as_bool().unwrap_or(false),
+                        e[3].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// With node-3 selected: under forced colours (emulated over CDP) the canvas redraws its arrows in
+/// the system colours an element gets for CanvasText (ok and slow), Highlight (failed) and
+/// GrayText (not touching node-3, opaque), and its pixels have them; back in the page's own
+/// colours (faded arrows translucent) when forced colours end.
+fn forced_colours(d: &Driver) {
+    let normal: &[(&str, &str)] = &[("ok", "#3a8a55"), ("slow", "#b36b00"), ("fail", "#c01818")];
+    let own = |inks: &[(String, f64, bool, String)]| {
+        inks.iter().all(|(colour, alpha, highlighted, state)| {
+            normal.contains(&(state.as_str(), colour.as_str()))
+                && *alpha == if *highlighted { 1.0 } else { 0.12 }
+        })
+    };
+    assert!(own(&arrow_inks(d)), "{:?}", arrow_inks(d));
+    d.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "forced-colors", "value": "active"}]}),
+    );
+    let system = d.script(
+        "const e = document.createElement('span'); e.style.forcedColorAdjust = 'none'; document.body.append(e); \
+         const c = k => { e.style.color = k; return getComputedStyle(e).color; }; \
+         const r = [matchMedia('(forced-colors: active)').matches, c('CanvasText'), c('Highlight'), c('GrayText')]; e.remove(); return r",
+    );
+    let [text, highlight, gray] =
+        [1, 2, 3].map(|i: usize| system[i].as_str().unwrap_or_default().to_string());
+    assert_eq!(system[0], json!(true), "forced colours emulated: {system}");
+    assert_ne!(text, gray, "{system}");
+    let forced = |inks: &[(String, f64, bool, String)]| {
+        inks.iter().all(|(colour, alpha, highlighted, state)| {
+            let want = match (highlighted, state.as_str()) {
+                (false, _) => &gray,
+                (true, "fail") => &highlight,
+                _ => &text,
+            };
+            colour == want && *alpha == 1.0
+        })
+    };
+    wait(
+        "arrows drawn in system colours",
+        Duration::from_secs(5),
+        || forced(&arrow_inks(d)),
+    );
+    // On the canvas: a pixel of each arrow out of node-3 (ok or slow, so CanvasText) near its mark point.
+    let rgb: Vec<u8> = text
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(", ")
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    assert_eq!(rgb.len(), 3, "CanvasText: {text}");
+    let drawn = d.script(&format!(
+        "const c = document.getElementById('graphcanvas'), s = c.width / c.clientWidth, ctx = c.getContext('2d'); \
+         return window.wardGraphArrows().filter(a => a.from === 'node-3').map(a => {{ \
+           const p = ctx.getImageData(Math.round(a.x * s) - 3, Math.round(a.y * s) - 3, 7, 7).data; \
+           for (let i = 0; i < p.length; i += 4) if (Math.abs(p[i] - {}) < 40 && Math.abs(p[i + 1] - {}) < 40 && Math.abs(p[i + 2] - {}) < 40 && p[i + 3] > 200) return true; \
+           return false; }})",
+        rgb[0], rgb[1], rgb[2]
+    ));
+    d.screenshot("forced-colours");
+    assert_eq!(
+        drawn,
+        json!(vec![true; K]),
+        "CanvasText on each arrow out of node-3"
+    );
+    d.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "forced-colors", "value": "none"}]}),
+    );
+    wait(
+        "arrows in the page's colours again",
+        Duration::from_secs(5),
+        || own(&arrow_inks(d)),
+    );
 }
 
 #[test]
@@ -540,6 +646,7 @@ fn the_dashboard_shows_the_mesh_and_a_cut_node_in_a_real_browser() {
     wait("node-3's arrows ok again", limit * 2, || {
         arrows_into(&d, "node-3").iter().all(arrow_ok)
     });
+    forced_colours(&d);
     let update = d.script("return [window.wardLastUpdateMs, window.wardLastUpdate]");
     assert!(update[0].as_f64().is_some_and(|ms| ms >= 0.0), "{update}");
     eprintln!("last dashboard update: {}", update[1]);
