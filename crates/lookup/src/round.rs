@@ -23,6 +23,10 @@ use crate::report::{Lookup, Query, QueryOutcome};
 use crate::resolv::ResolvConf;
 use crate::stub;
 
+/// A paced round starts its lookups in steps of this much: the lookups of a
+/// step share one timer wake-up, and their answers arrive close together.
+const PACE_STEP: Duration = Duration::from_millis(50);
+
 /// Runs rounds of lookups and records them; built once, used every interval.
 #[derive(Debug)]
 pub struct Lookuper {
@@ -100,24 +104,28 @@ impl Lookuper {
         join_all(self.lookups()).await
     }
 
-    /// Runs one round with the lookups' starts spread evenly over `spread`,
-    /// as hostlookuper's per-pair start jitter spreads its queries, so no
-    /// server gets every query of a round in one burst; records them and keeps
-    /// none: only the lookups in flight are held.
+    /// Runs one round with the lookups' starts spread evenly over `spread`
+    /// in steps of 50 ms, as hostlookuper's per-pair start jitter spreads its
+    /// queries, so no server gets every query of a round in one burst;
+    /// records them and keeps none: only the lookups in flight are held.
     pub async fn paced_round(&self, spread: Duration) {
         let count = (self.direct.len() + self.through_resolv.len()).max(1) as u32;
         let start = Instant::now();
+        let due_of = |i: usize| {
+            let offset = spread * i as u32 / count;
+            start + PACE_STEP * (offset.as_nanos() / PACE_STEP.as_nanos()) as u32
+        };
         let mut waiting = self.lookups().enumerate();
         let mut next = waiting.next();
         let mut running = FuturesUnordered::new();
         loop {
-            let due = next
-                .as_ref()
-                .map(|(i, _)| start + spread * *i as u32 / count);
+            let due = next.as_ref().map(|(i, _)| due_of(*i));
             tokio::select! {
                 () = sleep_until(due.unwrap_or(start)), if due.is_some() => {
-                    running.extend(next.take().map(|(_, lookup)| lookup));
-                    next = waiting.next();
+                    while let Some((_, lookup)) = next.take_if(|(i, _)| Some(due_of(*i)) <= due) {
+                        running.push(lookup);
+                        next = waiting.next();
+                    }
                 }
                 Some(_) = running.next(), if !running.is_empty() => {}
                 else => break,

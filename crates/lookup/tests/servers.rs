@@ -263,12 +263,13 @@ async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
         &format!("udp://{}", relay.addr()),
         2000,
     ));
-    let spread = Duration::from_millis(900);
+    let spread = Duration::from_millis(1000);
     lookuper.paced_round(spread).await;
     let arrivals = relay.udp_arrivals();
     assert_eq!(arrivals.len(), 10, "{arrivals:?}");
-    // Lookup i starts i x 90 ms into the round, so its query cannot reach the
-    // relay sooner after the first one (less the first query's own delay).
+    // Lookup i starts i x 100 ms into the round (on the 50 ms steps), so its
+    // query cannot reach the relay sooner after the first one (less the
+    // first query's own delay).
     let slack = Duration::from_millis(60);
     for (i, at) in arrivals.iter().enumerate() {
         assert!(
