@@ -12,6 +12,9 @@
 #   bash scripts/bench/lookup.sh              # 60 s window after 10 s warm-up
 #   SECONDS_MEASURED=30 bash scripts/bench/lookup.sh
 #   WARD_BIN=/path/to/ward bash scripts/bench/lookup.sh   # skip scripts/build-release.sh (the shipped static build)
+#   DROP_PAGE_CACHE=1 bash scripts/bench/lookup.sh   # drop ward's file from the page cache first
+# Also prints ward's RSS split into its own memory (RssAnon) and pages of the
+# binary (RssFile); SMAPS_OUT=FILE saves its /proc/PID/smaps at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -83,6 +86,11 @@ wait_port "${IPS[0]}" "$DNS_PORT"
 
 # --- the probers ---------------------------------------------------------------
 declare -A PID
+if [ "${DROP_PAGE_CACHE:-0}" = 1 ]; then
+  # Start ward from a file whose pages are not in the page cache (not read
+  # lately), so its file-backed RSS does not depend on an earlier run or copy.
+  python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$WARD"
+fi
 WARD_PORT="$(free_port)"
 "$WARD" lookup -interval 1s -timeout 2s -listen "127.0.0.1:$WARD_PORT" \
   -hosts "$hosts_csv" -dns-servers "$servers_csv" >"$work/ward.log" 2>&1 &
