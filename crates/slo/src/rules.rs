@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::duration::Duration;
 use crate::gofmt::{format_f, format_g, quote};
 use crate::model::{merge, AlertMeta, Labels, Rule, Slo};
-use crate::template;
+use crate::template::Template;
 use crate::windows::{MwmbAlert, MwmbGroup};
 
 /// Who generated the rules: goes into `sloth_slo_info`.
@@ -83,7 +83,7 @@ pub fn sli_rules(
     let mut windows = alerts.windows();
     windows.push(slo.period);
     let ids = id_labels(slo);
-    let tpl = sli_template(slo);
+    let tpl = sli_template(slo).map(|t| Template::parse(&t));
     // merge(ids, {sloth_window}, slo labels): the SLO's labels win over the window's.
     let base = merge(&[&ids, &slo.labels]);
     let window_label = !slo.labels.contains_key("sloth_window");
@@ -106,8 +106,8 @@ pub fn sli_rules(
             }
             optimized_sli_expr(slo, &ids, short)
         } else {
-            let tpl = tpl.as_deref().map_err(|e| rule_err(e))?;
-            template::render(tpl, &[("window", &win)], true)
+            let tpl = tpl.as_ref().map_err(|e| rule_err(e))?;
+            tpl.render(&[("window", &win)], true)
                 .map_err(|e| rule_err(&format!("could not render SLI expression template: {e}")))?
         };
         let mut labels = base.clone();

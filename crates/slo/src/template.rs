@@ -7,39 +7,102 @@
 /// Renders `tpl` with `vars`. With `missing_key_error` an unknown field is an
 /// error (sloth's `missingkey=error`), otherwise it prints `<no value>`.
 pub fn render(tpl: &str, vars: &[(&str, &str)], missing_key_error: bool) -> Result<String, String> {
-    let mut out = String::with_capacity(tpl.len() + 16);
-    let mut rest = tpl;
-    let mut trim_next = false;
-    while let Some(start) = rest.find("{{") {
-        let mut text = &rest[..start];
+    Template::parse(tpl).render(vars, missing_key_error)
+}
+
+/// A template split once into text and field actions, for rendering it
+/// with several variable maps (an SLI query once per window).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+    len: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    /// Text, and string constants, as is.
+    Text(String),
+    /// `{{.name}}`: a variable.
+    Field(String),
+    /// The action that fails (Go reports it when execution reaches it).
+    Fail(String),
+}
+
+impl Template {
+    /// Splits `tpl`; a malformed or unsupported action ends the template
+    /// with its error, reported by [`Template::render`] when it gets there.
+    pub fn parse(tpl: &str) -> Template {
+        let mut t = Template {
+            parts: Vec::new(),
+            len: tpl.len(),
+        };
+        let mut rest = tpl;
+        let mut trim_next = false;
+        while let Some(start) = rest.find("{{") {
+            let mut text = &rest[..start];
+            if trim_next {
+                text = text.trim_start_matches(is_space);
+            }
+            let mut after = &rest[start + 2..];
+            if after.starts_with('-') && after[1..].starts_with(is_space) {
+                text = text.trim_end_matches(is_space);
+                after = &after[1..];
+            }
+            t.text(text);
+            let (body, trim_right, consumed) = match scan_action(after) {
+                Ok(a) => a,
+                Err(e) => {
+                    t.parts.push(Part::Fail(e));
+                    return t;
+                }
+            };
+            match action(body.trim_matches(is_space)) {
+                Ok(None) => {}
+                Ok(Some(Part::Text(s))) => t.text(&s),
+                Ok(Some(p)) => t.parts.push(p),
+                Err(e) => {
+                    t.parts.push(Part::Fail(e));
+                    return t;
+                }
+            }
+            trim_next = trim_right;
+            rest = &after[consumed..];
+        }
         if trim_next {
-            text = text.trim_start_matches(is_space);
+            rest = rest.trim_start_matches(is_space);
         }
-        let mut after = &rest[start + 2..];
-        let mut trim_left = false;
-        if after.starts_with('-') && after[1..].starts_with(is_space) {
-            trim_left = true;
-            after = &after[1..];
-        }
-        if trim_left {
-            text = text.trim_end_matches(is_space);
-        }
-        out.push_str(text);
-        let (body, trim_right, consumed) = scan_action(after)?;
-        render_action(
-            body.trim_matches(is_space),
-            vars,
-            missing_key_error,
-            &mut out,
-        )?;
-        trim_next = trim_right;
-        rest = &after[consumed..];
+        t.text(rest);
+        t
     }
-    if trim_next {
-        rest = rest.trim_start_matches(is_space);
+
+    fn text(&mut self, s: &str) {
+        match self.parts.last_mut() {
+            Some(Part::Text(t)) => t.push_str(s),
+            _ if s.is_empty() => {}
+            _ => self.parts.push(Part::Text(s.to_string())),
+        }
     }
-    out.push_str(rest);
-    Ok(out)
+
+    /// Executes the template with `vars` (see [`render`]).
+    pub fn render(&self, vars: &[(&str, &str)], missing_key_error: bool) -> Result<String, String> {
+        let mut out = String::with_capacity(self.len + 16);
+        for p in &self.parts {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(name) => match vars.iter().find(|(k, _)| k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None if missing_key_error => {
+                        return Err(format!(
+                            "template: sliExpr:1: executing \"sliExpr\" at <.{name}>: map has no entry for key \"{name}\""
+                        ))
+                    }
+                    None => out.push_str("<no value>"),
+                },
+                Part::Fail(e) => return Err(e.clone()),
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn is_space(c: char) -> bool {
@@ -112,28 +175,16 @@ fn scan_action(s: &str) -> Result<(&str, bool, usize), String> {
     Err("template: sliExpr:1: unclosed action".to_string())
 }
 
-fn render_action(
-    body: &str,
-    vars: &[(&str, &str)],
-    missing_key_error: bool,
-    out: &mut String,
-) -> Result<(), String> {
+/// What an action's body stands for: nothing (a comment), text, a field,
+/// or the error Go gives for it.
+fn action(body: &str) -> Result<Option<Part>, String> {
     if body.is_empty() {
         // Comment, or Go's "missing value for command" for `{{}}`.
-        return Ok(());
+        return Ok(None);
     }
     if let Some(name) = body.strip_prefix('.') {
         if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            match vars.iter().find(|(k, _)| *k == name) {
-                Some((_, v)) => out.push_str(v),
-                None if missing_key_error => {
-                    return Err(format!(
-                        "template: sliExpr:1: executing \"sliExpr\" at <.{name}>: map has no entry for key \"{name}\""
-                    ))
-                }
-                None => out.push_str("<no value>"),
-            }
-            return Ok(());
+            return Ok(Some(Part::Field(name.to_string())));
         }
     }
     if body.len() >= 2
@@ -141,13 +192,11 @@ fn render_action(
         && body.ends_with('`')
         && !body[1..body.len() - 1].contains('`')
     {
-        out.push_str(&body[1..body.len() - 1]);
-        return Ok(());
+        return Ok(Some(Part::Text(body[1..body.len() - 1].to_string())));
     }
     if body.len() >= 2 && body.starts_with('"') && body.ends_with('"') {
         if let Some(s) = unquote(&body[1..body.len() - 1]) {
-            out.push_str(&s);
-            return Ok(());
+            return Ok(Some(Part::Text(s)));
         }
     }
     Err(format!(
