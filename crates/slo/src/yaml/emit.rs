@@ -329,17 +329,25 @@ impl<W: Write> Emitter<W> {
             }
         }
         self.write_indent();
-        let a = analyze(k.as_bytes());
-        let simple = !a.multiline && k.len() <= 128;
         self.root_context = false;
         self.mapping_context = true;
-        if simple {
+        let simple = if k.len() <= 128 && plain_word(k) {
+            // What `scalar_node` writes for it, without the analysis.
             self.simple_key_context = true;
+            self.write_word(k.as_bytes());
+            true
         } else {
-            self.write_indicator(b"?", true, false, true);
-            self.simple_key_context = false;
-        }
-        self.scalar_node(k, &a);
+            let a = analyze(k.as_bytes());
+            let simple = !a.multiline && k.len() <= 128;
+            if simple {
+                self.simple_key_context = true;
+            } else {
+                self.write_indicator(b"?", true, false, true);
+                self.simple_key_context = false;
+            }
+            self.scalar_node(k, &a);
+            simple
+        };
         if let Some(Frame::Map { pending, .. }) = self.frames.last_mut() {
             *pending = Some(simple);
         }
@@ -349,8 +357,11 @@ impl<W: Write> Emitter<W> {
     /// Writes a string scalar as yaml.v2 would marshal a Go string.
     pub fn str(&mut self, v: &str) -> io::Result<()> {
         self.before_node();
-        let a = analyze(v.as_bytes());
-        self.scalar_node(v, &a);
+        if plain_word(v) {
+            self.write_word(v.as_bytes());
+        } else {
+            self.scalar_node(v, &analyze(v.as_bytes()));
+        }
         self.maybe_flush()
     }
 
