@@ -166,6 +166,23 @@ pub struct Rule {
     pub shared_labels: u8,
 }
 
+impl Rule {
+    /// A recording rule with these labels, every other field empty (unlike
+    /// `..Rule::default()`, no label map is allocated to be dropped).
+    pub fn recording(record: String, expr: String, labels: Arc<Labels>) -> Rule {
+        Rule {
+            record,
+            alert: String::new(),
+            expr,
+            for_: String::new(),
+            keep_firing_for: String::new(),
+            labels,
+            annotations: Labels::new(),
+            shared_labels: 0,
+        }
+    }
+}
+
 /// A named rule group.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleGroup {

@@ -114,12 +114,7 @@ pub fn sli_rules(
         if window_label {
             labels.insert("sloth_window".into(), win);
         }
-        rules.push(Rule {
-            record: sli_metric(w),
-            expr,
-            labels: Arc::new(labels),
-            ..Rule::default()
-        });
+        rules.push(Rule::recording(sli_metric(w), expr, Arc::new(labels)));
     }
     Ok(rules)
 }
@@ -137,11 +132,8 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     };
     // sloth gives the first six rules one shared map (see `Rule::shared_labels`).
     let rec = |record: &str, expr: String, labels: &Arc<Labels>| Rule {
-        record: record.to_string(),
-        expr,
-        labels: Arc::clone(labels),
         shared_labels: 1,
-        ..Rule::default()
+        ..Rule::recording(record.to_string(), expr, Arc::clone(labels))
     };
     let mut info_labels = Labels::new();
     info_labels.insert("sloth_version".into(), info.version.clone());
@@ -216,11 +208,14 @@ fn alert_rule(
     let mut sev = Labels::new();
     sev.insert("sloth_severity".into(), severity.into());
     Rule {
+        record: String::new(),
         alert: meta.name.clone(),
         expr,
+        for_: String::new(),
+        keep_firing_for: String::new(),
         labels: Arc::new(merge(&[&sev, &meta.labels])),
         annotations: merge(&[&ann, &meta.annotations]),
-        ..Rule::default()
+        shared_labels: 0,
     }
 }
 
