@@ -10,6 +10,8 @@
 //! kubenurse comes from `scripts/bench/nurse.sh` (built from its Go module);
 //! `WARD_BIN` names the ward binary to measure (nurse.sh passes the shipped
 //! static build), else the bench's own build is used.
+//! Prints RSS split into the process's own memory (`RssAnon`) and pages of its
+//! binary (`RssFile`); `WARD_BENCH_SMAPS=FILE` saves the last run's smaps.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -42,12 +44,14 @@ fn proc_cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn proc_rss_mb(pid: u32) -> f64 {
+/// A memory field of `/proc/PID/status` (`VmRSS`, `RssAnon`, `RssFile`), in MiB.
+fn proc_status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
         .find_map(|l| {
-            l.strip_prefix("VmRSS:")
+            l.strip_prefix(field)
+                .and_then(|v| v.strip_prefix(':'))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
         .unwrap_or(0.0)
@@ -81,6 +85,8 @@ fn api_requests(runtime: &tokio::runtime::Runtime, cluster: &KubeCluster) -> f64
 struct Run {
     tool: String,
     rss_mb: f64,
+    anon_mb: f64,
+    file_mb: f64,
     cpu_per_round_ms: f64,
     api_per_minute: f64,
     rounds: f64,
@@ -184,12 +190,21 @@ fn main() {
         let cpu = proc_cpu_seconds(p.pid()) - cpu0;
         let rounds = (checks_done() - checks0) / 10.0;
         let elapsed = t0.elapsed().as_secs_f64();
-        let rss = proc_rss_mb(p.pid());
+        let rss = proc_status_mib(p.pid(), "VmRSS");
+        let (anon, file) = (
+            proc_status_mib(p.pid(), "RssAnon"),
+            proc_status_mib(p.pid(), "RssFile"),
+        );
+        if let Some(path) = std::env::var_os("WARD_BENCH_SMAPS") {
+            let _ = std::fs::copy(format!("/proc/{}/smaps", p.pid()), path);
+        }
         let api = api_requests(&runtime, &cluster) - api_before;
         p.stop(Duration::from_secs(10));
         runs.push(Run {
             tool: tool.to_string(),
             rss_mb: rss,
+            anon_mb: anon,
+            file_mb: file,
             cpu_per_round_ms: cpu * 1000.0 / rounds.max(1.0),
             api_per_minute: api * 60.0 / (elapsed + 5.0),
             rounds,
@@ -197,13 +212,18 @@ fn main() {
     }
     println!("nodes={nodes} seconds={seconds} interval=1s limit=10 (neighbourhood check only)");
     println!(
-        "{:<10} {:>9} {:>16} {:>12} {:>8}",
-        "tool", "RSS MB", "CPU ms/round", "API req/min", "rounds"
+        "{:<10} {:>9} {:>15} {:>16} {:>12} {:>8}",
+        "tool", "RSS MiB", "anon/file MiB", "CPU ms/round", "API req/min", "rounds"
     );
     for r in &runs {
         println!(
-            "{:<10} {:>9.1} {:>16.2} {:>12.1} {:>8.0}",
-            r.tool, r.rss_mb, r.cpu_per_round_ms, r.api_per_minute, r.rounds
+            "{:<10} {:>9.1} {:>15} {:>16.2} {:>12.1} {:>8.0}",
+            r.tool,
+            r.rss_mb,
+            format!("{:.1}/{:.1}", r.anon_mb, r.file_mb),
+            r.cpu_per_round_ms,
+            r.api_per_minute,
+            r.rounds
         );
     }
     if let [w, k] = runs.as_slice() {
