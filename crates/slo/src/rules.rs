@@ -54,6 +54,15 @@ pub fn label_filter(labels: &Labels) -> String {
     s
 }
 
+/// `merge(&[&first, later])` for a set built here: its strings are moved
+/// into the result, only `later`'s are copied.
+fn merged(mut first: Labels, later: &Labels) -> Labels {
+    for (k, v) in later {
+        first.insert(k.clone(), v.clone());
+    }
+    first
+}
+
 /// The SLI expression template of an SLO (rendered once per window).
 fn sli_template(slo: &Slo) -> Result<String, String> {
     match (&slo.sli.events, &slo.sli.raw) {
@@ -85,10 +94,11 @@ pub fn sli_rules(
     let ids = id_labels(slo);
     let tpl = sli_template(slo).map(|t| Template::parse(&t));
     // merge(ids, {sloth_window}, slo labels): the SLO's labels win over the window's.
-    let base = merge(&[&ids, &slo.labels]);
+    let mut base = merge(&[&ids, &slo.labels]);
     let window_label = !slo.labels.contains_key("sloth_window");
     let mut rules = Vec::with_capacity(windows.len());
-    for w in windows {
+    let last = windows.len().saturating_sub(1);
+    for (i, w) in windows.into_iter().enumerate() {
         let rule_err = |e: &str| {
             format!(
                 "could not create {:?} SLO rule for window {}: {e}",
@@ -110,7 +120,12 @@ pub fn sli_rules(
             tpl.render(&[("window", &win)], true)
                 .map_err(|e| rule_err(&format!("could not render SLI expression template: {e}")))?
         };
-        let mut labels = base.clone();
+        // The last window takes the base set itself.
+        let mut labels = if i == last {
+            std::mem::take(&mut base)
+        } else {
+            base.clone()
+        };
         if window_label {
             labels.insert("sloth_window".into(), win);
         }
@@ -122,9 +137,9 @@ pub fn sli_rules(
 /// The seven metadata recording rules.
 pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     let ids = id_labels(slo);
-    let labels = Arc::new(merge(&[&ids, &slo.labels]));
-    let ratio = slo.objective / 100.0;
     let filter = label_filter(&ids);
+    let labels = Arc::new(merged(ids, &slo.labels));
+    let ratio = format_g(slo.objective / 100.0);
     let burn = |metric: String| {
         format!(
             "{metric}{filter}\n/ on(sloth_id, sloth_slo, sloth_service) group_left\nslo:error_budget:ratio{filter}\n"
@@ -141,14 +156,10 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     info_labels.insert("sloth_spec".into(), info.spec.clone());
     info_labels.insert("sloth_objective".into(), format_f(slo.objective));
     vec![
-        rec(
-            "slo:objective:ratio",
-            format!("vector({})", format_g(ratio)),
-            &labels,
-        ),
+        rec("slo:objective:ratio", format!("vector({ratio})"), &labels),
         rec(
             "slo:error_budget:ratio",
-            format!("vector(1-{})", format_g(ratio)),
+            format!("vector(1-{ratio})"),
             &labels,
         ),
         rec(
@@ -174,7 +185,11 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
         rec(
             "sloth_slo_info",
             "vector(1)".into(),
-            &Arc::new(merge(&[&labels, &info_labels])),
+            &Arc::new({
+                let mut l = Labels::clone(&labels);
+                l.extend(info_labels);
+                l
+            }),
         ),
     ]
 }
@@ -213,8 +228,8 @@ fn alert_rule(
         expr,
         for_: String::new(),
         keep_firing_for: String::new(),
-        labels: Arc::new(merge(&[&sev, &meta.labels])),
-        annotations: merge(&[&ann, &meta.annotations]),
+        labels: Arc::new(merged(sev, &meta.labels)),
+        annotations: merged(ann, &meta.annotations),
         shared_labels: 0,
     }
 }
