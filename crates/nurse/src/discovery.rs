@@ -1,8 +1,8 @@
 //! Neighbour discovery through watches (kube-rs reflectors, no polling): nurse
 //! pods matching the filter in the namespace, and nodes. A pod is a neighbour
 //! when it is Running, not terminating, not this pod, and (unless unschedulable
-//! nodes are allowed) on an existing, schedulable node. Objects are trimmed to
-//! the fields used before they are cached, to keep memory flat at scale.
+//! nodes are allowed) on an existing, schedulable node. Objects are decoded
+//! with only the fields used ([`crate::slim`]), to keep memory flat at scale.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
@@ -18,10 +17,11 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::ring;
+use crate::slim::{SlimNode, SlimPod};
 
 /// Objects per page of the initial lists (kube-rs asks for 500). A page is
-/// held twice while it is decoded, as JSON and as untrimmed objects; at 1,000
-/// nodes pages of 500 pods and nodes left ~20 MB of allocator arenas behind.
+/// held as JSON while it is decoded; at 1,000 nodes pages of 500 pods and
+/// nodes (then decoded whole) left ~20 MB of allocator arenas behind.
 const LIST_PAGE: u32 = 50;
 
 /// One eligible neighbour, shaped like kubenurse's `/alive` entries.
@@ -84,8 +84,8 @@ pub struct Identity {
 
 /// Running watches of pods and nodes.
 pub struct Discovery {
-    pods: Store<Pod>,
-    nodes: Option<Store<Node>>,
+    pods: Store<SlimPod>,
+    nodes: Option<Store<SlimNode>>,
     identity: Identity,
     last_error: Arc<Mutex<Option<String>>>,
     /// Bumped by every watch event: the cached snapshot is current while it is unchanged.
@@ -102,16 +102,6 @@ impl Drop for Discovery {
     }
 }
 
-fn is_unschedulable(node: &Node) -> bool {
-    let spec = node.spec.as_ref();
-    spec.and_then(|s| s.unschedulable).unwrap_or(false)
-        || spec.and_then(|s| s.taints.as_ref()).is_some_and(|taints| {
-            taints
-                .iter()
-                .any(|t| t.key == "node.kubernetes.io/unschedulable" && t.effect == "NoSchedule")
-        })
-}
-
 impl Discovery {
     /// Starts watching pods (`namespace`, empty for all; `selector`, a label
     /// selector) and, unless `allow_unschedulable`, nodes.
@@ -124,7 +114,7 @@ impl Discovery {
     ) -> Self {
         let last_error = Arc::new(Mutex::new(None));
         let generation = Arc::new(AtomicU64::new(0));
-        let pods_api: Api<Pod> = if namespace.is_empty() {
+        let pods_api: Api<SlimPod> = if namespace.is_empty() {
             Api::all(client.clone())
         } else {
             Api::namespaced(client.clone(), namespace)
@@ -138,7 +128,6 @@ impl Discovery {
             "pods",
             watcher(pods_api, config)
                 .default_backoff()
-                .modify(trim_pod)
                 .reflect(writer)
                 .boxed(),
             last_error.clone(),
@@ -149,11 +138,10 @@ impl Discovery {
             tasks.push(spawn_watch(
                 "nodes",
                 watcher(
-                    Api::<Node>::all(client),
+                    Api::<SlimNode>::all(client),
                     watcher::Config::default().page_size(LIST_PAGE),
                 )
                 .default_backoff()
-                .modify(trim_node)
                 .reflect(writer)
                 .boxed(),
                 last_error.clone(),
@@ -206,7 +194,7 @@ impl Discovery {
         Ok(snapshot)
     }
 
-    fn node(&self, name: &str) -> Option<Arc<Node>> {
+    fn node(&self, name: &str) -> Option<Arc<SlimNode>> {
         self.nodes
             .as_ref()
             .and_then(|s| s.state().into_iter().find(|n| n.name_any() == name))
@@ -217,24 +205,20 @@ impl Discovery {
         let nodes: Option<BTreeMap<String, bool>> = self.nodes.as_ref().map(|s| {
             s.state()
                 .iter()
-                .map(|n| (n.name_any(), !is_unschedulable(n)))
+                .map(|n| (n.name_any(), !n.is_unschedulable()))
                 .collect()
         });
         let mut by_node: BTreeMap<String, Neighbour> = BTreeMap::new();
         let mut pods = self.pods.state();
         pods.sort_by_key(|p| p.name_any());
         for pod in pods {
-            let node_name = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .unwrap_or_default();
+            let node_name = pod.spec.node_name.clone().unwrap_or_default();
             if pod.name_any() == self.identity.pod_name {
                 self_node.get_or_insert(node_name);
                 continue;
             }
-            let status = pod.status.as_ref();
-            let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
+            let status = &pod.status;
+            let running = status.phase.as_deref() == Some("Running");
             if !running || pod.metadata.deletion_timestamp.is_some() || node_name.is_empty() {
                 continue;
             }
@@ -247,8 +231,8 @@ impl Discovery {
                 .entry(node_name.clone())
                 .or_insert_with(|| Neighbour {
                     pod_name: pod.name_any(),
-                    pod_ip: status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
-                    host_ip: status.and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+                    pod_ip: status.pod_ip.clone().unwrap_or_default(),
+                    host_ip: status.host_ip.clone().unwrap_or_default(),
                     node_hash: ring::position(&node_name),
                     node_name,
                 });
@@ -272,12 +256,12 @@ impl Discovery {
                 .state()
                 .iter()
                 .find(|p| p.name_any() == self.identity.pod_name)
-                .and_then(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+                .and_then(|p| p.spec.node_name.clone())
         });
         match me {
             None => true,
             Some(name) => match self.node(&name) {
-                Some(node) => !is_unschedulable(&node),
+                Some(node) => !node.is_unschedulable(),
                 None => self.nodes.as_ref().is_some_and(|s| s.is_empty()),
             },
         }
@@ -307,40 +291,6 @@ where
             }
         }
     })
-}
-
-/// Keeps only what discovery reads from a pod.
-fn trim_pod(pod: &mut Pod) {
-    pod.metadata.managed_fields = None;
-    pod.metadata.annotations = None;
-    pod.metadata.owner_references = None;
-    if let Some(spec) = pod.spec.as_mut() {
-        let node_name = spec.node_name.take();
-        *spec = Default::default();
-        spec.node_name = node_name;
-    }
-    if let Some(status) = pod.status.as_mut() {
-        status.conditions = None;
-        status.container_statuses = None;
-        status.init_container_statuses = None;
-        status.ephemeral_container_statuses = None;
-        status.pod_ips = None;
-        status.host_ips = None;
-    }
-}
-
-/// Keeps only what discovery reads from a node (spec: unschedulable, taints).
-fn trim_node(node: &mut Node) {
-    node.metadata.managed_fields = None;
-    node.metadata.annotations = None;
-    node.metadata.labels = None;
-    node.status = None;
-    if let Some(spec) = node.spec.as_mut() {
-        spec.pod_cidr = None;
-        spec.pod_cidrs = None;
-        spec.provider_id = None;
-        spec.config_source = None;
-    }
 }
 
 #[cfg(test)]

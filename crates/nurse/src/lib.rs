@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ring;
 pub mod round;
 pub mod server;
+pub mod slim;
 pub mod status;
 pub mod ui;
 
