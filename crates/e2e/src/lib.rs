@@ -105,6 +105,7 @@ pub async fn run(
         outcome: Outcome::Failed,
         duration: Duration::ZERO,
         error: Some("not run".into()),
+        detail: None,
     });
     if let Some(lease) = lease {
         if let Err(e) = lease.release().await {

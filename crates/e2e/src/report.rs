@@ -41,6 +41,10 @@ pub struct StepReport {
     pub duration: Duration,
     /// Why it failed.
     pub error: Option<String>,
+    /// What it found when it passed, where that matters (the nodes a volume
+    /// was written and read on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One test.
@@ -196,6 +200,7 @@ mod tests {
             outcome,
             duration: Duration::from_millis(1500),
             error: error.map(str::to_string),
+            detail: None,
         }
     }
 

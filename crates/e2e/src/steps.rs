@@ -17,6 +17,7 @@ struct State {
     done: Vec<StepReport>,
     current: Option<(String, Instant)>,
     note: String,
+    detail: Option<String>,
 }
 
 /// The step log of one test (cheap to clone; clones share the log).
@@ -62,6 +63,7 @@ impl Steps {
             let mut s = self.lock();
             s.current = Some((name.to_string(), start));
             s.note.clear();
+            s.detail = None;
         }
         tracing::debug!(test = self.test, step = name, "step started");
         let result = match tokio::time::timeout(timeout, step).await {
@@ -87,17 +89,24 @@ impl Steps {
         self.recorder.record(self.test, Some(name), duration, ok);
         let mut s = self.lock();
         s.current = None;
+        let detail = s.detail.take();
         s.done.push(StepReport {
             name: name.to_string(),
             outcome: if ok { Outcome::Passed } else { Outcome::Failed },
             duration,
             error,
+            detail,
         });
     }
 
     /// Records what a wait in the current step last observed (shown on timeout).
     pub fn note(&self, observed: impl Into<String>) {
         self.lock().note = observed.into();
+    }
+
+    /// Records what the current step found, kept in its report.
+    pub fn detail(&self, found: impl Into<String>) {
+        self.lock().detail = Some(found.into());
     }
 
     /// Closes the step in flight as failed with `reason` (test timeout, cancellation).
@@ -121,6 +130,7 @@ impl Steps {
             outcome: Outcome::Skipped,
             duration: Duration::ZERO,
             error: Some(reason.to_string()),
+            detail: None,
         });
     }
 

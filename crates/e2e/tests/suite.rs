@@ -177,6 +177,23 @@ async fn the_whole_suite_passes_with_real_dns() {
             "pvc-delete"
         ]
     );
+    // The reader was scheduled away from the writer's node, so the data
+    // really crossed nodes (the test nodes are all ready and schedulable).
+    let read = test_report(&report, "storage")
+        .steps
+        .iter()
+        .find(|s| s.name == "read")
+        .unwrap();
+    let detail = read.detail.as_deref().unwrap_or_default();
+    let nodes = detail
+        .strip_prefix("written on node ")
+        .and_then(|rest| rest.split_once(", read on node "));
+    let Some((writer, reader)) = nodes else {
+        panic!("read step detail: {detail:?}");
+    };
+    assert!(support::NODES.contains(&writer), "{detail}");
+    assert!(support::NODES.contains(&reader), "{detail}");
+    assert_ne!(writer, reader, "{detail}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

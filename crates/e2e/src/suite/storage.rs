@@ -113,8 +113,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<Option<String>> {
         .run("read", t.job, async {
             create_job(ctx, &jobs, READER, &read, writer_node.as_deref()).await?;
             wait_job(ctx, &jobs, READER).await?;
-            let node = job_node(ctx, READER).await?;
-            tracing::info!(writer = ?writer_node, reader = ?node, "storage: read back on node");
+            let reader_node = job_node(ctx, READER).await?;
+            let found = format!(
+                "written on node {}, read on node {}",
+                writer_node.as_deref().unwrap_or("?"),
+                reader_node.as_deref().unwrap_or("?")
+            );
+            tracing::info!("storage: {found}");
+            ctx.steps.detail(found);
             Ok(())
         })
         .await?;
