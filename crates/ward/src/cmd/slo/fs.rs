@@ -167,21 +167,27 @@ pub fn write_results<W: Write>(
     Ok(())
 }
 
-/// A temp file next to `dest`, renamed over it by [`Pending::commit`].
+/// A temp file next to `dest`, renamed over it by [`Pending::commit`]
+/// (removed when dropped uncommitted).
 pub struct Pending {
     tmp: PathBuf,
     dest: PathBuf,
+    committed: bool,
 }
 
 impl Pending {
-    fn commit(&self) -> io::Result<()> {
-        std::fs::rename(&self.tmp, &self.dest)
+    fn commit(&mut self) -> io::Result<()> {
+        std::fs::rename(&self.tmp, &self.dest)?;
+        self.committed = true;
+        Ok(())
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.tmp);
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -208,6 +214,7 @@ fn write_pending(
     let pending = Pending {
         tmp,
         dest: dest.to_path_buf(),
+        committed: false,
     };
     let mut w = BufWriter::with_capacity(256 * 1024, file);
     f(&mut w)?;
@@ -222,7 +229,7 @@ pub fn write_atomic(
     dest: &Path,
     f: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let p = write_pending(None, dest, f)?;
+    let mut p = write_pending(None, dest, f)?;
     p.commit()
         .with_context(|| format!("renaming into {}", dest.display()))
         .map_err(io_fail)
@@ -325,12 +332,17 @@ pub fn generate_dir(
         }
         pending.push(o.written?);
     }
-    // Directories are created only now, so a failed run leaves nothing behind.
-    for p in &pending {
+    // Directories are created only now, so a failed run leaves nothing
+    // behind; consecutive outputs in one directory create it once.
+    let mut created: Option<PathBuf> = None;
+    for p in &mut pending {
         if let Some(parent) = p.dest.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))
-                .map_err(io_fail)?;
+            if created.as_deref() != Some(parent) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))
+                    .map_err(io_fail)?;
+                created = Some(parent.to_path_buf());
+            }
         }
         p.commit()
             .with_context(|| format!("renaming into {}", p.dest.display()))
