@@ -111,9 +111,9 @@ impl Generator {
             _ => group.kind.cli_mode(),
         };
         let info = Info {
-            version: self.cfg.version.clone(),
-            mode: mode.to_string(),
-            spec: group.kind.spec_label().to_string(),
+            version: self.cfg.version.as_str().into(),
+            mode: mode.into(),
+            spec: group.kind.spec_label().into(),
         };
         let mut results = Vec::with_capacity(group.slos.len());
         for mut slo in group.slos {

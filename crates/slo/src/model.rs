@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use crate::duration::Duration;
 
+/// A label name or value: shared text, so that label sets copied from one
+/// another (every rule of an SLO carries its labels) share their strings.
+pub type Label = Arc<str>;
+
 /// Label or annotation set (merged with "later wins", printed in yaml.v2 order).
-pub type Labels = BTreeMap<String, String>;
+pub type Labels = BTreeMap<Label, Label>;
 
 /// Which spec format a document was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +236,7 @@ pub fn merge(sets: &[&Labels]) -> Labels {
     let mut out = Labels::new();
     for s in sets {
         for (k, v) in s.iter() {
-            out.insert(k.clone(), v.clone());
+            out.insert(Label::clone(k), Label::clone(v));
         }
     }
     out

@@ -54,7 +54,7 @@ fn labels_map<W: Write>(e: &mut Emitter<W>, key: &str, l: &Labels) -> io::Result
         return Ok(());
     }
     e.key(key)?;
-    e.string_map(l.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    e.string_map(l.iter().map(|(k, v)| (&**k, &**v)))
 }
 
 /// The `labels` block of the last rule written, copied for the next rule
@@ -148,10 +148,10 @@ pub fn write_k8s<W: Write>(res: &GroupResult, header_text: &str, w: W) -> io::Re
     e.map_start();
     if let Some(a) = &meta.annotations {
         e.key("annotations")?;
-        e.string_map(a.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        e.string_map(a.iter().map(|(k, v)| (&**k, &**v)))?;
     }
     e.key("labels")?;
-    e.string_map(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    e.string_map(labels.iter().map(|(k, v)| (&**k, &**v)))?;
     if !meta.name.is_empty() {
         e.kv("name", &meta.name)?;
     }

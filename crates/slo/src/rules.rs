@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::duration::Duration;
 use crate::gofmt::{format_f, format_g, quote};
-use crate::model::{merge, AlertMeta, Labels, Rule, Slo};
+use crate::model::{merge, AlertMeta, Label, Labels, Rule, Slo};
 use crate::template::Template;
 use crate::windows::{MwmbAlert, MwmbGroup};
 
@@ -15,11 +15,11 @@ use crate::windows::{MwmbAlert, MwmbGroup};
 #[derive(Debug, Clone)]
 pub struct Info {
     /// `sloth_version`.
-    pub version: String,
+    pub version: Label,
     /// `sloth_mode`.
-    pub mode: String,
+    pub mode: Label,
     /// `sloth_spec`.
-    pub spec: String,
+    pub spec: Label,
 }
 
 /// `slo:sli_error:ratio_rate<window>`.
@@ -33,9 +33,9 @@ pub fn sli_metric(w: Duration) -> String {
 /// The `sloth_id`/`sloth_service`/`sloth_slo` labels of an SLO.
 pub fn id_labels(slo: &Slo) -> Labels {
     let mut l = Labels::new();
-    l.insert("sloth_id".into(), slo.id.clone());
-    l.insert("sloth_service".into(), slo.service.clone());
-    l.insert("sloth_slo".into(), slo.name.clone());
+    l.insert("sloth_id".into(), slo.id.as_str().into());
+    l.insert("sloth_service".into(), slo.service.as_str().into());
+    l.insert("sloth_slo".into(), slo.name.as_str().into());
     l
 }
 
@@ -58,7 +58,7 @@ pub fn label_filter(labels: &Labels) -> String {
 /// into the result, only `later`'s are copied.
 fn merged(mut first: Labels, later: &Labels) -> Labels {
     for (k, v) in later {
-        first.insert(k.clone(), v.clone());
+        first.insert(Label::clone(k), Label::clone(v));
     }
     first
 }
@@ -96,6 +96,7 @@ pub fn sli_rules(
     // merge(ids, {sloth_window}, slo labels): the SLO's labels win over the window's.
     let mut base = merge(&[&ids, &slo.labels]);
     let window_label = !slo.labels.contains_key("sloth_window");
+    let window_key = Label::from("sloth_window");
     let mut rules = Vec::with_capacity(windows.len());
     let last = windows.len().saturating_sub(1);
     for (i, w) in windows.into_iter().enumerate() {
@@ -127,7 +128,7 @@ pub fn sli_rules(
             base.clone()
         };
         if window_label {
-            labels.insert("sloth_window".into(), win);
+            labels.insert(window_key.clone(), Label::from(win.as_str()));
         }
         rules.push(Rule::recording(sli_metric(w), expr, Arc::new(labels)));
     }
@@ -151,10 +152,10 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
         ..Rule::recording(record.to_string(), expr, Arc::clone(labels))
     };
     let mut info_labels = Labels::new();
-    info_labels.insert("sloth_version".into(), info.version.clone());
-    info_labels.insert("sloth_mode".into(), info.mode.clone());
-    info_labels.insert("sloth_spec".into(), info.spec.clone());
-    info_labels.insert("sloth_objective".into(), format_f(slo.objective));
+    info_labels.insert("sloth_version".into(), Label::clone(&info.version));
+    info_labels.insert("sloth_mode".into(), Label::clone(&info.mode));
+    info_labels.insert("sloth_spec".into(), Label::clone(&info.spec));
+    info_labels.insert("sloth_objective".into(), format_f(slo.objective).into());
     vec![
         rec("slo:objective:ratio", format!("vector({ratio})"), &labels),
         rec(
@@ -214,7 +215,7 @@ fn alert_rule(
     let mut ann = Labels::new();
     ann.insert(
         "title".into(),
-        format!("({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."),
+        format!("({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast.").into(),
     );
     ann.insert(
         "summary".into(),

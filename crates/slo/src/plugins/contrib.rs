@@ -11,7 +11,7 @@ use serde_json::{Map, Value as J};
 use super::{json_kind, Request};
 use crate::duration::{parse_prom, Duration};
 use crate::gofmt::format_g;
-use crate::model::{merge, Labels, PluginRef, Rule, SloRules};
+use crate::model::{merge, Label, Labels, PluginRef, Rule, SloRules};
 use crate::rules::{id_labels, label_filter, sli_metric};
 use crate::template;
 
@@ -97,8 +97,8 @@ fn string_map(id: &str, m: &Map<String, J>, field: &str) -> Result<Labels, Strin
         Some(J::Object(o)) => o
             .iter()
             .map(|(k, v)| match v {
-                J::String(s) => Ok((k.clone(), s.clone())),
-                J::Null => Ok((k.clone(), String::new())),
+                J::String(s) => Ok((Label::from(k.as_str()), Label::from(s.as_str()))),
+                J::Null => Ok((Label::from(k.as_str()), Label::from(""))),
                 other => Err(bad(id, field, "string", other)),
             })
             .collect(),
@@ -230,7 +230,7 @@ pub fn build(p: &PluginRef) -> Result<Contrib, String> {
 }
 
 fn keep_only(labels: &mut Labels, keep: &[String]) {
-    labels.retain(|k, _| keep.iter().any(|p| p == k));
+    labels.retain(|k, _| keep.iter().any(|p| **p == **k));
 }
 
 impl Contrib {
@@ -267,7 +267,10 @@ impl Contrib {
             } => {
                 let slo = req.slo;
                 let mut sel = id_labels(slo);
-                sel.insert("sloth_id".into(), format!("{}-{}", slo.service, slo.name));
+                sel.insert(
+                    "sloth_id".into(),
+                    format!("{}-{}", slo.service, slo.name).into(),
+                );
                 let sel = merge(&[&sel, &slo.labels, selector_labels]);
                 res.alerts.rules.push(Rule {
                     alert: alert_name.clone(),
@@ -366,7 +369,7 @@ fn denominator_corrected(
         )
         .map_err(|e| format!("could not create {:?} SLO rule for window {}: could not render SLI expression template: {e}", slo.id, w.go()))?;
         let mut wl = Labels::new();
-        wl.insert("sloth_window".into(), win);
+        wl.insert("sloth_window".into(), Label::from(win.as_str()));
         sli_rules.push(Rule {
             record: sli_metric(w),
             expr,

@@ -70,7 +70,7 @@ fn bucket(options: &Labels) -> Result<String, String> {
             "could not get bucket: not a valid bucket, can't parse to float64: strconv.ParseFloat: parsing {b:?}: invalid syntax"
         ));
     }
-    Ok(b.clone())
+    Ok(b.to_string())
 }
 
 fn with_comma(f: &str) -> String {
@@ -109,7 +109,7 @@ pub fn run(id: &str, _meta: &Meta, _labels: &Labels, options: &Labels) -> Result
                 })?;
                 custom.to_string()
             };
-            let f = trim_filter(options.get("filter").map(String::as_str).unwrap_or("")).to_string();
+            let f = trim_filter(options.get("filter").map(|f| &**f).unwrap_or("")).to_string();
             Ok(format!(
                 "\nsum(rate(coredns_dns_responses_total{{ {}rcode=~\"{rcode}\" }}[{W}]))\n/\n(sum(rate(coredns_dns_responses_total{{ {f} }}[{W}])) > 0)\n",
                 with_comma(&f)
@@ -117,7 +117,7 @@ pub fn run(id: &str, _meta: &Meta, _labels: &Labels, options: &Labels) -> Result
         })()),
         "sloth-common/coredns/latency" => exec((|| {
             let b = bucket(options)?;
-            let f = trim_filter(options.get("filter").map(String::as_str).unwrap_or("")).to_string();
+            let f = trim_filter(options.get("filter").map(|f| &**f).unwrap_or("")).to_string();
             Ok(format!(
                 "\n1 - ((\n  sum(rate(coredns_dns_request_duration_seconds_bucket{{ {}le=\"{b}\" }}[{{{{ .window }}}}]))\n  /\n  (sum(rate(coredns_dns_request_duration_seconds_count{{ {f} }}[{{{{ .window }}}}])) > 0)\n) OR on() vector(1))\n",
                 with_comma(&f)
@@ -140,9 +140,7 @@ mod tests {
     use super::*;
 
     fn opts(kv: &[(&str, &str)]) -> Labels {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        kv.iter().map(|&(k, v)| (k.into(), v.into())).collect()
     }
 
     fn meta() -> Meta {

@@ -213,7 +213,7 @@ impl<'v> Obj<'v> {
                             name: &k,
                         },
                     )?;
-                    out.insert(k, s);
+                    out.insert(k.into(), s.into());
                 }
                 Ok(Some(out))
             }

@@ -196,7 +196,7 @@ fn parse_extra_labels(raw: &[String]) -> Result<Labels, Failure> {
                 msg: format!("invalid --extra-labels {kv:?}: expected key=value"),
             });
         };
-        l.insert(k.to_string(), v.to_string());
+        l.insert(k.into(), v.into());
     }
     Ok(l)
 }
