@@ -38,9 +38,13 @@ struct Analysis {
     block_plain_allowed: bool,
     single_quoted_allowed: bool,
     block_allowed: bool,
-    /// One run of printable ASCII that starts with a letter or digit and
-    /// has no space and no indicator: written as is in plain style.
+    /// One run of printable ASCII without spaces that starts with a letter
+    /// or digit and does not end with `:`: written as is in plain style (a
+    /// `:` or flow indicator inside it matters in flow context only).
     word: bool,
+    /// ASCII text with a line feed and no other break or control byte:
+    /// written line by line as is in a literal block.
+    lines: bool,
 }
 
 /// The state that decides the next bytes, between two calls (the indent
@@ -488,7 +492,7 @@ impl<W: Write> Emitter<W> {
 
     fn scalar_node(&mut self, v: &str, a: &Analysis) {
         let bytes = v.as_bytes();
-        let mut style = if !a.word && v.contains('\n') {
+        let mut style = if a.lines || (!a.word && v.contains('\n')) {
             Style::Literal
         } else if !needs_double_quotes(v) {
             Style::Plain
@@ -516,7 +520,7 @@ impl<W: Write> Emitter<W> {
             Style::Plain => self.write_plain(bytes, allow_breaks),
             Style::Single => self.write_single(bytes, allow_breaks),
             Style::Double => self.write_double(bytes, allow_breaks),
-            Style::Literal => self.write_literal(v),
+            Style::Literal => self.write_literal(v, a.lines),
         }
         self.pop_indent();
     }
@@ -704,10 +708,11 @@ impl<W: Write> Emitter<W> {
         self.indention = false;
     }
 
-    fn write_literal(&mut self, text: &str) {
+    /// Writes a literal block (`lines`: see `Analysis::lines`).
+    fn write_literal(&mut self, text: &str, lines: bool) {
         let v = text.as_bytes();
         // With no other break possible, lines end at a `\n` found by memchr.
-        let newline_only = text.is_ascii() && !text.contains('\r');
+        let newline_only = lines || (text.is_ascii() && !text.contains('\r'));
         self.write_indicator(b"|", true, false, false);
         // Block scalar hints.
         if v.first() == Some(&b' ') || is_break(v, 0) {
@@ -757,8 +762,10 @@ impl<W: Write> Emitter<W> {
                     self.write_indent();
                 }
                 if newline_only {
+                    // ASCII: one column per byte.
                     let end = text[i..].find('\n').map_or(v.len(), |n| i + n);
-                    self.put_run(&v[i..end]);
+                    self.buf.extend_from_slice(&v[i..end]);
+                    self.column += end - i;
                     i = end;
                 } else {
                     self.write_run(v, &mut i, may_break);
@@ -856,11 +863,14 @@ fn analyze(v: &[u8]) -> Analysis {
     if is_word(v) {
         return Analysis {
             multiline: false,
-            flow_plain_allowed: true,
+            flow_plain_allowed: !v[1..]
+                .iter()
+                .any(|&b| b == b':' || TEXT[usize::from(b)] == Text::Flow),
             block_plain_allowed: true,
             single_quoted_allowed: true,
             block_allowed: true,
             word: true,
+            lines: false,
         };
     }
     if v.is_ascii() && v.contains(&b'\n') {
@@ -878,7 +888,8 @@ fn plain_word(v: &str) -> bool {
 /// True for a word (see `Analysis::word`).
 fn is_word(v: &[u8]) -> bool {
     v.first().is_some_and(u8::is_ascii_alphanumeric)
-        && v[1..].iter().all(|&b| TEXT[usize::from(b)] == Text::Plain)
+        && v.last() != Some(&b':')
+        && v[1..].iter().all(|b| (0x21..=0x7E).contains(b))
 }
 
 /// What [`analyze_scan`] finds for ASCII text with a line feed, in two
@@ -907,6 +918,7 @@ fn analyze_ascii_lines(v: &[u8]) -> Analysis {
         single_quoted_allowed: !(special || space_break || break_space),
         block_allowed: !(special || space_break || trailing_space),
         word: false,
+        lines: !special,
     }
 }
 
@@ -920,6 +932,7 @@ fn analyze_scan(v: &[u8]) -> Analysis {
             single_quoted_allowed: true,
             block_allowed: false,
             word: false,
+            lines: false,
         };
     }
     let mut block_indicators = false;
@@ -1047,6 +1060,7 @@ fn analyze_scan(v: &[u8]) -> Analysis {
         single_quoted_allowed: true,
         block_allowed: true,
         word: false,
+        lines: false,
     };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.flow_plain_allowed = false;
@@ -1178,6 +1192,9 @@ mod tests {
         assert_eq!(one("a", "#x"), "a: '#x'\n");
         assert_eq!(one("a", "x\n"), "a: |\n  x\n");
         assert_eq!(one("a", "x"), "a: x\n");
+        assert_eq!(one("a", "x:y,z"), "a: x:y,z\n");
+        assert_eq!(one("a", "x:"), "a: 'x:'\n");
+        assert_eq!(one("a:b", "c"), "a:b: c\n");
         assert_eq!(one("a", "x\ny"), "a: |-\n  x\n  y\n");
         assert_eq!(one("a", ""), "a: \"\"\n");
         assert_eq!(one("a", "tab\there"), "a: \"tab\\there\"\n");
@@ -1212,8 +1229,11 @@ mod tests {
             " \n",
         ];
         for v in lines {
+            let a = analyze_ascii_lines(v.as_bytes());
+            let controls = v.bytes().any(|b| b != b'\n' && !(0x20..=0x7E).contains(&b));
+            assert_eq!(a.lines, !controls, "{v:?}");
             assert_eq!(
-                analyze_ascii_lines(v.as_bytes()),
+                Analysis { lines: false, ..a },
                 analyze_scan(v.as_bytes()),
                 "{v:?}"
             );
@@ -1226,6 +1246,10 @@ mod tests {
             "9.5",
             "sloth_id",
             "a/b*c",
+            "a:b",
+            "slo:sli_error:ratio_rate5m",
+            "a#b",
+            "a,b[c]{d}?",
         ] {
             assert!(is_word(v.as_bytes()), "{v:?}");
             let word = Analysis {
@@ -1234,7 +1258,7 @@ mod tests {
             };
             assert_eq!(analyze(v.as_bytes()), word, "{v:?}");
         }
-        for v in ["-a", "a b", "a:b", "a#b", "a,b", "é", ""] {
+        for v in ["-a", "a b", "a:", "a\tb", "é", ""] {
             assert!(!is_word(v.as_bytes()), "{v:?}");
         }
     }
