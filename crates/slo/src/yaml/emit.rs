@@ -70,6 +70,18 @@ pub struct Recording {
     bytes: Vec<u8>,
 }
 
+/// The entries of the last map written through [`Emitter::string_map_memo`],
+/// each with the bytes it came to, so that the next map copies the entries
+/// it has in the same place (the label maps of consecutive rules differ in
+/// a few entries).
+#[derive(Debug, Default)]
+pub struct MapMemo<'a> {
+    /// The keys were in natural order.
+    in_order: bool,
+    /// Key, value and recording of each entry, in written order.
+    entries: Vec<(&'a str, &'a str, Recording)>,
+}
+
 /// Streams one YAML document in yaml.v2's layout into a writer.
 pub struct Emitter<W: Write> {
     out: W,
@@ -127,24 +139,28 @@ impl<W: Write> Emitter<W> {
     /// Writes a whole key and its value with `write`, recording the bytes in
     /// `rec`; or, when `same` (the caller vouches that `write` writes what it
     /// wrote the last time `rec` recorded) and the layout is where it was
-    /// then, copies the recorded bytes instead.
+    /// then, copies the recorded bytes instead. Recordings nest.
     pub fn replay(
         &mut self,
         rec: &mut Recording,
         same: bool,
         write: impl FnOnce(&mut Self) -> io::Result<()>,
     ) -> io::Result<()> {
-        let before = self.layout();
+        let before = self.key_layout();
         match rec.layouts {
             Some((was, after)) if same && was == before => {
+                // What the key's write did to the indent stack (see `key`).
+                if let Some(Frame::Map { first: true, .. }) = before.frame {
+                    self.indents.push(before.indent);
+                }
                 self.buf.extend_from_slice(&rec.bytes);
                 self.set_layout(after);
             }
             _ => {
                 let start = self.buf.len();
-                self.recording = true;
+                let outer = std::mem::replace(&mut self.recording, true);
                 let written = write(self);
-                self.recording = false;
+                self.recording = outer;
                 written?;
                 rec.layouts = Some((before, self.layout()));
                 rec.bytes.clear();
@@ -152,6 +168,18 @@ impl<W: Write> Emitter<W> {
             }
         }
         self.maybe_flush()
+    }
+
+    /// The layout as far as a mapping key written next depends on it: a key
+    /// starts with `write_indent`, which breaks the line when the last thing
+    /// written did not end in an indentation (`indention` off), so then the
+    /// column does not matter.
+    fn key_layout(&self) -> Layout {
+        let mut l = self.layout();
+        if !l.indention {
+            l.column = 0;
+        }
+        l
     }
 
     fn layout(&self) -> Layout {
@@ -428,29 +456,63 @@ impl<W: Write> Emitter<W> {
         I: IntoIterator<Item = (&'a str, &'a str)>,
         I::IntoIter: Clone,
     {
+        self.string_map_memo(entries, &mut MapMemo::default())
+    }
+
+    /// [`Emitter::string_map`], copying the entries that the map last
+    /// written through `memo` had in the same place (see [`MapMemo`]).
+    pub fn string_map_memo<'a, I>(&mut self, entries: I, memo: &mut MapMemo<'a>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+        I::IntoIter: Clone,
+    {
         let entries = entries.into_iter();
-        let mut keys = entries.clone().map(|(k, _)| k);
-        let Some(mut prev) = keys.next() else {
+        let n = entries.clone().count();
+        if n == 0 {
             self.empty_map();
             return Ok(());
-        };
+        }
+        let same_keys = n == memo.entries.len()
+            && entries
+                .clone()
+                .zip(&memo.entries)
+                .all(|((k, _), (was, _, _))| k == *was);
         // Label maps come in byte order, which is usually natural order too:
         // then they are written as they come, without collecting and sorting.
-        let in_order = keys.all(|k| !natural_less(k, std::mem::replace(&mut prev, k)));
+        if !same_keys {
+            let mut keys = entries.clone().map(|(k, _)| k);
+            let mut prev = keys.next().unwrap_or_default();
+            memo.in_order = keys.all(|k| !natural_less(k, std::mem::replace(&mut prev, k)));
+            memo.entries.resize_with(n, Default::default);
+        }
         self.map_start();
-        if in_order {
-            for (k, val) in entries {
-                self.map_entry(k, val)?;
+        if memo.in_order {
+            for ((k, v), slot) in entries.zip(&mut memo.entries) {
+                self.memo_entry(slot, k, v)?;
             }
         } else {
             let mut sorted: Vec<(&str, &str)> = entries.collect();
             sorted.sort_by(|a, b| natural_cmp(a.0, b.0));
-            for (k, val) in sorted {
-                self.map_entry(k, val)?;
+            for ((k, v), slot) in sorted.into_iter().zip(&mut memo.entries) {
+                self.memo_entry(slot, k, v)?;
             }
         }
         self.map_end();
         self.maybe_flush()
+    }
+
+    /// One entry of [`Emitter::string_map_memo`]: copied when `slot` holds
+    /// the same key and value, else written and recorded in `slot`.
+    fn memo_entry<'a>(
+        &mut self,
+        slot: &mut (&'a str, &'a str, Recording),
+        k: &'a str,
+        v: &'a str,
+    ) -> io::Result<()> {
+        let same = slot.0 == k && slot.1 == v;
+        slot.0 = k;
+        slot.1 = v;
+        self.replay(&mut slot.2, same, |e| e.map_entry(k, v))
     }
 
     /// One `key: value` of [`Emitter::string_map`]: through
@@ -1261,6 +1323,46 @@ mod tests {
         for v in ["-a", "a b", "a:", "a\tb", "é", ""] {
             assert!(!is_word(v.as_bytes()), "{v:?}");
         }
+    }
+
+    #[test]
+    fn memo_copies_the_same_bytes() {
+        let maps: [&[(&str, &str)]; 7] = [
+            &[("a", "1"), ("b", "x"), ("c", "long value with spaces")],
+            &[("a", "1"), ("b", "y"), ("c", "long value with spaces")],
+            &[("a", "2"), ("b", "y"), ("c", "long value with spaces")],
+            &[("a", "2"), ("b", "y")],
+            &[("a10", "x"), ("a9", "y:z")],
+            &[("a10", "x"), ("a9", "y:z")],
+            &[],
+        ];
+        // Each map as the value of a first and of a later key, in turn.
+        let doc = |memo: Option<&mut MapMemo<'static>>| {
+            let mut e = Emitter::new(Vec::new());
+            let mut memo = memo;
+            e.seq_start();
+            for (i, m) in maps.iter().chain(maps.iter().rev()).enumerate() {
+                e.map_start();
+                if i % 2 == 1 {
+                    e.kv("x", "y\nz\n").unwrap();
+                }
+                e.key("labels").unwrap();
+                match memo.as_deref_mut() {
+                    Some(memo) => e.string_map_memo(m.iter().copied(), memo).unwrap(),
+                    None => e.string_map(m.iter().copied()).unwrap(),
+                }
+                e.map_end();
+            }
+            e.seq_end();
+            String::from_utf8(e.finish().unwrap()).unwrap()
+        };
+        let plain = doc(None);
+        assert!(
+            plain.contains("  labels:\n    a: \"1\"\n    b: x\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("    a9: y:z\n    a10: x\n"), "{plain}");
+        assert_eq!(doc(Some(&mut MapMemo::default())), plain);
     }
 
     #[test]
