@@ -195,6 +195,25 @@ pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     ]
 }
 
+/// Appends `    max(<SLI metric of w><filter> > (<factor> * <budget>)) without (sloth_window)`
+/// and a line break: one burn-rate condition of an alert.
+fn push_condition(expr: &mut String, w: Duration, filter: &str, factor: &str, budget: &str) {
+    expr.push_str("    max(slo:sli_error:ratio_rate");
+    w.push_prom(expr);
+    for part in [
+        filter,
+        " > (",
+        factor,
+        " * ",
+        budget,
+        ")) without (sloth_window)\n",
+    ] {
+        expr.push_str(part);
+    }
+}
+
+/// One alert: the quick and the slow window pair, each firing when both
+/// its windows burn too fast.
 fn alert_rule(
     f: &str,
     meta: &AlertMeta,
@@ -203,15 +222,15 @@ fn alert_rule(
     severity: &str,
 ) -> Rule {
     let eb = format_g(quick.error_budget / 100.0);
-    let qf = format_g(quick.burn_rate_factor);
-    let sf = format_g(slow.burn_rate_factor);
-    let expr = format!(
-        "(\n    max({qs}{f} > ({qf} * {eb})) without (sloth_window)\n    and\n    max({ql}{f} > ({qf} * {eb})) without (sloth_window)\n)\nor\n(\n    max({ss}{f} > ({sf} * {eb})) without (sloth_window)\n    and\n    max({sl}{f} > ({sf} * {eb})) without (sloth_window)\n)\n",
-        qs = sli_metric(quick.short),
-        ql = sli_metric(quick.long),
-        ss = sli_metric(slow.short),
-        sl = sli_metric(slow.long),
-    );
+    let mut expr = String::with_capacity(4 * (f.len() + 100) + 32);
+    for (i, a) in [quick, slow].into_iter().enumerate() {
+        expr.push_str(if i == 0 { "(\n" } else { "or\n(\n" });
+        let factor = format_g(a.burn_rate_factor);
+        push_condition(&mut expr, a.short, f, &factor, &eb);
+        expr.push_str("    and\n");
+        push_condition(&mut expr, a.long, f, &factor, &eb);
+        expr.push_str(")\n");
+    }
     let mut ann = Labels::new();
     ann.insert(
         "title".into(),

@@ -49,6 +49,20 @@ impl Display for Field<'_> {
     }
 }
 
+/// The path of entry `key` of the map at `map`, formatted only when an
+/// error names it.
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
+    map: Field<'a>,
+    key: &'a str,
+}
+
+impl Display for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.map, self.key)
+    }
+}
+
 /// A mapping key as the mode's decoder sees it (borrowed when it is text).
 fn key_string(k: &Scalar, mode: Mode, path: impl Display) -> Result<Cow<'_, str>, DecodeError> {
     if mode == Mode::YamlV2 {
@@ -203,16 +217,8 @@ impl<'v> Obj<'v> {
                 if self.mode == Mode::Sigs || self.mode == Mode::K8s {
                     keyed.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
                 }
-                let path = path.to_string();
                 for (k, v) in keyed {
-                    let s = to_string(
-                        v,
-                        self.mode,
-                        Field {
-                            parent: &path,
-                            name: &k,
-                        },
-                    )?;
+                    let s = to_string(v, self.mode, Entry { map: path, key: &k })?;
                     out.insert(k.into(), s.into());
                 }
                 Ok(Some(out))

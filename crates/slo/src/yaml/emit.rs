@@ -1327,11 +1327,14 @@ mod tests {
 
     #[test]
     fn memo_copies_the_same_bytes() {
-        let maps: [&[(&str, &str)]; 7] = [
+        let maps: [&[(&str, &str)]; 10] = [
             &[("a", "1"), ("b", "x"), ("c", "long value with spaces")],
             &[("a", "1"), ("b", "y"), ("c", "long value with spaces")],
             &[("a", "2"), ("b", "y"), ("c", "long value with spaces")],
             &[("a", "2"), ("b", "y")],
+            &[("a", "2"), ("a1", "z"), ("b", "y")],
+            &[("a1", "z"), ("b", "y"), ("c", "")],
+            &[("b", "y"), ("c", "")],
             &[("a10", "x"), ("a9", "y:z")],
             &[("a10", "x"), ("a9", "y:z")],
             &[],
