@@ -91,7 +91,7 @@ fn push_decimal(out: &mut String, mut v: u64) {
 impl Duration {
     /// Prometheus `model.Duration.String()`: `30d`, `4w`, `1d12h`, `1y`.
     pub fn prom(self) -> String {
-        let mut r = String::new();
+        let mut r = String::with_capacity(8);
         self.push_prom(&mut r);
         r
     }

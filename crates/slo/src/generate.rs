@@ -9,7 +9,7 @@ use crate::duration::Duration;
 use crate::error::{Error, Result};
 use crate::model::{merge, GroupResult, Labels, PluginRef, SloResult, SloRules};
 use crate::plugins::{self, Request};
-use crate::rules::Info;
+use crate::rules::{Info, SloIds};
 use crate::spec;
 use crate::validate::QueryCache;
 use crate::windows::Catalog;
@@ -145,6 +145,7 @@ impl Generator {
                 let req = Request {
                     info: &info,
                     slo: &slo,
+                    ids: &SloIds::new(&slo),
                     alerts: &alerts,
                     queries: &self.queries,
                 };

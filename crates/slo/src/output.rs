@@ -67,12 +67,14 @@ fn labels_map<'r, W: Write>(
 /// The `labels` block of the last rule written, copied for the next rule
 /// when its labels are the same (6 of the 7 metadata rules of an SLO), and
 /// its entries, copied where the next rule's labels have the same entry in
-/// the same place (the SLI rules of an SLO differ in `sloth_window`).
+/// the same place (the SLI rules of an SLO differ in `sloth_window`); the
+/// same for the entries of `annotations`.
 #[derive(Default)]
 struct LabelMemo<'r> {
     labels: Option<&'r Labels>,
     rec: Recording,
     entries: MapMemo<'r>,
+    annotations: MapMemo<'r>,
 }
 
 /// Writes a rule's `labels` (nothing when empty), replaying the last block
@@ -138,7 +140,7 @@ fn std_rule<'r, W: Write>(
         e.kv("keep_firing_for", &r.keep_firing_for)?;
     }
     rule_labels(e, memo, &r.labels)?;
-    labels_map(e, "annotations", &r.annotations, &mut MapMemo::default())?;
+    labels_map(e, "annotations", &r.annotations, &mut memo.annotations)?;
     e.map_end();
     Ok(())
 }
@@ -192,12 +194,7 @@ pub fn write_k8s<W: Write>(res: &GroupResult, header_text: &str, w: W) -> io::Re
                 if !r.alert.is_empty() {
                     e.kv("alert", &r.alert)?;
                 }
-                labels_map(
-                    &mut e,
-                    "annotations",
-                    &r.annotations,
-                    &mut MapMemo::default(),
-                )?;
+                labels_map(&mut e, "annotations", &r.annotations, &mut memo.annotations)?;
                 e.kv("expr", &r.expr)?;
                 rule_labels(&mut e, &mut memo, &r.labels)?;
                 if !r.record.is_empty() {

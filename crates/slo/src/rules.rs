@@ -39,6 +39,25 @@ pub fn id_labels(slo: &Slo) -> Labels {
     l
 }
 
+/// An SLO's [`id_labels`] and their [`label_filter`], built once per SLO
+/// for every rule that names them.
+#[derive(Debug, Clone)]
+pub struct SloIds {
+    /// `sloth_id`, `sloth_service`, `sloth_slo`.
+    pub labels: Labels,
+    /// `{sloth_id="...", sloth_service="...", sloth_slo="..."}`.
+    pub filter: String,
+}
+
+impl SloIds {
+    /// The ids of `slo`.
+    pub fn new(slo: &Slo) -> SloIds {
+        let labels = id_labels(slo);
+        let filter = label_filter(&labels);
+        SloIds { labels, filter }
+    }
+}
+
 /// Prometheus `LabelSet.String()` of a label set: `{a="x", b="y"}`.
 pub fn label_filter(labels: &Labels) -> String {
     let mut s = String::from("{");
@@ -54,8 +73,7 @@ pub fn label_filter(labels: &Labels) -> String {
     s
 }
 
-/// `merge(&[&first, later])` for a set built here: its strings are moved
-/// into the result, only `later`'s are copied.
+/// `merge(&[&first, later])` for a set built here (moved into the result).
 fn merged(mut first: Labels, later: &Labels) -> Labels {
     for (k, v) in later {
         first.insert(Label::clone(k), Label::clone(v));
@@ -74,9 +92,9 @@ fn sli_template(slo: &Slo) -> Result<String, String> {
 
 /// The optimized SLO-period SLI expression: the mean of the short-window
 /// ratios over the period.
-fn optimized_sli_expr(slo: &Slo, ids: &Labels, short: Duration) -> String {
+fn optimized_sli_expr(slo: &Slo, ids: &SloIds, short: Duration) -> String {
     let metric = sli_metric(short);
-    let filter = label_filter(ids);
+    let filter = &ids.filter;
     let win = slo.period.prom();
     format!(
         "sum_over_time({metric}{filter}[{win}])\n/ ignoring (sloth_window)\ncount_over_time({metric}{filter}[{win}])\n"
@@ -86,15 +104,15 @@ fn optimized_sli_expr(slo: &Slo, ids: &Labels, short: Duration) -> String {
 /// SLI recording rules for every alert window plus the SLO period.
 pub fn sli_rules(
     slo: &Slo,
+    ids: &SloIds,
     alerts: &MwmbGroup,
     disable_optimized: bool,
 ) -> Result<Vec<Rule>, String> {
     let mut windows = alerts.windows();
     windows.push(slo.period);
-    let ids = id_labels(slo);
     let tpl = sli_template(slo).map(|t| Template::parse(&t));
     // merge(ids, {sloth_window}, slo labels): the SLO's labels win over the window's.
-    let mut base = merge(&[&ids, &slo.labels]);
+    let mut base = merge(&[&ids.labels, &slo.labels]);
     let window_label = !slo.labels.contains_key("sloth_window");
     let window_key = Label::from("sloth_window");
     let mut rules = Vec::with_capacity(windows.len());
@@ -115,7 +133,7 @@ pub fn sli_rules(
                     "can't optimize using the same shortwindow as the window to optimize",
                 ));
             }
-            optimized_sli_expr(slo, &ids, short)
+            optimized_sli_expr(slo, ids, short)
         } else {
             let tpl = tpl.as_ref().map_err(|e| rule_err(e))?;
             tpl.render(&[("window", &win)], true)
@@ -136,10 +154,9 @@ pub fn sli_rules(
 }
 
 /// The seven metadata recording rules.
-pub fn metadata_rules(info: &Info, slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
-    let ids = id_labels(slo);
-    let filter = label_filter(&ids);
-    let labels = Arc::new(merged(ids, &slo.labels));
+pub fn metadata_rules(info: &Info, slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) -> Vec<Rule> {
+    let filter = &ids.filter;
+    let labels = Arc::new(merge(&[&ids.labels, &slo.labels]));
     let ratio = format_g(slo.objective / 100.0);
     let burn = |metric: String| {
         format!(
@@ -255,12 +272,12 @@ fn alert_rule(
 }
 
 /// Page then ticket alert rules (each only when enabled).
-pub fn alert_rules(slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
+pub fn alert_rules(slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) -> Vec<Rule> {
     let mut rules = Vec::new();
-    let filter = label_filter(&id_labels(slo));
+    let filter = &ids.filter;
     if !slo.page.disable {
         rules.push(alert_rule(
-            &filter,
+            filter,
             &slo.page,
             &alerts.page_quick,
             &alerts.page_slow,
@@ -269,7 +286,7 @@ pub fn alert_rules(slo: &Slo, alerts: &MwmbGroup) -> Vec<Rule> {
     }
     if !slo.ticket.disable {
         rules.push(alert_rule(
-            &filter,
+            filter,
             &slo.ticket,
             &alerts.ticket_quick,
             &alerts.ticket_slow,

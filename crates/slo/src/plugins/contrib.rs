@@ -339,8 +339,8 @@ fn denominator_corrected(
     else {
         return Err("denominator corrected SLI requires SLI event type".into());
     };
-    let ids = id_labels(slo);
-    let filter = label_filter(&ids);
+    let ids = &req.ids.labels;
+    let filter = &req.ids.filter;
     let mut windows = req.alerts.windows();
     windows.push(slo.period);
     let mut sli_rules = Vec::with_capacity(windows.len());
@@ -362,7 +362,7 @@ fn denominator_corrected(
             &[
                 ("numeratorCorrectionMetric", "slo:numerator_correction:ratio"),
                 ("window", &win),
-                ("filter", &filter),
+                ("filter", filter),
                 ("windowKey", "sloth_window"),
             ],
             true,
@@ -373,12 +373,12 @@ fn denominator_corrected(
         sli_rules.push(Rule {
             record: sli_metric(w),
             expr,
-            labels: Arc::new(merge(&[&ids, &wl, &slo.labels])),
+            labels: Arc::new(merge(&[ids, &wl, &slo.labels])),
             ..Rule::default()
         });
     }
     res.sli.rules = sli_rules;
-    let meta_labels = Arc::new(merge(&[&ids, &slo.labels]));
+    let meta_labels = Arc::new(merge(&[ids, &slo.labels]));
     for w in req.alerts.windows() {
         let ws = w.prom();
         let total = slo.period.prom();

@@ -9,7 +9,7 @@ pub mod contrib;
 pub mod sli;
 
 use crate::model::{PluginRef, Slo, SloRules};
-use crate::rules::{self, Info};
+use crate::rules::{self, Info, SloIds};
 use crate::validate;
 use crate::windows::MwmbGroup;
 
@@ -19,6 +19,8 @@ pub struct Request<'a> {
     pub info: &'a Info,
     /// The SLO (labels include CLI extra labels).
     pub slo: &'a Slo,
+    /// Its id labels and their filter.
+    pub ids: &'a SloIds,
     /// Its alert windows and factors.
     pub alerts: &'a MwmbGroup,
     /// PromQL verdicts already known (shared by every SLO of a generator).
@@ -177,15 +179,15 @@ impl Processor {
                 })
             }
             Processor::SliRules { disable_optimized } => {
-                res.sli.rules = rules::sli_rules(req.slo, req.alerts, *disable_optimized)?;
+                res.sli.rules = rules::sli_rules(req.slo, req.ids, req.alerts, *disable_optimized)?;
                 Ok(())
             }
             Processor::MetadataRules => {
-                res.meta.rules = rules::metadata_rules(req.info, req.slo, req.alerts);
+                res.meta.rules = rules::metadata_rules(req.info, req.slo, req.ids, req.alerts);
                 Ok(())
             }
             Processor::AlertRules => {
-                res.alerts.rules = rules::alert_rules(req.slo, req.alerts);
+                res.alerts.rules = rules::alert_rules(req.slo, req.ids, req.alerts);
                 Ok(())
             }
             Processor::Noop => Ok(()),

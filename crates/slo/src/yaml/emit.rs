@@ -456,7 +456,7 @@ impl<W: Write> Emitter<W> {
         I: IntoIterator<Item = (&'a str, &'a str)>,
         I::IntoIter: Clone,
     {
-        self.string_map_memo(entries, &mut MapMemo::default())
+        self.map_with(entries, None)
     }
 
     /// [`Emitter::string_map`], copying the entries that the map last
@@ -466,35 +466,54 @@ impl<W: Write> Emitter<W> {
         I: IntoIterator<Item = (&'a str, &'a str)>,
         I::IntoIter: Clone,
     {
+        self.map_with(entries, Some(memo))
+    }
+
+    fn map_with<'a, I>(&mut self, entries: I, mut memo: Option<&mut MapMemo<'a>>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+        I::IntoIter: Clone,
+    {
         let entries = entries.into_iter();
-        let n = entries.clone().count();
-        if n == 0 {
+        let mut keys = entries.clone().map(|(k, _)| k);
+        let Some(mut prev) = keys.next() else {
             self.empty_map();
             return Ok(());
-        }
-        let same_keys = n == memo.entries.len()
-            && entries
-                .clone()
-                .zip(&memo.entries)
-                .all(|((k, _), (was, _, _))| k == *was);
+        };
+        // The order of the keys the memo had, when they are the same keys.
+        let known = memo.as_deref().and_then(|m| {
+            let n = entries.clone().count();
+            let same = n == m.entries.len()
+                && entries
+                    .clone()
+                    .zip(&m.entries)
+                    .all(|((k, _), (was, _, _))| k == *was);
+            same.then_some(m.in_order)
+        });
         // Label maps come in byte order, which is usually natural order too:
         // then they are written as they come, without collecting and sorting.
-        if !same_keys {
-            let mut keys = entries.clone().map(|(k, _)| k);
-            let mut prev = keys.next().unwrap_or_default();
-            memo.in_order = keys.all(|k| !natural_less(k, std::mem::replace(&mut prev, k)));
-            memo.entries.resize_with(n, Default::default);
+        let in_order = known
+            .unwrap_or_else(|| keys.all(|k| !natural_less(k, std::mem::replace(&mut prev, k))));
+        if let (Some(m), None) = (memo.as_deref_mut(), known) {
+            m.in_order = in_order;
+            m.entries
+                .resize_with(entries.clone().count(), Default::default);
         }
+        let mut slots = memo.map(|m| m.entries.iter_mut());
+        let mut entry = |e: &mut Self, k, v| match slots.as_mut().and_then(Iterator::next) {
+            Some(slot) => e.memo_entry(slot, k, v),
+            None => e.map_entry(k, v),
+        };
         self.map_start();
-        if memo.in_order {
-            for ((k, v), slot) in entries.zip(&mut memo.entries) {
-                self.memo_entry(slot, k, v)?;
+        if in_order {
+            for (k, v) in entries {
+                entry(self, k, v)?;
             }
         } else {
             let mut sorted: Vec<(&str, &str)> = entries.collect();
             sorted.sort_by(|a, b| natural_cmp(a.0, b.0));
-            for ((k, v), slot) in sorted.into_iter().zip(&mut memo.entries) {
-                self.memo_entry(slot, k, v)?;
+            for (k, v) in sorted {
+                entry(self, k, v)?;
             }
         }
         self.map_end();
