@@ -64,7 +64,11 @@ impl Display for Entry<'_> {
 }
 
 /// A mapping key as the mode's decoder sees it (borrowed when it is text).
-fn key_string(k: &Scalar, mode: Mode, path: impl Display) -> Result<Cow<'_, str>, DecodeError> {
+fn key_string<'a>(
+    k: &'a Scalar<'_>,
+    mode: Mode,
+    path: impl Display,
+) -> Result<Cow<'a, str>, DecodeError> {
     if mode == Mode::YamlV2 {
         return Ok(Cow::Borrowed(&k.raw));
     }
@@ -87,12 +91,12 @@ fn key_string(k: &Scalar, mode: Mode, path: impl Display) -> Result<Cow<'_, str>
 pub struct Obj<'v> {
     mode: Mode,
     path: String,
-    entries: Vec<(Cow<'v, str>, &'v Value)>,
+    entries: Vec<(Cow<'v, str>, &'v Value<'v>)>,
 }
 
 impl<'v> Obj<'v> {
     /// Views `v` as an object (`null` is an empty object).
-    pub fn new(v: &'v Value, mode: Mode, path: &str) -> Result<Obj<'v>, DecodeError> {
+    pub fn new(v: &'v Value<'v>, mode: Mode, path: &str) -> Result<Obj<'v>, DecodeError> {
         let mut entries = Vec::new();
         match v {
             Value::Map(m) => {
@@ -132,7 +136,7 @@ impl<'v> Obj<'v> {
     }
 
     /// The field's value, if present.
-    pub fn get(&self, name: &str) -> Option<&'v Value> {
+    pub fn get(&self, name: &str) -> Option<&'v Value<'v>> {
         let mut found = None;
         for (k, v) in &self.entries {
             let hit = match self.mode {
@@ -147,7 +151,7 @@ impl<'v> Obj<'v> {
     }
 
     /// The field's value unless absent or null.
-    pub fn get_present(&self, name: &str) -> Option<&'v Value> {
+    pub fn get_present(&self, name: &str) -> Option<&'v Value<'v>> {
         self.get(name).filter(|v| !v.is_null())
     }
 
@@ -231,7 +235,7 @@ impl<'v> Obj<'v> {
     }
 
     /// A sequence field (empty when absent or null).
-    pub fn seq(&self, name: &str) -> Result<Vec<&'v Value>, DecodeError> {
+    pub fn seq(&self, name: &str) -> Result<Vec<&'v Value<'v>>, DecodeError> {
         match self.get_present(name) {
             None => Ok(Vec::new()),
             Some(Value::Seq(items)) => Ok(items.iter().collect()),
@@ -268,16 +272,16 @@ pub fn to_string(v: &Value, mode: Mode, path: impl Display) -> Result<String, De
         return Ok(String::new());
     }
     match mode {
-        Mode::YamlV2 => Ok(s.raw.clone()),
+        Mode::YamlV2 => Ok(s.raw.to_string()),
         Mode::Sigs => Ok(match &s.res {
             Resolved::Int(i) => i.to_string(),
             Resolved::Uint(u) => u.to_string(),
             Resolved::Float(f) => format_g32(*f),
             Resolved::Bool(b) => b.to_string(),
-            _ => s.raw.clone(),
+            _ => s.raw.to_string(),
         }),
         Mode::K8s => match &s.res {
-            Resolved::Str | Resolved::Timestamp | Resolved::Merge => Ok(s.raw.clone()),
+            Resolved::Str | Resolved::Timestamp | Resolved::Merge => Ok(s.raw.to_string()),
             _ => Err(err(
                 path,
                 format!("cannot unmarshal {} into Go value of type string", v.kind()),
@@ -352,7 +356,7 @@ pub fn to_json(v: &Value, path: &str) -> Result<serde_json::Value, DecodeError> 
                 Some(n) => J::Number(n),
                 None => return Err(err(path, format!("json: unsupported value: {}", s.raw))),
             },
-            _ => J::String(s.raw.clone()),
+            _ => J::String(s.raw.to_string()),
         },
         Value::Seq(items) => J::Array(
             items

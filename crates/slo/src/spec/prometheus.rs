@@ -168,7 +168,7 @@ pub(crate) fn map_spec(
 }
 
 /// Parses a document into a YAML tree, with sloth's "spec is required" check.
-pub(crate) fn parse_doc(doc: &str) -> Result<Value, String> {
+pub(crate) fn parse_doc(doc: &str) -> Result<Value<'_>, String> {
     if doc.is_empty() {
         return Err("spec is required".to_string());
     }

@@ -143,7 +143,7 @@ fn walk<'v>(
         }
         (Obj(fields), Value::Map(entries)) => {
             for (k, val) in entries {
-                let key = k.raw.as_str();
+                let key = &*k.raw;
                 let field = fields.iter().find(|(name, _)| {
                     if case_insensitive {
                         name.eq_ignore_ascii_case(key)

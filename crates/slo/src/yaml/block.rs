@@ -9,6 +9,8 @@
 //! input that is not well formed. The caller then parses the document with
 //! yaml-rust2, which also gives the error messages.
 
+use std::borrow::Cow;
+
 use yaml_rust2::scanner::TScalarStyle;
 
 use super::tree::{scalar_from, upsert, Scalar, Value};
@@ -32,7 +34,7 @@ struct Reader<'a> {
 }
 
 /// Reads `doc` when it is in the subset (see the module docs); `None` otherwise.
-pub fn parse(doc: &str) -> Option<Value> {
+pub fn parse(doc: &str) -> Option<Value<'_>> {
     let bytes = doc.as_bytes();
     // ASCII without control bytes but the line feed, no ` #` comment.
     let clean = bytes.iter().fold(true, |ok, &b| {
@@ -86,7 +88,7 @@ fn entry(text: &str) -> Option<(&str, &str)> {
 }
 
 /// A one-line scalar: quoted without escapes, or plain and unambiguous.
-fn scalar(text: &str) -> Option<Scalar> {
+fn scalar(text: &str) -> Option<Scalar<'_>> {
     let b = text.as_bytes();
     let quoted = |q: u8, style| {
         if b.len() < 2 || b[b.len() - 1] != q {
@@ -94,7 +96,7 @@ fn scalar(text: &str) -> Option<Scalar> {
         }
         let inner = &text[1..text.len() - 1];
         (!inner.bytes().any(|c| c == q || c == b'\\'))
-            .then(|| scalar_from(inner.to_string(), style, None))
+            .then(|| scalar_from(Cow::Borrowed(inner), style, None))
     };
     match b.first()? {
         b'"' => quoted(b'"', TScalarStyle::DoubleQuoted),
@@ -104,7 +106,7 @@ fn scalar(text: &str) -> Option<Scalar> {
             if text.contains(": ") || text.ends_with(':') {
                 return None;
             }
-            Some(scalar_from(text.to_string(), TScalarStyle::Plain, None))
+            Some(scalar_from(Cow::Borrowed(text), TScalarStyle::Plain, None))
         }
         _ => None,
     }
@@ -121,7 +123,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The block node starting at the current line, indented by `indent`.
-    fn node(&mut self, indent: usize, depth: usize) -> Option<Value> {
+    fn node(&mut self, indent: usize, depth: usize) -> Option<Value<'a>> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -138,7 +140,7 @@ impl<'a> Reader<'a> {
 
     /// A block sequence whose dashes are at `indent` (`indentless`: the
     /// value of a mapping key at the same indentation).
-    fn seq(&mut self, indent: usize, indentless: bool, depth: usize) -> Option<Value> {
+    fn seq(&mut self, indent: usize, indentless: bool, depth: usize) -> Option<Value<'a>> {
         let mut items = Vec::new();
         while let Some(l) = self.line() {
             if l.indent < indent {
@@ -171,7 +173,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A block mapping whose keys are at `indent`.
-    fn map(&mut self, indent: usize, depth: usize) -> Option<Value> {
+    fn map(&mut self, indent: usize, depth: usize) -> Option<Value<'a>> {
         let mut entries: Vec<(Scalar, Value)> = Vec::new();
         while let Some(l) = self.line() {
             if l.indent < indent {
@@ -181,7 +183,7 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let (key, rest) = entry(l.text)?;
-            let key = scalar_from(key.to_string(), TScalarStyle::Plain, None);
+            let key = scalar_from(Cow::Borrowed(key), TScalarStyle::Plain, None);
             self.pos += 1;
             let value = if rest.is_empty() {
                 match self.line() {

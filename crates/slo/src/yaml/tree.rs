@@ -3,6 +3,7 @@
 //! scalars are always strings). Anchors, aliases and `<<` merge keys are
 //! expanded here; typing rules of each spec format live in `spec`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser, Tag};
@@ -12,29 +13,30 @@ use super::resolve::{resolve, Resolved};
 
 /// One scalar: raw text plus its yaml.v2 resolution.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scalar {
-    /// The text as written (after YAML unescaping/folding).
-    pub raw: String,
+pub struct Scalar<'a> {
+    /// The text as written (after YAML unescaping/folding): borrowed from
+    /// the document where it is written as is.
+    pub raw: Cow<'a, str>,
     /// What the text means (`Resolved::Str` for quoted and block scalars).
     pub res: Resolved,
 }
 
 /// A parsed YAML node.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     /// A scalar.
-    Scalar(Scalar),
+    Scalar(Scalar<'a>),
     /// A sequence.
-    Seq(Vec<Value>),
+    Seq(Vec<Value<'a>>),
     /// A mapping, in document order (merge keys already expanded).
-    Map(Vec<(Scalar, Value)>),
+    Map(Vec<(Scalar<'a>, Value<'a>)>),
 }
 
-impl Value {
+impl<'a> Value<'a> {
     /// The null value (an absent document or `~`).
-    pub fn null() -> Value {
+    pub fn null() -> Value<'a> {
         Value::Scalar(Scalar {
-            raw: String::new(),
+            raw: Cow::Borrowed(""),
             res: Resolved::Null,
         })
     }
@@ -68,7 +70,11 @@ impl Value {
 }
 
 /// The scalar yaml-rust2's event `(raw, style, tag)` stands for.
-pub(crate) fn scalar_from(raw: String, style: TScalarStyle, tag: Option<&Tag>) -> Scalar {
+pub(crate) fn scalar_from<'a>(
+    raw: Cow<'a, str>,
+    style: TScalarStyle,
+    tag: Option<&Tag>,
+) -> Scalar<'a> {
     let res = match tag {
         Some(t) if t.handle == "!!" || t.handle.starts_with("tag:yaml.org,2002") => {
             match t.suffix.as_str() {
@@ -91,7 +97,7 @@ pub(crate) fn scalar_from(raw: String, style: TScalarStyle, tag: Option<&Tag>) -
 
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
-    anchors: HashMap<usize, Value>,
+    anchors: HashMap<usize, Value<'static>>,
 }
 
 fn fmt_err(m: &Marker, msg: &str) -> String {
@@ -103,13 +109,13 @@ impl Builder<'_> {
         self.parser.next_token().map_err(|e| format!("yaml: {e}"))
     }
 
-    fn node(&mut self, ev: Event, mark: Marker, depth: usize) -> Result<Value, String> {
+    fn node(&mut self, ev: Event, mark: Marker, depth: usize) -> Result<Value<'static>, String> {
         if depth > 256 {
             return Err(fmt_err(&mark, "document is nested too deeply"));
         }
         match ev {
             Event::Scalar(raw, style, anchor, tag) => {
-                let v = Value::Scalar(scalar_from(raw, style, tag.as_ref()));
+                let v = Value::Scalar(scalar_from(Cow::Owned(raw), style, tag.as_ref()));
                 if anchor > 0 {
                     self.anchors.insert(anchor, v.clone());
                 }
@@ -136,7 +142,7 @@ impl Builder<'_> {
                 Ok(v)
             }
             Event::MappingStart(anchor, _) => {
-                let mut entries: Vec<(Scalar, Value)> = Vec::new();
+                let mut entries: Vec<(Scalar, Value<'static>)> = Vec::new();
                 loop {
                     let (ev, m) = self.next()?;
                     if ev == Event::MappingEnd {
@@ -195,7 +201,7 @@ impl Builder<'_> {
 }
 
 /// Adds a mapping entry; a repeated key keeps its place and takes the new value.
-pub(crate) fn upsert(entries: &mut Vec<(Scalar, Value)>, k: Scalar, v: Value) {
+pub(crate) fn upsert<'a>(entries: &mut Vec<(Scalar<'a>, Value<'a>)>, k: Scalar<'a>, v: Value<'a>) {
     // yaml.v2 (non-strict) keeps the last value of a repeated key.
     if let Some(e) = entries
         .iter_mut()
@@ -210,7 +216,7 @@ pub(crate) fn upsert(entries: &mut Vec<(Scalar, Value)>, k: Scalar, v: Value) {
 /// Parses exactly one YAML document (an empty input is a null document):
 /// with [`super::block`] when the document is in its subset (most specs),
 /// else with yaml-rust2.
-pub fn parse(text: &str) -> Result<Value, String> {
+pub fn parse(text: &str) -> Result<Value<'_>, String> {
     match super::block::parse(text) {
         Some(v) => Ok(v),
         None => parse_events(text),
@@ -218,12 +224,12 @@ pub fn parse(text: &str) -> Result<Value, String> {
 }
 
 /// [`parse`] through yaml-rust2's events, for any document.
-pub(crate) fn parse_events(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_events(text: &str) -> Result<Value<'static>, String> {
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
     };
-    let mut doc: Option<Value> = None;
+    let mut doc: Option<Value<'static>> = None;
     loop {
         let (ev, m) = b.next()?;
         match ev {
