@@ -110,7 +110,8 @@ pub fn sli_rules(
 ) -> Result<Vec<Rule>, String> {
     let mut windows = alerts.windows();
     windows.push(slo.period);
-    let tpl = sli_template(slo).map(|t| Template::parse(&t));
+    let text = sli_template(slo);
+    let tpl = text.as_deref().map(Template::parse);
     // merge(ids, {sloth_window}, slo labels): the SLO's labels win over the window's.
     let mut base = merge(&[&ids.labels, &slo.labels]);
     let window_label = !slo.labels.contains_key("sloth_window");

@@ -4,6 +4,8 @@
 //! trim markers. Anything else is refused with an error naming the action
 //! (Go would run it; see docs/slo-compat.md).
 
+use std::borrow::Cow;
+
 /// Renders `tpl` with `vars`. With `missing_key_error` an unknown field is an
 /// error (sloth's `missingkey=error`), otherwise it prints `<no value>`.
 pub fn render(tpl: &str, vars: &[(&str, &str)], missing_key_error: bool) -> Result<String, String> {
@@ -11,27 +13,28 @@ pub fn render(tpl: &str, vars: &[(&str, &str)], missing_key_error: bool) -> Resu
 }
 
 /// A template split once into text and field actions, for rendering it
-/// with several variable maps (an SLI query once per window).
+/// with several variable maps (an SLI query once per window). It borrows
+/// its text from the template source.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    parts: Vec<Part>,
+pub struct Template<'t> {
+    parts: Vec<Part<'t>>,
     len: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Part {
+enum Part<'t> {
     /// Text, and string constants, as is.
-    Text(String),
+    Text(Cow<'t, str>),
     /// `{{.name}}`: a variable.
-    Field(String),
+    Field(&'t str),
     /// The action that fails (Go reports it when execution reaches it).
     Fail(String),
 }
 
-impl Template {
+impl<'t> Template<'t> {
     /// Splits `tpl`; a malformed or unsupported action ends the template
     /// with its error, reported by [`Template::render`] when it gets there.
-    pub fn parse(tpl: &str) -> Template {
+    pub fn parse(tpl: &'t str) -> Template<'t> {
         let mut t = Template {
             parts: Vec::new(),
             len: tpl.len(),
@@ -48,7 +51,7 @@ impl Template {
                 text = text.trim_end_matches(is_space);
                 after = &after[1..];
             }
-            t.text(text);
+            t.text(Cow::Borrowed(text));
             let (body, trim_right, consumed) = match scan_action(after) {
                 Ok(a) => a,
                 Err(e) => {
@@ -58,7 +61,7 @@ impl Template {
             };
             match action(body.trim_matches(is_space)) {
                 Ok(None) => {}
-                Ok(Some(Part::Text(s))) => t.text(&s),
+                Ok(Some(Part::Text(s))) => t.text(s),
                 Ok(Some(p)) => t.parts.push(p),
                 Err(e) => {
                     t.parts.push(Part::Fail(e));
@@ -71,15 +74,15 @@ impl Template {
         if trim_next {
             rest = rest.trim_start_matches(is_space);
         }
-        t.text(rest);
+        t.text(Cow::Borrowed(rest));
         t
     }
 
-    fn text(&mut self, s: &str) {
+    fn text(&mut self, s: Cow<'t, str>) {
         match self.parts.last_mut() {
-            Some(Part::Text(t)) => t.push_str(s),
             _ if s.is_empty() => {}
-            _ => self.parts.push(Part::Text(s.to_string())),
+            Some(Part::Text(t)) => t.to_mut().push_str(&s),
+            _ => self.parts.push(Part::Text(s)),
         }
     }
 
@@ -177,14 +180,14 @@ fn scan_action(s: &str) -> Result<(&str, bool, usize), String> {
 
 /// What an action's body stands for: nothing (a comment), text, a field,
 /// or the error Go gives for it.
-fn action(body: &str) -> Result<Option<Part>, String> {
+fn action(body: &str) -> Result<Option<Part<'_>>, String> {
     if body.is_empty() {
         // Comment, or Go's "missing value for command" for `{{}}`.
         return Ok(None);
     }
     if let Some(name) = body.strip_prefix('.') {
         if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            return Ok(Some(Part::Field(name.to_string())));
+            return Ok(Some(Part::Field(name)));
         }
     }
     if body.len() >= 2
@@ -192,11 +195,11 @@ fn action(body: &str) -> Result<Option<Part>, String> {
         && body.ends_with('`')
         && !body[1..body.len() - 1].contains('`')
     {
-        return Ok(Some(Part::Text(body[1..body.len() - 1].to_string())));
+        return Ok(Some(Part::Text(Cow::Borrowed(&body[1..body.len() - 1]))));
     }
     if body.len() >= 2 && body.starts_with('"') && body.ends_with('"') {
         if let Some(s) = unquote(&body[1..body.len() - 1]) {
-            return Ok(Some(Part::Text(s)));
+            return Ok(Some(Part::Text(Cow::Owned(s))));
         }
     }
     Err(format!(

@@ -95,19 +95,25 @@ pub struct Obj<'v> {
 }
 
 impl<'v> Obj<'v> {
-    /// Views `v` as an object (`null` is an empty object).
-    pub fn new(v: &'v Value<'v>, mode: Mode, path: &str) -> Result<Obj<'v>, DecodeError> {
+    /// Views `v`, found at `path`, as an object (`null` is an empty object).
+    pub fn new(
+        v: &'v Value<'v>,
+        mode: Mode,
+        path: impl Into<String>,
+    ) -> Result<Obj<'v>, DecodeError> {
+        let path = path.into();
         let mut entries = Vec::new();
         match v {
             Value::Map(m) => {
+                entries.reserve_exact(m.len());
                 for (k, val) in m {
-                    entries.push((key_string(k, mode, path)?, val));
+                    entries.push((key_string(k, mode, &path)?, val));
                 }
             }
             v if v.is_null() => {}
             other => {
                 return Err(err(
-                    display_path(path),
+                    display_path(&path),
                     format!("cannot unmarshal {} into an object", other.kind()),
                 ))
             }
@@ -118,7 +124,7 @@ impl<'v> Obj<'v> {
         }
         Ok(Obj {
             mode,
-            path: path.to_string(),
+            path,
             entries,
         })
     }
@@ -158,7 +164,7 @@ impl<'v> Obj<'v> {
     /// A nested object (absent or null: empty object).
     pub fn obj(&self, name: &str) -> Result<Obj<'v>, DecodeError> {
         match self.get(name) {
-            Some(v) => Obj::new(v, self.mode, &self.sub(name)),
+            Some(v) => Obj::new(v, self.mode, self.sub(name)),
             None => Ok(Obj {
                 mode: self.mode,
                 path: self.sub(name),

@@ -27,7 +27,7 @@ pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
     // Decode every objective first (yaml.v2 reports type errors before sloth's checks).
     let mut decoded = Vec::new();
     for (i, o) in objectives.iter().enumerate() {
-        let ob = Obj::new(o, Mode::YamlV2, &format!("spec.objectives[{i}]")).map_err(yerr)?;
+        let ob = Obj::new(o, Mode::YamlV2, format!("spec.objectives[{i}]")).map_err(yerr)?;
         let target = ob.opt_float("target").map_err(yerr)?;
         let ratio = match ob.get_present("ratioMetrics") {
             None => None,
@@ -49,7 +49,7 @@ pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
     }
     let mut count = 0;
     for (i, w) in windows.iter().enumerate() {
-        let wo = Obj::new(w, Mode::YamlV2, &format!("spec.timeWindows[{i}]")).map_err(yerr)?;
+        let wo = Obj::new(w, Mode::YamlV2, format!("spec.timeWindows[{i}]")).map_err(yerr)?;
         if i == 0 {
             count = wo.int("count").map_err(yerr)?;
         }

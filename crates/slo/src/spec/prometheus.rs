@@ -39,7 +39,7 @@ fn plugins(o: &Obj<'_>) -> Result<RawPlugins, String> {
     let mut chain = Vec::new();
     for (i, item) in o.seq("chain")?.into_iter().enumerate() {
         let path = format!("{}[{i}]", o.sub("chain"));
-        let p = Obj::new(item, o.mode(), &path)?;
+        let p = Obj::new(item, o.mode(), path)?;
         let config = match p.get("config") {
             None => None,
             Some(v) => Some(to_json(v, &p.sub("config"))?),
@@ -93,7 +93,7 @@ pub(crate) fn map_spec(
     }
     let mut slos = Vec::with_capacity(slo_values.len());
     for (i, v) in slo_values.into_iter().enumerate() {
-        let s = Obj::new(v, spec.mode(), &format!("{}[{i}]", spec.sub("slos")))?;
+        let s = Obj::new(v, spec.mode(), format!("{}[{i}]", spec.sub("slos")))?;
         let name = s.string("name")?;
         let objective = s.float("objective")?;
         let labels = s.string_map("labels")?.unwrap_or_default();
