@@ -6,14 +6,42 @@
 # libgcc_s or loader mappings, and no 0.9 MB relocation table to read at start
 # (docs/benchmarks.md, "Memory floor"). The benchmarks measure this binary.
 #
+# The functions the agents run are linked first, in one block, from the list
+# in scripts/release/code-order.txt (lld's symbol ordering file): an agent
+# then maps ~2 MiB of code instead of ~10 MiB scattered over the whole binary
+# (docs/design-notes.md, "Hot code first"). The build prints how many listed
+# symbols it did not find; scripts/release/profile-code-order.sh renews the
+# list when that number grows.
+#
 #   bash scripts/build-release.sh            # -> target/<host>/release/ward
+#   KEEP_SYMBOLS=1 bash scripts/build-release.sh   # same code, symbol table kept (for profiling)
 #
 # `--target` is required: with crt-static in RUSTFLAGS and no target, cargo
-# would apply it to proc-macro crates too, which cannot be static.
+# would apply it to proc-macro crates too, which cannot be static. The link
+# arguments go to the ward binary only (`cargo rustc -- ...`), so changing
+# them relinks ward without rebuilding its dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 host="$(rustc -vV | sed -n 's/^host: //p')"
+# The list is linked from a copy named by its hash: cargo relinks when the
+# arguments change, not when a file they name does.
+list=scripts/release/code-order.txt
+order="$(realpath -m "${CARGO_TARGET_DIR:-target}")/code-order-$(sha256sum "$list" | cut -c1-16).txt"
+mkdir -p "$(dirname "$order")" && cp "$list" "$order"
+# ThinLTO renames the local functions it shares between modules to
+# `name.llvm.<hash of the module's code>`, so any edit would rename them; with
+# this LLVM option the suffix names the module instead, which edits leave alone.
+link=(-C "link-arg=-Wl,--symbol-ordering-file=$order" -W linker-messages
+  -C llvm-args=-use-source-filename-for-promoted-locals)
+if [ "${KEEP_SYMBOLS:-0}" = 1 ]; then
+  link+=(-C strip=none)
+fi
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
-  cargo build --release --locked -p ward --target "$host" >&2
+  cargo rustc --release --locked -p ward --bin ward --target "$host" -- "${link[@]}" 2>&1 \
+  | tee "$log" | { grep --line-buffered -v 'symbol ordering file: no such symbol' || true; } >&2
+missing="$(grep -c 'symbol ordering file: no such symbol' "$log" || true)"
+echo "build-release.sh: $missing of $(wc -l <"$list") symbols in $list not in this build" >&2
 echo "${CARGO_TARGET_DIR:-target}/$host/release/ward"
