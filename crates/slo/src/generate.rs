@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::duration::Duration;
 use crate::error::{Error, Result};
-use crate::model::{merge, GroupResult, Labels, PluginRef, SloResult, SloRules};
+use crate::model::{merge, GroupResult, Label, Labels, PluginRef, SloResult, SloRules};
 use crate::plugins::{self, Request};
 use crate::rules::{Info, SloIds};
 use crate::spec;
@@ -24,8 +24,8 @@ pub struct Config {
     pub catalog: Catalog,
     /// `--default-slo-period`.
     pub default_period: Duration,
-    /// `--extra-labels`.
-    pub extra_labels: Labels,
+    /// `--extra-labels`, as (name, value) pairs (a later pair wins).
+    pub extra_labels: Vec<(String, String)>,
     /// `--slo-plugins` (CLI-level chain).
     pub cmd_plugins: Vec<PluginRef>,
     /// `--disable-default-slo-plugins`.
@@ -41,7 +41,7 @@ impl Default for Config {
         Config {
             catalog: Catalog::embedded(),
             default_period: Duration(30 * 24 * 3_600_000_000_000),
-            extra_labels: Labels::new(),
+            extra_labels: Vec::new(),
             cmd_plugins: Vec::new(),
             disable_default_plugins: false,
             version: SLOTH_VERSION.to_string(),
@@ -115,9 +115,18 @@ impl Generator {
             mode: mode.into(),
             spec: group.kind.spec_label().into(),
         };
+        // Labels are counted per thread: the shared settings' are copied per document.
+        let extra: Labels = self
+            .cfg
+            .extra_labels
+            .iter()
+            .map(|(k, v)| (Label::from(k.as_str()), Label::from(v.as_str())))
+            .collect();
         let mut results = Vec::with_capacity(group.slos.len());
         for mut slo in group.slos {
-            slo.labels = merge(&[&slo.labels, &self.cfg.extra_labels]);
+            if !extra.is_empty() {
+                slo.labels = merge(&[&slo.labels, &extra]);
+            }
             let slo_err = |field: Option<String>, msg: String| Error::Slo {
                 file: file.to_string(),
                 slo: slo.id.clone(),
@@ -185,5 +194,32 @@ impl Generator {
             .iter()
             .map(|d| self.generate_doc(file, d, ignored))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One generator serves every worker thread of `ward slo generate`
+    /// (results, whose labels are counted per thread, stay on theirs).
+    #[test]
+    fn generator_is_shared_between_threads() {
+        fn shared<T: Send + Sync>(_: &T) {}
+        let gen = Generator::new(Config {
+            extra_labels: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            ..Config::default()
+        })
+        .unwrap();
+        shared(&gen);
+        let doc = "version: \"prometheus/v1\"\nservice: svc\nslos:\n  - name: avail\n    objective: 99\n    sli: {raw: {error_ratio_query: \"x[{{.window}}]\"}}\n    alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}\n";
+        let extra = std::thread::scope(|s| {
+            s.spawn(|| {
+                let res = gen.generate_doc("f", doc, &mut Vec::new()).unwrap();
+                res.slos[0].slo.labels.get("a").map(|v| v.to_string())
+            })
+            .join()
+        });
+        assert_eq!(extra.unwrap().as_deref(), Some("2"));
     }
 }

@@ -3,13 +3,14 @@
 //! rule groups. Plain data; no parsing or printing here.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::duration::Duration;
 
 /// A label name or value: shared text, so that label sets copied from one
-/// another (every rule of an SLO carries its labels) share their strings.
-pub type Label = Arc<str>;
+/// another (every rule of an SLO carries its labels) share their strings
+/// (counted without atomics: results stay on the thread that made them).
+pub type Label = Rc<str>;
 
 /// Label or annotation set (merged with "later wins", printed in yaml.v2 order).
 pub type Labels = BTreeMap<Label, Label>;
@@ -161,8 +162,8 @@ pub struct Rule {
     /// `keep_firing_for:` (empty when unset).
     pub keep_firing_for: String,
     /// Labels, one map shared by rules with the same labels (copy on
-    /// write: change them through `Arc::make_mut`).
-    pub labels: Arc<Labels>,
+    /// write: change them through `Rc::make_mut`).
+    pub labels: Rc<Labels>,
     /// Annotations.
     pub annotations: Labels,
     /// Rules with the same non-zero value share one label map in sloth (Go
@@ -173,7 +174,7 @@ pub struct Rule {
 impl Rule {
     /// A recording rule with these labels, every other field empty (unlike
     /// `..Rule::default()`, no label map is allocated to be dropped).
-    pub fn recording(record: String, expr: String, labels: Arc<Labels>) -> Rule {
+    pub fn recording(record: String, expr: String, labels: Rc<Labels>) -> Rule {
         Rule {
             record,
             alert: String::new(),

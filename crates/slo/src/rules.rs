@@ -3,7 +3,7 @@
 //! recording rules (`metadata_rules/v1`) and multi-window multi-burn-rate
 //! alerts (`alert_rules/v1`). Expressions are byte-identical to sloth's.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::duration::Duration;
 use crate::gofmt::{format_f, format_g, quote};
@@ -149,7 +149,7 @@ pub fn sli_rules(
         if window_label {
             labels.insert(window_key.clone(), Label::from(win.as_str()));
         }
-        rules.push(Rule::recording(sli_metric(w), expr, Arc::new(labels)));
+        rules.push(Rule::recording(sli_metric(w), expr, Rc::new(labels)));
     }
     Ok(rules)
 }
@@ -157,7 +157,7 @@ pub fn sli_rules(
 /// The seven metadata recording rules.
 pub fn metadata_rules(info: &Info, slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) -> Vec<Rule> {
     let filter = &ids.filter;
-    let labels = Arc::new(merge(&[&ids.labels, &slo.labels]));
+    let labels = Rc::new(merge(&[&ids.labels, &slo.labels]));
     let ratio = format_g(slo.objective / 100.0);
     let burn = |metric: String| {
         format!(
@@ -165,9 +165,9 @@ pub fn metadata_rules(info: &Info, slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) 
         )
     };
     // sloth gives the first six rules one shared map (see `Rule::shared_labels`).
-    let rec = |record: &str, expr: String, labels: &Arc<Labels>| Rule {
+    let rec = |record: &str, expr: String, labels: &Rc<Labels>| Rule {
         shared_labels: 1,
-        ..Rule::recording(record.to_string(), expr, Arc::clone(labels))
+        ..Rule::recording(record.to_string(), expr, Rc::clone(labels))
     };
     let mut info_labels = Labels::new();
     info_labels.insert("sloth_version".into(), Label::clone(&info.version));
@@ -204,7 +204,7 @@ pub fn metadata_rules(info: &Info, slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) 
         rec(
             "sloth_slo_info",
             "vector(1)".into(),
-            &Arc::new({
+            &Rc::new({
                 let mut l = Labels::clone(&labels);
                 l.extend(info_labels);
                 l
@@ -266,7 +266,7 @@ fn alert_rule(
         expr,
         for_: String::new(),
         keep_firing_for: String::new(),
-        labels: Arc::new(merged(sev, &meta.labels)),
+        labels: Rc::new(merged(sev, &meta.labels)),
         annotations: merged(ann, &meta.annotations),
         shared_labels: 0,
     }

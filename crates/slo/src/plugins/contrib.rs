@@ -4,7 +4,7 @@
 //! `validate_victoria_metrics/v1` is not supported (it needs a MetricsQL
 //! parser); see docs/slo-compat.md.
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use serde_json::{Map, Value as J};
 
@@ -242,7 +242,7 @@ impl Contrib {
                 metric_name,
             } => {
                 if let Some(r) = res.meta.rules.iter_mut().find(|r| &r.record == metric_name) {
-                    r.labels = Arc::new(merge(&[&r.labels, labels]));
+                    r.labels = Rc::new(merge(&[&r.labels, labels]));
                     r.shared_labels = 0; // a new map in sloth
                 }
             }
@@ -280,7 +280,7 @@ impl Contrib {
                         format_g(*threshold)
                     ),
                     for_: for_.prom(),
-                    labels: Arc::new(alert_labels.clone()),
+                    labels: Rc::new(alert_labels.clone()),
                     annotations: annotations.clone(),
                     ..Rule::default()
                 });
@@ -299,7 +299,7 @@ impl Contrib {
                 let skip =
                     |r: &Rule| r.record == "sloth_slo_info" || skip_metrics.contains(&r.record);
                 for r in res.sli.rules.iter_mut().filter(|r| !skip(r)) {
-                    keep_only(Arc::make_mut(&mut r.labels), &keep);
+                    keep_only(Rc::make_mut(&mut r.labels), &keep);
                 }
                 keep.retain(|k| k != "sloth_window");
                 // sloth edits maps in place: a skipped rule sharing its map with a
@@ -314,7 +314,7 @@ impl Contrib {
                 for r in res.meta.rules.iter_mut().filter(|r| {
                     !skip(r) || (r.shared_labels != 0 && touched.contains(&r.shared_labels))
                 }) {
-                    keep_only(Arc::make_mut(&mut r.labels), &keep);
+                    keep_only(Rc::make_mut(&mut r.labels), &keep);
                 }
             }
             Contrib::DenominatorCorrected { disable_optimized } => {
@@ -373,12 +373,12 @@ fn denominator_corrected(
         sli_rules.push(Rule {
             record: sli_metric(w),
             expr,
-            labels: Arc::new(merge(&[ids, &wl, &slo.labels])),
+            labels: Rc::new(merge(&[ids, &wl, &slo.labels])),
             ..Rule::default()
         });
     }
     res.sli.rules = sli_rules;
-    let meta_labels = Arc::new(merge(&[ids, &slo.labels]));
+    let meta_labels = Rc::new(merge(&[ids, &slo.labels]));
     for w in req.alerts.windows() {
         let ws = w.prom();
         let total = slo.period.prom();

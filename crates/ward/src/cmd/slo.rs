@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ward_slo::duration::parse_prom;
-use ward_slo::model::{Labels, PluginRef};
+use ward_slo::model::PluginRef;
 use ward_slo::windows::Catalog;
 use ward_slo::{Config, Generator};
 
@@ -187,8 +187,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn parse_extra_labels(raw: &[String]) -> Result<Labels, Failure> {
-    let mut l = Labels::new();
+fn parse_extra_labels(raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    let mut l = Vec::new();
     for kv in raw {
         let Some((k, v)) = kv.split_once('=') else {
             return Err(Failure {
@@ -196,7 +196,7 @@ fn parse_extra_labels(raw: &[String]) -> Result<Labels, Failure> {
                 msg: format!("invalid --extra-labels {kv:?}: expected key=value"),
             });
         };
-        l.insert(k.into(), v.into());
+        l.push((k.to_string(), v.to_string()));
     }
     Ok(l)
 }
