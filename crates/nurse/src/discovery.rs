@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use serde::Serialize;
@@ -195,9 +195,7 @@ impl Discovery {
     }
 
     fn node(&self, name: &str) -> Option<Arc<SlimNode>> {
-        self.nodes
-            .as_ref()
-            .and_then(|s| s.state().into_iter().find(|n| n.name_any() == name))
+        self.nodes.as_ref()?.get(&ObjectRef::new(name))
     }
 
     fn compute(&self) -> Snapshot {
