@@ -87,9 +87,7 @@ wait_port "${IPS[0]}" "$DNS_PORT"
 # --- the probers ---------------------------------------------------------------
 declare -A PID
 if [ "${DROP_PAGE_CACHE:-0}" = 1 ]; then
-  # Start ward from a file whose pages are not in the page cache (not read
-  # lately), so its file-backed RSS does not depend on an earlier run or copy.
-  python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$WARD"
+  bash scripts/bench/drop-page-cache.sh "$WARD"
 fi
 WARD_PORT="$(free_port)"
 "$WARD" lookup -interval 1s -timeout 2s -listen "127.0.0.1:$WARD_PORT" \
