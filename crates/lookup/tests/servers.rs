@@ -27,6 +27,15 @@ fn config(hosts: &str, servers: &str, timeout_ms: u64) -> Config {
 
 /// A lookuper for `cfg` and the registry it records into (`le` histograms
 /// with `cfg.prom_histogram`, else `vmrange`).
+/// unbound on `ip`, answering `a.test` with 127.0.0.9.
+fn unbound_with_a_test(ip: &str) -> DnsServer {
+    DnsServer::unbound()
+        .bind_ip(ip)
+        .a("a.test", "127.0.0.9")
+        .start()
+        .expect("unbound")
+}
+
 fn new_lookuper(cfg: Config) -> (Lookuper, Arc<Registry>) {
     let registry = metrics::registry(cfg.prom_histogram);
     let lookuper = Lookuper::new(cfg, &registry).expect("lookuper");
@@ -77,11 +86,7 @@ async fn rounds(lookuper: &Lookuper, n: usize) {
 
 #[tokio::test]
 async fn noerror_and_nxdomain_counts_match_what_the_servers_were_asked() {
-    let unbound = DnsServer::unbound()
-        .bind_ip("127.0.0.21")
-        .a("a.test", "127.0.0.9")
-        .start()
-        .expect("unbound");
+    let unbound = unbound_with_a_test("127.0.0.21");
     let dnsmasq = DnsServer::dnsmasq()
         .bind_ip("127.0.0.22")
         .a("a.test", "127.0.0.9")
@@ -248,11 +253,7 @@ async fn dropped_queries_raise_errors_and_the_timeout_class_exactly() {
 
 #[tokio::test]
 async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
-    let server = DnsServer::unbound()
-        .bind_ip("127.0.0.36")
-        .a("a.test", "127.0.0.9")
-        .start()
-        .expect("unbound");
+    let server = unbound_with_a_test("127.0.0.36");
     let relay = DnsRelay::to(server.addr())
         .bind_ip("127.0.0.36")
         .start()
@@ -288,11 +289,7 @@ async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
 
 #[tokio::test]
 async fn a_stopped_server_yields_errors_not_a_crash() {
-    let mut server = DnsServer::unbound()
-        .bind_ip("127.0.0.25")
-        .a("a.test", "127.0.0.9")
-        .start()
-        .expect("unbound");
+    let mut server = unbound_with_a_test("127.0.0.25");
     // Through a relay a dead upstream never answers: timeouts.
     let relay = DnsRelay::to(server.addr())
         .bind_ip("127.0.0.26")
@@ -340,11 +337,7 @@ async fn a_stopped_server_yields_errors_not_a_crash() {
 
 #[tokio::test]
 async fn truncated_udp_answers_fall_back_to_tcp_in_resolv_conf_mode() {
-    let server = DnsServer::unbound()
-        .bind_ip("127.0.0.27")
-        .a("a.test", "127.0.0.9")
-        .start()
-        .expect("unbound");
+    let server = unbound_with_a_test("127.0.0.27");
     let relay = DnsRelay::to(server.addr())
         .bind_ip("127.0.0.27")
         .truncate_udp(true)
@@ -515,11 +508,7 @@ async fn nxdomain_through_the_search_path_and_ipv6_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_is_ready_only_after_its_first_round() {
-    let server = DnsServer::unbound()
-        .bind_ip("127.0.0.30")
-        .a("a.test", "127.0.0.9")
-        .start()
-        .expect("unbound");
+    let server = unbound_with_a_test("127.0.0.30");
     // The first round cannot finish before the relay's delay.
     let relay = DnsRelay::to(server.addr())
         .bind_ip("127.0.0.30")
