@@ -25,9 +25,14 @@ pub struct Info {
 /// `slo:sli_error:ratio_rate<window>`.
 pub fn sli_metric(w: Duration) -> String {
     let mut m = String::with_capacity(32);
-    m.push_str("slo:sli_error:ratio_rate");
-    w.push_prom(&mut m);
+    push_sli_metric(&mut m, w);
     m
+}
+
+/// Appends [`sli_metric`] to `out`.
+fn push_sli_metric(out: &mut String, w: Duration) {
+    out.push_str("slo:sli_error:ratio_rate");
+    w.push_prom(out);
 }
 
 /// The `sloth_id`/`sloth_service`/`sloth_slo` labels of an SLO.
@@ -204,11 +209,7 @@ pub fn metadata_rules(info: &Info, slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) 
         rec(
             "sloth_slo_info",
             "vector(1)".into(),
-            &Rc::new({
-                let mut l = Labels::clone(&labels);
-                l.extend(info_labels);
-                l
-            }),
+            &Rc::new(merged(Labels::clone(&labels), &info_labels)),
         ),
     ]
 }
@@ -216,8 +217,8 @@ pub fn metadata_rules(info: &Info, slo: &Slo, ids: &SloIds, alerts: &MwmbGroup) 
 /// Appends `    max(<SLI metric of w><filter> > (<factor> * <budget>)) without (sloth_window)`
 /// and a line break: one burn-rate condition of an alert.
 fn push_condition(expr: &mut String, w: Duration, filter: &str, factor: &str, budget: &str) {
-    expr.push_str("    max(slo:sli_error:ratio_rate");
-    w.push_prom(expr);
+    expr.push_str("    max(");
+    push_sli_metric(expr, w);
     for part in [
         filter,
         " > (",
