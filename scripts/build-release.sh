@@ -30,9 +30,12 @@ list=scripts/release/code-order.txt
 order="$(realpath -m "${CARGO_TARGET_DIR:-target}")/code-order-$(sha256sum "$list" | cut -c1-16).txt"
 # ThinLTO's shared local functions are named after their codegen unit
 # (`..._cgu_N`, see below), and an edit can move one to another unit of its
-# crate: such a name is listed for each of the profile's 4 units.
+# crate: such a name is listed for each unit (`codegen-units` of the release
+# profile in Cargo.toml).
+units="$(sed -n '/^\[profile.release\]/,/^\[/ s/^codegen-units = \([0-9]*\)$/\1/p' Cargo.toml)"
 mkdir -p "$(dirname "$order")"
-sed -E 's/^(.*_cgu_)[0-9]+$/\10\n\11\n\12\n\13/' "$list" >"$order"
+awk -v units="$units" '/_cgu_[0-9]+$/ { sub(/[0-9]+$/, ""); for (i = 0; i < units; i++) print $0 i; next } 1' \
+  "$list" >"$order"
 # ThinLTO renames the local functions it shares between modules to
 # `name.llvm.<hash of the module's code>`, so any edit would rename them; with
 # this LLVM option the suffix names the module instead, which edits leave alone.
@@ -49,6 +52,6 @@ RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-
 # A listed function is missing when none of its names is in the build.
 missing="$({ grep -o 'symbol ordering file: no such symbol: .*' "$log" || true; } | cut -d' ' -f7- \
   | sed -E 's/_cgu_[0-9]+$/_cgu_/' | sort | uniq -c \
-  | awk '{ if ($1 >= ($2 ~ /_cgu_$/ ? 4 : 1)) n++ } END { print n + 0 }')"
+  | awk -v units="$units" '{ if ($1 >= ($2 ~ /_cgu_$/ ? units : 1)) n++ } END { print n + 0 }')"
 echo "build-release.sh: $missing of $(wc -l <"$list") symbols in $list not in this build" >&2
 echo "${CARGO_TARGET_DIR:-target}/$host/release/ward"

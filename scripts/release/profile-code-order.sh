@@ -37,7 +37,7 @@ chmod +x "$work/ward-under-callgrind"
 WARD_BIN="$work/ward-under-callgrind" WARD_BENCH_TOOLS=ward WARD_BENCH_NODES=100 \
   WARD_BENCH_SECONDS="${SECONDS_PROFILED:-30}" cargo test -q -p ward --bench nurse >&2
 
-python3 - "$work/ward" "$work"/callgrind.* >scripts/release/code-order.txt <<'PY'
+python3 - "$work/ward" "$work"/callgrind.* >"$work/code-order.txt" <<'PY'
 """Prints the symbols callgrind saw executed in the binary argv[1], sorted.
 
 callgrind names each file (ob=) and function (fn=) in full once, then by its
@@ -71,4 +71,6 @@ for name in sorted(executed):
     if not name.startswith("0x") and name != "(below main)":
         print(name)
 PY
+# Replaced only once the new list is whole.
+mv "$work/code-order.txt" scripts/release/code-order.txt
 echo "profile-code-order.sh: $(wc -l <scripts/release/code-order.txt) functions in scripts/release/code-order.txt" >&2
