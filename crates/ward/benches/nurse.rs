@@ -84,9 +84,9 @@ fn api_requests(runtime: &tokio::runtime::Runtime, cluster: &KubeCluster) -> f64
 
 struct Run {
     tool: String,
-    rss_mb: f64,
-    anon_mb: f64,
-    file_mb: f64,
+    rss_mib: f64,
+    anon_mib: f64,
+    file_mib: f64,
     cpu_per_round_ms: f64,
     api_per_minute: f64,
     rounds: f64,
@@ -202,9 +202,9 @@ fn main() {
         p.stop(Duration::from_secs(10));
         runs.push(Run {
             tool: tool.to_string(),
-            rss_mb: rss,
-            anon_mb: anon,
-            file_mb: file,
+            rss_mib: rss,
+            anon_mib: anon,
+            file_mib: file,
             cpu_per_round_ms: cpu * 1000.0 / rounds.max(1.0),
             api_per_minute: api * 60.0 / (elapsed + 5.0),
             rounds,
@@ -219,8 +219,8 @@ fn main() {
         println!(
             "{:<10} {:>9.1} {:>15} {:>16.2} {:>12.1} {:>8.0}",
             r.tool,
-            r.rss_mb,
-            format!("{:.1}/{:.1}", r.anon_mb, r.file_mb),
+            r.rss_mib,
+            format!("{:.1}/{:.1}", r.anon_mib, r.file_mib),
             r.cpu_per_round_ms,
             r.api_per_minute,
             r.rounds
@@ -229,7 +229,7 @@ fn main() {
     if let [w, k] = runs.as_slice() {
         println!(
             "ratios kubenurse/ward: RSS {:.1}x, CPU per round {:.1}x, API requests {:.1}x",
-            k.rss_mb / w.rss_mb,
+            k.rss_mib / w.rss_mib,
             k.cpu_per_round_ms / w.cpu_per_round_ms,
             k.api_per_minute / w.api_per_minute.max(0.01)
         );
