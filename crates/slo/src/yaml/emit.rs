@@ -236,12 +236,18 @@ impl<W: Write> Emitter<W> {
 
     /// Copies a run of whole characters (no break among them) in one go.
     fn put_run(&mut self, run: &[u8]) {
-        self.buf.extend_from_slice(run);
-        self.column += if run.is_ascii() {
-            run.len()
+        if run.is_ascii() {
+            self.put_ascii(run);
         } else {
-            run.iter().filter(|&&b| b & 0xC0 != 0x80).count()
-        };
+            self.buf.extend_from_slice(run);
+            self.column += run.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        }
+    }
+
+    /// [`Emitter::put_run`] of a run known to be ASCII: one column per byte.
+    fn put_ascii(&mut self, run: &[u8]) {
+        self.buf.extend_from_slice(run);
+        self.column += run.len();
     }
 
     /// Writes the character at `*i` and the rest of its run: every following
@@ -843,10 +849,8 @@ impl<W: Write> Emitter<W> {
                     self.write_indent();
                 }
                 if newline_only {
-                    // ASCII: one column per byte.
                     let end = text[i..].find('\n').map_or(v.len(), |n| i + n);
-                    self.buf.extend_from_slice(&v[i..end]);
-                    self.column += end - i;
+                    self.put_ascii(&v[i..end]);
                     i = end;
                 } else {
                     self.write_run(v, &mut i, may_break);
