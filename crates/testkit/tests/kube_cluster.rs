@@ -383,13 +383,19 @@ async fn pod_on_node_keeps_its_chosen_ips_and_readiness() {
         assert_eq!(status.pod_ip.as_deref(), Some(want), "{name}");
         assert_eq!(status.host_ip.as_deref(), Some(want), "{name}");
         assert_eq!(status.phase.as_deref(), Some("Running"), "{name}");
-        let ready = status
-            .conditions
-            .as_ref()
-            .unwrap()
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        assert!(ready, "{name} not Ready");
+        // Only the pod on the Ready node is sure to stay Ready: the real node
+        // lifecycle controller marks a pod on a NotReady node not Ready once it
+        // has gathered that node's health (within its 5 s monitor period), so
+        // agent-b's readiness is the controller's, not the fixture's.
+        if name == "agent-a" {
+            let ready = status
+                .conditions
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            assert!(ready, "{name} not Ready");
+        }
         assert_eq!(p.spec.as_ref().unwrap().node_name.as_deref(), Some(name));
     }
     // Field selectors work on the binding: pods on node agent-a.

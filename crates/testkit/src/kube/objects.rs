@@ -271,7 +271,8 @@ impl KubeCluster {
     /// The Pod names a scheduler nobody runs, gets its status before it is bound
     /// (so kwok, which only starts Pending pods, leaves it alone) and is then bound
     /// with the Binding subresource. It tolerates every taint. Deleting it works on
-    /// kwok nodes; on NotReady nodes delete it with a grace period of 0.
+    /// kwok nodes; on NotReady nodes delete it with a grace period of 0. On a
+    /// NotReady node the node lifecycle controller may later mark it not Ready.
     pub async fn create_pod_on_node(
         &self,
         ns: &str,
