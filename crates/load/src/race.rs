@@ -166,6 +166,26 @@ const SWEEP_MS: [f64; 16] = [
     0.0, 0.5, -0.5, 1.0, -1.0, 1.5, 0.25, -0.25, 2.0, -1.5, 0.75, -0.75, 3.0, 1.25, -2.0, 4.0,
 ];
 
+/// How much of a wave's round trip through the proxy the next wave fires early.
+///
+/// The backend's idle clock starts when it writes its response, but the client
+/// sees the response end only after it has crossed the proxy (backend to proxy,
+/// proxy to client), and the next request must still reach the proxy (client to
+/// proxy): three of the round trip's four legs. Aiming without this lead missed
+/// the close by the round trip (3.5 ms through nginx on loopback under test load)
+/// and caused a 502 in 10% of the waves instead of 33%.
+const LEAD: f64 = 0.75;
+
+/// The median time from `start` to the `ends`, in milliseconds (0 without any).
+fn median_ms(ends: &[Instant], start: Instant) -> f64 {
+    let mut ms: Vec<f64> = ends
+        .iter()
+        .map(|e| e.saturating_duration_since(start).as_secs_f64() * 1e3)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms.get(ms.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// Runs the race until `stop_after` 502s, `max_time`, or `cancel`.
 pub async fn race(
     config: &RaceConfig,
@@ -292,7 +312,8 @@ pub async fn race(
         } else {
             rng.random_range(-0.1..=0.1)
         };
-        let offset_ms = idle.as_secs_f64() * 1e3 + sweep + jitter;
+        let lead_ms = LEAD * median_ms(&ends, fire_at);
+        let offset_ms = idle.as_secs_f64() * 1e3 - lead_ms + sweep + jitter;
         fire_at = base + Duration::from_secs_f64(offset_ms.max(0.0) / 1e3);
         if fire_at >= deadline {
             break;

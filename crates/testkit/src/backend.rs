@@ -2,8 +2,9 @@
 //! timeout, closing idle connections cleanly (FIN) or with a reset (RST):
 //! the fast stand-in for Tomcat in keep-alive race tests.
 //!
-//! One thread per connection; the idle timeout is the socket's read timeout
-//! after each response, so the close happens on the kernel's timer.
+//! One thread per connection; after each response it waits for the next request
+//! in poll(2), whose timeout is a high-resolution timer, so the idle close comes
+//! the idle timeout after the response, to within 50 us.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -12,7 +13,7 @@
 //! let url = backend.url("/");
 //! ```
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -159,6 +160,27 @@ fn accept_loop(listener: TcpListener, config: Arc<Builder>, shared: Arc<Shared>)
     }
 }
 
+/// Waits until `stream` is readable (data or EOF) or `timeout` passes (false).
+///
+/// poll(2)'s timeout is a high-resolution timer, so the idle close comes `timeout`
+/// after the response to within the timer slack (50 us). A socket read timeout
+/// (SO_RCVTIMEO) would instead run on the kernel's timer wheel, which rounds a 1 s
+/// timeout up to the next 32 ms slot (at HZ=250): the close would land anywhere in
+/// a 32 ms window.
+fn wait_readable(stream: &TcpStream, timeout: Duration) -> std::io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, timeout) {
+            Ok(n) => return Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Serves requests on one connection until the client closes it or it idles out.
 fn serve(stream: TcpStream, config: &Builder, shared: &Shared) {
     let _ = stream.set_nodelay(true);
@@ -169,31 +191,33 @@ fn serve(stream: TcpStream, config: &Builder, shared: &Shared) {
     let mut reader = BufReader::new(stream);
     loop {
         // Idle: wait for the next request at most `idle`.
+        if reader.buffer().is_empty() {
+            match wait_readable(reader.get_ref(), config.idle) {
+                Ok(true) => {}
+                Ok(false) => {
+                    shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+                    if config.close == Close::Reset {
+                        let _ = socket2::SockRef::from(reader.get_ref())
+                            .set_linger(Some(Duration::ZERO));
+                    }
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        // Busy: the request must come promptly.
         if reader
             .get_ref()
-            .set_read_timeout(Some(config.idle))
+            .set_read_timeout(Some(Duration::from_secs(10)))
             .is_err()
         {
             return;
         }
         let mut line = String::new();
         match reader.read_line(&mut line) {
-            Ok(0) => return,
+            Ok(0) | Err(_) => return,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                shared.idle_closes.fetch_add(1, Ordering::Relaxed);
-                if config.close == Close::Reset {
-                    let _ =
-                        socket2::SockRef::from(reader.get_ref()).set_linger(Some(Duration::ZERO));
-                }
-                return;
-            }
-            Err(_) => return,
         }
-        // Busy: the rest of the request must come promptly.
-        let _ = reader
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_secs(10)));
         let mut length = 0usize;
         let mut close = false;
         loop {
