@@ -103,6 +103,8 @@ mod tests {
         faults.set_delay(Duration::ZERO);
         let start = Instant::now();
         assert_eq!(call(router).await, Some(200));
-        assert!(start.elapsed() < Duration::from_millis(50));
+        // Under the 200 ms delay just cleared: the fault is gone (a tighter
+        // bound would time the machine, not the fault).
+        assert!(start.elapsed() < Duration::from_millis(200));
     }
 }
