@@ -286,8 +286,9 @@ fn arrow_inks(d: &Driver) -> Vec<(String, f64, bool, String)> {
 
 /// With node-3 selected: under forced colours (emulated over CDP) the canvas redraws its arrows in
 /// the system colours an element gets for CanvasText (ok and slow), Highlight (failed) and
-/// GrayText (not touching node-3, opaque), and its pixels have them; back in the page's own
-/// colours (faded arrows translucent) when forced colours end.
+/// GrayText (not touching node-3, opaque), and its pixels have them; the SVG charts and ring
+/// take the same system colours; back in the page's own colours (faded arrows translucent) when
+/// forced colours end.
 fn forced_colours(d: &Driver) {
     let normal: &[(&str, &str)] = &[("ok", "#3a8a55"), ("slow", "#b36b00"), ("fail", "#c01818")];
     let own = |inks: &[(String, f64, bool, String)]| {
@@ -304,10 +305,10 @@ fn forced_colours(d: &Driver) {
     let system = d.script(
         "const e = document.createElement('span'); e.style.forcedColorAdjust = 'none'; document.body.append(e); \
          const c = k => { e.style.color = k; return getComputedStyle(e).color; }; \
-         const r = [matchMedia('(forced-colors: active)').matches, c('CanvasText'), c('Highlight'), c('GrayText')]; e.remove(); return r",
+         const r = [matchMedia('(forced-colors: active)').matches, c('CanvasText'), c('Highlight'), c('GrayText'), c('Canvas')]; e.remove(); return r",
     );
-    let [text, highlight, gray] =
-        [1, 2, 3].map(|i: usize| system[i].as_str().unwrap_or_default().to_string());
+    let [text, highlight, gray, canvas] =
+        [1, 2, 3, 4].map(|i: usize| system[i].as_str().unwrap_or_default().to_string());
     assert_eq!(system[0], json!(true), "forced colours emulated: {system}");
     assert_ne!(text, gray, "{system}");
     let forced = |inks: &[(String, f64, bool, String)]| {
@@ -347,6 +348,18 @@ fn forced_colours(d: &Driver) {
         json!(vec![true; K]),
         "CanvasText on each arrow out of node-3"
     );
+    // The charts and the ring (SVG, which the browser leaves alone) take the same system colours.
+    let want = json!([
+        ["#history .s-p50", "stroke", text],
+        ["#history .s-max", "stroke", text],
+        ["#pathhist .s-path", "stroke", text],
+        ["#pathhist .failmark", "fill", highlight],
+        ["#history .axis", "fill", text],
+        ["#ring .node.sel circle", "fill", highlight],
+        ["#ring .node:not(.sel) circle", "stroke", text],
+        ["#ring .node:not(.sel) circle", "fill", canvas],
+    ]);
+    assert_eq!(svg_colours(d, &want), want);
     d.cdp(
         "Emulation.setEmulatedMedia",
         json!({"features": [{"name": "forced-colors", "value": "none"}]}),
@@ -356,6 +369,21 @@ fn forced_colours(d: &Driver) {
         Duration::from_secs(5),
         || own(&arrow_inks(d)),
     );
+    let own_svg = json!([
+        ["#history .s-p50", "stroke", "rgb(6, 69, 173)"],
+        ["#pathhist .failmark", "fill", "rgb(155, 17, 17)"],
+        ["#ring .node:not(.sel) circle", "fill", "rgb(255, 255, 255)"],
+    ]);
+    assert_eq!(svg_colours(d, &own_svg), own_svg);
+}
+
+/// For each `[selector, property, _]` in `want`, the same triple with the computed
+/// value of the first element `selector` matches ("missing" when none does).
+fn svg_colours(d: &Driver, want: &Value) -> Value {
+    d.script(&format!(
+        "return {want}.map(([s, p]) => {{ const e = document.querySelector(s); \
+           return [s, p, e ? getComputedStyle(e)[p] : 'missing']; }})"
+    ))
 }
 
 #[test]
