@@ -24,18 +24,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 host="$(rustc -vV | sed -n 's/^host: //p')"
-# The list is linked from a copy named by its hash: cargo relinks when the
-# arguments change, not when a file they name does.
 list=scripts/release/code-order.txt
-order="$(realpath -m "${CARGO_TARGET_DIR:-target}")/code-order-$(sha256sum "$list" | cut -c1-16).txt"
 # ThinLTO's shared local functions are named after their codegen unit
 # (`..._cgu_N`, see below), and an edit can move one to another unit of its
 # crate: such a name is listed for each unit (`codegen-units` of the release
-# profile in Cargo.toml).
+# profile in Cargo.toml), once (lld warns of a name listed twice).
 units="$(sed -n '/^\[profile.release\]/,/^\[/ s/^codegen-units = \([0-9]*\)$/\1/p' Cargo.toml)"
-mkdir -p "$(dirname "$order")"
-awk -v units="$units" '/_cgu_[0-9]+$/ { sub(/[0-9]+$/, ""); for (i = 0; i < units; i++) print $0 i; next } 1' \
-  "$list" >"$order"
+expanded="$(awk -v units="$units" '/_cgu_[0-9]+$/ { sub(/[0-9]+$/, ""); for (i = 0; i < units; i++) print $0 i; next } 1' "$list" \
+  | awk '!seen[$0]++')"
+# The list is linked from a copy named by its hash: cargo relinks when the
+# arguments change, not when a file they name does.
+target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+order="$target/code-order-$(printf '%s\n' "$expanded" | sha256sum | cut -c1-16).txt"
+mkdir -p "$target"
+printf '%s\n' "$expanded" >"$order"
 # ThinLTO renames the local functions it shares between modules to
 # `name.llvm.<hash of the module's code>`, so any edit would rename them; with
 # this LLVM option the suffix names the module instead, which edits leave alone.
