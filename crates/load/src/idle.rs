@@ -188,6 +188,16 @@ pub(crate) async fn request_once(
     Ok((conn, Instant::now(), status))
 }
 
+/// How much later each sample starts than the one before.
+///
+/// A server that checks idle timeouts on a coarse clock closes connections that
+/// went idle together in the same tick: the kernel's timer wheel behind a socket
+/// read timeout (SO_RCVTIMEO) ends a 1 s timeout on the next 32 ms slot (at
+/// HZ=250), Tomcat's poller checks about once a second. Samples started together
+/// would agree to a millisecond and hide how far the close moves; staggered, they
+/// land on different phases of that clock and the spread shows it.
+const SAMPLE_STAGGER: Duration = Duration::from_millis(20);
+
 /// Measures the idle keep-alive timeout of the server at `config.request.url`.
 pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
     if config.samples == 0 || config.samples > 100 {
@@ -217,7 +227,10 @@ pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
         set.spawn(async move {
             let (conn, ended, _) = match opened {
                 Some(o) => o,
-                None => request_once(&connector, &request, None, timeout).await?,
+                None => {
+                    tokio::time::sleep(SAMPLE_STAGGER * i).await;
+                    request_once(&connector, &request, None, timeout).await?
+                }
             };
             Ok::<_, ProbeError>(wait_close(conn, ended, max_wait).await)
         });

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use ward_load::idle::{self, CloseKind, IdleConfig, IdleMethod, BISECT_ROUNDS};
 use ward_load::race::{race, RaceConfig};
-use ward_testkit::backend::{Backend, Close};
+use ward_testkit::backend::{Backend, Close, IdleTimer};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::tcp_proxy::TcpProxy;
 
@@ -45,6 +45,29 @@ async fn idle_probe_finds_a_3s_fin_timeout() {
     assert_eq!(report.close, CloseKind::Fin, "{report:?}");
     assert_eq!(report.samples.len(), 3);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn idle_probe_spread_shows_a_coarse_idle_clock() {
+    // A socket read timeout ends on the kernel's timer wheel: a 1 s timeout on the
+    // next slot (32 ms at HZ=250, 64 ms at HZ=1000). The staggered samples fall on
+    // different phases of it, at least 20 ms apart from the first to the last.
+    let backend = Backend::builder()
+        .idle_timeout(Duration::from_secs(1))
+        .idle_timer(IdleTimer::ReadTimeout)
+        .start()
+        .unwrap();
+    let mut config = IdleConfig::new(backend.url("/").parse().unwrap());
+    config.max_wait = Duration::from_secs(5);
+    let report = idle::probe(&config).await.unwrap();
+    let idles: Vec<Duration> = report.samples.iter().filter_map(|s| s.idle).collect();
+    assert_eq!(idles.len(), 3, "{report:?}");
+    let spread = *idles.iter().max().unwrap() - *idles.iter().min().unwrap();
+    assert!(spread >= Duration::from_millis(5), "{idles:?}");
+    assert!(
+        idles.iter().all(|d| *d >= Duration::from_secs(1)),
+        "{idles:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,8 +3,7 @@
 //! the fast stand-in for Tomcat in keep-alive race tests.
 //!
 //! One thread per connection; after each response it waits for the next request
-//! in poll(2), whose timeout is a high-resolution timer, so the idle close comes
-//! the idle timeout after the response, to within 50 us.
+//! at most the idle timeout, on a precise or a coarse clock ([`IdleTimer`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -13,7 +12,7 @@
 //! let url = backend.url("/");
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,10 +30,24 @@ pub enum Close {
     Reset,
 }
 
+/// Which clock ends an idle connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdleTimer {
+    /// poll(2)'s timeout, a high-resolution timer: the close comes the idle
+    /// timeout after the response, to within 50 us (like event-loop servers).
+    #[default]
+    Precise,
+    /// A socket read timeout (SO_RCVTIMEO), like thread-per-connection servers:
+    /// it runs on the kernel's timer wheel, which rounds a 1 s timeout up to the
+    /// next 32 ms slot (at HZ=250), so the close lands anywhere in that window.
+    ReadTimeout,
+}
+
 /// Configures a [`Backend`].
 #[derive(Debug, Clone)]
 pub struct Builder {
     idle: Duration,
+    timer: IdleTimer,
     close: Close,
     body: Vec<u8>,
     delay: Duration,
@@ -50,6 +63,12 @@ impl Builder {
     /// How long a connection may stay idle between requests (default 2 s).
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.idle = idle;
+        self
+    }
+
+    /// Which clock ends idle connections (default [`IdleTimer::Precise`]).
+    pub fn idle_timer(mut self, timer: IdleTimer) -> Self {
+        self.timer = timer;
         self
     }
 
@@ -106,6 +125,7 @@ impl Backend {
     pub fn builder() -> Builder {
         Builder {
             idle: Duration::from_secs(2),
+            timer: IdleTimer::Precise,
             close: Close::Fin,
             body: b"ok\n".to_vec(),
             delay: Duration::ZERO,
@@ -162,11 +182,7 @@ fn accept_loop(listener: TcpListener, config: Arc<Builder>, shared: Arc<Shared>)
 
 /// Waits until `stream` is readable (data or EOF) or `timeout` passes (false).
 ///
-/// poll(2)'s timeout is a high-resolution timer, so the idle close comes `timeout`
-/// after the response to within the timer slack (50 us). A socket read timeout
-/// (SO_RCVTIMEO) would instead run on the kernel's timer wheel, which rounds a 1 s
-/// timeout up to the next 32 ms slot (at HZ=250): the close would land anywhere in
-/// a 32 ms window.
+/// (The clock of [`IdleTimer::Precise`].)
 fn wait_readable(stream: &TcpStream, timeout: Duration) -> std::io::Result<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
@@ -191,19 +207,37 @@ fn serve(stream: TcpStream, config: &Builder, shared: &Shared) {
     let mut reader = BufReader::new(stream);
     loop {
         // Idle: wait for the next request at most `idle`.
-        if reader.buffer().is_empty() {
-            match wait_readable(reader.get_ref(), config.idle) {
-                Ok(true) => {}
-                Ok(false) => {
-                    shared.idle_closes.fetch_add(1, Ordering::Relaxed);
-                    if config.close == Close::Reset {
-                        let _ = socket2::SockRef::from(reader.get_ref())
-                            .set_linger(Some(Duration::ZERO));
-                    }
+        let idled_out = match config.timer {
+            IdleTimer::Precise if reader.buffer().is_empty() => {
+                match wait_readable(reader.get_ref(), config.idle) {
+                    Ok(readable) => !readable,
+                    Err(_) => return,
+                }
+            }
+            IdleTimer::Precise => false,
+            IdleTimer::ReadTimeout => {
+                if reader
+                    .get_ref()
+                    .set_read_timeout(Some(config.idle))
+                    .is_err()
+                {
                     return;
                 }
-                Err(_) => return,
+                match reader.fill_buf() {
+                    Ok(_) => false,
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        true
+                    }
+                    Err(_) => return,
+                }
             }
+        };
+        if idled_out {
+            shared.idle_closes.fetch_add(1, Ordering::Relaxed);
+            if config.close == Close::Reset {
+                let _ = socket2::SockRef::from(reader.get_ref()).set_linger(Some(Duration::ZERO));
+            }
+            return;
         }
         // Busy: the request must come promptly.
         if reader
