@@ -139,6 +139,9 @@ pub struct RaceReport {
     pub errors: BTreeMap<String, u64>,
     /// 502 responses.
     pub bad_gateway: u64,
+    /// Waves by idle gap: the 502 rate as a function of idle time.
+    #[serde(rename = "by_idle_gap")]
+    pub by_gap: Vec<GapBucket>,
     /// When the first 502 came, since the start.
     #[serde(rename = "first_502_after_seconds", serialize_with = "opt_secs")]
     pub first_502: Option<Duration>,
@@ -148,6 +151,20 @@ pub struct RaceReport {
     pub interrupted: bool,
     /// The fix.
     pub fix: Fix,
+}
+
+/// The waves sent after one idle gap: the time from the previous wave's first
+/// response end (as the client saw it) to the send, in a 1 ms bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GapBucket {
+    /// The bucket's start in milliseconds: gaps from this to 1 ms more.
+    pub gap_ms: u64,
+    /// Waves sent after a gap in the bucket.
+    pub waves: u64,
+    /// Requests those waves completed or failed.
+    pub requests: u64,
+    /// 502 responses among them.
+    pub bad_gateway: u64,
 }
 
 fn secs<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -241,6 +258,9 @@ pub async fn race(
     let mut bad_gateway = 0u64;
     let mut first_502 = None;
     let mut waves = 0u64;
+    let mut by_gap: BTreeMap<u64, GapBucket> = BTreeMap::new();
+    // The idle gap bucket of the wave in flight (none for the setup wave).
+    let mut gap_ms = None;
     let mut rng = rand::rng();
     // Setup wave: fills the proxy's pool with connections idle from the same moment.
     let mut fire_at = Instant::now();
@@ -269,6 +289,7 @@ pub async fn race(
                 ),
             ));
         }
+        let (sent, mut wave_502s) = (results.len() as u64, 0);
         for r in results {
             requests += 1;
             match r {
@@ -277,11 +298,21 @@ pub async fn race(
                     ends.push(end);
                     if status == 502 {
                         bad_gateway += 1;
+                        wave_502s += 1;
                         first_502.get_or_insert_with(|| end.saturating_duration_since(t0));
                     }
                 }
                 Err(e) => *errors.entry(e.class.as_str().to_string()).or_default() += 1,
             }
+        }
+        if let Some(gap_ms) = gap_ms {
+            let bucket = by_gap.entry(gap_ms).or_insert_with(|| GapBucket {
+                gap_ms,
+                ..GapBucket::default()
+            });
+            bucket.waves += 1;
+            bucket.requests += sent;
+            bucket.bad_gateway += wave_502s;
         }
         if waves == 0 && requests > 0 && ends.is_empty() {
             return Err(Error::Unreachable {
@@ -315,6 +346,7 @@ pub async fn race(
         let lead_ms = LEAD * median_ms(&ends, fire_at);
         let offset_ms = idle.as_secs_f64() * 1e3 - lead_ms + sweep + jitter;
         fire_at = base + Duration::from_secs_f64(offset_ms.max(0.0) / 1e3);
+        gap_ms = Some(offset_ms.max(0.0) as u64);
         if fire_at >= deadline {
             break;
         }
@@ -342,6 +374,7 @@ pub async fn race(
         status_codes,
         errors,
         bad_gateway,
+        by_gap: by_gap.into_values().collect(),
         first_502,
         reproduced: bad_gateway > 0,
         interrupted: cancel.is_cancelled(),

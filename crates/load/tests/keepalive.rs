@@ -121,6 +121,19 @@ async fn race_through_nginx_causes_502s_only_when_backend_times_out_first() {
         report.duration
     );
     assert!(report.duration < Duration::from_secs(75));
+    // Every wave after the setup one is in its idle-gap bucket, near the backend's timeout.
+    let gaps = &report.by_gap;
+    assert_eq!(gaps.iter().map(|b| b.waves).sum::<u64>(), report.waves);
+    assert_eq!(
+        gaps.iter().map(|b| b.bad_gateway).sum::<u64>(),
+        report.bad_gateway
+    );
+    let idle_ms = report.backend_idle.as_millis() as u64;
+    assert!(
+        gaps.iter()
+            .all(|b| b.gap_ms + 100 > idle_ms && b.gap_ms < idle_ms + 100),
+        "{gaps:?}"
+    );
     let log = nginx.error_log_text();
     assert!(
         RACE_LINES.iter().any(|l| log.contains(l)),
@@ -143,6 +156,10 @@ async fn race_through_nginx_causes_502s_only_when_backend_times_out_first() {
     eprintln!("control: {}", serde_json::to_string(&report).unwrap());
     assert_eq!(report.bad_gateway, 0, "{report:?}");
     assert!(report.waves >= 3, "{report:?}");
+    assert_eq!(
+        report.by_gap.iter().map(|b| b.waves).sum::<u64>(),
+        report.waves
+    );
     let log = nginx.error_log_text();
     assert!(!RACE_LINES.iter().any(|l| log.contains(l)), "{log}");
 }

@@ -268,4 +268,14 @@ fn keepalive_race_explains_and_exits_1_when_reproduced() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // The 502s came after an idle gap near the backend's 1 s.
+    let first_gap = text
+        .lines()
+        .find_map(|l| l.strip_prefix("502s by idle gap (previous response end to send): "))
+        .and_then(|l| l.split_once(" ms "))
+        .and_then(|(gap, _)| gap.parse::<u64>().ok());
+    assert!(
+        first_gap.is_some_and(|ms| (900..1100).contains(&ms)),
+        "{text}"
+    );
 }

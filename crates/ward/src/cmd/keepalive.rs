@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ward_load::idle::{CloseKind, IdleConfig, IdleReport};
-use ward_load::race::{RaceConfig, RaceProgress, RaceReport};
+use ward_load::race::{GapBucket, RaceConfig, RaceProgress, RaceReport};
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
 use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
@@ -246,6 +246,35 @@ fn seconds(s: f64) -> String {
     }
 }
 
+/// Where the 502s fell by idle gap, naming at most `GAP_HITS_SHOWN` gaps (JSON has them all).
+fn gap_line(by_gap: &[GapBucket]) -> Option<String> {
+    const GAP_HITS_SHOWN: usize = 6;
+    let (first, last) = (by_gap.first()?, by_gap.last()?);
+    let tried = format!("{}-{} ms", first.gap_ms, last.gap_ms + 1);
+    let hits: Vec<&GapBucket> = by_gap.iter().filter(|b| b.bad_gateway > 0).collect();
+    let mut named: Vec<String> = hits
+        .iter()
+        .take(GAP_HITS_SHOWN)
+        .map(|b| {
+            format!(
+                "{} ms {} of {} requests",
+                b.gap_ms, b.bad_gateway, b.requests
+            )
+        })
+        .collect();
+    if hits.len() > GAP_HITS_SHOWN {
+        named.push(format!("{} more gaps", hits.len() - GAP_HITS_SHOWN));
+    }
+    if hits.len() < by_gap.len() {
+        let other = if hits.is_empty() { "" } else { " other" };
+        named.push(format!("none at the{other} gaps tried ({tried})"));
+    }
+    Some(format!(
+        "502s by idle gap (previous response end to send): {}",
+        named.join(", ")
+    ))
+}
+
 fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
     let idle = r.backend_idle.as_secs_f64();
     match (&r.backend, r.backend_close) {
@@ -264,7 +293,7 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "raced {} {}: waves of concurrent requests, each timed {} after the previous wave ended (± a few ms)",
+        "raced {} {}: waves of concurrent requests, each sent {} after the previous wave ended, less 3/4 of its round trip through the proxy (± a few ms)",
         r.method,
         r.proxy,
         millis(r.backend_idle)
@@ -283,6 +312,9 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
     )?;
     if !r.errors.is_empty() {
         writeln!(out, "client-side errors: {}", render::counts(&r.errors))?;
+    }
+    if let Some(line) = gap_line(&r.by_gap) {
+        writeln!(out, "{line}")?;
     }
     writeln!(out)?;
     let retried = matches!(
@@ -339,4 +371,36 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
         r.fix.backend_keepalive_timeout_min_seconds * 1e3,
         seconds(r.fix.backend_keepalive_timeout_min_seconds)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(gap_ms: u64, bad_gateway: u64) -> GapBucket {
+        GapBucket {
+            gap_ms,
+            waves: 2,
+            requests: 32,
+            bad_gateway,
+        }
+    }
+
+    #[test]
+    fn gap_line_names_the_gaps_with_502s_and_the_range_tried() {
+        assert_eq!(gap_line(&[]), None);
+        assert_eq!(
+            gap_line(&[bucket(1018, 0), bucket(1019, 3), bucket(1021, 16)]).unwrap(),
+            "502s by idle gap (previous response end to send): 1019 ms 3 of 32 requests, \
+             1021 ms 16 of 32 requests, none at the other gaps tried (1018-1022 ms)"
+        );
+        assert_eq!(
+            gap_line(&[bucket(998, 0), bucket(1003, 0)]).unwrap(),
+            "502s by idle gap (previous response end to send): none at the gaps tried (998-1004 ms)"
+        );
+        let many: Vec<GapBucket> = (0..8).map(|i| bucket(1000 + i, 1)).collect();
+        assert!(gap_line(&many)
+            .unwrap()
+            .ends_with("1005 ms 1 of 32 requests, 2 more gaps"));
+    }
 }
