@@ -64,10 +64,6 @@ async fn idle_probe_spread_shows_a_coarse_idle_clock() {
     assert_eq!(idles.len(), 3, "{report:?}");
     let spread = *idles.iter().max().unwrap() - *idles.iter().min().unwrap();
     assert!(spread >= Duration::from_millis(5), "{idles:?}");
-    assert!(
-        idles.iter().all(|d| *d >= Duration::from_secs(1)),
-        "{idles:?}"
-    );
 }
 
 #[tokio::test]
