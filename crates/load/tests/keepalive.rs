@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use ward_load::idle::{self, CloseKind, IdleConfig, IdleMethod, BISECT_ROUNDS};
+use ward_load::idle::{self, CloseKind, IdleConfig, IdleMethod, IdleReport, BISECT_ROUNDS};
 use ward_load::race::{race, RaceConfig};
 use ward_testkit::backend::{Backend, Close, IdleTimer};
 use ward_testkit::nginx::Nginx;
@@ -24,16 +24,21 @@ fn proxy_to(backend: &Backend, upstream_keepalive: &str) -> Nginx {
         .expect("nginx starts")
 }
 
+/// The idle probe of `backend`, waiting at most `max_wait` for its close.
+async fn probe_waiting(backend: &Backend, max_wait: Duration) -> IdleReport {
+    let mut config = IdleConfig::new(backend.url("/").parse().unwrap());
+    config.max_wait = max_wait;
+    idle::probe(&config).await.unwrap()
+}
+
 #[tokio::test]
 async fn idle_probe_finds_a_3s_fin_timeout() {
     let backend = Backend::builder()
         .idle_timeout(Duration::from_secs(3))
         .start()
         .unwrap();
-    let mut config = IdleConfig::new(backend.url("/").parse().unwrap());
-    config.max_wait = Duration::from_secs(10);
     let started = Instant::now();
-    let report = idle::probe(&config).await.unwrap();
+    let report = probe_waiting(&backend, Duration::from_secs(10)).await;
     let t = report
         .timeout
         .expect("a timeout was measured")
@@ -57,9 +62,7 @@ async fn idle_probe_spread_shows_a_coarse_idle_clock() {
         .idle_timer(IdleTimer::ReadTimeout)
         .start()
         .unwrap();
-    let mut config = IdleConfig::new(backend.url("/").parse().unwrap());
-    config.max_wait = Duration::from_secs(5);
-    let report = idle::probe(&config).await.unwrap();
+    let report = probe_waiting(&backend, Duration::from_secs(5)).await;
     let idles: Vec<Duration> = report.samples.iter().filter_map(|s| s.idle).collect();
     assert_eq!(idles.len(), 3, "{report:?}");
     let spread = *idles.iter().max().unwrap() - *idles.iter().min().unwrap();
@@ -73,9 +76,7 @@ async fn idle_probe_tells_a_reset() {
         .close(Close::Reset)
         .start()
         .unwrap();
-    let mut config = IdleConfig::new(backend.url("/").parse().unwrap());
-    config.max_wait = Duration::from_secs(5);
-    let report = idle::probe(&config).await.unwrap();
+    let report = probe_waiting(&backend, Duration::from_secs(5)).await;
     let t = report.timeout.unwrap().as_secs_f64();
     assert!((t - 0.7).abs() < 0.2, "measured {t}s: {report:?}");
     assert_eq!(report.close, CloseKind::Reset, "{report:?}");
