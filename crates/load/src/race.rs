@@ -188,19 +188,45 @@ const SWEEP_MS: [f64; 16] = [
 /// The backend's idle clock starts when it writes its response, but the client
 /// sees the response end only after it has crossed the proxy (backend to proxy,
 /// proxy to client), and the next request must still reach the proxy (client to
-/// proxy): three of the round trip's four legs. Aiming without this lead missed
-/// the close by the round trip (3.5 ms through nginx on loopback under test load)
-/// and caused a 502 in 10% of the waves instead of 33%.
+/// proxy): three of the round trip's four legs. The backend's own response time
+/// is no leg, so it is taken off first (measured directly; without a backend URL
+/// there is no lead). Aiming without this lead missed the close by the round
+/// trip (3.5 ms through nginx on loopback under test load) and caused a 502 in
+/// 10% of the waves instead of 33%.
 const LEAD: f64 = 0.75;
 
-/// The median time from `start` to the `ends`, in milliseconds (0 without any).
-fn median_ms(ends: &[Instant], start: Instant) -> f64 {
-    let mut ms: Vec<f64> = ends
-        .iter()
-        .map(|e| e.saturating_duration_since(start).as_secs_f64() * 1e3)
-        .collect();
-    ms.sort_by(f64::total_cmp);
-    ms.get(ms.len() / 2).copied().unwrap_or(0.0)
+/// Requests timed on the backend directly for its own response time.
+const BACKEND_TIMINGS: usize = 5;
+
+/// The backend's median response time in milliseconds, from `BACKEND_TIMINGS`
+/// GETs of `url` on one kept-alive connection after the one that opened it
+/// (None when a request fails: the race then aims without a lead).
+async fn backend_response_ms(connector: &Connector, url: &Url, timeout: Duration) -> Option<f64> {
+    let request = HttpRequest::get(url.clone());
+    let (mut conn, _, _) = idle::request_once(connector, &request, None, timeout)
+        .await
+        .ok()?;
+    let mut ms = Vec::with_capacity(BACKEND_TIMINGS);
+    for _ in 0..BACKEND_TIMINGS {
+        let start = Instant::now();
+        let (next, end, _) = idle::request_once(connector, &request, Some(conn), timeout)
+            .await
+            .ok()?;
+        ms.push(millis(start, end));
+        conn = next;
+    }
+    median(ms)
+}
+
+/// Milliseconds from `start` to `end` (0 when `end` is earlier).
+fn millis(start: Instant, end: Instant) -> f64 {
+    end.saturating_duration_since(start).as_secs_f64() * 1e3
+}
+
+/// The median of `values` (the upper one of an even count; None when empty).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 /// Runs the race until `stop_after` 502s, `max_time`, or `cancel`.
@@ -251,6 +277,10 @@ pub async fn race(
         }
     };
     let connector = Connector::new(config.tls.build()?, HttpVersion::Http1);
+    let backend_ms = match &config.backend {
+        Some(url) => backend_response_ms(&connector, url, config.timeout).await,
+        None => None,
+    };
     let mut lanes: Vec<Option<Connection>> = (0..config.lanes).map(|_| None).collect();
     let mut status_codes = BTreeMap::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -343,7 +373,11 @@ pub async fn race(
         } else {
             rng.random_range(-0.1..=0.1)
         };
-        let lead_ms = LEAD * median_ms(&ends, fire_at);
+        let round_trip = median(ends.iter().map(|e| millis(fire_at, *e)).collect());
+        let lead_ms = match (round_trip, backend_ms) {
+            (Some(proxied), Some(direct)) => LEAD * (proxied - direct).max(0.0),
+            _ => 0.0,
+        };
         let offset_ms = idle.as_secs_f64() * 1e3 - lead_ms + sweep + jitter;
         fire_at = base + Duration::from_secs_f64(offset_ms.max(0.0) / 1e3);
         gap_ms = Some(offset_ms.max(0.0) as u64);

@@ -162,6 +162,33 @@ async fn race_through_nginx_causes_502s_only_when_backend_times_out_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn race_against_a_slow_backend_aims_without_its_response_time() {
+    // Each response takes the backend 100 ms: the proxy's round trip is that much
+    // longer, but the idle clock starts after it, so the aim must not move.
+    let backend = Backend::builder()
+        .idle_timeout(Duration::from_secs(1))
+        .delay(Duration::from_millis(100))
+        .start()
+        .unwrap();
+    let nginx = proxy_to(&backend, "60s");
+    let mut config = RaceConfig::new(nginx.http_url("/race").parse().unwrap());
+    config.backend = Some(backend.url("/").parse().unwrap());
+    config.max_time = Duration::from_secs(40);
+    config.stop_after = 1;
+    config.max_wait = Duration::from_secs(10);
+    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
+    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
+    eprintln!("slow race: {}", serde_json::to_string(&report).unwrap());
+    assert!(report.bad_gateway >= 1, "no 502: {report:?}");
+    let idle_ms = report.backend_idle.as_millis() as u64;
+    assert!(
+        report.by_gap.iter().all(|b| b.gap_ms + 20 > idle_ms),
+        "{:?}",
+        report.by_gap
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn race_through_nginx_to_tomcat_causes_a_502() {
     // Tomcat closes idle connections after 1s (its poller checks timeouts about once a second).
     let tomcat = ward_testkit::tomcat::Tomcat::builder()

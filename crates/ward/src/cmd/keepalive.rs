@@ -293,7 +293,7 @@ fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "raced {} {}: waves of concurrent requests, each sent {} after the previous wave ended, less 3/4 of its round trip through the proxy (± a few ms)",
+        "raced {} {}: waves of concurrent requests, each sent {} after the previous wave ended, less 3/4 of the time the proxy adds to the backend's response time (± a few ms)",
         r.method,
         r.proxy,
         millis(r.backend_idle)
