@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use ward_load::idle::{self, CloseKind, IdleConfig, IdleMethod, IdleReport, BISECT_ROUNDS};
-use ward_load::race::{race, RaceConfig};
+use ward_load::race::{race, RaceConfig, RaceReport};
 use ward_testkit::backend::{Backend, Close, IdleTimer};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::tcp_proxy::TcpProxy;
@@ -91,6 +91,25 @@ async fn idle_probe_of_unreachable_target_is_an_error() {
     assert!(err.contains("connect_refused"), "{err}");
 }
 
+/// Races `proxy` (its backend measured at `backend`) until the first 502 or
+/// `max_time`; prints the report as JSON after `label`.
+async fn race_until_a_502(
+    proxy: &str,
+    backend: &str,
+    max_time: Duration,
+    label: &str,
+) -> RaceReport {
+    let mut config = RaceConfig::new(proxy.parse().unwrap());
+    config.backend = Some(backend.parse().unwrap());
+    config.max_time = max_time;
+    config.stop_after = 1;
+    config.max_wait = Duration::from_secs(10);
+    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
+    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
+    eprintln!("{label}: {}", serde_json::to_string(&report).unwrap());
+    report
+}
+
 const RACE_LINES: [&str; 2] = [
     "upstream prematurely closed connection while reading response header from upstream",
     "recv() failed (104: Connection reset by peer) while reading response header from upstream",
@@ -104,14 +123,13 @@ async fn race_through_nginx_causes_502s_only_when_backend_times_out_first() {
         .start()
         .unwrap();
     let nginx = proxy_to(&backend, "2s");
-    let mut config = RaceConfig::new(nginx.http_url("/race").parse().unwrap());
-    config.backend = Some(backend.url("/").parse().unwrap());
-    config.max_time = Duration::from_secs(60);
-    config.stop_after = 1;
-    config.max_wait = Duration::from_secs(10);
-    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
-    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
-    eprintln!("race: {}", serde_json::to_string(&report).unwrap());
+    let report = race_until_a_502(
+        &nginx.http_url("/race"),
+        &backend.url("/"),
+        Duration::from_secs(60),
+        "race",
+    )
+    .await;
     assert!(
         report.bad_gateway >= 1,
         "no 502 in {:?}: {report:?}",
@@ -143,14 +161,13 @@ async fn race_through_nginx_causes_502s_only_when_backend_times_out_first() {
         .start()
         .unwrap();
     let nginx = proxy_to(&patient, "2s");
-    let mut config = RaceConfig::new(nginx.http_url("/race").parse().unwrap());
-    config.backend = Some(patient.url("/").parse().unwrap());
-    config.max_time = Duration::from_secs(20);
-    config.stop_after = 1;
-    config.max_wait = Duration::from_secs(10);
-    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
-    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
-    eprintln!("control: {}", serde_json::to_string(&report).unwrap());
+    let report = race_until_a_502(
+        &nginx.http_url("/race"),
+        &patient.url("/"),
+        Duration::from_secs(20),
+        "control",
+    )
+    .await;
     assert_eq!(report.bad_gateway, 0, "{report:?}");
     assert!(report.waves >= 3, "{report:?}");
     assert_eq!(
@@ -171,14 +188,13 @@ async fn race_against_a_slow_backend_aims_without_its_response_time() {
         .start()
         .unwrap();
     let nginx = proxy_to(&backend, "60s");
-    let mut config = RaceConfig::new(nginx.http_url("/race").parse().unwrap());
-    config.backend = Some(backend.url("/").parse().unwrap());
-    config.max_time = Duration::from_secs(40);
-    config.stop_after = 1;
-    config.max_wait = Duration::from_secs(10);
-    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
-    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
-    eprintln!("slow race: {}", serde_json::to_string(&report).unwrap());
+    let report = race_until_a_502(
+        &nginx.http_url("/race"),
+        &backend.url("/"),
+        Duration::from_secs(40),
+        "slow race",
+    )
+    .await;
     assert!(report.bad_gateway >= 1, "no 502: {report:?}");
     let idle_ms = report.backend_idle.as_millis() as u64;
     assert!(
@@ -206,14 +222,13 @@ async fn race_through_nginx_to_tomcat_causes_a_502() {
         )
         .start()
         .expect("nginx starts");
-    let mut config = RaceConfig::new(nginx.http_url("/index.txt").parse().unwrap());
-    config.backend = Some(tomcat.url("/index.txt").parse().unwrap());
-    config.max_time = Duration::from_secs(60);
-    config.stop_after = 1;
-    config.max_wait = Duration::from_secs(10);
-    let (tx, _rx) = tokio::sync::watch::channel(Default::default());
-    let report = race(&config, tx, CancellationToken::new()).await.unwrap();
-    eprintln!("tomcat race: {}", serde_json::to_string(&report).unwrap());
+    let report = race_until_a_502(
+        &nginx.http_url("/index.txt"),
+        &tomcat.url("/index.txt"),
+        Duration::from_secs(60),
+        "tomcat race",
+    )
+    .await;
     assert_eq!(
         report.status_codes.get(&405),
         None,
