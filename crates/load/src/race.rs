@@ -183,7 +183,7 @@ const SWEEP_MS: [f64; 16] = [
     0.0, 0.5, -0.5, 1.0, -1.0, 1.5, 0.25, -0.25, 2.0, -1.5, 0.75, -0.75, 3.0, 1.25, -2.0, 4.0,
 ];
 
-/// How much of a wave's round trip through the proxy the next wave fires early.
+/// How much of what the proxy adds to a wave's round trip the next wave fires early.
 ///
 /// The backend's idle clock starts when it writes its response, but the client
 /// sees the response end only after it has crossed the proxy (backend to proxy,
