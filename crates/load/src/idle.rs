@@ -308,6 +308,12 @@ async fn wait_close(conn: Connection, ended: Instant, max_wait: Duration) -> Wai
     }
 }
 
+/// The median of `values` (the upper one of an even count; None when empty).
+pub(crate) fn median<T: Ord + Copy>(mut values: Vec<T>) -> Option<T> {
+    values.sort();
+    values.get(values.len() / 2).copied()
+}
+
 fn summarise(
     url: String,
     max_wait: Duration,
@@ -315,9 +321,7 @@ fn summarise(
     method: IdleMethod,
     samples: Vec<IdleSample>,
 ) -> IdleReport {
-    let mut idles: Vec<Duration> = samples.iter().filter_map(|s| s.idle).collect();
-    idles.sort();
-    let timeout = idles.get(idles.len() / 2).copied();
+    let timeout = median(samples.iter().filter_map(|s| s.idle).collect());
     let kinds = [
         CloseKind::Fin,
         CloseKind::Reset,

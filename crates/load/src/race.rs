@@ -20,7 +20,7 @@ use ward_probe::http::{Connection, Connector, HttpRequest, HttpVersion};
 use ward_probe::tls::TlsConfig;
 
 use crate::error::{Error, Result};
-use crate::idle::{self, CloseKind, IdleConfig};
+use crate::idle::{self, median, CloseKind, IdleConfig};
 
 /// Settings of a race run.
 #[derive(Debug, Clone)]
@@ -198,35 +198,28 @@ const LEAD: f64 = 0.75;
 /// Requests timed on the backend directly for its own response time.
 const BACKEND_TIMINGS: usize = 5;
 
-/// The backend's median response time in milliseconds, from `BACKEND_TIMINGS`
+/// The backend's median response time, from `BACKEND_TIMINGS`
 /// GETs of `url` on one kept-alive connection after the one that opened it
 /// (None when a request fails: the race then aims without a lead).
-async fn backend_response_ms(connector: &Connector, url: &Url, timeout: Duration) -> Option<f64> {
+async fn backend_response_time(
+    connector: &Connector,
+    url: &Url,
+    timeout: Duration,
+) -> Option<Duration> {
     let request = HttpRequest::get(url.clone());
     let (mut conn, _, _) = idle::request_once(connector, &request, None, timeout)
         .await
         .ok()?;
-    let mut ms = Vec::with_capacity(BACKEND_TIMINGS);
+    let mut times = Vec::with_capacity(BACKEND_TIMINGS);
     for _ in 0..BACKEND_TIMINGS {
         let start = Instant::now();
         let (next, end, _) = idle::request_once(connector, &request, Some(conn), timeout)
             .await
             .ok()?;
-        ms.push(millis(start, end));
+        times.push(end.saturating_duration_since(start));
         conn = next;
     }
-    median(ms)
-}
-
-/// Milliseconds from `start` to `end` (0 when `end` is earlier).
-fn millis(start: Instant, end: Instant) -> f64 {
-    end.saturating_duration_since(start).as_secs_f64() * 1e3
-}
-
-/// The median of `values` (the upper one of an even count; None when empty).
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied()
+    median(times)
 }
 
 /// Runs the race until `stop_after` 502s, `max_time`, or `cancel`.
@@ -277,8 +270,8 @@ pub async fn race(
         }
     };
     let connector = Connector::new(config.tls.build()?, HttpVersion::Http1);
-    let backend_ms = match &config.backend {
-        Some(url) => backend_response_ms(&connector, url, config.timeout).await,
+    let backend_time = match &config.backend {
+        Some(url) => backend_response_time(&connector, url, config.timeout).await,
         None => None,
     };
     let mut lanes: Vec<Option<Connection>> = (0..config.lanes).map(|_| None).collect();
@@ -373,9 +366,15 @@ pub async fn race(
         } else {
             rng.random_range(-0.1..=0.1)
         };
-        let round_trip = median(ends.iter().map(|e| millis(fire_at, *e)).collect());
-        let lead_ms = match (round_trip, backend_ms) {
-            (Some(proxied), Some(direct)) => LEAD * (proxied - direct).max(0.0),
+        let round_trip = median(
+            ends.iter()
+                .map(|e| e.saturating_duration_since(fire_at))
+                .collect(),
+        );
+        let lead_ms = match (round_trip, backend_time) {
+            (Some(proxied), Some(direct)) => {
+                LEAD * proxied.saturating_sub(direct).as_secs_f64() * 1e3
+            }
             _ => 0.0,
         };
         let offset_ms = idle.as_secs_f64() * 1e3 - lead_ms + sweep + jitter;
