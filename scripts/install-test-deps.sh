@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs, idempotently: Debian packages for the
 # real servers the tests start (nginx, Prometheus + promtool, unbound, dnsmasq,
-# Tomcat, wrk, blackbox_exporter, Chromium), cargo-nextest, and the components
+# Tomcat, wrk, blackbox_exporter, Chromium, containerd and the rest of a real
+# node), cargo-nextest, and the components
 # built from Go modules (see scripts/go-components.sh), cached outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ APT_PACKAGES=(
   nginx-light prometheus unbound dnsmasq-base tomcat10 wrk
   prometheus-blackbox-exporter iproute2 openssl procps
   chromium chromium-driver
+  # the real node (testkit::RealNode) and the daemonless image build
+  containerd runc containernetworking-plugins iptables conntrack umoci skopeo busybox-static gcc libc6-dev
 )
 
 missing=()
@@ -24,7 +27,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The Debian packages start system services; tests start their own copies on loopback.
-for svc in nginx unbound prometheus prometheus-blackbox-exporter tomcat10 prometheus-node-exporter; do
+for svc in nginx unbound prometheus prometheus-blackbox-exporter tomcat10 prometheus-node-exporter containerd; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

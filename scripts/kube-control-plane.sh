@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane that the integration tests run against, from
 # published Go modules (no Kubernetes source is vendored into this repo):
-#   kube-apiserver, kube-controller-manager, kube-scheduler  k8s.io/kubernetes  v1.34.10
+#   kube-apiserver, kube-controller-manager, kube-scheduler,
+#   kubelet, kube-proxy (the real node)                      k8s.io/kubernetes  v1.34.10
+#   pause (the pod sandbox, gcc -static from the module's build/pause/linux/pause.c)
 #   etcd                                                     go.etcd.io/etcd/server/v3 v3.6.14
 #   kwok (+ its default Stage definitions)                   sigs.k8s.io/kwok   v0.8.0
 #   coredns                                                  github.com/coredns/coredns v1.14.7
@@ -57,7 +59,14 @@ find_go() {
 # go with low priority, so a build does not starve the other users of the machine.
 gocmd() { nice -n 10 "$GO" "$@"; }
 
-stamp_ok() { [ -f "$1/.stamp" ]; }
+# A build is done when its stamp exists and every binary it names is there (a
+# folder built before a binary was added to the list is rebuilt).
+stamp_ok() {
+  local dir="$1" b
+  shift
+  [ -f "$dir/.stamp" ] || return 1
+  for b in "$@"; do [ -x "$dir/bin/$b" ] || return 1; done
+}
 
 write_stamp() {
   local dir="$1" started="$2"
@@ -129,15 +138,15 @@ build_kwok() {
 
 build_kube() {
   local dir="$TOOLS/kube-v$K8S_VERSION"
-  local bins=(kube-apiserver kube-controller-manager kube-scheduler)
-  if stamp_ok "$dir"; then
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause)
+  if stamp_ok "$dir" "${bins[@]}"; then
     link_bins "$dir" "${bins[@]}"
     return
   fi
   local minor staging
   minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
   staging="v0.${K8S_VERSION#1.}"
-  log "building kube-apiserver, kube-controller-manager, kube-scheduler v$K8S_VERSION (k8s.io/kubernetes, staging $staging) in $dir"
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, pause v$K8S_VERSION (k8s.io/kubernetes, staging $staging) in $dir"
   local started
   started=$(date +%s)
   rm -rf "$dir" && mkdir -p "$dir/bin"
@@ -157,9 +166,13 @@ build_kube() {
     local n
     n="$(grep -c ' => k8s.io/' go.mod || true)"
     [ "$n" -ge 20 ] || die "generated only $n staging replaces from $gomod (expected ~31)"
+    # kube-proxy needs its own `go get -tool` (else: missing go.sum entry for
+    # k8s.io/kube-proxy/config/v1alpha1); all five then share one compile.
     gocmd get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" \
       "k8s.io/kubernetes/cmd/kube-controller-manager@v$K8S_VERSION" \
-      "k8s.io/kubernetes/cmd/kube-scheduler@v$K8S_VERSION"
+      "k8s.io/kubernetes/cmd/kube-scheduler@v$K8S_VERSION" \
+      "k8s.io/kubernetes/cmd/kubelet@v$K8S_VERSION"
+    gocmd get -tool "k8s.io/kubernetes/cmd/kube-proxy@v$K8S_VERSION"
     local v="-X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
     v="$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
     v="$v -X k8s.io/component-base/version.gitTreeState=clean"
@@ -167,7 +180,13 @@ build_kube() {
     v="$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
     gocmd build -p "$JOBS" -trimpath -ldflags "-s -w $v" -o bin/ \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+    # The pod sandbox process the real node's containerd runs (no registry here).
+    local mod
+    mod="$(gocmd mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+    [ -f "$mod/build/pause/linux/pause.c" ] || die "no build/pause/linux/pause.c in $mod"
+    gcc -Os -static -DVERSION="v$K8S_VERSION-ward" -o bin/pause "$mod/build/pause/linux/pause.c"
+    strip bin/pause
   )
   write_stamp "$dir" "$started"
   link_bins "$dir" "${bins[@]}"

@@ -6,8 +6,9 @@
 #
 # prometheus' go.mod has excludes and a replace, so `go install` cannot work: a
 # throwaway module copies those lines (see ../shared/reference/go-modules.md §8).
-# `-tags remove_all_sd` drops the cloud service discoveries (not needed here);
-# no `builtinassets` (the web UI is absent, the API and OTLP work).
+# `-tags remove_all_sd,enable_kubernetes_sd` drops the cloud service
+# discoveries but keeps Kubernetes' (the real-node test discovers ward's pods
+# with it); no `builtinassets` (the web UI is absent, the API and OTLP work).
 set -euo pipefail
 
 WARD_TOOLS_DIR="${WARD_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ward/tools}"
@@ -17,7 +18,8 @@ PROM_VERSION="3.$((minor - 300)).${PROM_MODULE_VERSION##*.}"                 # v
 dir="$WARD_TOOLS_DIR/prometheus-$PROM_MODULE_VERSION"
 bin="$WARD_TOOLS_DIR/bin/prometheus3"
 
-if [ -x "$bin" ] && [ -e "$dir/.stamp" ]; then
+TAGS="remove_all_sd,enable_kubernetes_sd"
+if [ -x "$bin" ] && grep -qs "tags=$TAGS" "$dir/.stamp"; then
   exit 0
 fi
 
@@ -41,9 +43,9 @@ echo "deps.d/prometheus3: building github.com/prometheus/prometheus/cmd/promethe
 start=$(date +%s)
 export GOTOOLCHAIN=local CGO_ENABLED=0
 "$GO" get -tool "github.com/prometheus/prometheus/cmd/prometheus@$PROM_MODULE_VERSION"
-nice -n 10 "$GO" build -p 2 -trimpath -tags remove_all_sd \
+nice -n 10 "$GO" build -p 2 -trimpath -tags "$TAGS" \
   -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROM_VERSION" \
   -o bin/prometheus github.com/prometheus/prometheus/cmd/prometheus
 ln -sf "$dir/bin/prometheus" "$bin"
 "$bin" --version >/dev/null
-echo "$PROM_MODULE_VERSION built in $(( $(date +%s) - start ))s" > .stamp
+echo "$PROM_MODULE_VERSION tags=$TAGS built in $(( $(date +%s) - start ))s" > .stamp

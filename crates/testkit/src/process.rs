@@ -16,6 +16,7 @@ pub use nix::sys::signal::Signal;
 use nix::sys::signal;
 use nix::unistd::Pid;
 
+use crate::netns::NetNs;
 use crate::wait;
 
 /// What can go wrong while starting or talking to a test server.
@@ -170,6 +171,24 @@ wait "$child""#;
             pid: Pid::from_raw(pid),
             log: log.to_path_buf(),
         })
+    }
+
+    /// Like [`Process::spawn`], on the host or inside `netns`.
+    pub fn spawn_in(
+        netns: Option<&NetNs>,
+        component: &str,
+        program: &Path,
+        args: Vec<String>,
+        log: &Path,
+    ) -> Result<Self> {
+        match netns {
+            None => Self::spawn(component, program, args, log),
+            Some(ns) => {
+                let (nsenter, mut wrapped) = ns.wrap(program);
+                wrapped.extend(args);
+                Self::spawn(component, &nsenter, wrapped, log)
+            }
+        }
     }
 
     /// The server's process id.

@@ -9,13 +9,20 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::net::{free_port, http_get, http_request};
+use crate::netns::NetNs;
 use crate::process::{find_binary, Process};
+use crate::tcp_proxy::TcpProxy;
 use crate::{wait, Error, Result};
+
+/// The port a Prometheus started with [`Builder::start_in`] listens on, on
+/// every address of its namespace (pods push OTLP to `<node address>:9090`).
+pub const NETNS_PORT: u16 = 9090;
 
 /// Configures a Prometheus before it starts.
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
     targets: Vec<(String, SocketAddr)>,
+    scrape_configs: Vec<String>,
     rule_files: Vec<PathBuf>,
     scrape_interval: Option<Duration>,
     binary: Option<PathBuf>,
@@ -26,6 +33,13 @@ impl Builder {
     /// Scrapes `addr` (its `/metrics`) as job `job`.
     pub fn scrape(mut self, job: impl Into<String>, addr: SocketAddr) -> Self {
         self.targets.push((job.into(), addr));
+        self
+    }
+
+    /// Adds a scrape job written as YAML, one list item of `scrape_configs`
+    /// indented by two spaces (`  - job_name: pods\n    kubernetes_sd_configs: …`).
+    pub fn scrape_config(mut self, yaml: impl Into<String>) -> Self {
+        self.scrape_configs.push(yaml.into());
         self
     }
 
@@ -53,8 +67,19 @@ impl Builder {
         self
     }
 
-    /// Starts Prometheus and waits (up to 20 s) for `/-/ready`.
+    /// Starts Prometheus on a free 127.0.0.1 port and waits (up to 20 s) for `/-/ready`.
     pub fn start(self) -> Result<Prometheus> {
+        self.launch(None)
+    }
+
+    /// Starts Prometheus inside `netns` on port [`NETNS_PORT`] of every
+    /// address there (so it scrapes and receives from inside the namespace);
+    /// the test reaches it through a loopback forwarder, [`Prometheus::addr`].
+    pub fn start_in(self, netns: &NetNs) -> Result<Prometheus> {
+        self.launch(Some(netns))
+    }
+
+    fn launch(self, netns: Option<&NetNs>) -> Result<Prometheus> {
         let binary = match &self.binary {
             Some(path) => path.clone(),
             None => find_binary("prometheus", "prometheus")?,
@@ -80,30 +105,42 @@ impl Builder {
                 "  - job_name: {job:?}\n    static_configs:\n      - targets: [\"{addr}\"]\n"
             ));
         }
+        for job in &self.scrape_configs {
+            conf.push_str(job.trim_end());
+            conf.push('\n');
+        }
+        if self.targets.is_empty() && self.scrape_configs.is_empty() {
+            conf.push_str("  []\n");
+        }
         let conf_path = dir.path().join("prometheus.yml");
         std::fs::write(&conf_path, conf)
             .map_err(|e| Error::io("prometheus", "writing prometheus.yml", e))?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let (listen, forward) = match netns {
+            None => (SocketAddr::from(([127, 0, 0, 1], free_port())), None),
+            Some(ns) => (
+                SocketAddr::from(([0, 0, 0, 0], NETNS_PORT)),
+                Some(ns.forward(SocketAddr::from(([127, 0, 0, 1], NETNS_PORT)))?),
+            ),
+        };
+        let addr = forward.as_ref().map_or(listen, TcpProxy::addr);
         let log = dir.path().join("prometheus.log");
-        let mut process = Process::spawn(
-            "prometheus",
-            &binary,
-            [
-                format!("--config.file={}", conf_path.display()),
-                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-                format!("--web.listen-address={addr}"),
-                "--web.enable-lifecycle".to_string(),
-            ]
-            .into_iter()
-            .chain(self.args.iter().cloned()),
-            &log,
-        )?;
+        let args = [
+            format!("--config.file={}", conf_path.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address={listen}"),
+            "--web.enable-lifecycle".to_string(),
+        ]
+        .into_iter()
+        .chain(self.args.iter().cloned())
+        .collect();
+        let mut process = Process::spawn_in(netns, "prometheus", &binary, args, &log)?;
         process.wait_ready(Duration::from_secs(20), || {
             http_get(addr, "/-/ready").is_some_and(|r| r.status == 200)
         })?;
         Ok(Prometheus {
             addr,
             process,
+            _forward: forward,
             _dir: dir,
         })
     }
@@ -113,6 +150,7 @@ impl Builder {
 pub struct Prometheus {
     addr: SocketAddr,
     process: Process,
+    _forward: Option<TcpProxy>,
     _dir: TempDir,
 }
 

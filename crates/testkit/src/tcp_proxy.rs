@@ -19,10 +19,15 @@ use std::time::{Duration, Instant};
 
 use crate::{wait, Error, Result};
 
+/// Opens the proxy's connection to its target (a plain connect, or one made
+/// inside a network namespace).
+pub type Dialer = Arc<dyn Fn(SocketAddr) -> std::io::Result<TcpStream> + Send + Sync>;
+
 /// A running proxy from [`TcpProxy::addr`] to a target; stops on drop.
 pub struct TcpProxy {
     addr: SocketAddr,
     target: SocketAddr,
+    dial: Dialer,
     up: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
@@ -33,17 +38,22 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Starts forwarding a free 127.0.0.1 port to `target`.
     pub fn start(target: SocketAddr) -> Result<Self> {
-        Self::start_with(target, None)
+        Self::start_with(target, None, direct())
+    }
+
+    /// Starts forwarding a free 127.0.0.1 port to `target`, reached through `dial`.
+    pub fn start_via(target: SocketAddr, dial: Dialer) -> Result<Self> {
+        Self::start_with(target, None, dial)
     }
 
     /// Starts forwarding a free 127.0.0.1 port to `target`, silently dropping
     /// each connection once it has been idle for `after`: from then on nothing
     /// is forwarded in either direction and neither side is closed.
     pub fn with_idle_drop(target: SocketAddr, after: Duration) -> Result<Self> {
-        Self::start_with(target, Some(after))
+        Self::start_with(target, Some(after), direct())
     }
 
-    fn start_with(target: SocketAddr, idle_drop: Option<Duration>) -> Result<Self> {
+    fn start_with(target: SocketAddr, idle_drop: Option<Duration>, dial: Dialer) -> Result<Self> {
         let listener =
             TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("tcp proxy", "binding", e))?;
         let addr = listener
@@ -52,6 +62,7 @@ impl TcpProxy {
         let mut proxy = Self {
             addr,
             target,
+            dial,
             up: Arc::new(AtomicBool::new(true)),
             stop: Arc::new(AtomicBool::new(false)),
             open: Arc::new(Mutex::new(Vec::new())),
@@ -71,21 +82,20 @@ impl TcpProxy {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io("tcp proxy", "non-blocking listener", e))?;
-        let (up, stop, open, target, idle_drop) = (
+        let (up, stop, open, target, idle_drop, dial) = (
             self.up.clone(),
             self.stop.clone(),
             self.open.clone(),
             self.target,
             self.idle_drop,
+            self.dial.clone(),
         );
         Ok(std::thread::spawn(move || {
             while up.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
-                        let Ok(server) =
-                            TcpStream::connect_timeout(&target, Duration::from_secs(2))
-                        else {
+                        let Ok(server) = dial(target) else {
                             continue;
                         };
                         if let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) {
@@ -139,6 +149,11 @@ impl Drop for TcpProxy {
         self.stop.store(true, Ordering::Relaxed);
         self.down();
     }
+}
+
+/// A plain connect from the test process, with a 2 s timeout.
+fn direct() -> Dialer {
+    Arc::new(|target| TcpStream::connect_timeout(&target, Duration::from_secs(2)))
 }
 
 /// The state both directions of one proxied connection share.

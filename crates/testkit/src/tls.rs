@@ -75,6 +75,11 @@ impl TestCa {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
+        self.sign(stem, params)
+    }
+
+    /// Signs `params` with a new key and writes both as PEM files.
+    fn sign(&self, stem: &str, params: CertificateParams) -> Result<IssuedCert> {
         let key = KeyPair::generate().map_err(|e| rcgen_err("leaf key", e))?;
         let cert = params
             .signed_by(&key, &self.cert, &self.key)
@@ -86,6 +91,27 @@ impl TestCa {
         write(&issued.cert, cert.pem())?;
         write(&issued.key, key.serialize_pem())?;
         Ok(issued)
+    }
+
+    /// Issues a client certificate for user `common_name` in group
+    /// `organization` (how Kubernetes reads a client certificate), saved as
+    /// `<stem>.pem`/`<stem>-key.pem`.
+    pub fn issue_client(
+        &self,
+        stem: &str,
+        common_name: &str,
+        organization: &str,
+    ) -> Result<IssuedCert> {
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| rcgen_err("client params", e))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, organization);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(stem, params)
     }
 
     /// Issues a certificate for `localhost` and 127.0.0.1.

@@ -24,14 +24,16 @@
 //! # Ok(()) }
 //! ```
 
+mod control_plane;
 mod objects;
+
+pub use control_plane::API_SERVICE_IP;
+pub(crate) use control_plane::{ControlPlane, Identity, Ports, Spec};
 
 pub use objects::{node_ready, NodeSpec, ServiceAccountKubeconfig, MANUAL_SCHEDULER};
 
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -39,9 +41,9 @@ use ::kube::config::{KubeConfigOptions, Kubeconfig};
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::net::{accepts, free_port, http_get};
+use crate::net::free_port;
 use crate::process::{find_binary, Process};
-use crate::tls::TestCa;
+use crate::reaper::Reaper;
 
 /// What can go wrong while starting or using the test control plane.
 ///
@@ -106,25 +108,20 @@ impl std::fmt::Debug for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    fn api(action: impl Into<String>, source: ::kube::Error) -> Self {
+    pub(crate) fn api(action: impl Into<String>, source: ::kube::Error) -> Self {
         Error::Api {
             action: action.into(),
             source: Box::new(source),
         }
     }
 
-    fn setup(action: impl Into<String>, detail: impl ToString) -> Self {
+    pub(crate) fn setup(action: impl Into<String>, detail: impl ToString) -> Self {
         Error::Setup {
             action: action.into(),
             detail: detail.to_string(),
         }
     }
 }
-
-/// Deadlines for starting the control plane (generous: 2 shared cores).
-const ETCD_READY: Duration = Duration::from_secs(30);
-const APISERVER_READY: Duration = Duration::from_secs(90);
-const CONTROLLERS_READY: Duration = Duration::from_secs(60);
 
 /// Pod IP range kwok hands out to the pods it manages.
 pub const KWOK_POD_CIDR: &str = "10.244.0.0/16";
@@ -177,7 +174,8 @@ pub fn tools_dir() -> PathBuf {
     cache.join("ward/tools")
 }
 
-fn binary(component: &str, name: &str) -> Result<PathBuf> {
+/// A built component: `$WARD_TOOLS_DIR/bin/<name>`, else from PATH.
+pub(crate) fn binary(component: &str, name: &str) -> Result<PathBuf> {
     let tools = tools_dir();
     let candidate = tools.join("bin").join(name);
     if candidate.is_file() {
@@ -211,37 +209,38 @@ fn kwok_stages(kwok: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Free ports for one cluster.
-struct Ports {
-    etcd_client: u16,
-    etcd_peer: u16,
-    apiserver: u16,
-    controller_manager: u16,
-    scheduler: u16,
+/// A new temp folder `/tmp/<prefix>*` for a cluster. With WARD_KUBE_KEEP_DIR
+/// set it is kept after the test (logs, kubeconfigs, PKI): the returned
+/// `TempDir` is then `None`.
+pub(crate) fn temp_root(prefix: &str) -> Result<(Option<TempDir>, PathBuf)> {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| Error::setup("creating temp folder", e))?;
+    if std::env::var_os("WARD_KUBE_KEEP_DIR").is_some() {
+        Ok((None, tmp.keep()))
+    } else {
+        let root = tmp.path().to_path_buf();
+        Ok((Some(tmp), root))
+    }
 }
 
-impl Ports {
-    fn pick() -> Self {
-        Self {
-            etcd_client: free_port(),
-            etcd_peer: free_port(),
-            apiserver: free_port(),
-            controller_manager: free_port(),
-            scheduler: free_port(),
-        }
+fn free_ports() -> Ports {
+    Ports {
+        etcd_client: free_port(),
+        etcd_peer: free_port(),
+        apiserver: free_port(),
+        controller_manager: free_port(),
+        scheduler: free_port(),
     }
 }
 
 /// A running control plane on loopback; everything stops and is deleted on drop.
 pub struct KubeCluster {
     // Declared first so processes stop before the folder goes.
-    processes: Vec<Process>,
-    reaper: Option<ChildStdin>,
-    server: String,
-    admin_kubeconfig: PathBuf,
-    ca: PathBuf,
-    config: ::kube::Config,
-    ports: Ports,
+    kwok: Process,
+    plane: ControlPlane,
+    reaper: Reaper,
     started_in: Duration,
     dir: Option<TempDir>,
 }
@@ -249,8 +248,8 @@ pub struct KubeCluster {
 impl std::fmt::Debug for KubeCluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeCluster")
-            .field("server", &self.server)
-            .field("admin_kubeconfig", &self.admin_kubeconfig)
+            .field("server", &self.plane.client_server)
+            .field("admin_kubeconfig", &self.plane.admin_kubeconfig)
             .field("started_in", &self.started_in)
             .finish_non_exhaustive()
     }
@@ -302,268 +301,48 @@ impl KubeCluster {
 
     fn start_inner() -> Result<Self> {
         let began = Instant::now();
-        let etcd_bin = binary("etcd", "etcd")?;
-        let apiserver_bin = binary("kube-apiserver", "kube-apiserver")?;
-        let kcm_bin = binary("kube-controller-manager", "kube-controller-manager")?;
-        let scheduler_bin = binary("kube-scheduler", "kube-scheduler")?;
         let kwok_bin = binary("kwok", "kwok")?;
         let stages = kwok_stages(&kwok_bin)?;
-
-        let tmp = tempfile::Builder::new()
-            .prefix("ward-kube-")
-            .tempdir()
-            .map_err(|e| Error::setup("creating temp folder", e))?;
-        // WARD_KUBE_KEEP_DIR=1 keeps the folder (logs, kubeconfigs) for debugging.
-        let keep = std::env::var_os("WARD_KUBE_KEEP_DIR").is_some();
-        let (dir, root) = if keep {
-            (None, tmp.keep())
-        } else {
-            let root = tmp.path().to_path_buf();
-            (Some(tmp), root)
-        };
-        let mut reaper = Reaper::spawn(&root, keep)?;
-        let ports = Ports::pick();
-        let server = format!("https://127.0.0.1:{}", ports.apiserver);
-
-        // PKI: a CA, the API server's serving cert, the service-account key pair.
-        let pki = root.join("pki");
-        mkdir(&pki)?;
-        let ca = TestCa::new("ward-testkit-kubernetes-ca", &pki)?;
+        let (dir, root) = temp_root("ward-kube-")?;
+        let mut reaper = Reaper::spawn(&root, dir.is_none(), false, None)?;
+        let ports = free_ports();
         let loopback = IpAddr::from([127, 0, 0, 1]);
-        let service_ip = IpAddr::from([10, 96, 0, 1]);
-        let serving = ca.issue(
-            "apiserver",
-            &[
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            ],
-            &[loopback, service_ip],
-        )?;
-        let sa_key =
-            rcgen::KeyPair::generate().map_err(|e| Error::setup("service-account key", e))?;
-        let sa_private = pki.join("sa.key");
-        let sa_public = pki.join("sa.pub");
-        write(&sa_private, sa_key.serialize_pem())?;
-        write(&sa_public, sa_key.public_key_pem())?;
-
-        // Static tokens. admin, kwok and kube-controller-manager are in system:masters:
-        // per-controller ServiceAccount credentials (what kubeadm does) cost ~150 ms
-        // per controller at start, ~4 s in all. The scheduler uses its bootstrap role.
-        let admin_token = random_token()?;
-        let kcm_token = random_token()?;
-        let scheduler_token = random_token()?;
-        let kwok_token = random_token()?;
-        let tokens = root.join("tokens.csv");
-        write(
-            &tokens,
-            format!(
-                "{admin_token},admin,uid-admin,\"system:masters\"\n\
-                 {kcm_token},system:kube-controller-manager,uid-kcm,\"system:masters\"\n\
-                 {scheduler_token},system:kube-scheduler,uid-scheduler\n\
-                 {kwok_token},kwok,uid-kwok,\"system:masters\"\n"
-            ),
-        )?;
-        let ca_path = ca.ca_path();
-        let kubeconfig = |name: &str, user: &str, token: &str| -> Result<PathBuf> {
-            let path = root.join(format!("{name}.kubeconfig"));
-            write(
-                &path,
-                kubeconfig_json(&server, &ca_path, user, token, "default"),
-            )?;
-            Ok(path)
-        };
-        let admin_kubeconfig = kubeconfig("admin", "admin", &admin_token)?;
-        let kcm_kubeconfig = kubeconfig("controller-manager", "kcm", &kcm_token)?;
-        let scheduler_kubeconfig = kubeconfig("scheduler", "scheduler", &scheduler_token)?;
-        let kwok_kubeconfig = kubeconfig("kwok", "kwok", &kwok_token)?;
-        let logs = root.join("logs");
-        mkdir(&logs)?;
-
-        let mut processes = Vec::new();
-
-        // etcd
-        let etcd_data = root.join("etcd");
-        let etcd_client = format!("http://127.0.0.1:{}", ports.etcd_client);
-        let etcd_peer = format!("http://127.0.0.1:{}", ports.etcd_peer);
-        let etcd = Process::spawn(
-            "etcd",
-            &etcd_bin,
-            [
-                "--name=ward".to_string(),
-                format!("--data-dir={}", etcd_data.display()),
-                format!("--listen-client-urls={etcd_client}"),
-                format!("--advertise-client-urls={etcd_client}"),
-                format!("--listen-peer-urls={etcd_peer}"),
-                format!("--initial-advertise-peer-urls={etcd_peer}"),
-                format!("--initial-cluster=ward={etcd_peer}"),
-                "--unsafe-no-fsync=true".into(),
-                "--log-level=warn".into(),
-            ],
-            &logs.join("etcd.log"),
-        )?;
-        reaper.watch(&etcd);
-        let etcd_addr = SocketAddr::from((loopback, ports.etcd_client));
-        wait_alive(&etcd, ETCD_READY, || {
-            http_get(etcd_addr, "/health").is_some_and(|r| r.status == 200)
-        })?;
-        processes.push(etcd);
-
-        // kube-apiserver
-        let p = |p: &Path| p.display().to_string();
-        let apiserver = Process::spawn(
-            "kube-apiserver",
-            &apiserver_bin,
-            [
-                format!("--etcd-servers={etcd_client}"),
-                "--bind-address=127.0.0.1".into(),
-                "--advertise-address=127.0.0.1".into(),
-                format!("--secure-port={}", ports.apiserver),
-                format!("--cert-dir={}", p(&root.join("apiserver-certs"))),
-                format!("--tls-cert-file={}", p(&serving.cert)),
-                format!("--tls-private-key-file={}", p(&serving.key)),
-                format!("--client-ca-file={}", p(&ca_path)),
-                format!("--token-auth-file={}", p(&tokens)),
-                "--authorization-mode=Node,RBAC".into(),
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-                format!("--service-account-key-file={}", p(&sa_public)),
-                format!("--service-account-signing-key-file={}", p(&sa_private)),
-                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
-                // The "kubernetes" Endpoints may not hold a loopback address.
-                "--endpoint-reconciler-type=none".into(),
-                "--allow-privileged=true".into(),
-                "--profiling=false".into(),
-                "--enable-priority-and-fairness=false".into(),
-                "--event-ttl=10m".into(),
-            ],
-            &logs.join("kube-apiserver.log"),
-        )?;
-        reaper.watch(&apiserver);
-
-        // Everything async runs on a runtime private to this setup thread.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::setup("tokio runtime", e))?;
-        let config = rt
-            .block_on(config_from_file(&admin_kubeconfig))
-            .map_err(|e| apiserver.not_ready(e.to_string()))?;
-        let client = {
-            let _guard = rt.enter();
-            ::kube::Client::try_from(config.clone())
-                .map_err(|e| Error::api("building admin client", e))?
-        };
-        let mut last = String::new();
-        let wait = wait_alive(&apiserver, APISERVER_READY, || {
-            let req = http::Request::get("/readyz").body(Vec::new());
-            let Ok(req) = req else { return false };
-            match rt.block_on(client.request_text(req)) {
-                Ok(body) => body.trim() == "ok",
-                Err(e) => {
-                    last = e.to_string();
-                    false
-                }
-            }
-        });
-        if let Err(e) = wait {
-            return Err(if last.is_empty() {
-                e.into()
-            } else {
-                with_note(e, &format!("last /readyz answer: {last}"))
-            });
-        }
-        processes.push(apiserver);
-
-        // Controllers and kwok start together once the API server is ready.
-        let kcm = Process::spawn(
-            "kube-controller-manager",
-            &kcm_bin,
-            [
-                format!("--kubeconfig={}", p(&kcm_kubeconfig)),
-                format!("--authentication-kubeconfig={}", p(&kcm_kubeconfig)),
-                format!("--authorization-kubeconfig={}", p(&kcm_kubeconfig)),
-                "--bind-address=127.0.0.1".into(),
-                format!("--secure-port={}", ports.controller_manager),
-                format!("--cert-dir={}", p(&root.join("kcm-certs"))),
-                format!("--service-account-private-key-file={}", p(&sa_private)),
-                format!("--root-ca-file={}", p(&ca_path)),
-                "--use-service-account-credentials=false".into(),
-                "--leader-elect=false".into(),
-                // Retry PV/PVC binding every 2 s instead of 15 s (a PV created just
-                // before its claim may not be in the binder's cache yet).
-                "--pvclaimbinder-sync-period=2s".into(),
-                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
-                "--profiling=false".into(),
-            ],
-            &logs.join("kube-controller-manager.log"),
-        )?;
-        reaper.watch(&kcm);
-        processes.push(kcm);
-        let scheduler = Process::spawn(
-            "kube-scheduler",
-            &scheduler_bin,
-            [
-                format!("--kubeconfig={}", p(&scheduler_kubeconfig)),
-                format!("--authentication-kubeconfig={}", p(&scheduler_kubeconfig)),
-                format!("--authorization-kubeconfig={}", p(&scheduler_kubeconfig)),
-                "--bind-address=127.0.0.1".into(),
-                format!("--secure-port={}", ports.scheduler),
-                format!("--cert-dir={}", p(&root.join("scheduler-certs"))),
-                "--leader-elect=false".into(),
-                "--profiling=false".into(),
-            ],
-            &logs.join("kube-scheduler.log"),
-        )?;
-        reaper.watch(&scheduler);
-        processes.push(scheduler);
-        let kwok = Process::spawn(
-            "kwok",
-            &kwok_bin,
-            [
-                format!("--kubeconfig={}", p(&kwok_kubeconfig)),
-                format!("--config={}", p(&stages)),
-                format!(
-                    "--manage-nodes-with-annotation-selector={}={}",
-                    KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1
-                ),
-                format!("--cidr={KWOK_POD_CIDR}"),
-                format!("--node-ip={KWOK_NODE_IP}"),
-            ],
-            &logs.join("kwok.log"),
-        )?;
-        reaper.watch(&kwok);
-        processes.push(kwok);
-
-        // Ready when: both controllers serve, the service-account controller has
-        // made `default/default`, and kwok is still alive.
-        let deadline = Instant::now() + CONTROLLERS_READY;
-        for (i, port) in [(2, ports.controller_manager), (3, ports.scheduler)] {
-            let addr = SocketAddr::from((loopback, port));
-            let left = deadline.saturating_duration_since(Instant::now());
-            wait_alive(&processes[i], left, || accepts(addr))?;
-        }
-        let sa_api: ::kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            ::kube::Api::namespaced(client.clone(), "default");
-        let left = deadline.saturating_duration_since(Instant::now());
-        wait_alive(&processes[2], left, || {
-            matches!(rt.block_on(sa_api.get_opt("default")), Ok(Some(_)))
-        })?;
-        if !server_alive(&processes[4]) {
-            return Err(processes[4].not_ready("kwok exited during start").into());
-        }
-        drop(client);
-        drop(rt);
-
-        Ok(Self {
-            processes,
-            reaper: reaper.stdin,
-            server,
-            admin_kubeconfig,
-            ca: ca_path,
-            config,
+        let spec = Spec {
+            netns: None,
+            bind: loopback,
             ports,
+            client_addr: SocketAddr::new(loopback, ports.apiserver),
+            identities: vec![Identity::new("kwok", "kwok", &["system:masters"])],
+            kubelet_client: false,
+        };
+        // kwok starts with the controllers, once the API server is ready.
+        let (plane, kwok) = ControlPlane::start(&root, &spec, &mut reaper, |plane, reaper| {
+            let p = |p: &Path| p.display().to_string();
+            let kwok = Process::spawn(
+                "kwok",
+                &kwok_bin,
+                [
+                    format!("--kubeconfig={}", p(&plane.kubeconfig("kwok"))),
+                    format!("--config={}", p(&stages)),
+                    format!(
+                        "--manage-nodes-with-annotation-selector={}={}",
+                        KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1
+                    ),
+                    format!("--cidr={KWOK_POD_CIDR}"),
+                    format!("--node-ip={KWOK_NODE_IP}"),
+                ],
+                &root.join("logs/kwok.log"),
+            )?;
+            reaper.watch(&kwok);
+            Ok(kwok)
+        })?;
+        if !server_alive(&kwok) {
+            return Err(kwok.not_ready("kwok exited during start").into());
+        }
+        Ok(Self {
+            kwok,
+            plane,
+            reaper,
             started_in: began.elapsed(),
             dir,
         })
@@ -571,27 +350,27 @@ impl KubeCluster {
 
     /// `https://127.0.0.1:PORT` of the API server.
     pub fn server_url(&self) -> &str {
-        &self.server
+        &self.plane.client_server
     }
 
     /// Path of a kubeconfig for `admin` (group `system:masters`), current context set.
     pub fn admin_kubeconfig(&self) -> &Path {
-        &self.admin_kubeconfig
+        &self.plane.admin_kubeconfig
     }
 
     /// Path of the cluster CA certificate (PEM), which also signs the API server's certificate.
     pub fn ca_path(&self) -> &Path {
-        &self.ca
+        &self.plane.ca
     }
 
     /// The admin client configuration.
     pub fn config(&self) -> ::kube::Config {
-        self.config.clone()
+        self.plane.config.clone()
     }
 
     /// A new admin client (call inside the tokio runtime that will use it).
     pub fn client(&self) -> Result<::kube::Client> {
-        ::kube::Client::try_from(self.config.clone())
+        ::kube::Client::try_from(self.plane.config.clone())
             .map_err(|e| Error::api("building admin client", e))
     }
 
@@ -602,22 +381,28 @@ impl KubeCluster {
 
     /// Ports of etcd (client), kube-apiserver, kube-controller-manager and kube-scheduler.
     pub fn ports(&self) -> [(&'static str, u16); 4] {
+        let ports = &self.plane.ports;
         [
-            ("etcd", self.ports.etcd_client),
-            ("kube-apiserver", self.ports.apiserver),
-            ("kube-controller-manager", self.ports.controller_manager),
-            ("kube-scheduler", self.ports.scheduler),
+            ("etcd", ports.etcd_client),
+            ("kube-apiserver", ports.apiserver),
+            ("kube-controller-manager", ports.controller_manager),
+            ("kube-scheduler", ports.scheduler),
         ]
     }
 
     /// Process ids of etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
     pub fn pids(&self) -> Vec<u32> {
-        self.processes.iter().map(Process::pid).collect()
+        let mut pids = self.plane.pids();
+        pids.push(self.kwok.pid());
+        pids
     }
 
     /// The cluster's temp folder (kubeconfigs, PKI, logs, etcd data).
     pub fn dir(&self) -> &Path {
-        self.admin_kubeconfig.parent().unwrap_or(Path::new("/"))
+        self.plane
+            .admin_kubeconfig
+            .parent()
+            .unwrap_or(Path::new("/"))
     }
 
     /// The last `n` lines of a component's log (`etcd`, `kube-apiserver`, `kwok`, …).
@@ -628,63 +413,23 @@ impl KubeCluster {
 
 impl Drop for KubeCluster {
     fn drop(&mut self) {
-        // Signal everyone first so they shut down in parallel, then reap in reverse order.
-        for p in self.processes.iter().rev() {
+        // Signal everyone first so they shut down in parallel, then reap in
+        // reverse start order; the folder goes last.
+        let mut processes = self.plane.processes_mut();
+        processes.insert(0, &mut self.kwok);
+        for p in &processes {
             let _ = p.signal(Signal::SIGTERM);
         }
-        while let Some(p) = self.processes.pop() {
-            drop(p);
+        for p in processes {
+            p.stop(Duration::from_secs(5));
         }
-        drop(self.reaper.take());
+        self.reaper.detach();
         drop(self.dir.take());
     }
 }
 
-/// A shell that removes the cluster folder once this process is gone (even after
-/// SIGKILL, when no destructor runs). It reads server pids from its stdin; when
-/// stdin closes it waits for those servers to exit (at most ~10 s each) and
-/// deletes the folder.
-struct Reaper {
-    stdin: Option<ChildStdin>,
-}
-
-impl Reaper {
-    fn spawn(root: &Path, keep: bool) -> Result<Self> {
-        if keep {
-            return Ok(Self { stdin: None });
-        }
-        const SCRIPT: &str = r#"pids=""
-while read -r p; do pids="$pids $p"; done
-for p in $pids; do
-  i=0
-  while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-done
-rm -rf "$1""#;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(SCRIPT)
-            .arg("ward-kube-reaper")
-            .arg(root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| Error::setup("spawning the temp-folder reaper", e))?;
-        Ok(Self {
-            stdin: child.stdin.take(),
-        })
-    }
-
-    /// Tells the reaper to wait for `process` before deleting the folder.
-    fn watch(&mut self, process: &Process) {
-        if let Some(stdin) = self.stdin.as_mut() {
-            let _ = writeln!(stdin, "{}", process.pid());
-        }
-    }
-}
-
 /// True while the server process runs (a zombie counts as exited).
-fn server_alive(process: &Process) -> bool {
+pub(crate) fn server_alive(process: &Process) -> bool {
     match std::fs::read_to_string(format!("/proc/{}/stat", process.pid())) {
         // The state follows the parenthesised command name.
         Ok(stat) => stat
@@ -695,7 +440,7 @@ fn server_alive(process: &Process) -> bool {
 }
 
 /// Waits until `ready`, failing at once (with the log tail) if the server exits.
-fn wait_alive(
+pub(crate) fn wait_alive(
     process: &Process,
     timeout: Duration,
     mut ready: impl FnMut() -> bool,
@@ -747,7 +492,7 @@ pub(crate) fn kubeconfig_json(
 }
 
 /// 32 hex characters from the kernel's random source.
-fn random_token() -> Result<String> {
+pub(crate) fn random_token() -> Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")
@@ -760,13 +505,13 @@ pub(crate) fn write(path: &Path, text: impl AsRef<[u8]>) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::setup(format!("writing {}", path.display()), e))
 }
 
-fn mkdir(path: &Path) -> Result<()> {
+pub(crate) fn mkdir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path)
         .map_err(|e| Error::setup(format!("creating {}", path.display()), e))
 }
 
 /// Adds a note to a process error's reason.
-fn with_note(e: crate::Error, note: &str) -> Error {
+pub(crate) fn with_note(e: crate::Error, note: &str) -> Error {
     match e {
         crate::Error::NotReady {
             component,
