@@ -31,7 +31,7 @@ const READER: &str = "ward-e2e-read";
 const FILE: &str = "/data/ward-e2e";
 
 /// The annotation marking a cluster's default StorageClass.
-pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+pub(crate) const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
 /// Its beta spelling, still honoured by Kubernetes.
 const DEFAULT_CLASS_ANNOTATION_BETA: &str = "storageclass.beta.kubernetes.io/is-default-class";
 
@@ -69,24 +69,26 @@ fn default_class(classes: Vec<StorageClass>) -> Option<StorageClass> {
 
 /// Runs the test; `Ok(Some(skip))` when skipped.
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<Option<Skip>> {
+    let t = &ctx.config.timeouts;
     let client = ctx.client();
     let class = match ctx.config.storage_class.clone() {
         Some(name) => Class::Given(name),
         None => {
+            // Before any step: a skipped test has none.
             let classes: Api<StorageClass> = Api::all(client.clone());
-            let list = classes.list(&ListParams::default()).await.on(
-                "list",
-                "storageclasses.storage.k8s.io",
-                None,
-                None,
-            )?;
+            let list = tokio::time::timeout(t.request, classes.list(&ListParams::default()))
+                .await
+                .map_err(|_| Error::Timeout {
+                    timeout: t.request,
+                    last: "listing storageclasses.storage.k8s.io for the default".into(),
+                })?
+                .on("list", "storageclasses.storage.k8s.io", None, None)?;
             match default_class(list.items) {
                 Some(sc) => Class::Default(Box::new(sc)),
                 None => return Ok(Some(Skip::new(SkipReason::NoStorageClass, NO_CLASS))),
             }
         }
     };
-    let t = &ctx.config.timeouts;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ctx.ns);
     let jobs: Api<Job> = Api::namespaced(client.clone(), ctx.ns);
     let token = crate::cluster::random_id();
