@@ -207,12 +207,14 @@ impl std::fmt::Display for Permission {
     }
 }
 
-/// What the run itself and each selected test need, in namespace `ns`.
+/// What the run itself and each selected test need, in namespace `ns`. The
+/// storage test reads the class it is given (`storage_class_given`) or lists
+/// the classes to find the cluster's default.
 pub fn permissions(
     tests: &[TestName],
     ns: &str,
     lease: Option<&LeaseConfig>,
-    storage: bool,
+    storage_class_given: bool,
 ) -> Vec<Permission> {
     let p = |verb, group, resource, namespaced: bool| Permission {
         verb,
@@ -252,16 +254,16 @@ pub fn permissions(
                     out.push(p("list", "discovery.k8s.io", "endpointslices", true));
                 }
             }
-            TestName::Storage if storage => {
+            TestName::Storage => {
                 for verb in ["create", "get", "delete"] {
                     out.push(p(verb, "", "persistentvolumeclaims", true));
                     out.push(p(verb, "batch", "jobs", true));
                 }
                 out.push(p("list", "", "pods", true));
                 out.push(p("get", "", "persistentvolumes", false));
-                out.push(p("get", "storage.k8s.io", "storageclasses", false));
+                let verb = if storage_class_given { "get" } else { "list" };
+                out.push(p(verb, "storage.k8s.io", "storageclasses", false));
             }
-            TestName::Storage => {}
             TestName::Rbac => {
                 out.push(p("create", "", "serviceaccounts", true));
                 out.push(Permission {
@@ -608,6 +610,33 @@ mod tests {
             .filter(|p| p.resource == "deployments" && p.verb == "create")
             .count();
         assert_eq!(deploys, 1, "deduplicated");
+    }
+
+    #[test]
+    fn storage_reads_the_given_class_or_lists_them_for_the_default() {
+        let classes = |given| -> Vec<String> {
+            permissions(&[TestName::Storage], "n", None, given)
+                .iter()
+                .filter(|p| p.resource == "storageclasses")
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(
+            classes(true),
+            ["get storageclasses.storage.k8s.io (cluster-wide)"]
+        );
+        assert_eq!(
+            classes(false),
+            ["list storageclasses.storage.k8s.io (cluster-wide)"]
+        );
+        let text: Vec<String> = permissions(&[TestName::Storage], "n", None, false)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            text.contains(&"create persistentvolumeclaims in namespace n".to_string()),
+            "{text:?}"
+        );
     }
 
     #[test]

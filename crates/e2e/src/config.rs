@@ -145,21 +145,30 @@ pub struct Config {
     pub ttl: Duration,
     /// The Lease; `None` runs without one.
     pub lease: Option<LeaseConfig>,
-    /// Image of the test workload: an HTTP server answering `GET /` on `port`.
+    /// Image of the test workload (deployment and networking tests): an HTTP
+    /// server answering `GET /` with a 2xx status on `port`, running as UID
+    /// 65534 with a read-only root filesystem and no capabilities.
     pub image: String,
-    /// Arguments of the workload container.
+    /// Arguments of the workload container (its `args`: the image's entrypoint
+    /// is kept); empty runs the image's own command.
     pub image_args: Vec<String>,
-    /// Image of the rolling update (default: same image, new pod template).
+    /// Image of the rolling update (default: same image, new pod template);
+    /// started with the same arguments and port.
     pub update_image: Option<String>,
-    /// Port the workload listens on.
+    /// `imagePullPolicy` of every container the suite starts (default: the
+    /// Kubernetes default for the tag).
+    pub image_pull_policy: Option<String>,
+    /// Port the workload listens on (TCP readiness probe and HTTP checks).
     pub port: u16,
     /// Replicas of the test Deployments.
     pub replicas: i32,
     /// Node selector of every test pod.
     pub node_selector: BTreeMap<String, String>,
-    /// Image with `/bin/sh` for the storage Jobs.
+    /// Image of the storage Jobs: runs `sh -c` scripts using `echo`, `sync`,
+    /// `cat` and `test` on the volume at `/data`, as UID 65534.
     pub shell_image: String,
-    /// Storage class of the PVC; the storage test is skipped without one.
+    /// Storage class of the PVC; `None` uses the cluster's default
+    /// StorageClass, and the storage test is skipped when there is none.
     pub storage_class: Option<String>,
     /// DNS server for the networking test (default: first nameserver of /etc/resolv.conf).
     pub dns_server: Option<SocketAddr>,
@@ -177,6 +186,7 @@ impl fmt::Debug for Config {
             .field("tests", &self.tests)
             .field("run_id", &self.run_id)
             .field("image", &self.image)
+            .field("shell_image", &self.shell_image)
             .field("storage_class", &self.storage_class)
             .field("reach", &self.reach.is_some())
             .finish_non_exhaustive()
@@ -198,6 +208,7 @@ impl Default for Config {
             image: DEFAULT_IMAGE.to_string(),
             image_args: vec!["netexec".into(), "--http-port=8080".into()],
             update_image: None,
+            image_pull_policy: None,
             port: 8080,
             replicas: 2,
             node_selector: BTreeMap::new(),

@@ -4,7 +4,9 @@
 //! Entry point: [`run`] runs the selected tests once in a fresh namespace
 //! `ward-e2e-<id>` (labelled as ward's, with a TTL annotation) and always
 //! deletes it again (success, failure, timeout, cancellation). A Lease keeps
-//! runs from overlapping; [`cluster::sweep`] deletes namespaces left by killed
+//! runs from overlapping: a run that finds it held by another runner is
+//! skipped (a passed report with [`Report::skipped`] set, counted in
+//! `ward_e2e_runs_skipped_total`); [`cluster::sweep`] deletes namespaces left by killed
 //! runs. Results come back as a [`Report`] (rendered by the binary, or written
 //! as JUnit XML) and are recorded through a [`Recorder`] (`/metrics`, OTLP).
 //! Nothing here prints.
@@ -37,12 +39,13 @@ pub use cluster::Cluster;
 pub use config::{Config, TestName};
 pub use error::{Error, Result};
 pub use metrics::Recorder;
-pub use report::{Outcome, Report, StepReport, TestReport};
+pub use report::{Outcome, Report, Skip, SkipReason, StepReport, TestReport};
 pub use steps::Steps;
 
 /// Runs the selected tests once. Setup problems (API server unreachable,
-/// credentials rejected, missing permissions, Lease held) are errors and leave
-/// nothing behind; test failures are in the report.
+/// credentials rejected, missing permissions) are errors and leave nothing
+/// behind; test failures are in the report. A Lease held by another runner is
+/// no error: the run is skipped (logged, counted, [`Report::skipped`]).
 pub async fn run(
     cluster: &Cluster,
     config: &Config,
@@ -67,7 +70,16 @@ pub async fn run(
         ));
     }
     let lease = match &config.lease {
-        Some(l) => Some(cluster::acquire_lease(&cluster.client, l).await?),
+        Some(l) => match cluster::acquire_lease(&cluster.client, l).await {
+            Ok(guard) => Some(guard),
+            Err(busy @ Error::Busy { .. }) => {
+                let skip = Skip::new(SkipReason::LeaseHeld, format!("run skipped: {busy}"));
+                tracing::warn!(reason = skip.reason.as_str(), "{}", skip.message);
+                recorder.run_skipped(skip.reason);
+                return Ok(skipped_run(config, ns, started_at, start, skip));
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     if let Err(e) = cluster::create_namespace(&cluster.client, &ns, config.ttl).await {
@@ -83,7 +95,9 @@ pub async fn run(
     for &test in &config.tests {
         if cancelled || cancel.is_cancelled() {
             cancelled = true;
-            tests.push(skipped(test, "run cancelled"));
+            let skip = Skip::new(SkipReason::Cancelled, "run cancelled");
+            recorder.test_skipped(test.as_str(), skip.reason);
+            tests.push(skipped(test, skip));
             continue;
         }
         let report = run_one(test, cluster, &ns, config, recorder, &cancel).await;
@@ -119,16 +133,42 @@ pub async fn run(
         tests,
         cleanup,
         cancelled,
+        skipped: None,
     })
 }
 
-fn skipped(test: TestName, reason: &str) -> TestReport {
+fn skipped(test: TestName, skip: Skip) -> TestReport {
     TestReport {
         name: test.to_string(),
         outcome: Outcome::Skipped,
         duration: Duration::ZERO,
-        reason: Some(reason.to_string()),
+        reason: Some(skip.message),
+        skip_reason: Some(skip.reason),
         steps: Vec::new(),
+    }
+}
+
+/// The report of a run skipped before it created anything: every test skipped
+/// for the same reason, nothing to clean up.
+fn skipped_run(config: &Config, ns: String, started_at: f64, start: Instant, skip: Skip) -> Report {
+    Report {
+        namespace: ns,
+        started_at,
+        duration: start.elapsed(),
+        tests: config
+            .tests
+            .iter()
+            .map(|&t| skipped(t, skip.clone()))
+            .collect(),
+        cleanup: StepReport {
+            name: "delete-namespace".into(),
+            outcome: Outcome::Skipped,
+            duration: Duration::ZERO,
+            error: Some("no namespace was created".into()),
+            detail: None,
+        },
+        cancelled: false,
+        skipped: Some(skip),
     }
 }
 
@@ -165,10 +205,19 @@ async fn run_one(
         }
     };
     let duration = start.elapsed();
-    let (outcome, reason) = match result {
-        Ok(None) => (Outcome::Passed, None),
-        Ok(Some(why)) => (Outcome::Skipped, Some(why)),
-        Err(e) => (Outcome::Failed, Some(e.to_string())),
+    let (outcome, reason, skip_reason) = match result {
+        Ok(None) => (Outcome::Passed, None, None),
+        Ok(Some(skip)) => {
+            tracing::warn!(
+                test = test.as_str(),
+                reason = skip.reason.as_str(),
+                "test skipped: {}",
+                skip.message
+            );
+            recorder.test_skipped(test.as_str(), skip.reason);
+            (Outcome::Skipped, Some(skip.message), Some(skip.reason))
+        }
+        Err(e) => (Outcome::Failed, Some(e.to_string()), None),
     };
     if outcome != Outcome::Skipped {
         recorder.record(test.as_str(), None, duration, outcome == Outcome::Passed);
@@ -178,6 +227,7 @@ async fn run_one(
         outcome,
         duration,
         reason,
+        skip_reason,
         steps: steps.reports(),
     }
 }

@@ -2,7 +2,8 @@
 //! (clementnuss/e2e-tests: `test_duration_seconds`, `test_executed_total`,
 //! `test_errors_total` with `test_name`) plus a `step` label, and last-run /
 //! last-success timestamps. Whole-test series carry no `step` label; step
-//! series carry `step`. Recorded into an agent [`Registry`] (`/metrics` of
+//! series carry `step`. Skips, which the reference suite does not count, are
+//! ward's own counters (`ward_e2e_*`) with a stable `reason` label. Recorded into an agent [`Registry`] (`/metrics` of
 //! `ward e2e serve`) and/or exported over OTLP/HTTP.
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use opentelemetry_sdk::Resource;
 use ward_agent::metrics::{HistogramKind, Registry};
 
 use crate::error::{Error, Result};
+use crate::report::SkipReason;
 
 /// Duration of a test or step, in seconds (histogram).
 pub const DURATION: &str = "test_duration_seconds";
@@ -27,8 +29,16 @@ pub const ERRORS: &str = "test_errors_total";
 pub const LAST_RUN: &str = "test_last_run_timestamp_seconds";
 /// Unix time of the last successful run of a test or step (gauge).
 pub const LAST_SUCCESS: &str = "test_last_success_timestamp_seconds";
+/// Runs skipped before they created anything, by `reason` (`lease_held`:
+/// another runner holds the Lease) (counter).
+pub const RUNS_SKIPPED: &str = "ward_e2e_runs_skipped_total";
+/// Tests skipped within a run, by `test_name` and `reason` (`no_storage_class`,
+/// `cancelled`) (counter).
+pub const TESTS_SKIPPED: &str = "ward_e2e_tests_skipped_total";
 /// Label naming the test.
 pub const LABEL_TEST: &str = "test_name";
+/// Label with the stable reason of a skip ([`SkipReason::as_str`]).
+pub const LABEL_REASON: &str = "reason";
 /// Label naming the step.
 pub const LABEL_STEP: &str = "step";
 /// The OTel meter (and default service) name.
@@ -118,6 +128,8 @@ struct Otel {
     errors: Counter<u64>,
     last_run: Gauge<f64>,
     last_success: Gauge<f64>,
+    runs_skipped: Counter<u64>,
+    tests_skipped: Counter<u64>,
 }
 
 /// Records test and step results into the registry and/or OTLP.
@@ -142,8 +154,13 @@ impl Recorder {
         Self::default()
     }
 
-    /// Also records into `registry`.
+    /// Also records into `registry`. The `lease_held` skip counter is there
+    /// from the start (0), so rates and alerts on it work before the first skip.
     pub fn with_registry(mut self, registry: Arc<Registry>) -> Self {
+        registry.counter(
+            RUNS_SKIPPED,
+            &[(LABEL_REASON, SkipReason::LeaseHeld.as_str())],
+        );
         self.registry = Some(registry);
         self
     }
@@ -196,8 +213,21 @@ impl Recorder {
                 .with_unit("s")
                 .with_description("Unix time of the last successful run of an e2e test or step")
                 .build(),
+            runs_skipped: meter
+                .u64_counter(RUNS_SKIPPED)
+                .with_description("e2e runs skipped before they created anything, by reason")
+                .build(),
+            tests_skipped: meter
+                .u64_counter(TESTS_SKIPPED)
+                .with_description("e2e tests skipped within a run, by test and reason")
+                .build(),
             provider,
         };
+        // Present from the start (0), as with the registry.
+        otel.runs_skipped.add(
+            0,
+            &[KeyValue::new(LABEL_REASON, SkipReason::LeaseHeld.as_str())],
+        );
         self.otel = Some(Arc::new(otel));
         Ok(self)
     }
@@ -236,6 +266,33 @@ impl Recorder {
             if ok {
                 o.last_success.record(now, &attrs);
             }
+        }
+    }
+
+    /// Counts a run skipped before it created anything.
+    pub fn run_skipped(&self, reason: SkipReason) {
+        if let Some(r) = &self.registry {
+            r.counter(RUNS_SKIPPED, &[(LABEL_REASON, reason.as_str())])
+                .inc();
+        }
+        if let Some(o) = &self.otel {
+            o.runs_skipped
+                .add(1, &[KeyValue::new(LABEL_REASON, reason.as_str())]);
+        }
+    }
+
+    /// Counts a test skipped within a run.
+    pub fn test_skipped(&self, test: &str, reason: SkipReason) {
+        let labels = [(LABEL_TEST, test), (LABEL_REASON, reason.as_str())];
+        if let Some(r) = &self.registry {
+            r.counter(TESTS_SKIPPED, &labels).inc();
+        }
+        if let Some(o) = &self.otel {
+            let attrs: Vec<KeyValue> = labels
+                .iter()
+                .map(|(k, v)| KeyValue::new(*k, v.to_string()))
+                .collect();
+            o.tests_skipped.add(1, &attrs);
         }
     }
 
@@ -338,6 +395,40 @@ mod tests {
                 "test_last_success_timestamp_seconds{test_name=\"deployment\",step=\"rollout\"} 0"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn skips_are_counted_by_reason_and_lease_held_starts_at_zero() {
+        let registry = Arc::new(registry());
+        let rec = Recorder::none().with_registry(registry.clone());
+        let text = || {
+            let mut text = String::new();
+            registry.encode(&mut text);
+            text
+        };
+        let before = text();
+        assert!(
+            before.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 0\n"),
+            "{before}"
+        );
+        assert!(!before.contains("ward_e2e_tests_skipped_total"), "{before}");
+        rec.run_skipped(SkipReason::LeaseHeld);
+        rec.test_skipped("storage", SkipReason::NoStorageClass);
+        let after = text();
+        assert!(
+            after.contains("# TYPE ward_e2e_runs_skipped_total counter\n"),
+            "{after}"
+        );
+        assert!(
+            after.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 1\n"),
+            "{after}"
+        );
+        assert!(
+            after.contains(
+                "ward_e2e_tests_skipped_total{test_name=\"storage\",reason=\"no_storage_class\"} 1\n"
+            ),
+            "{after}"
         );
     }
 }

@@ -6,6 +6,49 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// Why a test or a whole run was skipped: the stable value of the metrics'
+/// `reason` label (`lease_held`, `no_storage_class`, `cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Another runner holds the Lease (the whole run is skipped).
+    LeaseHeld,
+    /// No storage class was given and the cluster has no default StorageClass.
+    NoStorageClass,
+    /// A termination signal came before the test started.
+    Cancelled,
+}
+
+impl SkipReason {
+    /// The label value: `lease_held`, `no_storage_class` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::LeaseHeld => "lease_held",
+            SkipReason::NoStorageClass => "no_storage_class",
+            SkipReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A skip: its stable reason and one line for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    /// Stable reason (metrics label).
+    pub reason: SkipReason,
+    /// What happened, naming the objects involved.
+    pub message: String,
+}
+
+impl Skip {
+    /// A skip for `reason`, explained by `message`.
+    pub fn new(reason: SkipReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
 /// Outcome of a test or step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -14,7 +57,7 @@ pub enum Outcome {
     Passed,
     /// A step failed or timed out.
     Failed,
-    /// Not run (no storage class, earlier cancellation, …).
+    /// Not run (no storage class, earlier cancellation, Lease held, …).
     Skipped,
 }
 
@@ -59,6 +102,9 @@ pub struct TestReport {
     pub duration: Duration,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
+    /// The stable reason of a skip (the metrics' `reason` label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<SkipReason>,
     /// The steps that ran, in order.
     pub steps: Vec<StepReport>,
 }
@@ -73,7 +119,8 @@ impl TestReport {
 /// One run of the suite.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The namespace the run used.
+    /// The namespace the run used (for a skipped run: the one it would have
+    /// used; it was never created).
     pub namespace: String,
     /// Start time, seconds since the Unix epoch.
     pub started_at: f64,
@@ -86,10 +133,13 @@ pub struct Report {
     pub cleanup: StepReport,
     /// True when the run was cut short by a termination signal.
     pub cancelled: bool,
+    /// Set when the whole run was skipped before it created anything (another
+    /// runner holds the Lease); every test is then reported skipped.
+    pub skipped: Option<Skip>,
 }
 
 impl Report {
-    /// True when no test failed and the run was not cancelled.
+    /// True when no test failed and the run was not cancelled (a skipped run passed).
     pub fn passed(&self) -> bool {
         !self.cancelled && self.tests.iter().all(|t| t.outcome != Outcome::Failed)
     }
@@ -216,6 +266,7 @@ mod tests {
                     outcome: Outcome::Failed,
                     duration: Duration::from_secs(3),
                     reason: None,
+                    skip_reason: None,
                     steps: vec![
                         step("create", Outcome::Passed, None),
                         step("rollout", Outcome::Failed, Some("0/2 <available> & \"x\"")),
@@ -226,11 +277,13 @@ mod tests {
                     outcome: Outcome::Skipped,
                     duration: Duration::ZERO,
                     reason: Some("no storage class".into()),
+                    skip_reason: Some(SkipReason::NoStorageClass),
                     steps: vec![],
                 },
             ],
             cleanup: step("delete-namespace", Outcome::Passed, None),
             cancelled: false,
+            skipped: None,
         };
         assert!(!report.passed());
         let xml = report.junit();

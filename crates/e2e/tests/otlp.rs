@@ -1,12 +1,14 @@
 //! OTLP export: a run's metrics arrive at a real OTLP receiver (Prometheus 3.14
 //! built from its Go module, `--web.enable-otlp-receiver`) with the reference
-//! names, `test_name` and `step` labels, and the service name as `job`.
+//! names, `test_name` and `step` labels, and the service name as `job`; a run
+//! skipped because the Lease is held arrives as `ward_e2e_runs_skipped_total`.
 
 mod support;
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use ward_e2e::config::LeaseConfig;
 use ward_e2e::metrics::OtlpConfig;
 use ward_e2e::{Recorder, TestName};
 
@@ -31,6 +33,26 @@ fn metrics_arrive_at_a_real_otlp_receiver() {
             .await
             .unwrap();
         assert!(report.passed(), "{report:#?}");
+        // A second runner finds the Lease held: the skip is exported too.
+        let lease = LeaseConfig {
+            namespace: "default".into(),
+            name: "ward-e2e-otlp".into(),
+            holder: "other-runner".into(),
+            duration: Duration::from_secs(60),
+        };
+        let held = ward_e2e::cluster::acquire_lease(&env.cluster.client, &lease)
+            .await
+            .unwrap();
+        let mut cfg = support::config(&[TestName::Api], "otlpskip");
+        cfg.lease = Some(LeaseConfig {
+            holder: "this-runner".into(),
+            ..lease
+        });
+        let report = ward_e2e::run(&env.cluster, &cfg, &recorder, CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(report.skipped.is_some(), "{report:#?}");
+        held.release().await.unwrap();
         tokio::task::spawn_blocking(move || recorder.shutdown())
             .await
             .unwrap()
@@ -69,6 +91,11 @@ fn metrics_arrive_at_a_real_otlp_receiver() {
         let value: f64 = s[0]["value"][1].as_str().unwrap().parse().unwrap();
         assert!(value > 1.7e9, "{name}: {s:?}");
     }
+    let skipped = receiver
+        .wait_for_series(r#"ward_e2e_runs_skipped_total{reason="lease_held"}"#, wait)
+        .unwrap();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["value"][1], "1", "{skipped:?}");
     // The run's cleanup is measured too.
     receiver
         .wait_for_series(

@@ -5,11 +5,13 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
+use tokio_util::sync::CancellationToken;
 use ward_e2e::config::LeaseConfig;
-use ward_e2e::{Cluster, Error, Outcome, TestName};
+use ward_e2e::{Cluster, Error, Outcome, Recorder, SkipReason, TestName};
 
 use support::{config, namespace_exists, prepare, run, step_names, test_report};
 
@@ -86,7 +88,7 @@ async fn missing_permissions_are_named_and_nothing_is_created() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_lease_stops_an_overlapping_run() {
+async fn a_held_lease_skips_an_overlapping_run_which_passes_and_is_counted() {
     let env = prepare().await;
     let lease = LeaseConfig {
         namespace: "default".into(),
@@ -97,18 +99,59 @@ async fn a_held_lease_stops_an_overlapping_run() {
     let held = ward_e2e::cluster::acquire_lease(&env.cluster.client, &lease)
         .await
         .unwrap();
-    let mut cfg = config(&[TestName::Api], "overlap");
+    let mut cfg = config(&[TestName::Api, TestName::Storage], "overlap");
     cfg.lease = Some(LeaseConfig {
         holder: "second-run".into(),
         ..lease.clone()
     });
-    let err = run(&env.cluster, &cfg).await.unwrap_err();
-    assert!(matches!(err, Error::Busy { .. }), "{err}");
-    assert!(err.to_string().contains("holder first-run"), "{err}");
+    let registry = Arc::new(ward_e2e::metrics::registry());
+    let recorder = Recorder::none().with_registry(registry.clone());
+    let report = ward_e2e::run(&env.cluster, &cfg, &recorder, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(report.passed(), "a skipped run is no failure: {report:#?}");
+    let skip = report.skipped.clone().expect("the run is skipped");
+    assert_eq!(skip.reason, SkipReason::LeaseHeld);
+    let message = skip.message.clone();
+    assert!(
+        message.starts_with(
+            "run skipped: another run holds Lease default/ward-e2e-overlap (holder first-run, renewed "
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("s ago); runs must not overlap"),
+        "{message}"
+    );
+    for test in &report.tests {
+        assert_eq!(test.outcome, Outcome::Skipped, "{test:#?}");
+        assert_eq!(test.skip_reason, Some(SkipReason::LeaseHeld));
+        assert_eq!(test.reason.as_deref(), Some(message.as_str()));
+        assert!(test.steps.is_empty());
+    }
+    assert_eq!(report.cleanup.outcome, Outcome::Skipped);
+    assert!(!namespace_exists(&env, "ward-e2e-overlap").await);
+    let mut text = String::new();
+    registry.encode(&mut text);
+    assert!(
+        text.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 1\n"),
+        "{text}"
+    );
+    // Nothing ran, so no test series at all.
+    assert!(!text.contains("test_executed_total"), "{text}");
+    assert!(!text.contains("ward_e2e_tests_skipped_total"), "{text}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["skipped"]["reason"], "lease_held", "{json}");
+    assert_eq!(json["skipped"]["message"], message.as_str(), "{json}");
+    assert_eq!(json["tests"][0]["skip_reason"], "lease_held", "{json}");
+
     held.release().await.unwrap();
     // Released: the second run may go now.
+    cfg.tests = vec![TestName::Api];
     let report = run(&env.cluster, &cfg).await.unwrap();
     assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.skipped, None);
+    assert_eq!(test_report(&report, "api").outcome, Outcome::Passed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,19 +239,83 @@ async fn the_whole_suite_passes_with_real_dns() {
     assert_ne!(writer, reader, "{detail}");
 }
 
+/// The only test of this binary that depends on the cluster's default
+/// StorageClass: it first has none, then this test makes one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_is_skipped_without_a_storage_class() {
+async fn storage_uses_the_default_class_and_is_skipped_with_a_reason_without_one() {
     let env = prepare().await;
+    let registry = Arc::new(ward_e2e::metrics::registry());
+    let recorder = Recorder::none().with_registry(registry.clone());
     let cfg = config(&[TestName::Storage], "nostorage");
-    let report = run(&env.cluster, &cfg).await.unwrap();
+    let report = ward_e2e::run(&env.cluster, &cfg, &recorder, CancellationToken::new())
+        .await
+        .unwrap();
     assert!(report.passed());
     let storage = test_report(&report, "storage");
-    assert_eq!(storage.outcome, Outcome::Skipped);
-    assert!(storage
-        .reason
-        .as_deref()
-        .unwrap()
-        .contains("no storage class configured"));
+    assert_eq!(storage.outcome, Outcome::Skipped, "{storage:#?}");
+    assert_eq!(storage.skip_reason, Some(SkipReason::NoStorageClass));
+    let reason = "no storage class given and the cluster has no default StorageClass (set \
+                  --storage-class / WARD_E2E_STORAGE_CLASS, or annotate a class with \
+                  storageclass.kubernetes.io/is-default-class: \"true\")";
+    assert_eq!(storage.reason.as_deref(), Some(reason));
+    assert!(storage.steps.is_empty(), "{storage:#?}");
+    let junit = report.junit();
+    let escaped = reason.replace('"', "&quot;");
+    assert!(
+        junit.contains(&format!(
+            "<testcase classname=\"storage\" name=\"storage\" time=\"0.000\">\n      <skipped message=\"{escaped}\"/>"
+        )),
+        "{junit}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["tests"][0]["outcome"], "skipped", "{json}");
+    assert_eq!(
+        json["tests"][0]["skip_reason"], "no_storage_class",
+        "{json}"
+    );
+    assert_eq!(json["tests"][0]["reason"], reason, "{json}");
+    let mut text = String::new();
+    registry.encode(&mut text);
+    assert!(
+        text.contains(
+            "ward_e2e_tests_skipped_total{test_name=\"storage\",reason=\"no_storage_class\"} 1\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("test_executed_total{test_name=\"storage\"}"),
+        "a skipped test is not an executed one: {text}"
+    );
+
+    // A non-default class, then the default one: the test takes the default.
+    support::storage_class(&env, "e2e-not-default", 0).await;
+    support::default_storage_class(&env, "e2e-default", 1).await;
+    let cfg = config(&[TestName::Storage], "defaultclass");
+    let report = run(&env.cluster, &cfg).await.unwrap();
+    assert!(report.passed(), "{report:#?}");
+    let storage = test_report(&report, "storage");
+    assert_eq!(storage.outcome, Outcome::Passed, "{storage:#?}");
+    let create = &storage.steps[0];
+    assert_eq!(create.name, "pvc-create");
+    assert_eq!(
+        create.detail.as_deref(),
+        Some("storage class e2e-default (the cluster's default)")
+    );
+    // A given class wins over the default.
+    let mut cfg = config(&[TestName::Storage], "givenclass");
+    cfg.storage_class = Some("e2e-not-default".into());
+    cfg.timeouts.bind = Duration::from_secs(2);
+    let report = run(&env.cluster, &cfg).await.unwrap();
+    let storage = test_report(&report, "storage");
+    assert_eq!(
+        storage.steps[0].detail.as_deref(),
+        Some("storage class e2e-not-default (given)")
+    );
+    assert_eq!(
+        storage.failed_step().unwrap().name,
+        "pvc-bound",
+        "no PVs in it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

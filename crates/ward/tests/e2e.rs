@@ -1,7 +1,8 @@
 //! `ward e2e` as a process against the real testkit control plane: SIGTERM in
 //! the middle of the deployment test leaves no namespace behind, `sweep`
-//! deletes a stale run namespace and keeps a fresh one, and bad input (unknown
-//! test, unreachable API server) is a one-line error with exit code 2.
+//! deletes a stale run namespace and keeps a fresh one, a run refused by a
+//! held Lease exits 0 with one WARN line, and bad input (unknown test,
+//! unreachable API server) is a one-line error with exit code 2.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -104,6 +105,121 @@ fn sigterm_during_the_deployment_test_leaves_no_namespace() {
     assert!(
         !exists(&rt, &namespaces, "ward-e2e-sigterm"),
         "namespace left behind:\n{stdout}"
+    );
+}
+
+/// A Lease in `default` held by `holder` for another 5 minutes.
+fn hold_lease(rt: &tokio::runtime::Runtime, client: &kube::Client, name: &str, holder: &str) {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let now = MicroTime(k8s_openapi::chrono::Utc::now());
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(300),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            ..Default::default()
+        }),
+    };
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    rt.block_on(leases.create(&PostParams::default(), &lease))
+        .unwrap();
+}
+
+#[test]
+fn a_run_refused_by_a_held_lease_exits_0_with_one_warn_line() {
+    let cluster = KubeCluster::shared();
+    let rt = runtime();
+    let client = {
+        let _in = rt.enter();
+        cluster.client().unwrap()
+    };
+    hold_lease(&rt, &client, "ward-e2e-cli-overlap", "first-run");
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let run = |output: &str| {
+        ward()
+            .args([
+                "e2e",
+                "run",
+                "--only",
+                "api,storage",
+                "--run-id",
+                "clioverlap",
+            ])
+            .args([
+                "--lease-namespace",
+                "default",
+                "--lease-name",
+                "ward-e2e-cli-overlap",
+            ])
+            .args(["--holder", "second-run", "-o", output])
+            .arg("--junit")
+            .arg(&junit)
+            .arg("--kubeconfig")
+            .arg(cluster.admin_kubeconfig())
+            .output()
+            .unwrap()
+    };
+    let prefix = "run skipped: another run holds Lease default/ward-e2e-cli-overlap (holder first-run, renewed ";
+    let suffix = "s ago); runs must not overlap";
+
+    let out = run("text");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].starts_with(prefix) && lines[0].ends_with(suffix),
+        "{stdout}"
+    );
+    // The log (default level warn): exactly one line, a WARN naming Lease and holder.
+    let logged: Vec<&str> = stderr.lines().collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    assert!(logged[0].contains(" WARN "), "{stderr}");
+    assert!(logged[0].contains(prefix), "{stderr}");
+    assert!(logged[0].contains("reason=\"lease_held\""), "{stderr}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert_eq!(
+        xml.matches("<skipped message=\"run skipped: another run holds Lease")
+            .count(),
+        2,
+        "{xml}"
+    );
+
+    let out = run("json");
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["skipped"]["reason"], "lease_held", "{report}");
+    let message = report["skipped"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(prefix) && message.ends_with(suffix),
+        "{report}"
+    );
+    let outcomes: Vec<&str> = report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["skipped", "skipped"], "{report}");
+    assert_eq!(report["cleanup"]["outcome"], "skipped", "{report}");
+
+    let namespaces: Api<Namespace> = Api::all(client);
+    assert!(
+        !exists(&rt, &namespaces, "ward-e2e-clioverlap"),
+        "a skipped run creates nothing"
     );
 }
 
@@ -268,6 +384,11 @@ fn serve_runs_the_suite_and_serves_metrics() {
         body.contains("test_last_success_timestamp_seconds{test_name=\"api\"}"),
         "{body}"
     );
+    // There from the start, so alerts and rates on skipped runs have a series.
+    assert!(
+        body.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 0\n"),
+        "{body}"
+    );
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -325,6 +446,21 @@ fn the_shipped_rbac_is_enough_for_the_suite_and_the_policy_fences_namespaces() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("3 passed, 0 failed, 1 skipped"), "{stdout}");
+    // No class given and this cluster has no default StorageClass: skipped, saying so
+    // (the shipped RBAC lets the runner list the classes to look for the default).
+    let reason = "no storage class given and the cluster has no default StorageClass";
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("storage ") && l.contains("(test)"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("skipped") && row.contains(reason), "{stdout}");
+    let warned: Vec<&str> = stderr.lines().filter(|l| l.contains(" WARN ")).collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0].contains(&format!("test skipped: {reason}")),
+        "{stderr}"
+    );
+    assert!(warned[0].contains("test=\"storage\""), "{stderr}");
     // The policy: this ServiceAccount may not create other namespaces, labelled or not.
     let sa_client = {
         let _in = rt.enter();

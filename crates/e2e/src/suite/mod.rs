@@ -23,6 +23,7 @@ use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use crate::cluster::Cluster;
 use crate::config::{Config, TestName};
 use crate::error::{status_code, ApiContext, Result};
+use crate::report::Skip;
 use crate::steps::{Steps, Waiting};
 
 /// Everything a test needs.
@@ -43,8 +44,8 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs one test; `Ok(Some(reason))` means it was skipped.
-pub(crate) async fn run(test: TestName, ctx: &Ctx<'_>) -> Result<Option<String>> {
+/// Runs one test; `Ok(Some(skip))` means it was skipped.
+pub(crate) async fn run(test: TestName, ctx: &Ctx<'_>) -> Result<Option<Skip>> {
     match test {
         TestName::Api => api::run(ctx).await.map(|()| None),
         TestName::Deployment => deployment::run(ctx).await.map(|()| None),
@@ -129,6 +130,7 @@ pub(crate) fn workload(name: &str, config: &Config, replicas: i32) -> Deployment
                     containers: vec![Container {
                         name: "app".into(),
                         image: Some(config.image.clone()),
+                        image_pull_policy: config.image_pull_policy.clone(),
                         args: (!config.image_args.is_empty()).then(|| config.image_args.clone()),
                         ports: Some(vec![ContainerPort {
                             name: Some("http".into()),
@@ -306,4 +308,43 @@ where
             }
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workload_runs_the_configured_image_args_and_pull_policy() {
+        let config = Config {
+            image: "local/busybox-www:1".into(),
+            image_args: vec!["httpd".into(), "-f".into(), "-p".into(), "9090".into()],
+            image_pull_policy: Some("IfNotPresent".into()),
+            port: 9090,
+            ..Config::default()
+        };
+        let d = workload("ward-e2e-deploy", &config, 2);
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(c.image.as_deref(), Some("local/busybox-www:1"));
+        assert_eq!(c.args.as_deref().unwrap(), ["httpd", "-f", "-p", "9090"]);
+        assert_eq!(c.command, None, "the image's entrypoint is kept");
+        assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
+        assert_eq!(c.ports.as_deref().unwrap()[0].container_port, 9090);
+        let probe = c.readiness_probe.as_ref().unwrap();
+        assert_eq!(
+            probe.tcp_socket.as_ref().unwrap().port,
+            IntOrString::Int(9090)
+        );
+        // No arguments: the image's own command runs.
+        let config = Config {
+            image_args: Vec::new(),
+            ..Config::default()
+        };
+        let d = workload("w", &config, 1);
+        assert_eq!(
+            d.spec.unwrap().template.spec.unwrap().containers[0].args,
+            None
+        );
+    }
 }

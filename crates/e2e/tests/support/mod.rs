@@ -86,6 +86,15 @@ pub fn test_report<'a>(report: &'a Report, name: &str) -> &'a TestReport {
 
 /// A storage class `name` (no provisioner, Immediate binding) with `pvs` pre-created 1Gi PVs.
 pub async fn storage_class(env: &Env, name: &str, pvs: usize) {
+    make_storage_class(env, name, pvs, false).await;
+}
+
+/// Like [`storage_class`], annotated as the cluster's default StorageClass.
+pub async fn default_storage_class(env: &Env, name: &str, pvs: usize) {
+    make_storage_class(env, name, pvs, true).await;
+}
+
+async fn make_storage_class(env: &Env, name: &str, pvs: usize, default: bool) {
     use k8s_openapi::api::core::v1::{
         HostPathVolumeSource, PersistentVolume, PersistentVolumeSpec,
     };
@@ -96,6 +105,13 @@ pub async fn storage_class(env: &Env, name: &str, pvs: usize) {
     let class = StorageClass {
         metadata: ObjectMeta {
             name: Some(name.into()),
+            annotations: default.then(|| {
+                [(
+                    "storageclass.kubernetes.io/is-default-class".to_string(),
+                    "true".to_string(),
+                )]
+                .into()
+            }),
             ..Default::default()
         },
         provisioner: "kubernetes.io/no-provisioner".into(),

@@ -31,11 +31,32 @@ pub struct Args {
     command: E2eCommand,
 }
 
+/// The `--help` text on the images the suite starts and what each must provide.
+const IMAGES_HELP: &str = "\
+Images: each runs in the run's namespace as UID 65534 with a read-only root filesystem,
+no capabilities and no service account token, pulled per --image-pull-policy.
+  --image         deployment and networking tests: an HTTP server answering GET / with
+                  2xx on --port, through the Service (port 80) and on each pod IP; ready
+                  once --port accepts TCP; started with --image-args
+  --update-image  the deployment test's rolling update: same contract, same arguments
+  --shell-image   the storage test's Jobs: `sh -c` (sh on PATH) running echo, sync, cat
+                  and test on the PVC mounted at /data
+Without a registry (air-gapped), import the images on the nodes; for example one image
+holding a static busybox, /bin/sh and /bin/httpd linked to it, and /www/index.html:
+  --image=local/busybox:1 --image-args=httpd,-f,-p,8080,-h,/www
+  --shell-image=local/busybox:1 --image-pull-policy=Never
+
+A run that finds the Lease held by another runner is skipped: exit 0, one WARN line
+naming the Lease and its holder, ward_e2e_runs_skipped_total{reason=\"lease_held\"}.
+";
+
 #[derive(Debug, clap::Subcommand)]
 enum E2eCommand {
     /// Run the suite once in a fresh namespace; exit 1 when a test failed.
+    #[command(after_long_help = IMAGES_HELP)]
     Run(RunArgs),
     /// Run the suite every --interval and serve /metrics (Prometheus).
+    #[command(after_long_help = IMAGES_HELP)]
     Serve(ServeArgs),
     /// Delete ward e2e namespaces older than their TTL (leftovers of killed runs).
     Sweep(SweepArgs),
@@ -67,6 +88,25 @@ fn key_values(s: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
+fn image_ref(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err(
+            "must be an image reference such as registry.k8s.io/e2e-test-images/agnhost:2.53"
+                .into(),
+        );
+    }
+    Ok(s.to_string())
+}
+
+fn pull_policy(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Ok(String::new()),
+        p @ ("Always" | "IfNotPresent" | "Never") => Ok(p.to_string()),
+        _ => Err("expected Always, IfNotPresent or Never".into()),
+    }
+}
+
 fn run_id(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 40
@@ -95,10 +135,12 @@ struct SuiteArgs {
     /// Suffix of the run namespace `ward-e2e-<id>` (default: random), to find a run's objects and logs.
     #[arg(long, env = "WARD_E2E_RUN_ID", value_parser = run_id)]
     run_id: Option<String>,
-    /// Image of the test workload (an HTTP server on --port).
-    #[arg(long, env = "WARD_E2E_IMAGE", default_value = ward_e2e::config::DEFAULT_IMAGE)]
+    /// Image of the deployment and networking tests' workload: must answer HTTP
+    /// GET / with 2xx on --port.
+    #[arg(long, env = "WARD_E2E_IMAGE", default_value = ward_e2e::config::DEFAULT_IMAGE, value_parser = image_ref)]
     image: String,
-    /// Arguments of the workload container (comma-separated).
+    /// Arguments of the workload container, comma-separated (its entrypoint is
+    /// kept; empty runs the image's own command).
     #[arg(
         long,
         env = "WARD_E2E_IMAGE_ARGS",
@@ -106,10 +148,15 @@ struct SuiteArgs {
         value_delimiter = ','
     )]
     image_args: Vec<String>,
-    /// Image of the rolling update (default: --image with a new pod template).
+    /// Image of the deployment test's rolling update, with the same arguments
+    /// and port (default, or empty: --image again, with a new pod template).
     #[arg(long, env = "WARD_E2E_UPDATE_IMAGE")]
     update_image: Option<String>,
-    /// Port the workload listens on.
+    /// imagePullPolicy of every container the suite starts (default, or empty:
+    /// the Kubernetes default, Always for :latest and IfNotPresent otherwise).
+    #[arg(long, env = "WARD_E2E_IMAGE_PULL_POLICY", value_parser = pull_policy)]
+    image_pull_policy: Option<String>,
+    /// Port the workload listens on (TCP readiness probe, HTTP checks).
     #[arg(long, env = "WARD_E2E_PORT", default_value_t = 8080)]
     port: u16,
     /// Replicas of the test Deployments.
@@ -118,10 +165,13 @@ struct SuiteArgs {
     /// Node selector of the test pods (`k=v,k2=v2`).
     #[arg(long, env = "WARD_E2E_NODE_SELECTOR", default_value = "", value_parser = key_values)]
     node_selector: BTreeMap<String, String>,
-    /// Image with /bin/sh for the storage Jobs.
-    #[arg(long, env = "WARD_E2E_SHELL_IMAGE", default_value = ward_e2e::config::DEFAULT_SHELL_IMAGE)]
+    /// Image of the storage test's two Jobs: runs `sh -c` with echo, sync, cat
+    /// and test on the volume at /data.
+    #[arg(long, env = "WARD_E2E_SHELL_IMAGE", default_value = ward_e2e::config::DEFAULT_SHELL_IMAGE, value_parser = image_ref)]
     shell_image: String,
-    /// Storage class of the storage test's PVC (the test is skipped without one).
+    /// Storage class of the storage test's PVC (default, or empty: the
+    /// cluster's default StorageClass; without one the test is skipped, with
+    /// that reason in the log, the report and ward_e2e_tests_skipped_total).
     #[arg(long, env = "WARD_E2E_STORAGE_CLASS")]
     storage_class: Option<String>,
     /// DNS server of the networking test (default: first nameserver in /etc/resolv.conf).
@@ -257,8 +307,14 @@ impl SuiteArgs {
             ttl: self.ttl,
             lease,
             image: self.image.clone(),
-            image_args: self.image_args.clone(),
-            update_image: self.update_image.clone(),
+            image_args: self
+                .image_args
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .collect(),
+            update_image: self.update_image.clone().filter(|s| !s.trim().is_empty()),
+            image_pull_policy: self.image_pull_policy.clone().filter(|s| !s.is_empty()),
             port: self.port,
             replicas: self.replicas,
             node_selector: self.node_selector.clone(),
@@ -354,8 +410,12 @@ fn secs(d: Duration) -> String {
     }
 }
 
-/// The human summary: one row per step, one per test, then cleanup and totals.
+/// The human summary: one row per step, one per test, then cleanup and totals;
+/// a skipped run is one line saying why.
 fn write_report(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    if let Some(skip) = &report.skipped {
+        return writeln!(out, "{}", skip.message);
+    }
     let mut table = Table::new(["TEST", "STEP", "RESULT", "TIME", "DETAIL"]);
     for test in &report.tests {
         for step in &test.steps {
@@ -440,6 +500,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 tokio::spawn(async move {
                     let _guard = guard;
                     match ward_e2e::run(&cluster, &config, &recorder, cancel).await {
+                        // Logged (WARN) and counted by the library.
+                        Ok(report) if report.skipped.is_some() => {}
                         Ok(report) => {
                             let failed: Vec<&str> = report
                                 .tests
@@ -541,6 +603,106 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from(["e2e", "run", "--no-lease"].iter().chain(args)).unwrap();
+        let E2eCommand::Run(run) = cli.command else {
+            panic!("run expected")
+        };
+        run.suite.config().unwrap()
+    }
+
+    #[test]
+    fn every_image_is_configurable_and_empty_means_default() {
+        let c = config(&[]);
+        assert_eq!(c.image, "registry.k8s.io/e2e-test-images/agnhost:2.53");
+        assert_eq!(
+            c.shell_image,
+            "registry.k8s.io/e2e-test-images/busybox:1.36.1-1"
+        );
+        assert_eq!(c.update_image, None);
+        assert_eq!(c.image_pull_policy, None);
+        assert_eq!(c.storage_class, None);
+        let c = config(&[
+            "--image=local/busybox:1",
+            "--image-args=httpd,-f,-p,8080,-h,/www",
+            "--update-image=local/busybox:2",
+            "--shell-image=local/busybox:1",
+            "--image-pull-policy=Never",
+        ]);
+        assert_eq!(c.image, "local/busybox:1");
+        assert_eq!(c.image_args, ["httpd", "-f", "-p", "8080", "-h", "/www"]);
+        assert_eq!(c.update_image.as_deref(), Some("local/busybox:2"));
+        assert_eq!(c.shell_image, "local/busybox:1");
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Never"));
+        // Empty values, as a chart renders unset ones: the defaults (the
+        // image's own command, --image again, Kubernetes' pull policy, the
+        // cluster's default StorageClass).
+        let c = config(&[
+            "--image-args=",
+            "--update-image=",
+            "--image-pull-policy=",
+            "--storage-class=",
+        ]);
+        assert!(c.image_args.is_empty(), "{:?}", c.image_args);
+        assert_eq!(c.update_image, None);
+        assert_eq!(c.image_pull_policy, None);
+        assert_eq!(c.storage_class, None);
+    }
+
+    #[test]
+    fn empty_images_and_unknown_pull_policies_are_rejected() {
+        for flag in ["--image=", "--shell-image= "] {
+            let err = Cli::try_parse_from(["e2e", "run", flag])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("must be an image reference such as registry.k8s.io/e2e-test-images/agnhost:2.53"),
+                "{flag}: {err}"
+            );
+        }
+        let err = Cli::try_parse_from(["e2e", "run", "--image-pull-policy=never"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected Always, IfNotPresent or Never"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_help_names_every_image_flag_and_its_env_var() {
+        use clap::CommandFactory;
+        for sub in ["run", "serve"] {
+            let mut cmd = Cli::command();
+            let help = cmd
+                .find_subcommand_mut(sub)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            for needle in [
+                "--image <IMAGE>",
+                "[env: WARD_E2E_IMAGE=]",
+                "[default: registry.k8s.io/e2e-test-images/agnhost:2.53]",
+                "[env: WARD_E2E_IMAGE_ARGS=]",
+                "[default: netexec,--http-port=8080]",
+                "[env: WARD_E2E_UPDATE_IMAGE=]",
+                "[env: WARD_E2E_SHELL_IMAGE=]",
+                "[default: registry.k8s.io/e2e-test-images/busybox:1.36.1-1]",
+                "[env: WARD_E2E_IMAGE_PULL_POLICY=]",
+                "[env: WARD_E2E_STORAGE_CLASS=]",
+                "an HTTP server answering GET / with\n                  2xx on --port",
+                "`sh -c` (sh on PATH) running echo, sync, cat",
+                "--shell-image=local/busybox:1 --image-pull-policy=Never",
+                "ward_e2e_runs_skipped_total{reason=\"lease_held\"}",
+            ] {
+                assert!(
+                    help.contains(needle),
+                    "{sub}: {needle:?} missing in:\n{help}"
+                );
+            }
+        }
     }
 
     #[test]
