@@ -62,7 +62,7 @@ helm.sh/chart: {{ include "ward.chart" .root }}
 {{/* Labels of a component's pods: selector labels, component, podLabels. */}}
 {{- define "ward.podLabels" -}}
 {{ include "ward.selectorLabels" . }}
-app.kubernetes.io/component: {{ .as | default .component }}
+app.kubernetes.io/component: {{ .component }}
 {{- with (index .root.Values .component).podLabels }}
 {{ toYaml . }}
 {{- end }}
