@@ -173,6 +173,10 @@ images every test pod uses, timeouts, storage class, OTLP.
 {{- end }}
 - name: WARD_E2E_SHELL_IMAGE
   value: {{ $v.images.shell | quote }}
+{{- with $v.images.pullPolicy }}
+- name: WARD_E2E_IMAGE_PULL_POLICY
+  value: {{ . | quote }}
+{{- end }}
 {{- with $v.testPods.nodeSelector }}
 - name: WARD_E2E_NODE_SELECTOR
   value: {{ include "ward.e2e.keyValues" . | quote }}
