@@ -1,0 +1,503 @@
+//! The Helm chart deploy/helm/ward with the real helm v4 (built by
+//! scripts/deps.d/helm.sh): `helm lint --strict` passes; `helm template`
+//! renders exactly the expected objects by default and with each component
+//! alone; the nurse's ingress check is on only when an ingress host is given;
+//! the plain manifests under deploy/ are what scripts/render-manifests.sh
+//! renders from the chart, byte for byte; and bad values (unknown key, bad
+//! duration, non-positive interval, unknown e2e mode, a ServiceMonitor without
+//! its CRD) fail with a message naming the value. No cluster is involved.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chart() -> PathBuf {
+    repo().join("deploy/helm/ward")
+}
+
+fn helm_binary() -> PathBuf {
+    ward_testkit::process::find_binary("helm", "helm")
+        .expect("helm v4 (scripts/deps.d/helm.sh builds it into $WARD_TOOLS_DIR/bin)")
+}
+
+/// `helm args…` with its cache, config and data in a fresh directory (nothing
+/// read from or written to the user's helm setup) and no kubeconfig.
+fn helm(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    Command::new(helm_binary())
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `helm template ward <chart> -n ward <extra…>`; panics unless it succeeds.
+fn template(extra: &[&str]) -> Vec<Value> {
+    let chart = chart();
+    let mut args = vec!["template", "ward", chart.to_str().unwrap(), "-n", "ward"];
+    args.extend_from_slice(extra);
+    let out = helm(&args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "helm {args:?} failed:\n{stderr}");
+    serde_yaml_ng::Deserializer::from_str(&stdout)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// `Kind/name` of every object, sorted.
+fn objects(docs: &[Value]) -> BTreeSet<String> {
+    docs.iter()
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap(),
+                d["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+const NURSE: [&str; 7] = [
+    "ClusterRole/ward-nurse-nodes",
+    "ClusterRoleBinding/ward-nurse-nodes",
+    "DaemonSet/ward-nurse",
+    "Role/ward-nurse",
+    "RoleBinding/ward-nurse",
+    "Service/ward-nurse",
+    "ServiceAccount/ward-nurse",
+];
+const LOOKUP: [&str; 3] = [
+    "DaemonSet/ward-lookup",
+    "Service/ward-lookup",
+    "ServiceAccount/ward-lookup",
+];
+const E2E_RBAC: [&str; 7] = [
+    "ClusterRole/ward-e2e",
+    "ClusterRoleBinding/ward-e2e",
+    "Role/ward-e2e-lease",
+    "RoleBinding/ward-e2e-lease",
+    "ServiceAccount/ward-e2e",
+    "ValidatingAdmissionPolicy/ward-e2e-namespaces",
+    "ValidatingAdmissionPolicyBinding/ward-e2e-namespaces",
+];
+const ONLY_NURSE: [&str; 4] = [
+    "--set",
+    "lookup.enabled=false",
+    "--set",
+    "e2e.enabled=false",
+];
+
+#[test]
+fn lint_passes_strict() {
+    let chart = chart();
+    let chart = chart.to_str().unwrap();
+    let values = repo().join("deploy/helm/manifests-values.yaml");
+    // (In lint mode `fail` only logs: the monitoring objects' CRD check does not stop it.)
+    for extra in [
+        vec![],
+        vec!["--values", values.to_str().unwrap()],
+        vec![
+            "--set",
+            "e2e.mode=serve",
+            "--set",
+            "nurse.ingress.enabled=true",
+            "--set",
+            "nurse.ingress.host=nurse.example.org",
+            "--set",
+            "nurse.ingress.tls.enabled=true",
+            "--set",
+            "nurse.tls.enabled=true",
+            "--set",
+            "nurse.tls.certFile=/tls/tls.crt",
+            "--set",
+            "nurse.tls.certKey=/tls/tls.key",
+        ],
+    ] {
+        let mut args = vec!["lint", "--strict", chart];
+        args.extend_from_slice(&extra);
+        let out = helm(&args);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "helm {args:?}:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 chart(s) linted, 0 chart(s) failed"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn default_values_render_every_component() {
+    let docs = template(&[]);
+    let mut want = set(&NURSE);
+    want.extend(set(&LOOKUP));
+    want.extend(set(&E2E_RBAC));
+    want.extend(set(&["CronJob/ward-e2e", "CronJob/ward-e2e-sweep"]));
+    assert_eq!(objects(&docs), want);
+    for doc in &docs {
+        let kind = doc["kind"].as_str().unwrap();
+        let cluster_scoped = kind.starts_with("Cluster") || kind.starts_with("ValidatingAdmission");
+        let ns = doc["metadata"]["namespace"].as_str();
+        assert_eq!(
+            ns,
+            (!cluster_scoped).then_some("ward"),
+            "{kind} {}: namespace",
+            doc["metadata"]["name"]
+        );
+    }
+    // Every pod runs the image of the chart's appVersion, hardened.
+    let chart_yaml = std::fs::read_to_string(chart().join("Chart.yaml")).unwrap();
+    let app_version = chart_yaml
+        .lines()
+        .find_map(|l| l.strip_prefix("appVersion: "))
+        .unwrap()
+        .trim_matches('"');
+    let image = format!("ghcr.io/ward-dev/ward:{app_version}");
+    let mut pods = 0;
+    for doc in &docs {
+        let spec = match doc["kind"].as_str().unwrap() {
+            "DaemonSet" | "Deployment" => &doc["spec"]["template"]["spec"],
+            "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        pods += 1;
+        let name = &doc["metadata"]["name"];
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{name}");
+        assert_eq!(spec["securityContext"]["runAsUser"], 65532, "{name}");
+        assert_eq!(
+            spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+            "{name}"
+        );
+        let c = &spec["containers"][0];
+        assert_eq!(c["image"], image.as_str(), "{name}");
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{name}");
+        assert_eq!(
+            c["securityContext"]["readOnlyRootFilesystem"], true,
+            "{name}"
+        );
+        assert_eq!(
+            c["securityContext"]["allowPrivilegeEscalation"], false,
+            "{name}"
+        );
+        assert_eq!(
+            c["securityContext"]["capabilities"]["drop"][0], "ALL",
+            "{name}"
+        );
+        assert!(c["resources"]["requests"]["memory"].is_string(), "{name}");
+        assert!(c["resources"]["limits"]["memory"].is_string(), "{name}");
+    }
+    assert_eq!(pods, 4);
+}
+
+#[test]
+fn each_component_renders_alone() {
+    let nurse = template(&ONLY_NURSE);
+    assert_eq!(objects(&nurse), set(&NURSE));
+
+    let lookup = template(&["--set", "nurse.enabled=false", "--set", "e2e.enabled=false"]);
+    assert_eq!(objects(&lookup), set(&LOOKUP));
+
+    let no_agents = [
+        "--set",
+        "nurse.enabled=false",
+        "--set",
+        "lookup.enabled=false",
+    ];
+    let mut want = set(&E2E_RBAC);
+    want.extend(set(&["CronJob/ward-e2e", "CronJob/ward-e2e-sweep"]));
+    assert_eq!(objects(&template(&no_agents)), want);
+
+    let mut serve_args = no_agents.to_vec();
+    serve_args.extend(["--set", "e2e.mode=serve"]);
+    let mut want = set(&E2E_RBAC);
+    want.extend(set(&[
+        "Deployment/ward-e2e-serve",
+        "Service/ward-e2e-serve",
+    ]));
+    assert_eq!(objects(&template(&serve_args)), want);
+
+    // Monitoring objects, once the cluster has the Prometheus Operator CRDs.
+    let enable: Vec<String> = ["nurse", "lookup", "e2e"]
+        .iter()
+        .flat_map(|c| ["serviceMonitor", "prometheusRule"].map(|v| format!("{c}.{v}.enabled=true")))
+        .collect();
+    let mut monitored = vec![
+        "--set",
+        "e2e.mode=serve",
+        "--api-versions",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+        "--api-versions",
+        "monitoring.coreos.com/v1/PrometheusRule",
+    ];
+    for value in &enable {
+        monitored.extend(["--set", value.as_str()]);
+    }
+    let all = objects(&template(&monitored));
+    for extra in [
+        "ServiceMonitor/ward-nurse",
+        "PrometheusRule/ward-nurse",
+        "ServiceMonitor/ward-lookup",
+        "PrometheusRule/ward-lookup",
+        "ServiceMonitor/ward-e2e-serve",
+        "PrometheusRule/ward-e2e",
+    ] {
+        assert!(all.contains(extra), "{extra} missing from {all:?}");
+    }
+}
+
+/// The nurse container's env var `name`: Some(value), or None when not set.
+fn nurse_env(docs: &[Value], name: &str) -> Option<String> {
+    let ds = docs
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet")
+        .expect("nurse DaemonSet");
+    ds["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .map(|e| e["value"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn the_ingress_check_runs_only_with_an_ingress_host() {
+    let off = template(&ONLY_NURSE);
+    assert_eq!(nurse_env(&off, "KUBENURSE_INGRESS_URL"), None);
+    assert_eq!(
+        nurse_env(&off, "KUBENURSE_CHECK_ME_INGRESS").as_deref(),
+        Some("false")
+    );
+    assert!(!objects(&off).contains("Ingress/ward-nurse"));
+
+    let mut args = ONLY_NURSE.to_vec();
+    args.extend([
+        "--set",
+        "nurse.ingress.enabled=true",
+        "--set",
+        "nurse.ingress.host=nurse.example.org",
+    ]);
+    let on = template(&args);
+    assert_eq!(
+        nurse_env(&on, "KUBENURSE_INGRESS_URL").as_deref(),
+        Some("http://nurse.example.org")
+    );
+    assert_eq!(
+        nurse_env(&on, "KUBENURSE_CHECK_ME_INGRESS").as_deref(),
+        Some("true")
+    );
+    let ingress = on.iter().find(|d| d["kind"] == "Ingress").expect("Ingress");
+    let rule = &ingress["spec"]["rules"][0];
+    assert_eq!(rule["host"], "nurse.example.org");
+    assert_eq!(rule["http"]["paths"][0]["path"], "/alwayshappy");
+    assert_eq!(rule["http"]["paths"][0]["pathType"], "Exact");
+
+    args.extend(["--set", "nurse.ingress.tls.enabled=true"]);
+    let tls = template(&args);
+    assert_eq!(
+        nurse_env(&tls, "KUBENURSE_INGRESS_URL").as_deref(),
+        Some("https://nurse.example.org")
+    );
+
+    // The check switched off by hand stays off with a host.
+    args.extend(["--set", "nurse.checks.meIngress=false"]);
+    let manual = template(&args);
+    assert_eq!(
+        nurse_env(&manual, "KUBENURSE_CHECK_ME_INGRESS").as_deref(),
+        Some("false")
+    );
+}
+
+/// Every `*.yaml` under `dir`, by file name.
+fn yaml_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect()
+}
+
+#[test]
+fn plain_manifests_are_rendered_from_the_chart() {
+    let out = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let run = Command::new("bash")
+        .arg(repo().join("scripts/render-manifests.sh"))
+        .arg(out.path())
+        .env("HELM", helm_binary())
+        .env_remove("KUBECONFIG")
+        .env("HELM_CACHE_HOME", home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", home.path().join("config"))
+        .env("HELM_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&run);
+    assert!(
+        run.status.success(),
+        "render-manifests.sh failed:\n{stdout}\n{stderr}"
+    );
+    let fix = "run `bash scripts/render-manifests.sh` and commit the result";
+    for component in ["nurse", "lookup", "e2e"] {
+        let committed = repo().join("deploy").join(component);
+        let rendered = out.path().join(component);
+        assert_eq!(
+            yaml_files(&committed),
+            yaml_files(&rendered),
+            "deploy/{component}/ holds other files than the chart renders: {fix}"
+        );
+        for name in yaml_files(&rendered) {
+            let want = std::fs::read_to_string(rendered.join(&name)).unwrap();
+            let have = std::fs::read_to_string(committed.join(&name)).unwrap();
+            if want != have {
+                let line = want
+                    .lines()
+                    .zip(have.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(want.lines().count().min(have.lines().count()));
+                panic!(
+                    "deploy/{component}/{name} differs from the chart's rendering (first at line {}): {fix}",
+                    line + 1
+                );
+            }
+        }
+    }
+    // What the plain manifests are for: usable as they are.
+    let ds = std::fs::read_to_string(repo().join("deploy/nurse/daemonset.yaml")).unwrap();
+    assert!(
+        ds.starts_with("# Generated by scripts/render-manifests.sh"),
+        "{ds}"
+    );
+    assert!(ds.contains("image: ghcr.io/ward-dev/ward:"), "{ds}");
+    assert!(!ds.contains("helm.sh/chart"), "{ds}");
+    assert!(!ds.contains("KUBENURSE_INGRESS_URL"), "{ds}");
+}
+
+/// `helm template` with `extra` must fail, and its error contain `want`.
+fn fails(extra: &[&str], want: &str) {
+    let chart = chart();
+    let mut args = vec!["template", "ward", chart.to_str().unwrap(), "-n", "ward"];
+    args.extend_from_slice(extra);
+    let out = helm(&args);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "helm {extra:?} succeeded:\n{stdout}");
+    assert!(
+        stderr.contains(want),
+        "helm {extra:?}: expected {want:?} in:\n{stderr}"
+    );
+    assert!(
+        stdout.is_empty(),
+        "helm {extra:?} printed manifests:\n{stdout}"
+    );
+}
+
+#[test]
+fn bad_values_fail_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(&typo, "nurse:\n  checkIntervall: 10s\n").unwrap();
+    let typo = typo.to_str().unwrap();
+    let unitless = dir.path().join("unitless.yaml");
+    std::fs::write(&unitless, "lookup:\n  timeout: \"2\"\n").unwrap();
+    let unitless = unitless.to_str().unwrap();
+    for (args, want) in [
+        // an unknown key, in a values file and on the command line
+        (
+            vec!["-f", typo],
+            "- at '/nurse': additional properties 'checkIntervall' not allowed",
+        ),
+        (
+            vec!["--set", "nurse.checkinterval=10s"],
+            "- at '/nurse': additional properties 'checkinterval' not allowed",
+        ),
+        // an unknown component
+        (
+            vec!["--set", "slo.enabled=true"],
+            "- at '': additional properties 'slo' not allowed",
+        ),
+        // malformed, negative and zero durations
+        (
+            vec!["--set", "nurse.checkInterval=5 seconds"],
+            "- at '/nurse/checkInterval': '5 seconds' does not match pattern",
+        ),
+        (
+            vec!["-f", unitless],
+            "- at '/lookup/timeout': '2' does not match pattern",
+        ),
+        (
+            vec!["--set", "nurse.checkInterval=-5s"],
+            "- at '/nurse/checkInterval': '-5s' does not match pattern",
+        ),
+        (
+            vec!["--set", "nurse.checkInterval=0s"],
+            "- at '/nurse/checkInterval': '0s' does not match pattern",
+        ),
+        (
+            vec!["--set", "lookup.interval=-1s"],
+            "- at '/lookup/interval': '-1s' does not match pattern",
+        ),
+        (
+            vec!["--set", "e2e.timeouts.test=0m"],
+            "- at '/e2e/timeouts/test': '0m' does not match pattern",
+        ),
+        (
+            vec!["--set", "e2e.timeouts.test=10"],
+            "- at '/e2e/timeouts/test': got number, want string",
+        ),
+        (
+            vec!["--set", "nurse.neighbourLimit=-1"],
+            "- at '/nurse/neighbourLimit': minimum: got -1, want 0",
+        ),
+        // an unknown e2e mode or test
+        (
+            vec!["--set", "e2e.mode=daemon"],
+            "- at '/e2e/mode': value must be one of 'cronjob', 'serve'",
+        ),
+        (
+            vec!["--set", "e2e.only={dns}"],
+            "- at '/e2e/only/0': value must be one of 'api', 'deployment', 'storage', 'networking', 'rbac'",
+        ),
+        // what the templates check
+        (
+            vec!["--set", "nurse.serviceMonitor.enabled=true"],
+            "nurse.serviceMonitor.enabled is true but the cluster has no monitoring.coreos.com/v1 ServiceMonitor CRD; install the Prometheus Operator CRDs or set nurse.serviceMonitor.enabled=false",
+        ),
+        (
+            vec!["--set", "lookup.prometheusRule.enabled=true"],
+            "lookup.prometheusRule.enabled is true but the cluster has no monitoring.coreos.com/v1 PrometheusRule CRD; install the Prometheus Operator CRDs or set lookup.prometheusRule.enabled=false",
+        ),
+        (
+            vec!["--set", "e2e.mode=serve", "--set", "e2e.serviceMonitor.enabled=true"],
+            "e2e.serviceMonitor.enabled is true but the cluster has no monitoring.coreos.com/v1 ServiceMonitor CRD",
+        ),
+        (
+            vec!["--set", "nurse.ingress.enabled=true"],
+            "nurse.ingress.enabled is true but nurse.ingress.host is empty",
+        ),
+        (
+            vec!["--set", "image.repository="],
+            "nurse.image.repository and image.repository are both empty",
+        ),
+    ] {
+        fails(&args, want);
+    }
+}
