@@ -11,5 +11,9 @@ export PATH="$WARD_TOOLS_DIR/bin:$PATH"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The image the real-cluster test installs: the shipped static binary, packed
+# (a no-op rebuild when nothing changed).
+WARD_IMAGE_ARCHIVE="$(bash scripts/build-image.sh)"
+export WARD_IMAGE_ARCHIVE
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --doc --locked

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod coredns;
 pub mod dns;
 pub mod dns_relay;
+pub mod helm;
 pub mod kube;
 pub mod net;
 pub mod netns;

@@ -19,10 +19,15 @@ fn prometheus3() -> Result<PathBuf> {
 
 /// Starts Prometheus 3 with its OTLP receiver on a free 127.0.0.1 port.
 pub fn receiver() -> Result<Prometheus> {
-    Prometheus::builder()
+    receiver_builder()?.start()
+}
+
+/// A Prometheus 3 with its OTLP receiver, to configure further (scrape jobs,
+/// a network namespace) before it starts.
+pub fn receiver_builder() -> Result<crate::prometheus::Builder> {
+    Ok(Prometheus::builder()
         .binary(prometheus3()?)
-        .arg("--web.enable-otlp-receiver")
-        .start()
+        .arg("--web.enable-otlp-receiver"))
 }
 
 /// The OTLP/HTTP metrics URL of a receiver started by [`receiver`].

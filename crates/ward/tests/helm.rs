@@ -13,6 +13,7 @@ use std::process::{Command, Output};
 
 use serde::Deserialize;
 use serde_json::Value;
+use ward_testkit::helm::Helm;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -22,23 +23,9 @@ fn chart() -> PathBuf {
     repo().join("deploy/helm/ward")
 }
 
-fn helm_binary() -> PathBuf {
-    ward_testkit::process::find_binary("helm", "helm")
-        .expect("helm v4 (scripts/deps.d/helm.sh builds it into $WARD_TOOLS_DIR/bin)")
-}
-
-/// `helm args…` with its cache, config and data in a fresh directory (nothing
-/// read from or written to the user's helm setup) and no kubeconfig.
+/// `helm args…` with no kubeconfig and a helm home of its own (see ward_testkit::helm).
 fn helm(args: &[&str]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    Command::new(helm_binary())
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .env("HELM_CACHE_HOME", home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", home.path().join("config"))
-        .env("HELM_DATA_HOME", home.path().join("data"))
-        .output()
-        .unwrap()
+    Helm::new().unwrap().run(args).unwrap()
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -340,15 +327,11 @@ fn yaml_files(dir: &Path) -> BTreeSet<String> {
 #[test]
 fn plain_manifests_are_rendered_from_the_chart() {
     let out = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    let run = Command::new("bash")
+    let helm = Helm::new().unwrap();
+    let run = helm
+        .environment(&mut Command::new("bash"))
         .arg(repo().join("scripts/render-manifests.sh"))
         .arg(out.path())
-        .env("HELM", helm_binary())
-        .env_remove("KUBECONFIG")
-        .env("HELM_CACHE_HOME", home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", home.path().join("config"))
-        .env("HELM_DATA_HOME", home.path().join("data"))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&run);
