@@ -80,7 +80,7 @@ pub struct StepReport {
     /// Outcome.
     pub outcome: Outcome,
     /// How long it took.
-    #[serde(with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub duration: Duration,
     /// Why it failed.
     pub error: Option<String>,
@@ -98,7 +98,7 @@ pub struct TestReport {
     /// Outcome.
     pub outcome: Outcome,
     /// How long it took.
-    #[serde(with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub duration: Duration,
     /// Why it failed or was skipped.
     pub reason: Option<String>,
@@ -125,7 +125,7 @@ pub struct Report {
     /// Start time, seconds since the Unix epoch.
     pub started_at: f64,
     /// Whole run.
-    #[serde(with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub duration: Duration,
     /// The tests, in the order they ran.
     pub tests: Vec<TestReport>,
@@ -230,14 +230,6 @@ fn xml(s: &str) -> String {
         }
     }
     out
-}
-
-mod secs {
-    use std::time::Duration;
-
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
 }
 
 #[cfg(test)]

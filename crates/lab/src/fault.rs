@@ -44,12 +44,12 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Cut(n) => write!(f, "cut:{n}"),
-            Fault::Delay(n, d) => write!(f, "delay:{n}:{}", humantime::format_duration(*d)),
+            Fault::Delay(n, d) => write!(f, "delay:{n}:{}", ward_duration::GoDuration(*d)),
             Fault::ApiDown => write!(f, "api-down"),
             Fault::Cordon(n) => write!(f, "cordon:{n}"),
             Fault::Kill(n) => write!(f, "kill:{n}"),
             Fault::DnsDown => write!(f, "dns-down"),
-            Fault::DnsDelay(d) => write!(f, "dns-delay:{}", humantime::format_duration(*d)),
+            Fault::DnsDelay(d) => write!(f, "dns-delay:{}", ward_duration::GoDuration(*d)),
         }
     }
 }
@@ -82,9 +82,8 @@ impl FromStr for Fault {
                 Ok(n.to_string())
             }
         };
-        let duration = |d: &str| {
-            humantime::parse_duration(d).map_err(|e| bad(&format!("delay {d:?}: {e} (e.g. 200ms)")))
-        };
+        let duration =
+            |d: &str| ward_duration::parse(d).map_err(|e| bad(&format!("delay {d:?}: {e}")));
         match parts.as_slice() {
             ["api-down"] | ["stop-api"] => Ok(Fault::ApiDown),
             ["dns-down"] => Ok(Fault::DnsDown),
@@ -133,7 +132,7 @@ mod tests {
         assert!("cut:".parse::<Fault>().is_err());
         assert_eq!(
             "dns-delay:soon".parse::<Fault>().unwrap_err().to_string(),
-            "--fault \"dns-delay:soon\": delay \"soon\": expected number at 0 (e.g. 200ms)"
+            "--fault \"dns-delay:soon\": delay \"soon\": invalid duration \"soon\" (expected e.g. 500ms, 5s, 1m30s)"
         );
         for bad in ["dns-down:node-1", "dns-delay", "dns"] {
             assert_eq!(bad.parse::<Fault>().unwrap_err().reason, EXPECTED, "{bad}");

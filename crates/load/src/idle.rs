@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
@@ -84,7 +84,7 @@ impl CloseKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct IdleSample {
     /// Time from the end of the response to the close (`None` when nothing closed it).
-    #[serde(rename = "idle_seconds", serialize_with = "opt_secs")]
+    #[serde(rename = "idle_seconds", with = "ward_duration::seconds::option")]
     pub idle: Option<Duration>,
     /// How it ended.
     pub close: CloseKind,
@@ -106,14 +106,14 @@ pub struct IdleReport {
     /// The URL measured.
     pub url: String,
     /// The idle timeout (median of the samples), if one was found.
-    #[serde(rename = "timeout_seconds", serialize_with = "opt_secs")]
+    #[serde(rename = "timeout_seconds", with = "ward_duration::seconds::option")]
     pub timeout: Option<Duration>,
     /// How connections ended (that of the majority of samples).
     pub close: CloseKind,
     /// Passive observation or bisection.
     pub method: IdleMethod,
     /// The longest wait used.
-    #[serde(rename = "max_wait_seconds", serialize_with = "secs")]
+    #[serde(rename = "max_wait_seconds", with = "ward_duration::seconds")]
     pub max_wait: Duration,
     /// HTTP version of the connections.
     pub http_version: String,
@@ -129,10 +129,10 @@ pub struct IdleReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Bracket {
     /// The longest idle time after which a request still worked (zero if none did).
-    #[serde(rename = "lower_seconds", serialize_with = "secs")]
+    #[serde(rename = "lower_seconds", with = "ward_duration::seconds")]
     pub lower: Duration,
     /// The shortest idle time after which a request failed.
-    #[serde(rename = "upper_seconds", serialize_with = "secs")]
+    #[serde(rename = "upper_seconds", with = "ward_duration::seconds")]
     pub upper: Duration,
 }
 
@@ -148,17 +148,6 @@ const MIN_STEP: Duration = Duration::from_millis(10);
 /// otherwise be closer than 10 ms.
 pub fn resolution(max_wait: Duration) -> Duration {
     (max_wait / (BISECT_PARALLEL + 1).pow(BISECT_ROUNDS)).max(MIN_STEP * (BISECT_PARALLEL + 1))
-}
-
-fn secs<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64(d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
 }
 
 /// Opens a connection and completes one request on it; returns the

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::Method;
 use rand::Rng;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -111,10 +111,16 @@ pub struct RaceReport {
     /// The method sent.
     pub method: String,
     /// The backend's idle timeout (median).
-    #[serde(rename = "backend_idle_timeout_seconds", serialize_with = "secs")]
+    #[serde(
+        rename = "backend_idle_timeout_seconds",
+        with = "ward_duration::seconds"
+    )]
     pub backend_idle: Duration,
     /// Spread of the backend's idle close over the samples (max - min).
-    #[serde(rename = "backend_idle_spread_seconds", serialize_with = "secs")]
+    #[serde(
+        rename = "backend_idle_spread_seconds",
+        with = "ward_duration::seconds"
+    )]
     pub backend_spread: Duration,
     /// How the backend closes idle connections, when measured.
     pub backend_close: Option<CloseKind>,
@@ -123,11 +129,11 @@ pub struct RaceReport {
     /// The proxy's upstream keep-alive timeout, when given.
     #[serde(
         rename = "proxy_keepalive_timeout_seconds",
-        serialize_with = "opt_secs"
+        with = "ward_duration::seconds::option"
     )]
     pub proxy_idle: Option<Duration>,
     /// Wall time.
-    #[serde(rename = "duration_seconds", serialize_with = "secs")]
+    #[serde(rename = "duration_seconds", with = "ward_duration::seconds")]
     pub duration: Duration,
     /// Waves sent after the first (setup) wave.
     pub waves: u64,
@@ -143,7 +149,10 @@ pub struct RaceReport {
     #[serde(rename = "by_idle_gap")]
     pub by_gap: Vec<GapBucket>,
     /// When the first 502 came, since the start.
-    #[serde(rename = "first_502_after_seconds", serialize_with = "opt_secs")]
+    #[serde(
+        rename = "first_502_after_seconds",
+        with = "ward_duration::seconds::option"
+    )]
     pub first_502: Option<Duration>,
     /// True when at least one 502 was caused.
     pub reproduced: bool,
@@ -165,17 +174,6 @@ pub struct GapBucket {
     pub requests: u64,
     /// 502 responses among them.
     pub bad_gateway: u64,
-}
-
-fn secs<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64(d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
 }
 
 /// Offsets (around the predicted close) tried by successive waves, in milliseconds.

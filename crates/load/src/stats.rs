@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use ward_probe::trace::Phases;
 use ward_probe::ErrorClass;
 
@@ -173,28 +173,28 @@ pub struct Distribution {
     /// Samples.
     pub count: u64,
     /// Smallest.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub min: Duration,
     /// Mean.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub avg: Duration,
     /// Median.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub p50: Duration,
     /// 90th percentile.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub p90: Duration,
     /// 95th percentile.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub p95: Duration,
     /// 99th percentile.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub p99: Duration,
     /// 99.9th percentile.
-    #[serde(serialize_with = "secs", rename = "p99_9")]
+    #[serde(with = "ward_duration::seconds", rename = "p99_9")]
     pub p999: Duration,
     /// Largest.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub max: Duration,
 }
 
@@ -236,10 +236,6 @@ impl Distribution {
     }
 }
 
-fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
 /// The result of a load test, like k6's end-of-test summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -248,7 +244,7 @@ pub struct Summary {
     /// `closed` (VUs) or `open` (arrival rate).
     pub model: &'static str,
     /// Wall time of the run.
-    #[serde(rename = "duration_seconds", serialize_with = "secs")]
+    #[serde(rename = "duration_seconds", with = "ward_duration::seconds")]
     pub duration: Duration,
     /// True when the run was cancelled (Ctrl-C) before its plan ended.
     pub interrupted: bool,

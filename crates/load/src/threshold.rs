@@ -167,21 +167,14 @@ fn parse_metric(name: &str) -> Option<Metric> {
     })
 }
 
+/// A latency limit: a Go duration (`200ms`, `1.5s`, `1m`), or a bare number
+/// of milliseconds as k6 writes them (`250`).
 fn parse_duration(v: &str) -> Option<Duration> {
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let scale = match unit {
-        "" | "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "s" => 1.0,
-        "m" => 60.0,
-        _ => return None,
-    };
-    let secs = n * scale;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    match v.parse::<f64>() {
+        Ok(ms) if ms.is_finite() && ms >= 0.0 => Some(Duration::from_secs_f64(ms / 1e3)),
+        Ok(_) => None,
+        Err(_) => ward_duration::parse(v).ok(),
+    }
 }
 
 fn parse_rate(v: &str) -> Option<f64> {
@@ -241,6 +234,11 @@ mod tests {
         assert_eq!((t.metric, t.op, t.limit), (Metric::Rps, Op::Ge, 1000.0));
         let t: Threshold = "max<250".parse().unwrap();
         assert!((t.limit - 0.25).abs() < 1e-9);
+        // The one duration syntax (Go's), as in every flag.
+        let t: Threshold = "p99<1m30s".parse().unwrap();
+        assert!((t.limit - 90.0).abs() < 1e-9);
+        let t: Threshold = "avg<500us".parse().unwrap();
+        assert!((t.limit - 0.0005).abs() < 1e-12);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Query {
     /// The server, `proto://ip:port`.
     pub server: String,
     /// Round trip (write to answer), when an answer came.
-    #[serde(rename = "rtt_seconds", serialize_with = "ser_opt_secs")]
+    #[serde(rename = "rtt_seconds", with = "ward_duration::seconds::option")]
     pub rtt: Option<Duration>,
     /// The answer, or why there is none.
     pub outcome: QueryOutcome,
@@ -57,7 +57,7 @@ pub struct Lookup {
     pub server: String,
     /// Time the lookup took: the exchange round trip for a direct query, the
     /// whole search-path walk (all queries, in sequence) through resolv.conf.
-    #[serde(rename = "duration_seconds", serialize_with = "ser_secs")]
+    #[serde(rename = "duration_seconds", with = "ward_duration::seconds")]
     pub duration: Duration,
     /// Final response code, when a server answered.
     pub rcode: Option<String>,
@@ -82,16 +82,5 @@ impl Lookup {
     /// True when the host resolved (NOERROR, not truncated).
     pub fn succeeded(&self) -> bool {
         self.failure.is_none() && !self.transport_error
-    }
-}
-
-fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-fn ser_opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64(d.as_secs_f64()),
-        None => s.serialize_none(),
     }
 }

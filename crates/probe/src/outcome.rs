@@ -19,7 +19,7 @@ pub struct Outcome {
     /// True when the check passed.
     pub success: bool,
     /// Time from start to the end of the check (success or failure), in seconds.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub total: Duration,
     /// When each event fired, seconds since start.
     pub events: Trace,
@@ -72,8 +72,4 @@ impl Outcome {
         self.error = error;
         self
     }
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }

@@ -15,16 +15,16 @@ pub struct Stats {
     /// Number of samples.
     pub count: usize,
     /// Smallest.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub min: Duration,
     /// Median (nearest rank).
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub p50: Duration,
     /// 99th percentile (nearest rank).
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub p99: Duration,
     /// Largest.
-    #[serde(serialize_with = "secs")]
+    #[serde(with = "ward_duration::seconds")]
     pub max: Duration,
 }
 
@@ -124,10 +124,6 @@ impl Tally {
             total: Stats::of(self.total),
         }
     }
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
 }
 
 #[cfg(test)]

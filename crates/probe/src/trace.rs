@@ -155,22 +155,22 @@ impl Serialize for Trace {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Phases {
     /// Name resolution.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(with = "ward_duration::seconds::option")]
     pub dns: Option<Duration>,
     /// TCP connect.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(with = "ward_duration::seconds::option")]
     pub connect: Option<Duration>,
     /// TLS handshake.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(with = "ward_duration::seconds::option")]
     pub tls: Option<Duration>,
     /// Writing the request.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(with = "ward_duration::seconds::option")]
     pub send: Option<Duration>,
     /// Waiting for the first response byte (server processing).
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(with = "ward_duration::seconds::option")]
     pub wait: Option<Duration>,
     /// Receiving the body.
-    #[serde(serialize_with = "opt_secs")]
+    #[serde(with = "ward_duration::seconds::option")]
     pub receive: Option<Duration>,
 }
 
@@ -189,12 +189,5 @@ impl Phases {
             (wait, self.wait),
             (receive, self.receive),
         ]
-    }
-}
-
-fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64(d.as_secs_f64()),
-        None => s.serialize_none(),
     }
 }

@@ -21,7 +21,6 @@ use ward_e2e::metrics::OtlpConfig;
 use ward_e2e::{Cluster, Config, Outcome, Recorder, Report, TestName};
 
 use crate::cmd::runtime::{hostname, runtime, Threads};
-use crate::cmd::values::go_duration;
 use crate::render::{self, Format, Table};
 
 /// Arguments of `ward e2e`.
@@ -181,28 +180,28 @@ struct SuiteArgs {
     #[arg(long, env = "WARD_E2E_CLUSTER_DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
     /// Time to live of a run's namespace (`sweep` deletes it after that).
-    #[arg(long, env = "WARD_E2E_TTL", default_value = "1h", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_TTL", default_value = "1h", value_parser = ward_duration::parse)]
     ttl: Duration,
     /// Timeout of a single API request step.
-    #[arg(long, env = "WARD_E2E_REQUEST_TIMEOUT", default_value = "10s", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_REQUEST_TIMEOUT", default_value = "10s", value_parser = ward_duration::parse)]
     request_timeout: Duration,
     /// Timeout of a rollout (create, scale, update).
-    #[arg(long, env = "WARD_E2E_ROLLOUT_TIMEOUT", default_value = "2m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_ROLLOUT_TIMEOUT", default_value = "2m", value_parser = ward_duration::parse)]
     rollout_timeout: Duration,
     /// Timeout of a PVC becoming Bound.
-    #[arg(long, env = "WARD_E2E_BIND_TIMEOUT", default_value = "2m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_BIND_TIMEOUT", default_value = "2m", value_parser = ward_duration::parse)]
     bind_timeout: Duration,
     /// Timeout of a storage Job completing.
-    #[arg(long, env = "WARD_E2E_JOB_TIMEOUT", default_value = "3m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_JOB_TIMEOUT", default_value = "3m", value_parser = ward_duration::parse)]
     job_timeout: Duration,
     /// Timeout of Service endpoints, DNS and HTTP checks.
-    #[arg(long, env = "WARD_E2E_NETWORK_TIMEOUT", default_value = "1m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_NETWORK_TIMEOUT", default_value = "1m", value_parser = ward_duration::parse)]
     network_timeout: Duration,
     /// Timeout of one whole test.
-    #[arg(long, env = "WARD_E2E_TEST_TIMEOUT", default_value = "10m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_TEST_TIMEOUT", default_value = "10m", value_parser = ward_duration::parse)]
     test_timeout: Duration,
     /// Timeout of deleting the run's namespace.
-    #[arg(long, env = "WARD_E2E_CLEANUP_TIMEOUT", default_value = "2m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_CLEANUP_TIMEOUT", default_value = "2m", value_parser = ward_duration::parse)]
     cleanup_timeout: Duration,
     /// Namespace of the Lease against overlapping runs (default: the pod's namespace).
     #[arg(long, env = "WARD_E2E_LEASE_NAMESPACE")]
@@ -252,13 +251,13 @@ struct ServeArgs {
     #[command(flatten)]
     suite: SuiteArgs,
     /// Time between run starts.
-    #[arg(long, env = "WARD_E2E_INTERVAL", default_value = "15m", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_INTERVAL", default_value = "15m", value_parser = ward_duration::parse)]
     interval: Duration,
     /// Address of /metrics.
     #[arg(long, env = "WARD_E2E_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
     /// Lameduck period after SIGTERM.
-    #[arg(long, env = "WARD_E2E_SHUTDOWN_DURATION", default_value = "5s", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_SHUTDOWN_DURATION", default_value = "5s", value_parser = ward_duration::parse)]
     shutdown_duration: Duration,
 }
 
@@ -268,7 +267,7 @@ struct SweepArgs {
     #[command(flatten)]
     kube: KubeArgs,
     /// TTL of namespaces without a readable TTL annotation.
-    #[arg(long, env = "WARD_E2E_TTL", default_value = "1h", value_parser = go_duration)]
+    #[arg(long, env = "WARD_E2E_TTL", default_value = "1h", value_parser = ward_duration::parse)]
     default_ttl: Duration,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]

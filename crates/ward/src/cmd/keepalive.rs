@@ -11,7 +11,6 @@ use ward_load::race::{GapBucket, RaceConfig, RaceProgress, RaceReport};
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
 use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
-use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format};
 
 /// Arguments of `ward keepalive`.
@@ -39,10 +38,10 @@ pub struct ProbeArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub samples: u32,
     /// Longest wait for the server to close an idle connection.
-    #[arg(long, default_value = "2m", value_parser = go_duration)]
+    #[arg(long, default_value = "2m", value_parser = ward_duration::parse)]
     pub max_wait: Duration,
     /// Deadline of each request.
-    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
     pub timeout: Duration,
     #[command(flatten)]
     pub request: RequestArgs,
@@ -63,25 +62,25 @@ pub struct RaceArgs {
     #[arg(long, required_unless_present = "backend_idle")]
     pub backend: Option<String>,
     /// The backend's idle timeout, when it cannot be reached directly.
-    #[arg(long, value_parser = go_duration, conflicts_with = "backend")]
+    #[arg(long, value_parser = ward_duration::parse, conflicts_with = "backend")]
     pub backend_idle: Option<Duration>,
     /// The proxy's upstream keep-alive timeout, if known (nginx default: 60s), for the diagnosis.
-    #[arg(long, value_parser = go_duration)]
+    #[arg(long, value_parser = ward_duration::parse)]
     pub proxy_idle: Option<Duration>,
     /// Concurrent requests per wave.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub lanes: u32,
     /// Longest run, measuring included.
-    #[arg(long, default_value = "60s", value_parser = go_duration)]
+    #[arg(long, default_value = "60s", value_parser = ward_duration::parse)]
     pub max_time: Duration,
     /// Stop after this many 502s (0: run for --max-time).
     #[arg(long, default_value_t = 3)]
     pub stop_after: u64,
     /// Deadline of each request.
-    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
     pub timeout: Duration,
     /// Longest wait for the backend's idle close while measuring.
-    #[arg(long, default_value = "2m", value_parser = go_duration)]
+    #[arg(long, default_value = "2m", value_parser = ward_duration::parse)]
     pub max_wait: Duration,
     #[command(flatten)]
     pub request: RequestArgs,

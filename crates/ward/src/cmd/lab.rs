@@ -10,7 +10,6 @@ use std::time::Duration;
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
 use crate::cmd::runtime::{runtime, Threads};
-use crate::cmd::values::go_duration;
 use crate::render::{self, Format, Table};
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
@@ -35,7 +34,7 @@ pub struct Args {
     #[arg(long, env = "WARD_LAB_NODES", default_value = "6", value_parser = parse_nodes)]
     nodes: usize,
     /// Stop after this long (default: run until Ctrl-C).
-    #[arg(long, env = "WARD_LAB_DURATION", value_parser = go_duration)]
+    #[arg(long, env = "WARD_LAB_DURATION", value_parser = ward_duration::parse)]
     duration: Option<Duration>,
     /// Fault applied at start, repeatable: cut:NODE, delay:NODE:200ms, cordon:NODE, kill:NODE, api-down, dns-down, dns-delay:200ms.
     #[arg(long = "fault", value_parser = parse_fault)]
@@ -47,10 +46,10 @@ pub struct Args {
     #[arg(long, env = "WARD_LAB_NURSE_PORT", default_value_t = 0)]
     nurse_port: u16,
     /// Time between check rounds.
-    #[arg(long, env = "WARD_LAB_CHECK_INTERVAL", default_value = "2s", value_parser = go_duration)]
+    #[arg(long, env = "WARD_LAB_CHECK_INTERVAL", default_value = "2s", value_parser = ward_duration::parse)]
     check_interval: Duration,
     /// Deadline of one check.
-    #[arg(long, env = "WARD_LAB_CHECK_TIMEOUT", default_value = "1s", value_parser = go_duration)]
+    #[arg(long, env = "WARD_LAB_CHECK_TIMEOUT", default_value = "1s", value_parser = ward_duration::parse)]
     check_timeout: Duration,
     /// Ring neighbours each node checks (0: all).
     #[arg(long, env = "WARD_LAB_NEIGHBOUR_LIMIT", default_value_t = 3)]

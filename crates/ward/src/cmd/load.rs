@@ -16,7 +16,6 @@ use ward_load::threshold::Threshold;
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
 use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
-use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
 /// Arguments of `ward load`.
@@ -28,7 +27,7 @@ pub struct Args {
     #[arg(long, short = 'u')]
     pub vus: Option<u64>,
     /// Length of a flat run, or of an open-model (`--rate`) run.
-    #[arg(long, short = 'z', value_parser = go_duration)]
+    #[arg(long, short = 'z', value_parser = ward_duration::parse)]
     pub duration: Option<Duration>,
     /// A stage `DURATION:TARGET_VUS` ramped linearly from the previous target, like k6 (repeatable).
     #[arg(long = "stage", short = 's', value_parser = parse_stage)]
@@ -49,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     pub no_reuse: bool,
     /// Deadline of one request, including connecting.
-    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
     pub timeout: Duration,
     /// Pass/fail threshold such as `p95<200ms`, `p(99)<1s`, `errors<0.1%`, `rps>1000` (repeatable).
     #[arg(long = "threshold", short = 't')]
@@ -71,7 +70,7 @@ pub fn parse_stage(input: &str) -> Result<Stage, String> {
     let (d, t) = input.split_once(':').ok_or_else(|| {
         format!("invalid stage {input:?} (expected DURATION:TARGET, e.g. 30s:100)")
     })?;
-    let duration = go_duration(d).map_err(|e| format!("invalid stage {input:?}: {e}"))?;
+    let duration = ward_duration::parse(d).map_err(|e| format!("invalid stage {input:?}: {e}"))?;
     let target = t
         .trim()
         .parse::<u64>()
@@ -82,8 +81,8 @@ pub fn parse_stage(input: &str) -> Result<Stage, String> {
 /// Parses `4s` or `4s..11s`.
 pub fn parse_idle_range(input: &str) -> Result<(Duration, Duration), String> {
     let (a, b) = input.split_once("..").unwrap_or((input, input));
-    let min = go_duration(a)?;
-    let max = go_duration(b)?;
+    let min = ward_duration::parse(a).map_err(|e| e.to_string())?;
+    let max = ward_duration::parse(b).map_err(|e| e.to_string())?;
     if min > max {
         return Err(format!("invalid range {input:?}: {a} is above {b}"));
     }
@@ -99,7 +98,9 @@ pub fn parse_rate(input: &str) -> Result<f64, String> {
         "s" | "1s" => 1.0,
         "m" | "1m" => 60.0,
         "h" | "1h" => 3600.0,
-        other => go_duration(other).map_err(|_| bad())?.as_secs_f64(),
+        other => ward_duration::parse(other)
+            .map_err(|_| bad())?
+            .as_secs_f64(),
     };
     let rate = n / per;
     if !(rate.is_finite() && rate > 0.0) {
@@ -136,7 +137,7 @@ fn read_scenario(path: &PathBuf) -> anyhow::Result<Plan> {
         .map_err(|e| anyhow::anyhow!("--scenario {}: {e}", path.display()))?;
     let mut stages = Vec::new();
     for (i, s) in scenario.stages.iter().enumerate() {
-        let duration = go_duration(&s.duration).map_err(|e| {
+        let duration = ward_duration::parse(&s.duration).map_err(|e| {
             anyhow::anyhow!("--scenario {}: stages[{i}].duration: {e}", path.display())
         })?;
         stages.push(Stage {

@@ -17,7 +17,6 @@ use ward_lookup::config::{
 };
 use ward_lookup::{agent, Config, HostSpec, Lookup, Lookuper, QueryOutcome, ServerSpec};
 
-use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
 /// The resolv.conf `ward lookup once` reads when no server is given.
@@ -30,10 +29,10 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<LookupCommand>,
     /// Interval between DNS checks (Go duration: 5s, 1m, …).
-    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = go_duration, allow_hyphen_values = true)]
+    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse, allow_hyphen_values = true)]
     pub interval: Duration,
     /// Maximum time for one DNS query (Go duration).
-    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = go_duration, global = true, allow_hyphen_values = true)]
+    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse, global = true, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
     #[arg(long, env = "HOSTLOOKUPER_LISTEN", default_value = DEFAULT_LISTEN)]

@@ -17,7 +17,6 @@ use ward_nurse::config::{
 use ward_nurse::{ring, NurseConfig};
 
 use crate::cmd::runtime::{hostname, runtime, Threads};
-use crate::cmd::values::go_duration;
 use crate::render::{self, Format};
 
 fn kube_flag(s: &str) -> Result<bool, String> {
@@ -77,10 +76,10 @@ struct AgentArgs {
     #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     allow_unschedulable: bool,
     /// Time between check rounds.
-    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value = "5s", value_parser = go_duration)]
+    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value = "5s", value_parser = ward_duration::parse)]
     check_interval: Duration,
     /// Lameduck period after SIGTERM before the servers stop.
-    #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value = "5s", value_parser = go_duration)]
+    #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value = "5s", value_parser = ward_duration::parse)]
     shutdown_duration: Duration,
     /// Reuse keep-alive connections between rounds (`true` to enable).
     #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
@@ -156,7 +155,7 @@ struct AgentArgs {
     #[arg(long, env = "WARD_NURSE_NEIGHBOUR_PORT")]
     neighbour_port: Option<u16>,
     /// Deadline of one check.
-    #[arg(long, env = "WARD_NURSE_CHECK_TIMEOUT", default_value = "6s", value_parser = go_duration)]
+    #[arg(long, env = "WARD_NURSE_CHECK_TIMEOUT", default_value = "6s", value_parser = ward_duration::parse)]
     check_timeout: Duration,
     /// Fraction of the interval (0 to 1) by which the first round is randomly delayed.
     #[arg(long, env = "WARD_NURSE_JITTER", default_value_t = 1.0)]

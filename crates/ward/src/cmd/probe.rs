@@ -13,7 +13,6 @@ use ward_probe::{Outcome, Prober, ProberConfig, Target};
 
 use crate::cmd::http_flags::{request_for, RequestArgs, TlsArgs};
 use crate::cmd::runtime::{runtime, Threads};
-use crate::cmd::values::go_duration;
 use crate::render::{self, millis, Format, Table};
 
 /// Arguments of `ward probe`.
@@ -30,10 +29,10 @@ pub struct Args {
     #[arg(long, short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub count: u32,
     /// Pause between checks.
-    #[arg(long, short = 'i', default_value = "1s", value_parser = go_duration)]
+    #[arg(long, short = 'i', default_value = "1s", value_parser = ward_duration::parse)]
     pub interval: Duration,
     /// Deadline of one check.
-    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
     pub timeout: Duration,
     /// Reuse the connection between repeated checks (skips dns/connect/tls).
     #[arg(long)]
