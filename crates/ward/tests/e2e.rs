@@ -4,23 +4,18 @@
 //! held Lease exits 0 with one WARN line, and bad input (unknown test,
 //! unreachable API server) is a one-line error with exit code 2.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
+use support::ward;
 use ward_testkit::kube::KubeCluster;
 use ward_testkit::wait;
-
-fn ward() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
-    cmd.env_remove("KUBECONFIG")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
-    cmd
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -76,11 +71,7 @@ fn sigterm_during_the_deployment_test_leaves_no_namespace() {
         exists(&rt, &deployments, "ward-e2e-deploy").then_some(())
     });
     assert!(inside.is_some(), "the run never created its Deployment");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::signal(&child, "TERM");
     let exited = wait::until(Duration::from_secs(90), || child.try_wait().unwrap());
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -389,10 +380,7 @@ fn serve_runs_the_suite_and_serves_metrics() {
         body.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 0\n"),
         "{body}"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    support::signal(&child, "TERM");
     let exited = wait::until(Duration::from_secs(30), || child.try_wait().unwrap());
     assert_eq!(exited.and_then(|s| s.code()), Some(0));
 }

@@ -5,14 +5,12 @@
 //! line naming the argument, exit 2. The dashboard tests drive the lab's HTTP
 //! API the way the page does.
 
+mod support;
+
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn ward() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ward"))
-}
+use support::ward;
 
 /// One lab at a time: they share 2 cores with the rest of the suite.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -21,26 +19,24 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn lab(args: &[&str]) -> Output {
+/// Runs `ward lab ARGS…` (any free port, no live line) to its end, which
+/// must be a success; returns stdout.
+fn lab(args: &[&str]) -> String {
     let started = Instant::now();
-    let out = Command::new(ward())
-        .arg("lab")
-        .args(["--listen", "127.0.0.1:0", "--live", "false"])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = support::run(
+        ["lab", "--listen", "127.0.0.1:0", "--live", "false"]
+            .iter()
+            .chain(args),
+    );
     eprintln!("ward lab {args:?} took {:?}", started.elapsed());
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    out.stdout
 }
 
 /// Runs a 6-node lab for 6 s with `fault` applied from the start and returns
 /// its JSON summary (stdout after the dashboard URL line).
 fn lab_summary_with(fault: &str) -> serde_json::Value {
-    let out = lab(&[
+    let stdout = lab(&[
         "--duration",
         "6s",
         "--fault",
@@ -52,8 +48,6 @@ fn lab_summary_with(fault: &str) -> serde_json::Value {
         "--check-timeout",
         "2s",
     ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
@@ -61,7 +55,7 @@ fn lab_summary_with(fault: &str) -> serde_json::Value {
 #[test]
 fn a_clean_lab_exits_0_with_a_summary_and_no_failing_paths() {
     let _one = serial();
-    let out = lab(&[
+    let stdout = lab(&[
         "--duration",
         "6s",
         "--nodes",
@@ -71,8 +65,6 @@ fn a_clean_lab_exits_0_with_a_summary_and_no_failing_paths() {
         "--check-timeout",
         "3s",
     ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(
         stdout.lines().next().unwrap_or_default().ends_with("/ui"),
         "{stdout}"
@@ -181,9 +173,9 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
             "--fault",
         ),
     ] {
-        let out = Command::new(ward()).args(&args).output().unwrap();
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let out = support::run(&args);
+        let stderr = &out.stderr;
+        assert_eq!(out.code(), Some(2), "{args:?}: {stderr}");
         let first = stderr.lines().next().unwrap_or_default();
         assert!(first.contains(needle), "{args:?}: {stderr}");
     }
@@ -201,7 +193,7 @@ impl Running {
     /// 6 nodes, 500 ms interval, 400 ms check timeout, for at most 30 s.
     fn start() -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = Command::new(ward())
+        let mut child = ward()
             .args([
                 "lab",
                 "--listen",
@@ -288,11 +280,7 @@ fn sigterm_stops_the_lab_with_its_summary() {
             .is_some_and(|n| n.len() == 6)
     });
     let sent = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &lab.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    support::signal(&lab.child, "TERM");
     let status =
         ward_testkit::wait::until(Duration::from_secs(10), || lab.child.try_wait().unwrap())
             .expect("the lab did not stop within 10 s of SIGTERM");

@@ -3,29 +3,16 @@
 //! one-line errors naming the argument, Ctrl-C printing the summary so far,
 //! and the JSON reports. Real servers on loopback from testkit.
 
-use std::process::{Command, Output, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
+
+use support::{finish, run, signal, spawn};
 
 use ward_testkit::backend::Backend;
 use ward_testkit::nginx::Nginx;
 use ward_testkit::tcp_proxy::TcpProxy;
 use ward_testkit::wait;
-
-fn ward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("ward runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn backend(idle: Duration) -> Backend {
     Backend::builder().idle_timeout(idle).start().unwrap()
@@ -35,7 +22,7 @@ fn backend(idle: Duration) -> Backend {
 fn thresholds_set_the_exit_code() {
     let b = backend(Duration::from_secs(30));
     let url = b.url("/");
-    let ok = ward(&[
+    let ok = run([
         "load",
         &url,
         "--vus",
@@ -48,14 +35,14 @@ fn thresholds_set_the_exit_code() {
         "-t",
         "errors<1%",
     ]);
-    assert_eq!(ok.status.code(), Some(0), "{}{}", stdout(&ok), stderr(&ok));
-    let text = stdout(&ok);
+    assert_eq!(ok.code(), Some(0), "{}{}", ok.stdout, ok.stderr);
+    let text = &ok.stdout;
     assert!(
         text.contains("✓ p99<5s") && text.contains("LATENCY") && text.contains("waiting"),
         "{text}"
     );
 
-    let failed = ward(&[
+    let failed = run([
         "load",
         &url,
         "--vus",
@@ -68,8 +55,8 @@ fn thresholds_set_the_exit_code() {
         "-o",
         "json",
     ]);
-    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
-    let json: serde_json::Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(failed.code(), Some(1), "{}", failed.stderr);
+    let json = failed.json();
     let requests = json["requests"].as_u64().unwrap();
     assert!(requests > 0);
     assert_eq!(json["status_codes"]["200"].as_u64(), Some(requests));
@@ -102,9 +89,9 @@ fn bad_input_is_a_one_line_error_naming_the_argument_exit_2() {
     ];
     for (args, names) in cases {
         let started = Instant::now();
-        let out = ward(args);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let out = run(args);
+        let err = &out.stderr;
+        assert_eq!(out.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(names), "{args:?}: {err}");
         // One line of error (clap adds its usual `--help` hint after it).
         let lines: Vec<&str> = err
@@ -114,14 +101,19 @@ fn bad_input_is_a_one_line_error_naming_the_argument_exit_2() {
         assert_eq!(lines.len(), 1, "{args:?}: one line please: {err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{args:?}");
     }
-    assert!(stderr(&ward(&["load", &url, "--scenario", scenario])).contains("executor"));
+    assert!(run(["load", &url, "--scenario", scenario])
+        .stderr
+        .contains("executor"));
 }
 
+/// Ctrl-C stops the load test and prints the summary of what ran (exit 0:
+/// no threshold was asked).
 #[test]
 fn ctrl_c_prints_the_summary_so_far() {
     let b = backend(Duration::from_secs(30));
-    let child = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args([
+    for sig in ["INT"] {
+        let before = b.requests();
+        let child = spawn([
             "load",
             &b.url("/"),
             "--vus",
@@ -129,37 +121,29 @@ fn ctrl_c_prints_the_summary_so_far() {
             "--duration",
             "60s",
             "--quiet",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait::until(Duration::from_secs(10), || {
-        (b.requests() > 50).then_some(())
-    })
-    .expect("the load test runs");
-    let started = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5));
-    let text = stdout(&out);
-    assert!(
-        text.contains("interrupted") && text.contains("requests"),
-        "{text}\n{}",
-        stderr(&out)
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        ]);
+        wait::until(Duration::from_secs(10), || {
+            (b.requests() > before + 50).then_some(())
+        })
+        .expect("the load test runs");
+        let started = Instant::now();
+        signal(&child, sig);
+        let out = finish(child);
+        assert!(started.elapsed() < Duration::from_secs(5), "{sig}");
+        assert!(
+            out.stdout.contains("interrupted") && out.stdout.contains("requests"),
+            "{sig}: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(out.code(), Some(0), "{sig}: {}", out.stderr);
+    }
 }
 
 #[test]
 fn keepalive_probe_reports_timeout_and_close_kind_as_json() {
     let b = backend(Duration::from_secs(1));
-    let out = ward(&[
+    let out = run([
         "keepalive",
         "probe",
         &b.url("/"),
@@ -168,18 +152,12 @@ fn keepalive_probe_reports_timeout_and_close_kind_as_json() {
         "-o",
         "json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let json = out.json();
     let t = json["timeout_seconds"].as_f64().unwrap();
     assert!((t - 1.0).abs() < 0.3, "{json}");
     assert_eq!(json["close"], "fin");
-    let text = stdout(&ward(&[
-        "keepalive",
-        "probe",
-        &b.url("/"),
-        "--samples",
-        "1",
-    ]));
+    let text = run(["keepalive", "probe", &b.url("/"), "--samples", "1"]).stdout;
     assert!(
         text.contains("idle keep-alive timeout") && text.contains("FIN"),
         "{text}"
@@ -192,26 +170,28 @@ fn keepalive_probe_bisects_a_silent_drop_within_max_wait() {
     let b = backend(Duration::from_secs(60));
     let proxy = TcpProxy::with_idle_drop(b.addr(), Duration::from_millis(1500)).unwrap();
     let url = format!("http://{}/", proxy.addr());
-    let run = |format: &str| {
-        Command::new(env!("CARGO_BIN_EXE_ward"))
-            .args(["keepalive", "probe", &url, "--samples", "1"])
-            .args(["--max-wait", "2s", "--timeout", "300ms", "-o", format])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ward runs")
+    let probe = |format: &str| {
+        spawn([
+            "keepalive",
+            "probe",
+            &url,
+            "--samples",
+            "1",
+            "--max-wait",
+            "2s",
+            "--timeout",
+            "300ms",
+            "-o",
+            format,
+        ])
     };
     let started = Instant::now();
-    let (json, text) = (run("json"), run("text"));
-    let (json, text) = (
-        json.wait_with_output().unwrap(),
-        text.wait_with_output().unwrap(),
-    );
+    let (json, text) = (probe("json"), probe("text"));
+    let (json, text) = (finish(json), finish(text));
     // Passive 2s + 300ms check, then 3 rounds of at most 2s + 2 x 300ms.
     assert!(started.elapsed() < Duration::from_millis(10_100));
-    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json.code(), Some(0), "{}", json.stderr);
+    let v = json.json();
     assert_eq!(v["method"], "bisect", "{v}");
     assert_eq!(v["close"], "silent_drop", "{v}");
     assert_eq!(v["max_wait_seconds"], 2.0, "{v}");
@@ -220,7 +200,7 @@ fn keepalive_probe_bisects_a_silent_drop_within_max_wait() {
     assert!(lower <= 1.5 && 1.5 <= upper + 0.02, "{v}");
     assert!(upper - lower <= 0.05, "{v}");
     assert_eq!(v["timeout_seconds"].as_f64(), Some(upper), "{v}");
-    let text = stdout(&text);
+    let text = &text.stdout;
     for needle in [
         "bracketed by send-after-wait probes",
         "silent drop: a request after ",
@@ -244,7 +224,7 @@ fn keepalive_race_explains_and_exits_1_when_reproduced() {
         )
         .start()
         .unwrap();
-    let out = ward(&[
+    let out = run([
         "keepalive",
         "race",
         "--proxy",
@@ -256,8 +236,8 @@ fn keepalive_race_explains_and_exits_1_when_reproduced() {
         "--max-wait",
         "10s",
     ]);
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    let text = &out.stdout;
+    assert_eq!(out.code(), Some(1), "{text}\n{}", out.stderr);
     for needle in [
         "502",
         "Why POST",

@@ -4,18 +4,19 @@
 //! lookup once` tables and JSON with exit codes, bad input, and the drop-in
 //! comparison with the real hostlookuper run side by side.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
+
+use support::ward_bin;
 
 use ward_testkit::dns::DnsServer;
 use ward_testkit::net::{free_port, http_get};
-use ward_testkit::process::{find_binary, Process};
+use ward_testkit::process::{find_binary, Process, Signal};
 use ward_testkit::wait;
-
-const WARD: &str = env!("CARGO_BIN_EXE_ward");
 
 fn unbound(ip: &str) -> DnsServer {
     DnsServer::unbound()
@@ -91,7 +92,7 @@ fn agent_serves_hostlookuper_metrics_and_keeps_running_when_a_host_fails() {
     let mut ward = spawn(
         "ward-lookup",
         dir.path(),
-        Path::new(WARD),
+        ward_bin(),
         &args,
         &[("HOSTLOOKUPER_HOSTS", "a.test,missing.test")],
     );
@@ -118,10 +119,7 @@ fn agent_serves_hostlookuper_metrics_and_keeps_running_when_a_host_fails() {
         ward.is_running(),
         "a host that does not resolve must not stop the agent"
     );
-    let killed = Command::new("kill")
-        .args(["-TERM", &ward.pid().to_string()])
-        .status();
-    assert!(killed.is_ok_and(|s| s.success()));
+    ward.signal(Signal::SIGTERM).expect("SIGTERM sent");
     // The guardian shell outlives ward (it waits on stdin): watch ward's own pid.
     let stat = format!("/proc/{}/stat", ward.pid());
     let exited = || {
@@ -140,18 +138,6 @@ fn agent_serves_hostlookuper_metrics_and_keeps_running_when_a_host_fails() {
     );
 }
 
-fn ward(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(WARD)
-        .args(args)
-        .output()
-        .expect("running ward");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn once_prints_a_table_per_server_and_json() {
     let server = unbound("127.0.0.42");
@@ -160,7 +146,7 @@ fn once_prints_a_table_per_server_and_json() {
     std::fs::write(&resolv, format!("search svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5 timeout:1 attempts:1\n", server.addr())).unwrap();
     let resolv = resolv.display().to_string();
     let servers = format!("udp://{},tcp://{}", server.addr(), server.addr());
-    let (code, out, err) = ward(&[
+    let run = support::run([
         "lookup",
         "once",
         "a.test",
@@ -169,7 +155,8 @@ fn once_prints_a_table_per_server_and_json() {
         "-resolv-conf",
         &resolv,
     ]);
-    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(run.code(), Some(0), "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
     assert!(
         out.contains(&format!("udp://{}\nHOST", server.addr())),
         "{out}"
@@ -196,7 +183,7 @@ fn once_prints_a_table_per_server_and_json() {
         "{resolv_row}"
     );
 
-    let (code, out, _) = ward(&[
+    let run = support::run([
         "lookup",
         "once",
         "a.test",
@@ -206,8 +193,8 @@ fn once_prints_a_table_per_server_and_json() {
         "-o",
         "json",
     ]);
-    assert_eq!(code, 1, "a lookup failed: exit 1");
-    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(run.code(), Some(1), "a lookup failed: exit 1");
+    let json = run.json();
     let lookups = json["lookups"].as_array().expect("lookups");
     assert_eq!(lookups.len(), 4);
     assert!(lookups.iter().any(|l| l["host"] == "missing.test:AAAA"
@@ -233,8 +220,9 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
             "--dns-servers",
         ),
     ] {
-        let (code, out, err) = ward(args);
-        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        let run = support::run(args);
+        let err = &run.stderr;
+        assert_eq!(run.code(), Some(2), "{args:?}: {}{err}", run.stdout);
         assert_eq!(
             err.lines().count(),
             1,
@@ -242,15 +230,19 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
         );
         assert!(err.contains(flag), "{args:?}: {err}");
     }
-    let (code, _, err) = ward(&[
+    let run = support::run([
         "lookup",
         "once",
         "x.test",
         "--resolv-conf",
         "/nonexistent/resolv.conf",
     ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("/nonexistent/resolv.conf"), "{err}");
+    assert_eq!(run.code(), Some(2));
+    assert!(
+        run.stderr.contains("/nonexistent/resolv.conf"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Metric family → set of label-name lists (label values dropped, `vmrange`/`le` kept as names).
@@ -364,7 +356,7 @@ fn drop_in_metric_families_and_label_sets_equal_hostlookupers() {
                 .collect();
             (spawn(component, dir.path(), program, &args, &[]), addr)
         };
-        let (_ward, ward_addr) = run("ward", Path::new(WARD), &["lookup"]);
+        let (_ward, ward_addr) = run("ward", ward_bin(), &["lookup"]);
         let series: Vec<String> = ["a.test", "missing.test"]
             .iter()
             .flat_map(|h| {

@@ -3,9 +3,11 @@
 //! nurse processes on 127.0.0.2..6, each registered as a Pod on its own node,
 //! a real nginx in front as the ingress, and a real Prometheus scraping them.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -22,10 +24,6 @@ use ward_testkit::wait;
 
 const LABEL: (&str, &str) = ("app.kubernetes.io/name", "ward-nurse");
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn ward() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ward"))
-}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
@@ -177,7 +175,7 @@ fn start_nurse(
     ];
     Process::spawn_with(
         pod,
-        &ward(),
+        support::ward_bin(),
         ["nurse"],
         &dir.join(format!("{pod}.log")),
         &env,

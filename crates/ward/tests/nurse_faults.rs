@@ -4,8 +4,9 @@
 //! outage is counted and recovered from, a silent neighbour times out without
 //! delaying the round, and garbage from a target is an error, not a crash.
 
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -50,7 +51,7 @@ fn nurse(dir: &std::path::Path, name: &str, addr: SocketAddr, env: &[(&str, &str
     all.extend_from_slice(env);
     let mut p = Process::spawn_with(
         "ward nurse",
-        &PathBuf::from(env!("CARGO_BIN_EXE_ward")),
+        support::ward_bin(),
         ["nurse"],
         &dir.join(format!("{name}.log")),
         &all,

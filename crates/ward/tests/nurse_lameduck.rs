@@ -5,8 +5,9 @@
 //! Endpoints). A client hitting nginx continuously while one nurse gets
 //! SIGTERM sees no failure with a shutdown duration, and failures without.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,14 +45,9 @@ fn sigterm_under_load(shutdown: &str) -> (u64, u64) {
                 ("WARD_NURSE_LISTEN", listen.as_str()),
             ];
             let log = dir.path().join(format!("nurse-{i}.log"));
-            let mut p = Process::spawn_with(
-                "ward nurse",
-                &PathBuf::from(env!("CARGO_BIN_EXE_ward")),
-                ["nurse"],
-                &log,
-                &env,
-            )
-            .unwrap();
+            let mut p =
+                Process::spawn_with("ward nurse", support::ward_bin(), ["nurse"], &log, &env)
+                    .unwrap();
             p.wait_ready(Duration::from_secs(10), || {
                 http_get(*addr, "/ready").is_some_and(|r| r.status == 200)
             })

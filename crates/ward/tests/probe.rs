@@ -3,22 +3,17 @@
 //! TLS with the generated CA and without it, exit codes, and bad input as one
 //! line naming the argument with exit 2.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::Run;
 use ward_testkit::nginx::Nginx;
 
-fn ward(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ward"))
-        .arg("probe")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// `ward probe ARGS…`.
+fn probe(args: &[&str]) -> Run {
+    support::run(std::iter::once("probe").chain(args.iter().copied()))
 }
 
 fn nginx() -> Nginx {
@@ -41,9 +36,9 @@ fn first_column(stdout: &str) -> Vec<&str> {
 fn one_https_check_prints_every_phase_and_ok() {
     let nginx = nginx();
     let ca = nginx.ca_path().unwrap().to_str().unwrap().to_string();
-    let out = ward(&[&nginx.https_url("/ok"), "--cacert", &ca, "--roots", "none"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let out = probe(&[&nginx.https_url("/ok"), "--cacert", &ca, "--roots", "none"]);
+    let stdout = out.stdout.clone();
+    assert_eq!(out.code(), Some(0), "{stdout}{}", out.stderr.clone());
     assert!(stdout.contains("HTTP/2.0, status 200, TLSv1_"), "{stdout}");
     assert!(stdout.contains(" alpn=h2\n"), "nginx offers h2: {stdout}");
     assert_eq!(
@@ -62,38 +57,40 @@ fn one_https_check_prints_every_phase_and_ok() {
 fn an_unknown_ca_fails_with_the_tls_class_unless_insecure() {
     let nginx = nginx();
     let url = nginx.https_url("/ok");
-    let out = ward(&[&url, "--roots", "none"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = probe(&[&url, "--roots", "none"]);
+    let stderr = out.stderr.clone();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("ward: probe failed (1/1 checks): tls: "),
         "{stderr}"
     );
-    assert!(text(&out.stdout).contains("FAILED tls: "));
+    assert!(out.stdout.clone().contains("FAILED tls: "));
 
-    let out = ward(&[&url, "--roots", "none", "--insecure"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = probe(&[&url, "--roots", "none", "--insecure"]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr.clone());
 }
 
 #[test]
 fn a_status_outside_the_accepted_set_fails_with_http_status() {
     let nginx = nginx();
-    let out = ward(&[&nginx.http_url("/missing")]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = probe(&[&nginx.http_url("/missing")]);
+    assert_eq!(out.code(), Some(1));
     assert!(
-        text(&out.stderr).starts_with("ward: probe failed (1/1 checks): http_status: "),
+        out.stderr
+            .clone()
+            .starts_with("ward: probe failed (1/1 checks): http_status: "),
         "{}",
-        text(&out.stderr)
+        out.stderr.clone()
     );
-    let out = ward(&[&nginx.http_url("/missing"), "--expect-status", "200,404"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = probe(&[&nginx.http_url("/missing"), "--expect-status", "200,404"]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr.clone());
 }
 
 #[test]
 fn repeated_checks_print_every_outcome_and_a_summary_as_json() {
     let nginx = nginx();
-    let out = ward(&[
+    let out = probe(&[
         &nginx.http_url("/ok"),
         "--count",
         "4",
@@ -103,8 +100,8 @@ fn repeated_checks_print_every_outcome_and_a_summary_as_json() {
         "-o",
         "json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.code(), Some(0), "{}", out.stderr.clone());
+    let report: Value = out.json();
     let outcomes = report["outcomes"].as_array().unwrap();
     assert_eq!(outcomes.len(), 4);
     let reused: Vec<bool> = outcomes
@@ -139,9 +136,9 @@ fn repeated_failures_are_counted_by_class_with_the_last_error() {
     let addr = closed.local_addr().unwrap();
     drop(closed);
     let target = format!("tcp://{addr}");
-    let out = ward(&[&target, "-c", "3", "-i", "0"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let out = probe(&[&target, "-c", "3", "-i", "0"]);
+    let stdout = out.stdout.clone();
+    assert_eq!(out.code(), Some(1), "{stdout}");
     assert!(
         stdout.starts_with(&format!("{target}: 0/3 checks succeeded\n")),
         "{stdout}"
@@ -155,10 +152,10 @@ fn repeated_failures_are_counted_by_class_with_the_last_error() {
         "{stdout}"
     );
     assert_eq!(
-        text(&out.stderr).lines().collect::<Vec<_>>().len(),
+        out.stderr.clone().lines().collect::<Vec<_>>().len(),
         1,
         "{}",
-        text(&out.stderr)
+        out.stderr.clone()
     );
 }
 
@@ -199,9 +196,9 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
         ),
     ];
     for (args, needle) in cases {
-        let out = ward(&args);
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let out = probe(&args);
+        let stderr = out.stderr.clone();
+        assert_eq!(out.code(), Some(2), "{args:?}: {stderr}");
         let first = stderr.lines().next().unwrap_or_default();
         assert!(
             first.contains(&needle),
