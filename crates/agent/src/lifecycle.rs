@@ -172,6 +172,21 @@ pub async fn termination_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// A token cancelled on the first SIGTERM or SIGINT (Ctrl-C), for a command
+/// that stops early and still reports what it did (`ward load`, `ward
+/// keepalive race`, `ward e2e run`, `ward lab`): a container runtime or
+/// `timeout` sends SIGTERM where a person presses Ctrl-C. Call inside a runtime.
+pub fn cancel_on_termination() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("termination signal received, stopping");
+        on_signal.cancel();
+    });
+    cancel
+}
+
 /// Runs an agent: serves `router` on every endpoint and drives `rounds` (which
 /// must return once `lifecycle.stopping()` is cancelled) until SIGTERM/SIGINT or
 /// [`Lifecycle::request_shutdown`]; then lameduck for `shutdown_duration`, then stop.

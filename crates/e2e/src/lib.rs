@@ -200,6 +200,7 @@ async fn run_one(
             }
         },
         _ = cancel.cancelled() => {
+            tracing::warn!(test = test.as_str(), "termination signal: stopping the run and cleaning up");
             steps.abort("cancelled (termination signal)");
             Err(Error::Cancelled)
         }

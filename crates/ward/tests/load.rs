@@ -106,12 +106,12 @@ fn bad_input_is_a_one_line_error_naming_the_argument_exit_2() {
         .contains("executor"));
 }
 
-/// Ctrl-C stops the load test and prints the summary of what ran (exit 0:
-/// no threshold was asked).
+/// Ctrl-C, and SIGTERM as a container runtime sends it, stop the load test
+/// and print the summary of what ran (exit 0: no threshold was asked).
 #[test]
-fn ctrl_c_prints_the_summary_so_far() {
+fn ctrl_c_and_sigterm_print_the_summary_so_far() {
     let b = backend(Duration::from_secs(30));
-    for sig in ["INT"] {
+    for sig in ["INT", "TERM"] {
         let before = b.requests();
         let child = spawn([
             "load",
@@ -138,6 +138,34 @@ fn ctrl_c_prints_the_summary_so_far() {
         );
         assert_eq!(out.code(), Some(0), "{sig}: {}", out.stderr);
     }
+}
+
+/// `keepalive race` stopped by SIGTERM prints its report of the waves so far.
+#[test]
+fn sigterm_ends_a_keepalive_race_with_its_report() {
+    let b = backend(Duration::from_secs(30));
+    let child = spawn([
+        "keepalive",
+        "race",
+        "--proxy",
+        &b.url("/"),
+        "--backend-idle",
+        "30s",
+        "--max-time",
+        "60s",
+        "-o",
+        "json",
+    ]);
+    wait::until(Duration::from_secs(10), || (b.requests() > 0).then_some(()))
+        .expect("the race sends requests");
+    let started = Instant::now();
+    signal(&child, "TERM");
+    let out = finish(child);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["interrupted"], true, "{report}");
+    assert_eq!(report["reproduced"], false, "{report}");
 }
 
 #[test]

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tokio_util::sync::CancellationToken;
 use ward_agent::schedule::Schedule;
 use ward_agent::{Endpoint, Lifecycle};
 use ward_e2e::config::{LeaseConfig, Timeouts};
@@ -368,15 +367,8 @@ async fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(o) => Recorder::none().with_otlp(o)?,
         None => Recorder::none(),
     };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        ward_agent::lifecycle::termination_signal().await;
-        tracing::warn!("termination signal: stopping the run and cleaning up");
-        on_signal.cancel();
-    });
+    let cancel = ward_agent::lifecycle::cancel_on_termination();
     let result = ward_e2e::run(&cluster, &config, &recorder, cancel).await;
-    signals.abort();
     let flush = {
         let recorder = recorder.clone();
         tokio::task::spawn_blocking(move || recorder.shutdown())

@@ -10,7 +10,9 @@ use ward_load::idle::{CloseKind, IdleConfig, IdleReport};
 use ward_load::race::{GapBucket, RaceConfig, RaceProgress, RaceReport};
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
-use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
+use ward_agent::lifecycle::cancel_on_termination;
+
+use crate::cmd::runtime::{runtime, Threads};
 use crate::render::{self, millis, Format};
 
 /// Arguments of `ward keepalive`.
@@ -197,7 +199,7 @@ async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
     config.stop_after = args.stop_after;
     config.timeout = args.timeout;
     config.max_wait = args.max_wait;
-    let cancel = cancel_on_ctrl_c();
+    let cancel = cancel_on_termination();
     let (tx, rx) = tokio::sync::watch::channel(RaceProgress::default());
     let bar = (args.output == Format::Text).then(|| tokio::spawn(show_race(rx)));
     let report = ward_load::race::race(&config, tx, cancel).await;

@@ -103,14 +103,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         tokio::pin!(deadline);
         // SIGTERM (`timeout`, `kill`, a container runtime) ends the lab as Ctrl-C does.
-        let terminated = ward_agent::lifecycle::termination_signal();
-        tokio::pin!(terminated);
+        let terminated = ward_agent::lifecycle::cancel_on_termination();
         let mut tick = tokio::time::interval(args.check_interval.max(Duration::from_millis(500)));
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
-                _ = &mut terminated => break,
+                _ = terminated.cancelled() => break,
                 _ = tick.tick() => if args.live {
                     let _ = writeln!(std::io::stderr().lock(), "{}", live_line(&lab.live()));
                 },

@@ -15,7 +15,9 @@ use ward_load::stats::{Distribution, Summary};
 use ward_load::threshold::Threshold;
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
-use crate::cmd::runtime::{cancel_on_ctrl_c, runtime, Threads};
+use ward_agent::lifecycle::cancel_on_termination;
+
+use crate::cmd::runtime::{runtime, Threads};
 use crate::render::{self, millis, Format, Table};
 
 /// Arguments of `ward load`.
@@ -226,7 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
     let runtime = runtime(Threads::PerCore)?;
     let summary = runtime.block_on(async {
-        let cancel = cancel_on_ctrl_c();
+        let cancel = cancel_on_termination();
         let (tx, rx) = tokio::sync::watch::channel(Progress::default());
         let bar = (!args.quiet).then(|| tokio::spawn(show_progress(rx)));
         let summary = ward_load::run::run(config, tx, cancel).await;

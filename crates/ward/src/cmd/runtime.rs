@@ -1,8 +1,7 @@
 //! Process plumbing every subcommand shares: the async runtime it runs on,
-//! Ctrl-C as a cancellation, and the host's name.
+//! and the host's name.
 
 use anyhow::Context;
-use tokio_util::sync::CancellationToken;
 
 /// The threads a subcommand's runtime gets.
 #[derive(Debug, Clone, Copy)]
@@ -28,18 +27,6 @@ pub fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-/// A token cancelled on the first Ctrl-C; call inside the runtime.
-pub fn cancel_on_ctrl_c() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
-    cancel
 }
 
 /// The host's name from `HOSTNAME` or /etc/hostname (a pod's name in Kubernetes).
