@@ -7,10 +7,14 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+/// The shortest time between round starts: a smaller interval (zero
+/// included) runs at this one. The one floor every agent and the lab share.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How rounds are timed.
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
-    /// Time between round starts.
+    /// Time between round starts (at least [`MIN_INTERVAL`]).
     pub interval: Duration,
     /// Fraction of the interval (0.0–1.0) by which the first round is randomly
     /// delayed, so many agents started together do not fire at the same instant.
@@ -28,6 +32,13 @@ pub enum RoundEnd {
     TimedOut,
 }
 
+impl Schedule {
+    /// The interval rounds really run at: the configured one, at least [`MIN_INTERVAL`].
+    pub fn effective_interval(&self) -> Duration {
+        self.interval.max(MIN_INTERVAL)
+    }
+}
+
 /// Runs `round(n)` every `schedule.interval` until `stop` is cancelled; the first
 /// round starts at once unless jitter delays it. Rounds never overlap: a round
 /// longer than the interval delays the next one. Returns the number of rounds run.
@@ -36,13 +47,9 @@ where
     F: FnMut(u64, RoundEnd) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let offset = schedule
-        .interval
-        .mul_f64(schedule.jitter.clamp(0.0, 1.0) * rand::random::<f64>());
-    let mut ticker = tokio::time::interval_at(
-        Instant::now() + offset,
-        schedule.interval.max(Duration::from_millis(1)),
-    );
+    let interval = schedule.effective_interval();
+    let offset = interval.mul_f64(schedule.jitter.clamp(0.0, 1.0) * rand::random::<f64>());
+    let mut ticker = tokio::time::interval_at(Instant::now() + offset, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut n = 0u64;
     let mut last = RoundEnd::Completed;
@@ -86,6 +93,21 @@ mod tests {
         stop.cancel();
         assert_eq!(task.await.unwrap(), 3, "rounds at 0s, 5s, 10s");
         assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interval_below_the_floor_runs_at_the_floor() {
+        let stop = CancellationToken::new();
+        let schedule = Schedule {
+            interval: Duration::ZERO,
+            jitter: 0.0,
+            round_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(schedule.effective_interval(), MIN_INTERVAL);
+        let task = tokio::spawn(every(schedule, stop.clone(), |_, _| async {}));
+        tokio::time::sleep(MIN_INTERVAL * 3 + MIN_INTERVAL / 2).await;
+        stop.cancel();
+        assert_eq!(task.await.unwrap(), 4, "rounds at 0, 1, 2 and 3 floors");
     }
 
     #[tokio::test(start_paused = true)]

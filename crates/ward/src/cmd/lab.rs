@@ -68,7 +68,7 @@ impl Args {
             nodes: self.nodes,
             nurse_port: self.nurse_port,
             listen: self.listen,
-            check_interval: self.check_interval.max(Duration::from_millis(100)),
+            check_interval: self.check_interval,
             check_timeout: self.check_timeout,
             neighbour_limit: i64::from(self.neighbour_limit),
             faults: self.faults.clone(),
@@ -104,7 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         tokio::pin!(deadline);
         // SIGTERM (`timeout`, `kill`, a container runtime) ends the lab as Ctrl-C does.
         let terminated = ward_agent::lifecycle::cancel_on_termination();
-        let mut tick = tokio::time::interval(args.check_interval.max(Duration::from_millis(500)));
+        let mut tick = tokio::time::interval(
+            args.check_interval
+                .max(ward_agent::schedule::MIN_INTERVAL),
+        );
         tick.tick().await;
         loop {
             tokio::select! {

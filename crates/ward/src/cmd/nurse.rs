@@ -242,7 +242,7 @@ impl AgentArgs {
             neighbour_filter: self.neighbour_filter,
             neighbour_limit: self.neighbour_limit,
             allow_unschedulable: self.allow_unschedulable,
-            check_interval: self.check_interval.max(Duration::from_millis(10)),
+            check_interval: self.check_interval,
             jitter: self.jitter,
             check_timeout: self.check_timeout,
             shutdown_duration: self.shutdown_duration,
