@@ -26,6 +26,20 @@ pub use lifecycle::{Endpoint, Lifecycle};
 pub use metrics::Registry;
 pub use schedule::{every, RoundEnd, Schedule};
 
+/// This host's name, from `HOSTNAME` or /etc/hostname (in Kubernetes, the
+/// pod's name): how an agent names itself when the downward API's
+/// `POD_NAME` is not set.
+pub fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+}
+
 /// The size a `/metrics` response chunk is filled to before it is sent.
 const METRICS_CHUNK: usize = 16 * 1024;
 

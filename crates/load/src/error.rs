@@ -15,6 +15,19 @@ pub enum Error {
         /// What was expected.
         reason: String,
     },
+    /// A value as the user typed it (a stage, a range, a rate) does not parse.
+    #[error("invalid {what} {input:?}: {reason}")]
+    Value {
+        /// What the value is (`stage`, `range`, `rate`).
+        what: &'static str,
+        /// The text given.
+        input: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// A scenario file is not YAML (or JSON) of the expected shape.
+    #[error(transparent)]
+    Scenario(#[from] serde_yaml_ng::Error),
     /// A threshold expression could not be parsed.
     #[error("threshold {input:?}: {reason}")]
     Threshold {
@@ -42,6 +55,17 @@ impl Error {
     pub fn config(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Config {
             what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Error {
+    /// A [`Error::Value`] naming what the value is.
+    pub fn value(what: &'static str, input: &str, reason: impl Into<String>) -> Self {
+        Error::Value {
+            what,
+            input: input.to_string(),
             reason: reason.into(),
         }
     }

@@ -10,6 +10,8 @@
 //! - [`race::race`]: drives requests through a proxy so that they land on
 //!   pooled upstream connections just as the backend closes them.
 //!
+//! [`scenario`] reads plans as users write them (stages, rates, files).
+//!
 //! The generator never retries a request on its own.
 //!
 //! ```no_run
@@ -30,6 +32,7 @@ pub mod idle;
 pub mod plan;
 pub mod race;
 pub mod run;
+pub mod scenario;
 pub mod stats;
 pub mod threshold;
 

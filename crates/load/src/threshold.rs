@@ -37,6 +37,31 @@ pub enum Metric {
     Requests,
 }
 
+/// The unit a metric's values are in (limits and observed values alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Seconds (latency).
+    Seconds,
+    /// A fraction from 0 to 1 (the failure rate).
+    Fraction,
+    /// Per second (throughput).
+    PerSecond,
+    /// A count (requests).
+    Count,
+}
+
+impl Metric {
+    /// The unit of this metric's values.
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::Latency(_) => Unit::Seconds,
+            Metric::ErrorRate => Unit::Fraction,
+            Metric::Rps => Unit::PerSecond,
+            Metric::Requests => Unit::Count,
+        }
+    }
+}
+
 /// Comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -79,7 +104,10 @@ pub struct Threshold {
 pub struct ThresholdResult {
     /// The expression as given.
     pub expression: String,
-    /// The observed value (seconds for latency, a fraction for errors).
+    /// What the threshold measured (its unit is `metric.unit()`).
+    #[serde(skip)]
+    pub metric: Metric,
+    /// The observed value, in the metric's unit.
     pub observed: f64,
     /// Whether it held.
     pub passed: bool,
@@ -202,14 +230,10 @@ impl Threshold {
         };
         ThresholdResult {
             expression: self.expression.clone(),
+            metric: self.metric,
             observed,
             passed,
         }
-    }
-
-    /// True for latency thresholds (limit and observed value in seconds).
-    pub fn is_latency(&self) -> bool {
-        matches!(self.metric, Metric::Latency(_))
     }
 }
 

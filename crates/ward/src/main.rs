@@ -5,6 +5,7 @@
 mod cmd;
 mod logging;
 mod render;
+mod runtime;
 
 use std::process::ExitCode;
 

@@ -19,8 +19,8 @@ use ward_e2e::config::{LeaseConfig, Timeouts};
 use ward_e2e::metrics::OtlpConfig;
 use ward_e2e::{Cluster, Config, Outcome, Recorder, Report, TestName};
 
-use crate::cmd::runtime::{hostname, runtime, Threads};
 use crate::render::{self, Format, Table};
+use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward e2e`.
 #[derive(Debug, clap::Args)]
@@ -292,7 +292,7 @@ impl SuiteArgs {
             (false, Some(namespace)) => Some(LeaseConfig {
                 namespace,
                 name: self.lease_name.clone(),
-                holder: self.holder.clone().filter(|h| !h.is_empty()).or_else(hostname).unwrap_or_else(|| "ward-e2e".into()),
+                holder: self.holder.clone().filter(|h| !h.is_empty()).or_else(ward_agent::host_name).unwrap_or_else(|| "ward-e2e".into()),
                 duration: Duration::from_secs(60),
             }),
             (false, None) => bail!(

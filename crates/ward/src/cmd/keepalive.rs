@@ -12,8 +12,8 @@ use ward_load::race::{GapBucket, RaceConfig, RaceProgress, RaceReport};
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
 use ward_agent::lifecycle::cancel_on_termination;
 
-use crate::cmd::runtime::{runtime, Threads};
 use crate::render::{self, millis, Format};
+use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward keepalive`.
 #[derive(Debug, clap::Args)]

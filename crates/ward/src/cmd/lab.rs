@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
-use crate::cmd::runtime::{runtime, Threads};
 use crate::render::{self, Format, Table};
+use crate::runtime::{runtime, Threads};
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
     s.parse::<Fault>().map_err(|e| e.reason)

@@ -9,6 +9,5 @@ pub mod load;
 pub mod lookup;
 pub mod nurse;
 pub mod probe;
-pub mod runtime;
 pub mod slo;
 pub mod values;

@@ -16,8 +16,8 @@ use ward_nurse::config::{
 };
 use ward_nurse::{ring, NurseConfig};
 
-use crate::cmd::runtime::{hostname, runtime, Threads};
 use crate::render::{self, Format};
+use crate::runtime::{runtime, Threads};
 
 fn kube_flag(s: &str) -> Result<bool, String> {
     Ok(flag_on(s))
@@ -233,7 +233,7 @@ impl AgentArgs {
         let pod_name = self
             .pod_name
             .filter(|p| !p.is_empty())
-            .or_else(hostname)
+            .or_else(ward_agent::host_name)
             .unwrap_or_default();
         Ok(NurseConfig {
             ingress_url: self.ingress_url,

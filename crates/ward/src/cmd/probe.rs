@@ -12,8 +12,8 @@ use ward_probe::trace::Phases;
 use ward_probe::{Outcome, Prober, ProberConfig, Target};
 
 use crate::cmd::http_flags::{request_for, RequestArgs, TlsArgs};
-use crate::cmd::runtime::{runtime, Threads};
 use crate::render::{self, millis, Format, Table};
+use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward probe`.
 #[derive(Debug, clap::Args)]

@@ -1,6 +1,9 @@
 //! The one place that turns reports into text for people (aligned tables) or
-//! machines (JSON). Subcommands build a [`Table`] or hand a `Serialize` value
-//! to [`json`]; libraries never print.
+//! machines (JSON): one module per subcommand, each with `write(&Report,
+//! Format, &mut impl Write)` for every report it prints (and its live line,
+//! if any), built on the primitives here. Libraries never print.
+
+pub mod load;
 
 use std::io::{self, Write};
 
@@ -76,6 +79,27 @@ impl Table {
 pub fn json<T: Serialize>(value: &T, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
+}
+
+/// Runs `write` on a locked stdout and flushes it.
+pub fn to_stdout(
+    write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    write(&mut out)?;
+    out.flush()
+}
+
+/// A live line on stderr (a spinner and a message), for progress while a
+/// command runs; cleared when it finishes.
+pub fn spinner() -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar
 }
 
 /// Counts by key as `key: n  key: n` (status codes, error classes); `-` when empty.

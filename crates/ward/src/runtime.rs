@@ -1,5 +1,5 @@
-//! Process plumbing every subcommand shares: the async runtime it runs on,
-//! and the host's name.
+//! The async runtime a subcommand runs on (how many threads is the
+//! subcommand's choice; building it is the binary's).
 
 use anyhow::Context;
 
@@ -27,16 +27,4 @@ pub fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-/// The host's name from `HOSTNAME` or /etc/hostname (a pod's name in Kubernetes).
-pub fn hostname() -> Option<String> {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
 }
