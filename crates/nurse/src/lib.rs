@@ -91,7 +91,7 @@ fn prober_for(config: &NurseConfig) -> Result<Prober, Error> {
 
 fn server_tls(tls: &config::ServeTls) -> Result<Arc<rustls::ServerConfig>, Error> {
     let bad = |what: &'static str, reason: String| Error::Tls { what, reason };
-    let certs = ward_probe::tls::read_certs(&tls.cert_file, "server certificate")
+    let certs = ward_probe::tls::read_certs(&tls.cert_file, ward_probe::TlsFile::ServerCert)
         .map_err(|e| bad("KUBENURSE_CERT_FILE", e.to_string()))?;
     let key_pem = std::fs::read(&tls.key_file).map_err(|e| {
         bad(

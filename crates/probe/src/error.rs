@@ -142,14 +142,42 @@ fn event_name<S: serde::Serializer>(e: &Option<Event>, s: S) -> Result<S::Ok, S:
     }
 }
 
+/// Which TLS setting named a file: what a file error is about, so that a
+/// caller can tell the user which of its own settings to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsFile {
+    /// An extra CA certificate to trust.
+    CaFile,
+    /// The client certificate chain (mutual TLS).
+    ClientCert,
+    /// The client private key (mutual TLS).
+    ClientKey,
+    /// A server's certificate chain (an agent serving HTTPS).
+    ServerCert,
+    /// A server's private key.
+    ServerKey,
+}
+
+impl fmt::Display for TlsFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFile::CaFile => "CA file",
+            TlsFile::ClientCert => "client certificate",
+            TlsFile::ClientKey => "client key",
+            TlsFile::ServerCert => "server certificate",
+            TlsFile::ServerKey => "server key",
+        })
+    }
+}
+
 /// Invalid prober configuration or target.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A file named in the configuration could not be read.
-    #[error("reading {what} {path}: {source}")]
+    #[error("reading {file} {path}: {source}")]
     Read {
-        /// Which setting named the file (`CA file`, `client certificate`, …).
-        what: &'static str,
+        /// Which setting named the file.
+        file: TlsFile,
         /// The file.
         path: PathBuf,
         /// The cause.
@@ -157,10 +185,10 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A PEM file held nothing usable.
-    #[error("{what} {path}: {reason}")]
+    #[error("{file} {path}: {reason}")]
     Pem {
         /// Which setting named the file.
-        what: &'static str,
+        file: TlsFile,
         /// The file.
         path: PathBuf,
         /// What was wrong.
@@ -177,4 +205,14 @@ pub enum ConfigError {
         /// What was expected.
         reason: String,
     },
+}
+
+impl ConfigError {
+    /// The TLS setting whose file this error is about, if it is about a file.
+    pub fn tls_file(&self) -> Option<TlsFile> {
+        match self {
+            ConfigError::Read { file, .. } | ConfigError::Pem { file, .. } => Some(*file),
+            ConfigError::Tls(_) | ConfigError::Target { .. } => None,
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub mod tcp;
 pub mod tls;
 pub mod trace;
 
-pub use error::{ConfigError, ErrorClass, ProbeError};
+pub use error::{ConfigError, ErrorClass, ProbeError, TlsFile};
 pub use outcome::Outcome;
 pub use prober::{Prober, ProberConfig};
 pub use target::Target;

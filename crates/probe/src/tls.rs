@@ -9,7 +9,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, TlsFile};
 
 /// Which built-in roots to trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -54,7 +54,7 @@ impl TlsConfig {
         };
         let mut config = match &self.client_cert {
             Some((cert, key)) => builder
-                .with_client_auth_cert(read_certs(cert, "client certificate")?, read_key(key)?)?,
+                .with_client_auth_cert(read_certs(cert, TlsFile::ClientCert)?, read_key(key)?)?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self
@@ -80,9 +80,9 @@ impl TlsConfig {
             Roots::None => {}
         }
         for path in &self.extra_ca {
-            for cert in read_certs(path, "CA file")? {
+            for cert in read_certs(path, TlsFile::CaFile)? {
                 store.add(cert).map_err(|e| ConfigError::Pem {
-                    what: "CA file",
+                    file: TlsFile::CaFile,
                     path: path.clone(),
                     reason: e.to_string(),
                 })?;
@@ -92,23 +92,20 @@ impl TlsConfig {
     }
 }
 
-fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, ConfigError> {
+fn read(path: &Path, file: TlsFile) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::Read {
-        what,
+        file,
         path: path.to_path_buf(),
         source,
     })
 }
 
 /// Reads every certificate in a PEM file; an empty or malformed file is an error.
-pub fn read_certs(
-    path: &Path,
-    what: &'static str,
-) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let bytes = read(path, what)?;
+pub fn read_certs(path: &Path, file: TlsFile) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let bytes = read(path, file)?;
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut bytes.as_slice()).collect();
     let pem_err = |reason: String| ConfigError::Pem {
-        what,
+        file,
         path: path.to_path_buf(),
         reason,
     };
@@ -120,9 +117,9 @@ pub fn read_certs(
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
-    let bytes = read(path, "client key")?;
+    let bytes = read(path, TlsFile::ClientKey)?;
     let pem_err = |reason: String| ConfigError::Pem {
-        what: "client key",
+        file: TlsFile::ClientKey,
         path: path.to_path_buf(),
         reason,
     };

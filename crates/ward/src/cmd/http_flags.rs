@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use ward_probe::http::{HttpRequest, HttpVersion};
 use ward_probe::tls::{Roots, TlsConfig};
-use ward_probe::ConfigError;
+use ward_probe::{ConfigError, TlsFile};
 
 /// Request flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -95,14 +95,11 @@ impl TlsArgs {
 /// print: the flag, then what is wrong with the file.
 pub fn tls_file_error(err: &anyhow::Error) -> Option<String> {
     let e = err.chain().find_map(|c| c.downcast_ref::<ConfigError>())?;
-    let (ConfigError::Read { what, .. } | ConfigError::Pem { what, .. }) = e else {
-        return None;
-    };
-    let flag = match *what {
-        "CA file" => "--cacert",
-        "client certificate" => "--cert",
-        "client key" => "--key",
-        _ => return None,
+    let flag = match e.tls_file()? {
+        TlsFile::CaFile => "--cacert",
+        TlsFile::ClientCert => "--cert",
+        TlsFile::ClientKey => "--key",
+        TlsFile::ServerCert | TlsFile::ServerKey => return None,
     };
     Some(format!("{flag}: {e}"))
 }
@@ -140,4 +137,29 @@ pub fn request_for(
         request.body = data.clone().into();
     }
     Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_file_errors_name_the_flag_that_gave_the_file() {
+        let pem = |file| ConfigError::Pem {
+            file,
+            path: "/x.pem".into(),
+            reason: "no PEM certificate found".into(),
+        };
+        let wrapped = anyhow::Error::from(pem(TlsFile::ClientKey)).context("TLS settings");
+        assert_eq!(
+            tls_file_error(&wrapped).as_deref(),
+            Some("--key: client key /x.pem: no PEM certificate found")
+        );
+        assert_eq!(
+            tls_file_error(&pem(TlsFile::CaFile).into()).as_deref(),
+            Some("--cacert: CA file /x.pem: no PEM certificate found")
+        );
+        assert_eq!(tls_file_error(&pem(TlsFile::ServerCert).into()), None);
+        assert_eq!(tls_file_error(&anyhow::anyhow!("other")), None);
+    }
 }
