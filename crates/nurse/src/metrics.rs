@@ -118,12 +118,10 @@ pub fn record(registry: &Registry, check: &str, o: &Outcome) {
             }
         }
     }
-    for (phase, d) in o.phases.named() {
-        if let Some(d) = d {
-            registry
-                .gauge(PHASE_SECONDS, &[("type", check), ("phase", phase)])
-                .set(d.as_secs_f64());
-        }
+    for (phase, d) in o.phases.iter() {
+        registry
+            .gauge(PHASE_SECONDS, &[("type", check), ("phase", phase.as_str())])
+            .set(d.as_secs_f64());
     }
     registry
         .gauge(CHECK_SUCCESS, &[("type", check)])

@@ -3,7 +3,9 @@
 //!
 //! Entry point: build a [`Prober`] from a [`ProberConfig`], then
 //! [`Prober::check`] a [`Target`]. Callers that manage connections themselves
-//! (the load generator) use [`http::Connector`] and [`http::Connection`].
+//! (the load generator) use [`http::Connector`] and [`http::Connection`];
+//! `ward probe` repeats one check with [`Prober::repeat`], against its
+//! [`demo`] server when asked.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,11 +17,13 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod demo;
 pub mod dns;
 pub mod error;
 pub mod http;
 pub mod outcome;
 pub mod prober;
+pub mod repeat;
 pub mod summary;
 pub mod target;
 pub mod tcp;
@@ -29,5 +33,6 @@ pub mod trace;
 pub use error::{ConfigError, ErrorClass, ProbeError, TlsFile};
 pub use outcome::Outcome;
 pub use prober::{Prober, ProberConfig};
+pub use repeat::Check;
 pub use target::Target;
-pub use trace::{Event, Trace};
+pub use trace::{Event, Phase, Trace};

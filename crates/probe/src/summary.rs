@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::outcome::Outcome;
-use crate::trace::Phases;
+use crate::trace::Phase;
 
 /// Distribution of one phase over the checks where it happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,7 +79,7 @@ pub struct Tally {
     checks: usize,
     successes: usize,
     failures: BTreeMap<&'static str, usize>,
-    phases: [Vec<Duration>; 6],
+    phases: [Vec<Duration>; Phase::ALL.len()],
     total: Vec<Duration>,
 }
 
@@ -93,8 +93,8 @@ impl Tally {
         if let Some(e) = &outcome.error {
             *self.failures.entry(e.class.as_str()).or_insert(0) += 1;
         }
-        for (samples, (_, d)) in self.phases.iter_mut().zip(outcome.phases.named()) {
-            samples.extend(d);
+        for (phase, d) in outcome.phases.iter() {
+            self.phases[phase as usize].push(d);
         }
         self.total.push(outcome.total);
     }
@@ -111,10 +111,10 @@ impl Tally {
 
     /// The summary of every check counted.
     pub fn summary(self) -> Summary {
-        let phases = Phases::NAMES
+        let phases = Phase::ALL
             .into_iter()
             .zip(self.phases)
-            .filter_map(|(name, samples)| Some((name, Stats::of(samples)?)))
+            .filter_map(|(phase, samples)| Some((phase.as_str(), Stats::of(samples)?)))
             .collect();
         Summary {
             checks: self.checks,

@@ -122,21 +122,17 @@ impl Trace {
             .find(|e| self.get(*e).is_some())
     }
 
-    /// Duration of each phase (not cumulative), as in httpstat: dns, connect, tls,
-    /// wait (request written to first byte), body.
+    /// Duration of each phase (not cumulative), as in httpstat: from the
+    /// event that starts it to the event that ends it ([`Phase::span`]).
     pub fn phases(&self) -> Phases {
-        let span = |a: Event, b: Event| match (self.get(a), self.get(b)) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-            _ => None,
-        };
-        Phases {
-            dns: span(Event::DnsStart, Event::DnsDone),
-            connect: span(Event::ConnectStart, Event::ConnectDone),
-            tls: span(Event::TlsHandshakeStart, Event::TlsHandshakeDone),
-            send: span(Event::GotConn, Event::WroteRequest),
-            wait: span(Event::WroteRequest, Event::GotFirstRespByte),
-            receive: span(Event::GotFirstRespByte, Event::BodyDone),
+        let mut phases = Phases::default();
+        for phase in Phase::ALL {
+            let (start, end) = phase.span();
+            if let (Some(a), Some(b)) = (self.get(start), self.get(end)) {
+                *phases.get_mut(phase) = Some(b.saturating_sub(a));
+            }
         }
+        phases
     }
 }
 
@@ -148,6 +144,66 @@ impl Serialize for Trace {
             map.serialize_entry(event.as_str(), &at.as_secs_f64())?;
         }
         map.end()
+    }
+}
+
+/// One phase of a check, between two events of its [`Trace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// Name resolution.
+    Dns,
+    /// TCP connect.
+    Connect,
+    /// TLS handshake.
+    Tls,
+    /// Writing the request (from the connection being ready).
+    Send,
+    /// Waiting for the first response byte (server processing).
+    Wait,
+    /// Receiving the body.
+    Receive,
+}
+
+impl Phase {
+    /// Every phase, in the order they happen.
+    pub const ALL: [Phase; 6] = [
+        Phase::Dns,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Send,
+        Phase::Wait,
+        Phase::Receive,
+    ];
+
+    /// The phase's name (`dns`, `connect`, `tls`, `send`, `wait`, `receive`):
+    /// report keys and the nurse's `phase` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Send => "send",
+            Phase::Wait => "wait",
+            Phase::Receive => "receive",
+        }
+    }
+
+    /// The events that start and end the phase.
+    pub fn span(self) -> (Event, Event) {
+        match self {
+            Phase::Dns => (Event::DnsStart, Event::DnsDone),
+            Phase::Connect => (Event::ConnectStart, Event::ConnectDone),
+            Phase::Tls => (Event::TlsHandshakeStart, Event::TlsHandshakeDone),
+            Phase::Send => (Event::GotConn, Event::WroteRequest),
+            Phase::Wait => (Event::WroteRequest, Event::GotFirstRespByte),
+            Phase::Receive => (Event::GotFirstRespByte, Event::BodyDone),
+        }
+    }
+
+    /// The event that ends the phase (its time since the start is where the
+    /// phase ends on the check's timeline).
+    pub fn end(self) -> Event {
+        self.span().1
     }
 }
 
@@ -175,19 +231,33 @@ pub struct Phases {
 }
 
 impl Phases {
-    /// The phase names, in the order they happen.
-    pub const NAMES: [&'static str; 6] = ["dns", "connect", "tls", "send", "wait", "receive"];
+    /// How long `phase` took, if it happened.
+    pub fn get(&self, phase: Phase) -> Option<Duration> {
+        match phase {
+            Phase::Dns => self.dns,
+            Phase::Connect => self.connect,
+            Phase::Tls => self.tls,
+            Phase::Send => self.send,
+            Phase::Wait => self.wait,
+            Phase::Receive => self.receive,
+        }
+    }
 
-    /// The phases with their names, in order.
-    pub fn named(&self) -> [(&'static str, Option<Duration>); 6] {
-        let [dns, connect, tls, send, wait, receive] = Self::NAMES;
-        [
-            (dns, self.dns),
-            (connect, self.connect),
-            (tls, self.tls),
-            (send, self.send),
-            (wait, self.wait),
-            (receive, self.receive),
-        ]
+    fn get_mut(&mut self, phase: Phase) -> &mut Option<Duration> {
+        match phase {
+            Phase::Dns => &mut self.dns,
+            Phase::Connect => &mut self.connect,
+            Phase::Tls => &mut self.tls,
+            Phase::Send => &mut self.send,
+            Phase::Wait => &mut self.wait,
+            Phase::Receive => &mut self.receive,
+        }
+    }
+
+    /// The phases that happened, in order, with how long each took.
+    pub fn iter(&self) -> impl Iterator<Item = (Phase, Duration)> + '_ {
+        Phase::ALL
+            .into_iter()
+            .filter_map(|p| self.get(p).map(|d| (p, d)))
     }
 }

@@ -211,3 +211,11 @@ fn bad_input_is_one_line_naming_the_argument_with_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn the_demo_needs_no_server_of_the_users() {
+    let out = probe(&["--demo", "-o", "json"]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let report = out.json();
+    assert_eq!(report["summary"]["successes"], 5, "{report}");
+}

@@ -4,6 +4,7 @@
 //! if any), built on the primitives here. Libraries never print.
 
 pub mod load;
+pub mod probe;
 
 use std::io::{self, Write};
 
