@@ -85,7 +85,7 @@ pub fn select(only: &[TestName], skip: &[TestName]) -> Vec<TestName> {
 /// outside the pod network, e.g. tests whose pods are local processes.
 pub type Reach = Arc<dyn Fn(SocketAddr) -> SocketAddr + Send + Sync>;
 
-/// Timeouts of the steps.
+/// Timeouts of the steps; their defaults are the binary's flag defaults too.
 #[derive(Debug, Clone)]
 pub struct Timeouts {
     /// A single API request step (create, get, patch, …).
@@ -106,20 +106,31 @@ pub struct Timeouts {
     pub cleanup: Duration,
 }
 
+impl Timeouts {
+    /// The defaults: long enough for a real cluster pulling images.
+    pub const DEFAULT: Timeouts = Timeouts {
+        request: Duration::from_secs(10),
+        rollout: Duration::from_secs(120),
+        bind: Duration::from_secs(120),
+        job: Duration::from_secs(180),
+        delete: Duration::from_secs(120),
+        network: Duration::from_secs(60),
+        test: Duration::from_secs(600),
+        cleanup: Duration::from_secs(120),
+    };
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
-        Self {
-            request: Duration::from_secs(10),
-            rollout: Duration::from_secs(120),
-            bind: Duration::from_secs(120),
-            job: Duration::from_secs(180),
-            delete: Duration::from_secs(60),
-            network: Duration::from_secs(60),
-            test: Duration::from_secs(600),
-            cleanup: Duration::from_secs(120),
-        }
+        Self::DEFAULT
     }
 }
+
+/// Where a pod finds its own namespace (its service account's).
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// How long a Lease stays valid without renewal.
+pub const LEASE_DURATION: Duration = Duration::from_secs(60);
 
 /// The Lease that keeps two runs from overlapping.
 #[derive(Debug, Clone)]
@@ -132,6 +143,30 @@ pub struct LeaseConfig {
     pub holder: String,
     /// How long the Lease stays valid without renewal.
     pub duration: Duration,
+}
+
+impl LeaseConfig {
+    /// The Lease `name` in `namespace` (default: the runner pod's own
+    /// namespace), held as `holder` (default: the pod's or host's name, else
+    /// `ward-e2e`); `None` when no namespace is given and none is mounted
+    /// (outside a cluster).
+    pub fn new(name: &str, namespace: Option<String>, holder: Option<String>) -> Option<Self> {
+        let namespace = namespace.filter(|n| !n.is_empty()).or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        })?;
+        Some(LeaseConfig {
+            namespace,
+            name: name.to_string(),
+            holder: holder
+                .filter(|h| !h.is_empty())
+                .or_else(ward_agent::host_name)
+                .unwrap_or_else(|| "ward-e2e".into()),
+            duration: LEASE_DURATION,
+        })
+    }
 }
 
 /// Everything one run needs.
@@ -193,6 +228,9 @@ impl fmt::Debug for Config {
     }
 }
 
+/// Default time to live of a run's namespace.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
 /// Default workload image: the HTTP server of the Kubernetes e2e tests.
 pub const DEFAULT_IMAGE: &str = "registry.k8s.io/e2e-test-images/agnhost:2.53";
 /// Default shell image for the storage Jobs.
@@ -203,7 +241,7 @@ impl Default for Config {
         Self {
             tests: TestName::ALL.to_vec(),
             run_id: None,
-            ttl: Duration::from_secs(3600),
+            ttl: DEFAULT_TTL,
             lease: None,
             image: DEFAULT_IMAGE.to_string(),
             image_args: vec!["netexec".into(), "--http-port=8080".into()],

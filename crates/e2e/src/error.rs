@@ -74,6 +74,15 @@ pub enum Error {
     /// The run was cancelled (SIGTERM).
     #[error("cancelled (termination signal)")]
     Cancelled,
+    /// `ward e2e serve` could not listen for `/metrics`.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Setting up or flushing the OTLP exporter failed.
     #[error("OTLP export: {0}")]
     Otlp(String),

@@ -11,6 +11,9 @@
 //! as JUnit XML) and are recorded through a [`Recorder`] (`/metrics`, OTLP).
 //! Nothing here prints.
 //!
+//! [`serve`] runs the suite every interval as an agent (`/metrics`, lameduck),
+//! [`run_once`] once with OTLP export.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), ward_e2e::Error> {
 //! use ward_e2e::{cluster::Cluster, Config, Recorder};
@@ -27,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod report;
+pub mod serve;
 pub mod steps;
 mod suite;
 
@@ -38,9 +42,31 @@ use tokio_util::sync::CancellationToken;
 pub use cluster::Cluster;
 pub use config::{Config, TestName};
 pub use error::{Error, Result};
-pub use metrics::Recorder;
+pub use metrics::{OtlpConfig, Recorder};
 pub use report::{Outcome, Report, Skip, SkipReason, StepReport, TestReport};
+pub use serve::{serve, ServeConfig};
 pub use steps::Steps;
+
+/// Runs the suite once as `ward e2e run` does: [`run`], with the metrics
+/// pushed over OTLP when `otlp` is set (flushed before returning; a failed
+/// export is logged, the report stands).
+pub async fn run_once(
+    cluster: &Cluster,
+    config: &Config,
+    otlp: Option<&OtlpConfig>,
+    cancel: CancellationToken,
+) -> Result<Report> {
+    let recorder = match otlp {
+        Some(o) => Recorder::none().with_otlp(o)?,
+        None => Recorder::none(),
+    };
+    let report = run(cluster, config, &recorder, cancel).await;
+    let flushed = tokio::task::spawn_blocking(move || recorder.shutdown()).await;
+    if let Ok(Err(e)) = flushed {
+        tracing::warn!(error = %e, "exporting metrics over OTLP failed");
+    }
+    report
+}
 
 /// Runs the selected tests once. Setup problems (API server unreachable,
 /// credentials rejected, missing permissions) are errors and leave nothing

@@ -5,21 +5,17 @@
 //! `OTEL_EXPORTER_OTLP_*` variables are set.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ward_agent::schedule::Schedule;
-use ward_agent::{Endpoint, Lifecycle};
-use ward_e2e::config::{LeaseConfig, Timeouts};
-use ward_e2e::metrics::OtlpConfig;
-use ward_e2e::{Cluster, Config, Outcome, Recorder, Report, TestName};
+use ward_agent::Lifecycle;
+use ward_duration::GoDuration;
+use ward_e2e::config::{LeaseConfig, Timeouts, DEFAULT_TTL};
+use ward_e2e::{Cluster, Config, OtlpConfig, ServeConfig, TestName};
 
-use crate::render::{self, Format, Table};
+use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward e2e`.
@@ -179,29 +175,32 @@ struct SuiteArgs {
     #[arg(long, env = "WARD_E2E_CLUSTER_DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
     /// Time to live of a run's namespace (`sweep` deletes it after that).
-    #[arg(long, env = "WARD_E2E_TTL", default_value = "1h", value_parser = ward_duration::parse)]
-    ttl: Duration,
+    #[arg(long, env = "WARD_E2E_TTL", default_value_t = GoDuration(DEFAULT_TTL))]
+    ttl: GoDuration,
     /// Timeout of a single API request step.
-    #[arg(long, env = "WARD_E2E_REQUEST_TIMEOUT", default_value = "10s", value_parser = ward_duration::parse)]
-    request_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_REQUEST_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.request))]
+    request_timeout: GoDuration,
     /// Timeout of a rollout (create, scale, update).
-    #[arg(long, env = "WARD_E2E_ROLLOUT_TIMEOUT", default_value = "2m", value_parser = ward_duration::parse)]
-    rollout_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_ROLLOUT_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.rollout))]
+    rollout_timeout: GoDuration,
     /// Timeout of a PVC becoming Bound.
-    #[arg(long, env = "WARD_E2E_BIND_TIMEOUT", default_value = "2m", value_parser = ward_duration::parse)]
-    bind_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_BIND_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.bind))]
+    bind_timeout: GoDuration,
     /// Timeout of a storage Job completing.
-    #[arg(long, env = "WARD_E2E_JOB_TIMEOUT", default_value = "3m", value_parser = ward_duration::parse)]
-    job_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_JOB_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.job))]
+    job_timeout: GoDuration,
     /// Timeout of Service endpoints, DNS and HTTP checks.
-    #[arg(long, env = "WARD_E2E_NETWORK_TIMEOUT", default_value = "1m", value_parser = ward_duration::parse)]
-    network_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_NETWORK_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.network))]
+    network_timeout: GoDuration,
     /// Timeout of one whole test.
-    #[arg(long, env = "WARD_E2E_TEST_TIMEOUT", default_value = "10m", value_parser = ward_duration::parse)]
-    test_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_TEST_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.test))]
+    test_timeout: GoDuration,
+    /// Timeout of objects disappearing after a test deletes them (Deployment, PVC).
+    #[arg(long, env = "WARD_E2E_DELETE_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.delete))]
+    delete_timeout: GoDuration,
     /// Timeout of deleting the run's namespace.
-    #[arg(long, env = "WARD_E2E_CLEANUP_TIMEOUT", default_value = "2m", value_parser = ward_duration::parse)]
-    cleanup_timeout: Duration,
+    #[arg(long, env = "WARD_E2E_CLEANUP_TIMEOUT", default_value_t = GoDuration(Timeouts::DEFAULT.cleanup))]
+    cleanup_timeout: GoDuration,
     /// Namespace of the Lease against overlapping runs (default: the pod's namespace).
     #[arg(long, env = "WARD_E2E_LEASE_NAMESPACE")]
     lease_namespace: Option<String>,
@@ -250,14 +249,14 @@ struct ServeArgs {
     #[command(flatten)]
     suite: SuiteArgs,
     /// Time between run starts.
-    #[arg(long, env = "WARD_E2E_INTERVAL", default_value = "15m", value_parser = ward_duration::parse)]
-    interval: Duration,
+    #[arg(long, env = "WARD_E2E_INTERVAL", default_value_t = GoDuration(ServeConfig::default().interval))]
+    interval: GoDuration,
     /// Address of /metrics.
-    #[arg(long, env = "WARD_E2E_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "WARD_E2E_LISTEN", default_value_t = ServeConfig::default().listen)]
     listen: SocketAddr,
     /// Lameduck period after SIGTERM.
-    #[arg(long, env = "WARD_E2E_SHUTDOWN_DURATION", default_value = "5s", value_parser = ward_duration::parse)]
-    shutdown_duration: Duration,
+    #[arg(long, env = "WARD_E2E_SHUTDOWN_DURATION", default_value_t = GoDuration(ServeConfig::default().shutdown_duration))]
+    shutdown_duration: GoDuration,
 }
 
 /// Arguments of `ward e2e sweep`.
@@ -266,14 +265,12 @@ struct SweepArgs {
     #[command(flatten)]
     kube: KubeArgs,
     /// TTL of namespaces without a readable TTL annotation.
-    #[arg(long, env = "WARD_E2E_TTL", default_value = "1h", value_parser = ward_duration::parse)]
-    default_ttl: Duration,
+    #[arg(long, env = "WARD_E2E_TTL", default_value_t = GoDuration(DEFAULT_TTL))]
+    default_ttl: GoDuration,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     output: Format,
 }
-
-const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 impl SuiteArgs {
     fn config(&self) -> anyhow::Result<Config> {
@@ -281,28 +278,23 @@ impl SuiteArgs {
         if tests.is_empty() {
             bail!("--only/--skip leave no test to run");
         }
-        let lease_namespace = self.lease_namespace.clone().or_else(|| {
-            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        });
-        let lease = match (self.no_lease, lease_namespace) {
-            (true, _) => None,
-            (false, Some(namespace)) => Some(LeaseConfig {
-                namespace,
-                name: self.lease_name.clone(),
-                holder: self.holder.clone().filter(|h| !h.is_empty()).or_else(ward_agent::host_name).unwrap_or_else(|| "ward-e2e".into()),
-                duration: Duration::from_secs(60),
-            }),
-            (false, None) => bail!(
-                "no namespace for the Lease: pass --lease-namespace (or --no-lease outside a cluster)"
+        let lease = match self.no_lease {
+            true => None,
+            false => Some(
+                LeaseConfig::new(
+                    &self.lease_name,
+                    self.lease_namespace.clone(),
+                    self.holder.clone(),
+                )
+                .context(
+                    "no namespace for the Lease: pass --lease-namespace (or --no-lease outside a cluster)",
+                )?,
             ),
         };
         Ok(Config {
             tests,
             run_id: self.run_id.clone(),
-            ttl: self.ttl,
+            ttl: self.ttl.0,
             lease,
             image: self.image.clone(),
             image_args: self
@@ -321,14 +313,14 @@ impl SuiteArgs {
             dns_server: self.dns_server,
             cluster_domain: self.cluster_domain.clone(),
             timeouts: Timeouts {
-                request: self.request_timeout,
-                rollout: self.rollout_timeout,
-                bind: self.bind_timeout,
-                job: self.job_timeout,
-                delete: self.rollout_timeout,
-                network: self.network_timeout,
-                test: self.test_timeout,
-                cleanup: self.cleanup_timeout,
+                request: self.request_timeout.0,
+                rollout: self.rollout_timeout.0,
+                bind: self.bind_timeout.0,
+                job: self.job_timeout.0,
+                delete: self.delete_timeout.0,
+                network: self.network_timeout.0,
+                test: self.test_timeout.0,
+                cleanup: self.cleanup_timeout.0,
             },
             reach: None,
         })
@@ -345,6 +337,12 @@ impl SuiteArgs {
     }
 }
 
+impl KubeArgs {
+    async fn connect(&self) -> anyhow::Result<Cluster> {
+        Ok(Cluster::connect(self.kubeconfig.as_deref(), self.context.as_deref()).await?)
+    }
+}
+
 /// Runs `ward e2e …`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::Workers(2))?;
@@ -355,37 +353,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn connect(kube: &KubeArgs) -> anyhow::Result<Cluster> {
-    Ok(Cluster::connect(kube.kubeconfig.as_deref(), kube.context.as_deref()).await?)
-}
-
 async fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = args.suite.config()?;
     let otlp = args.suite.otlp()?;
-    let cluster = connect(&args.suite.kube).await?;
-    let recorder = match &otlp {
-        Some(o) => Recorder::none().with_otlp(o)?,
-        None => Recorder::none(),
-    };
+    let cluster = args.suite.kube.connect().await?;
     let cancel = ward_agent::lifecycle::cancel_on_termination();
-    let result = ward_e2e::run(&cluster, &config, &recorder, cancel).await;
-    let flush = {
-        let recorder = recorder.clone();
-        tokio::task::spawn_blocking(move || recorder.shutdown())
-    };
-    let report = result?;
-    if let Ok(Err(e)) = flush.await {
-        tracing::warn!(error = %e, "exporting metrics over OTLP failed");
-    }
+    let report = ward_e2e::run_once(&cluster, &config, otlp.as_ref(), cancel).await?;
     if let Some(path) = &args.junit {
         std::fs::write(path, report.junit())
             .with_context(|| format!("writing --junit {}", path.display()))?;
     }
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Json => render::json(&report, &mut out)?,
-        Format::Text => write_report(&report, &mut out)?,
-    }
+    render::to_stdout(|out| render::e2e::write_run(&report, args.output, out))?;
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
@@ -393,169 +371,31 @@ async fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        render::millis(d)
-    } else {
-        format!("{:.2}s", d.as_secs_f64())
-    }
-}
-
-/// The human summary: one row per step, one per test, then cleanup and totals;
-/// a skipped run is one line saying why.
-fn write_report(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
-    if let Some(skip) = &report.skipped {
-        return writeln!(out, "{}", skip.message);
-    }
-    let mut table = Table::new(["TEST", "STEP", "RESULT", "TIME", "DETAIL"]);
-    for test in &report.tests {
-        for step in &test.steps {
-            table.row([
-                test.name.clone(),
-                step.name.clone(),
-                step.outcome.as_str().to_string(),
-                secs(step.duration),
-                step.error.clone().unwrap_or_default(),
-            ]);
-        }
-        let detail = match (test.outcome, test.failed_step()) {
-            (Outcome::Failed, Some(step)) => format!("failed at step {}", step.name),
-            _ => test.reason.clone().unwrap_or_default(),
-        };
-        table.row([
-            test.name.clone(),
-            "(test)".to_string(),
-            test.outcome.as_str().to_string(),
-            secs(test.duration),
-            detail,
-        ]);
-    }
-    table.row([
-        "cleanup".to_string(),
-        report.cleanup.name.clone(),
-        report.cleanup.outcome.as_str().to_string(),
-        secs(report.cleanup.duration),
-        report.cleanup.error.clone().unwrap_or_default(),
-    ]);
-    table.write(out)?;
-    let count = |o| report.tests.iter().filter(|t| t.outcome == o).count();
-    writeln!(
-        out,
-        "\nnamespace {}: {} passed, {} failed, {} skipped in {}{}",
-        report.namespace,
-        count(Outcome::Passed),
-        count(Outcome::Failed),
-        count(Outcome::Skipped),
-        secs(report.duration),
-        if report.cancelled { " (cancelled)" } else { "" }
-    )
-}
-
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(args.suite.config()?);
-    let otlp = args.suite.otlp()?;
-    let cluster = connect(&args.suite.kube).await?;
-    let registry = Arc::new(ward_e2e::metrics::registry());
-    let mut recorder = Recorder::none().with_registry(registry.clone());
-    if let Some(o) = &otlp {
-        let mut o = o.clone();
-        o.interval = Duration::from_secs(30);
-        recorder = recorder.with_otlp(&o)?;
-    }
-    let endpoint = Endpoint::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let lifecycle = Lifecycle::new();
-    let stop = lifecycle.stopping();
-    // Held by the run in flight: at shutdown a run cut short is still cleaning up.
-    let running = Arc::new(tokio::sync::Mutex::new(()));
-    let rounds = {
-        let lifecycle = lifecycle.clone();
-        let running = running.clone();
-        let recorder = recorder.clone();
-        let schedule = Schedule {
-            interval: args.interval,
-            jitter: 0.0,
-            // Runs bound themselves (step, test and cleanup timeouts); this only catches hangs.
-            round_timeout: args.interval.max(Duration::from_secs(3600)),
-        };
-        async move {
-            ward_agent::every(schedule, stop.clone(), move |n, _| {
-                let (cluster, config, recorder) =
-                    (cluster.clone(), config.clone(), recorder.clone());
-                let lifecycle = lifecycle.clone();
-                let cancel = stop.child_token();
-                let guard = running.clone().try_lock_owned().ok();
-                let (done, finished) = tokio::sync::oneshot::channel::<()>();
-                // The run is its own task so that a shutdown still lets it clean up.
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    match ward_e2e::run(&cluster, &config, &recorder, cancel).await {
-                        // Logged (WARN) and counted by the library.
-                        Ok(report) if report.skipped.is_some() => {}
-                        Ok(report) => {
-                            let failed: Vec<&str> = report
-                                .tests
-                                .iter()
-                                .filter(|t| t.outcome == Outcome::Failed)
-                                .map(|t| t.name.as_str())
-                                .collect();
-                            tracing::info!(round = n, namespace = %report.namespace, ?failed,
-                                duration = ?report.duration, "e2e run finished");
-                        }
-                        Err(e) => tracing::error!(round = n, error = %e, "e2e run could not start"),
-                    }
-                    lifecycle.round_completed();
-                    let _ = done.send(());
-                });
-                async move {
-                    let _ = finished.await;
-                }
-            })
-            .await;
-        }
+    let config = args.suite.config()?;
+    let serve = ServeConfig {
+        listen: args.listen,
+        interval: args.interval.0,
+        shutdown_duration: args.shutdown_duration.0,
+        otlp: args.suite.otlp()?,
     };
-    let router = ward_agent::metrics_router(registry);
-    ward_agent::lifecycle::run(
-        lifecycle,
-        vec![endpoint],
-        router,
-        rounds,
-        args.shutdown_duration,
-    )
-    .await;
-    // A run cut by shutdown is cleaning up its namespace: wait for it (bounded).
-    let bound = args.suite.cleanup_timeout + Duration::from_secs(10);
-    let _ = tokio::time::timeout(bound, running.lock()).await;
-    let _ = tokio::task::spawn_blocking(move || recorder.shutdown()).await;
+    let cluster = args.suite.kube.connect().await?;
+    ward_e2e::serve(cluster, config, serve, Lifecycle::new()).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let cluster = connect(&args.kube).await?;
+    let cluster = args.kube.connect().await?;
     cluster.check_reachable().await?;
-    let report = ward_e2e::cluster::sweep(&cluster.client, args.default_ttl).await?;
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Json => render::json(&report, &mut out)?,
-        Format::Text => {
-            let mut table = Table::new(["NAMESPACE", "AGE", "TTL", "ACTION"]);
-            for ns in &report.namespaces {
-                table.row([
-                    ns.name.clone(),
-                    format!("{}s", ns.age_seconds),
-                    format!("{}s", ns.ttl_seconds),
-                    if ns.deleted { "deleted" } else { "kept" }.to_string(),
-                ]);
-            }
-            table.write(&mut out)?;
-        }
-    }
+    let report = ward_e2e::cluster::sweep(&cluster.client, args.default_ttl.0).await?;
+    render::to_stdout(|out| render::e2e::write_sweep(&report, args.output, out))?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
     use super::*;
@@ -577,7 +417,35 @@ mod tests {
         assert_eq!(config.ttl, Duration::from_secs(3600));
         assert_eq!(config.timeouts.rollout, Duration::from_secs(120));
         assert!(config.lease.is_none());
+        // Every timeout's default is the library's.
+        assert_eq!(
+            format!("{:?}", config.timeouts),
+            format!("{:?}", Timeouts::DEFAULT)
+        );
+        assert_eq!(config.ttl, DEFAULT_TTL);
         assert_eq!(config.image_args, vec!["netexec", "--http-port=8080"]);
+    }
+
+    /// The delete timeout has a flag, and one default (2m) in the library
+    /// and the CLI; the CLI used the rollout timeout, the library 60 s.
+    #[test]
+    fn the_delete_timeout_has_a_flag_and_the_librarys_default() {
+        let c = config(&[]);
+        assert_eq!(c.timeouts.delete, Timeouts::DEFAULT.delete);
+        assert_eq!(c.timeouts.delete, Duration::from_secs(120));
+        let c = config(&["--delete-timeout", "45s", "--rollout-timeout", "5m"]);
+        assert_eq!(c.timeouts.delete, Duration::from_secs(45));
+        assert_eq!(c.timeouts.rollout, Duration::from_secs(300));
+        use clap::CommandFactory;
+        let help = Cli::command()
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("[env: WARD_E2E_DELETE_TIMEOUT=]\n          [default: 2m]"),
+            "{help}"
+        );
     }
 
     #[test]
