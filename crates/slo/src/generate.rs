@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::duration::Duration;
 use crate::error::{Error, Result};
-use crate::model::{merge, GroupResult, Label, Labels, PluginRef, SloResult, SloRules};
+use crate::model::{merge, GroupResult, Label, Labels, PluginRef, RuleGroup, SloResult, SloRules};
 use crate::plugins::{self, Request};
 use crate::rules::{Info, SloIds};
 use crate::spec;
@@ -30,6 +30,10 @@ pub struct Config {
     pub cmd_plugins: Vec<PluginRef>,
     /// `--disable-default-slo-plugins`.
     pub disable_default_plugins: bool,
+    /// `--disable-alerts`: generate no alert rules.
+    pub disable_alerts: bool,
+    /// `--disable-recordings`: generate no SLI and metadata recording rules.
+    pub disable_recordings: bool,
     /// `sloth_version` label value.
     pub version: String,
     /// `sloth_mode` prefix: `cli` or `api` (sloth's validate uses `api`).
@@ -44,6 +48,8 @@ impl Default for Config {
             extra_labels: Vec::new(),
             cmd_plugins: Vec::new(),
             disable_default_plugins: false,
+            disable_alerts: false,
+            disable_recordings: false,
             version: SLOTH_VERSION.to_string(),
             agent: "cli",
         }
@@ -173,6 +179,13 @@ impl Generator {
             if rules.alerts.name.is_empty() {
                 rules.alerts.name = format!("sloth-slo-alerts-{}", slo.id);
             }
+            if self.cfg.disable_alerts {
+                rules.alerts = RuleGroup::default();
+            }
+            if self.cfg.disable_recordings {
+                rules.sli = RuleGroup::default();
+                rules.meta = RuleGroup::default();
+            }
             results.push(SloResult { slo, rules });
         }
         Ok(GroupResult {
@@ -212,7 +225,7 @@ mod tests {
         })
         .unwrap();
         shared(&gen);
-        let doc = "version: \"prometheus/v1\"\nservice: svc\nslos:\n  - name: avail\n    objective: 99\n    sli: {raw: {error_ratio_query: \"x[{{.window}}]\"}}\n    alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}\n";
+        let doc = SPEC;
         let extra = std::thread::scope(|s| {
             s.spawn(|| {
                 let res = gen.generate_doc("f", doc, &mut Vec::new()).unwrap();
@@ -221,5 +234,37 @@ mod tests {
             .join()
         });
         assert_eq!(extra.unwrap().as_deref(), Some("2"));
+    }
+
+    const SPEC: &str = "version: \"prometheus/v1\"\nservice: svc\nslos:\n  - name: avail\n    objective: 99\n    sli: {raw: {error_ratio_query: \"x[{{.window}}]\"}}\n    alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}\n";
+
+    #[test]
+    fn disabled_alerts_and_recordings_are_not_generated() {
+        let spec = SPEC.replace(
+            "alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}",
+            "alerting: {name: A, page_alert: {labels: {s: p}}, ticket_alert: {labels: {s: t}}}",
+        );
+        let rules = |config: Config| {
+            let gen = Generator::new(config).unwrap();
+            let r = gen.generate_doc("a.yaml", &spec, &mut Vec::new()).unwrap();
+            let rules = &r.slos[0].rules;
+            (
+                rules.sli.rules.len(),
+                rules.meta.rules.len(),
+                rules.alerts.rules.len(),
+            )
+        };
+        let (sli, meta, alerts) = rules(Config::default());
+        assert!(sli > 0 && meta > 0 && alerts > 0);
+        let no_alerts = rules(Config {
+            disable_alerts: true,
+            ..Config::default()
+        });
+        assert_eq!(no_alerts, (sli, meta, 0));
+        let no_recordings = rules(Config {
+            disable_recordings: true,
+            ..Config::default()
+        });
+        assert_eq!(no_recordings, (0, 0, alerts));
     }
 }

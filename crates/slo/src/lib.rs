@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod duplicates;
 pub mod duration;
 pub mod error;
 pub mod generate;

@@ -1,21 +1,15 @@
 //! `ward slo generate|validate`: a drop-in for `sloth generate` and
 //! `sloth validate` (v0.16.0): same flags, same `SLOTH_*` env vars, same
-//! bytes out. Spec logic lives in `ward-slo`; this module resolves flags,
-//! reads and writes files (see `slo/fs.rs`) and maps outcomes to exit codes
+//! bytes out. Specs are `ward-slo`'s, files `ward-slo-files`'; this module
+//! turns flags into their settings and maps the error to the exit code
 //! (0 ok, 1 a spec/validation failure, 2 usage or IO error).
 
-mod fs;
-
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use ward_slo::duration::parse_prom;
-use ward_slo::model::PluginRef;
-use ward_slo::windows::Catalog;
-use ward_slo::{Config, Generator};
+use ward_slo_files::{Error, Filters, GenerateRequest, Settings, ValidateRequest};
+
+use crate::render;
 
 /// Arguments of `ward slo`.
 #[derive(Debug, clap::Args)]
@@ -90,29 +84,6 @@ pub struct Common {
     pub strict: bool,
 }
 
-/// Keys sloth ignores in `file` (found while generating): one warning line
-/// each, or (with `--strict`) the error for the file.
-fn ignored_fields(file: &str, ignored: &[String], strict: bool) -> Result<Vec<String>, String> {
-    if strict && !ignored.is_empty() {
-        return Err(format!(
-            "{file}: unknown field {} (--strict)",
-            ignored.join(", ")
-        ));
-    }
-    Ok(ignored
-        .iter()
-        .map(|f| format!("ward slo: warning: {file}: unknown field {f} is ignored, as sloth does"))
-        .collect())
-}
-
-/// Prints [`ignored_fields`]' warnings, or returns its error.
-fn report_ignored(file: &str, ignored: &[String], strict: bool) -> Result<(), String> {
-    for w in ignored_fields(file, ignored, strict)? {
-        eprintln!("{w}");
-    }
-    Ok(())
-}
-
 /// Arguments of `ward slo generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
@@ -132,7 +103,7 @@ pub struct GenerateArgs {
     #[arg(
         long = "k8s-transform-plugin-id",
         env = "SLOTH_K8S_TRANSFORM_PLUGIN_ID",
-        default_value = "sloth.dev/k8stransform/prom-operator-prometheus-rule/v1"
+        default_value = ward_slo_files::K8S_TRANSFORM_PLUGIN
     )]
     pub k8s_transform_plugin_id: String,
     #[command(flatten)]
@@ -152,116 +123,29 @@ pub struct ValidateArgs {
     pub common: Common,
 }
 
-/// A failure with its exit code: 1 for spec problems, 2 for usage/IO.
-struct Failure {
-    code: u8,
-    msg: String,
-}
-
-fn spec_fail(msg: impl Into<String>) -> Failure {
-    Failure {
-        code: 1,
-        msg: msg.into(),
-    }
-}
-
-fn io_fail(e: anyhow::Error) -> Failure {
-    Failure {
-        code: 2,
-        msg: format!("{e:#}"),
-    }
-}
-
-/// Runs `ward slo`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let outcome = match args.command {
-        SloCommand::Generate(a) => generate(a),
-        SloCommand::Validate(a) => validate(a),
-    };
-    match outcome {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(f) => {
-            eprintln!("ward slo: {}", f.msg);
-            Ok(ExitCode::from(f.code))
+impl Common {
+    fn settings(&self) -> Settings {
+        if !self.plugins_path.is_empty() {
+            tracing::warn!(
+                "--plugins-path is accepted but Go plugin files are not loaded; only native plugin ids run"
+            );
+        }
+        Settings {
+            default_slo_period: self.default_slo_period.clone(),
+            windows_dir: self.slo_period_windows_path.clone(),
+            extra_labels: self.extra_labels.clone(),
+            slo_plugins: self.slo_plugins.clone(),
+            disable_default_plugins: self.disable_default_slo_plugins,
+            ..Settings::default()
         }
     }
-}
 
-fn parse_extra_labels(raw: &[String]) -> Result<Vec<(String, String)>, Failure> {
-    let mut l = Vec::new();
-    for kv in raw {
-        let Some((k, v)) = kv.split_once('=') else {
-            return Err(Failure {
-                code: 2,
-                msg: format!("invalid --extra-labels {kv:?}: expected key=value"),
-            });
-        };
-        l.push((k.to_string(), v.to_string()));
-    }
-    Ok(l)
-}
-
-fn parse_cmd_plugins(raw: &[String]) -> Result<Vec<PluginRef>, Failure> {
-    let mut out = Vec::new();
-    for s in raw {
-        let bad = |m: String| {
-            Failure {
-            code: 2,
-            msg: format!("could not load slo plugin declarations: could not load cmd plugin json config {s:?}: {m}"),
+    fn filters(&self) -> Filters {
+        Filters {
+            exclude: self.fs_exclude.clone(),
+            include: self.fs_include.clone(),
         }
-        };
-        let v: serde_json::Value = serde_json::from_str(s).map_err(|e| bad(e.to_string()))?;
-        let serde_json::Value::Object(o) = v else {
-            return Err(bad("expected a JSON object".into()));
-        };
-        let id = match o.get("id") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            None | Some(serde_json::Value::Null) => String::new(),
-            Some(_) => return Err(bad("field id: expected a string".into())),
-        };
-        let priority = match o.get("priority") {
-            None | Some(serde_json::Value::Null) => 0,
-            Some(serde_json::Value::Number(n)) => n
-                .as_i64()
-                .ok_or_else(|| bad("field priority: expected an integer".into()))?,
-            Some(_) => return Err(bad("field priority: expected an integer".into())),
-        };
-        out.push(PluginRef {
-            id,
-            priority,
-            config: o.get("config").cloned(),
-        });
     }
-    Ok(out)
-}
-
-fn build_config(c: &Common, agent: &'static str) -> Result<Config, Failure> {
-    let period = parse_prom(&c.default_slo_period).map_err(|e| Failure {
-        code: 2,
-        msg: format!("invalid SLO period duration: {e}"),
-    })?;
-    let catalog = match &c.slo_period_windows_path {
-        None => Catalog::embedded(),
-        Some(dir) => {
-            let files = fs::read_windows_dir(dir).map_err(io_fail)?;
-            Catalog::from_files(&files)
-                .map_err(|e| spec_fail(format!("could not initialize custom windows: {e}")))?
-        }
-    };
-    if !c.plugins_path.is_empty() {
-        tracing::warn!(
-            "--plugins-path is accepted but Go plugin files are not loaded; only native plugin ids run"
-        );
-    }
-    Ok(Config {
-        catalog,
-        default_period: ward_slo::duration::Duration(period.0),
-        extra_labels: parse_extra_labels(&c.extra_labels)?,
-        cmd_plugins: parse_cmd_plugins(&c.slo_plugins)?,
-        disable_default_plugins: c.disable_default_slo_plugins,
-        version: ward_slo::SLOTH_VERSION.to_string(),
-        agent,
-    })
 }
 
 /// The generated-by header line of ward's output.
@@ -272,155 +156,75 @@ pub fn header_line() -> String {
     ))
 }
 
-fn generator(c: &Common, agent: &'static str) -> Result<Generator, Failure> {
-    let cfg = build_config(c, agent)?;
-    Generator::new(cfg).map_err(|e| Failure {
-        code: 2,
-        msg: format!("could not create Prometheus SLO generator: {e}"),
+/// Runs `ward slo`: exit 0, 1 for a spec or validation failure, 2 for usage or IO.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut warn = |line: String| {
+        let _ = render::slo::warning(&line, &mut std::io::stderr().lock());
+    };
+    let outcome = match args.command {
+        SloCommand::Generate(a) => generate(a, &mut warn),
+        SloCommand::Validate(a) => validate(a, &mut warn),
+    };
+    Ok(match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = render::slo::failure(&e, &mut std::io::stderr().lock());
+            ExitCode::from(exit_code(&e))
+        }
     })
 }
 
-fn generate(a: GenerateArgs) -> Result<(), Failure> {
-    if a.k8s_transform_plugin_id != "sloth.dev/k8stransform/prom-operator-prometheus-rule/v1" {
-        return Err(spec_fail(format!(
-            "could not get k8s transformer plugin {:?}: plugin not found",
-            a.k8s_transform_plugin_id
-        )));
+/// 1 when the specs are at fault, 2 for usage and IO.
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::Spec(_)
+        | Error::Strict { .. }
+        | Error::Invalid { .. }
+        | Error::NoRules { .. }
+        | Error::Input(_) => 1,
+        Error::Setting(_) | Error::Generator(_) | Error::Io { .. } => 2,
     }
-    let input = Path::new(&a.input);
-    let meta = std::fs::metadata(input)
-        .with_context(|| format!("reading SLO spec input {:?}", a.input))
-        .map_err(io_fail)?;
-    let gen = generator(&a.common, "cli")?;
-    let opts = fs::GenOptions {
+}
+
+fn generate(a: GenerateArgs, warn: &mut dyn FnMut(String)) -> Result<(), Error> {
+    let settings = Settings {
         disable_alerts: a.disable_alerts,
         disable_recordings: a.disable_recordings,
+        ..a.common.settings()
+    };
+    let request = GenerateRequest {
+        filters: a.common.filters(),
+        strict: a.common.strict,
         header: header_line(),
+        k8s_transform_plugin: a.k8s_transform_plugin_id,
+        input: a.input,
+        out: a.out,
     };
-    if meta.is_dir() {
-        let out = Path::new(&a.out);
-        let out_meta = std::fs::metadata(out)
-            .with_context(|| format!("output directory {:?}", a.out))
-            .map_err(io_fail)?;
-        if !out_meta.is_dir() {
-            return Err(spec_fail(format!(
-                "the path {:?} is not a directory, however input is a directory",
-                a.out
-            )));
-        }
-        let (ia, oa) = (
-            std::fs::canonicalize(input).map_err(|e| io_fail(e.into()))?,
-            std::fs::canonicalize(out).map_err(|e| io_fail(e.into()))?,
-        );
-        if ia == oa {
-            return Err(spec_fail(format!(
-                "input and output can't be the same directory: {}",
-                ia.display()
-            )));
-        }
-        let files = discover(&a.input, &a.common)?;
-        fs::generate_dir(&gen, &opts, &a.input, &files, out, a.common.strict)
-    } else {
-        let data = fs::read_spec(input).map_err(io_fail)?;
-        let mut ignored = Vec::new();
-        let generated = gen.generate_file(&a.input, &data, &mut ignored);
-        report_ignored(&a.input, &ignored, a.common.strict).map_err(spec_fail)?;
-        let results = generated.map_err(|e| spec_fail(e.to_string()))?;
-        if a.out == "-" {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            let mut buf = Vec::new();
-            fs::write_results(&results, &opts, &a.input, &mut buf)?;
-            match lock.write_all(&buf).and_then(|()| lock.flush()) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(io_fail(e.into())),
-            }
-        } else {
-            fs::write_atomic(Path::new(&a.out), |w| {
-                fs::write_results(&results, &opts, &a.input, w)
-            })
-        }
+    let stdout = &mut std::io::stdout().lock();
+    match ward_slo_files::generate(&settings.generator("cli")?, &request, Some(stdout), warn) {
+        // `ward slo generate | head`: the reader left; no failure of ours.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
-fn discover(input: &str, c: &Common) -> Result<Vec<String>, Failure> {
-    let compile = |r: &Option<String>, what: &str| -> Result<Option<regex::Regex>, Failure> {
-        match r {
-            None => Ok(None),
-            Some(s) if s.is_empty() => Ok(None),
-            Some(s) => regex::Regex::new(s).map(Some).map_err(|e| Failure {
-                code: 2,
-                msg: format!("invalid {what} regex: {e}"),
-            }),
-        }
+fn validate(a: ValidateArgs, warn: &mut dyn FnMut(String)) -> Result<(), Error> {
+    let request = ValidateRequest {
+        filters: a.common.filters(),
+        ignore_duplicates: a.ignore_slo_duplicates,
+        strict: a.common.strict,
+        input: a.input,
     };
-    let exclude = compile(&c.fs_exclude, "exclude")?;
-    let include = compile(&c.fs_include, "include")?;
-    let files = fs::discover(input, exclude.as_ref(), include.as_ref())
-        .context("could not discover files")
-        .map_err(io_fail)?;
-    if files.is_empty() {
-        return Err(spec_fail(format!(
-            "{input}: 0 slo specs have been discovered"
-        )));
-    }
-    Ok(files)
-}
-
-fn validate(a: ValidateArgs) -> Result<(), Failure> {
-    let gen = generator(&a.common, "api")?;
-    let files = discover(&a.input, &a.common)?;
-    let mut first_seen: HashMap<String, String> = HashMap::new();
-    let mut bad_files = 0usize;
-    let mut total = 0usize;
-    for file in &files {
-        let data = fs::read_spec(Path::new(file)).map_err(io_fail)?;
-        let mut errs: Vec<String> = Vec::new();
-        let mut ignored = Vec::new();
-        for doc in ward_slo::spec::documents(&data) {
-            total += 1;
-            match gen.generate_doc(file, &doc, &mut ignored) {
-                Err(e) => errs.push(e.to_string()),
-                Ok(res) => {
-                    if a.ignore_slo_duplicates {
-                        continue;
-                    }
-                    for r in &res.slos {
-                        match first_seen.get(&r.slo.id) {
-                            None => {
-                                first_seen.insert(r.slo.id.clone(), file.clone());
-                            }
-                            Some(other) => errs.push(
-                                ward_slo::Error::Duplicate {
-                                    file: file.clone(),
-                                    service: r.slo.service.clone(),
-                                    name: r.slo.name.clone(),
-                                    id: r.slo.id.clone(),
-                                    other: other.clone(),
-                                }
-                                .to_string(),
-                            ),
-                        }
-                    }
-                }
-            }
-        }
-        if let Err(e) = report_ignored(file, &ignored, a.common.strict) {
-            errs.insert(0, e);
-        }
-        if !errs.is_empty() {
-            bad_files += 1;
-            eprintln!("{}", errs.join("; "));
-        }
-    }
-    if bad_files > 0 {
-        return Err(spec_fail(format!(
-            "validation failed: {bad_files} of {} files have invalid SLO specs",
-            files.len()
-        )));
-    }
-    eprintln!("Validation succeeded slo-specs={total}");
+    let stderr = &mut std::io::stderr();
+    let valid = ward_slo_files::validate(
+        &a.common.settings().generator("api")?,
+        &request,
+        warn,
+        &mut |_, errors| {
+            let _ = render::slo::file_errors(errors, &mut stderr.lock());
+        },
+    )?;
+    let _ = render::slo::validated(valid, &mut stderr.lock());
     Ok(())
 }
 
@@ -472,12 +276,22 @@ mod tests {
     }
 
     #[test]
-    fn extra_labels_and_plugins() {
-        assert!(parse_extra_labels(&["nokv".into()]).is_err());
-        let p = parse_cmd_plugins(&[r#"{"id":"sloth.dev/core/noop/v1","priority":-1}"#.into()])
-            .unwrap_or_default();
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0].priority, -1);
-        assert!(parse_cmd_plugins(&["{".into()]).is_err());
+    fn specs_at_fault_exit_1_usage_and_io_exit_2() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        for (e, code) in [
+            (Error::Invalid { bad: 1, files: 1 }, 1),
+            (Error::NoRules { file: "f".into() }, 1),
+            (Error::Input("no spec".into()), 1),
+            (Error::Setting("bad flag".into()), 2),
+            (
+                Error::Io {
+                    action: "reading f".into(),
+                    source: io(),
+                },
+                2,
+            ),
+        ] {
+            assert_eq!(exit_code(&e), code, "{e}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub mod e2e;
 pub mod load;
 pub mod probe;
+pub mod slo;
 
 use std::io::{self, Write};
 
