@@ -2,17 +2,15 @@
 //! the client side; `race` reproduces the proxy/backend keep-alive race that
 //! causes sporadic 502s and ends with a diagnosis and the fix.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ward_load::idle::{CloseKind, IdleConfig, IdleReport};
-use ward_load::race::{GapBucket, RaceConfig, RaceProgress, RaceReport};
+use ward_agent::lifecycle::cancel_on_termination;
+use ward_load::idle::IdleConfig;
+use ward_load::race::{RaceConfig, RaceProgress};
 
 use crate::cmd::http_flags::{request_from, RequestArgs, TlsArgs};
-use ward_agent::lifecycle::cancel_on_termination;
-
-use crate::render::{self, millis, Format};
+use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward keepalive`.
@@ -105,75 +103,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = IdleConfig::new(request_from(&args.request, &args.url, "GET")?.url);
-    config.request = request_from(&args.request, &args.url, "GET")?;
+    let request = request_from(&args.request, &args.url, "GET")?;
+    let mut config = IdleConfig::new(request.url.clone());
+    config.request = request;
     config.tls = args.tls.config();
     config.samples = args.samples;
     config.max_wait = args.max_wait;
     config.timeout = args.timeout;
     let report = ward_load::idle::probe(&config).await?;
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Json => render::json(&report, &mut out)?,
-        Format::Text => write_probe(&report, &mut out)?,
-    }
-    out.flush()?;
+    render::to_stdout(|out| render::keepalive::write_probe(&report, args.output, out))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn close_words(kind: CloseKind) -> &'static str {
-    match kind {
-        CloseKind::Fin => "a clean close (FIN)",
-        CloseKind::Reset => "a reset (RST)",
-        CloseKind::Other => {
-            "the connection ending without FIN or RST (e.g. an unsolicited response)"
-        }
-        CloseKind::None => "no close",
-        CloseKind::SilentDrop => "a silent drop (no FIN or RST; later requests fail)",
-    }
-}
-
-fn write_probe(r: &IdleReport, out: &mut impl Write) -> std::io::Result<()> {
-    match r.timeout {
-        Some(t) => writeln!(
-            out,
-            "{}: idle keep-alive timeout {} ({}, {})",
-            r.url,
-            millis(t),
-            close_words(r.close),
-            match r.method {
-                ward_load::idle::IdleMethod::Passive => "observed",
-                ward_load::idle::IdleMethod::Bisect => "bracketed by send-after-wait probes",
-            }
-        )?,
-        None => writeln!(
-            out,
-            "{}: no idle close within {:?}; a request after the wait still worked (no idle timeout below it)",
-            r.url, r.max_wait
-        )?,
-    }
-    if let Some(b) = r.bracket {
-        writeln!(
-            out,
-            "silent drop: a request after {} idle still worked, one after {} failed, and nothing sent a FIN or RST while the connection sat idle; \
-             so something on the path (NAT, firewall, load balancer) forgets idle connections in between, not the server",
-            millis(b.lower),
-            millis(b.upper)
-        )?;
-    }
-    let samples: Vec<String> = r
-        .samples
-        .iter()
-        .map(|s| match s.idle {
-            Some(d) => format!("{} {:?}", millis(d), s.close),
-            None => format!("- {:?}", s.close),
-        })
-        .collect();
-    writeln!(out, "samples: {}", samples.join(", "))?;
-    writeln!(
-        out,
-        "note: through a proxy this is the proxy's client-side timeout (nginx keepalive_timeout, 75s by default), not the backend's; measure each hop directly."
-    )
 }
 
 async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
@@ -201,207 +140,16 @@ async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
     config.max_wait = args.max_wait;
     let cancel = cancel_on_termination();
     let (tx, rx) = tokio::sync::watch::channel(RaceProgress::default());
-    let bar = (args.output == Format::Text).then(|| tokio::spawn(show_race(rx)));
+    let bar = (args.output == Format::Text).then(|| tokio::spawn(render::keepalive::progress(rx)));
     let report = ward_load::race::race(&config, tx, cancel).await;
     if let Some(bar) = bar {
         let _ = bar.await;
     }
     let report = report?;
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Json => render::json(&report, &mut out)?,
-        Format::Text => write_race(&report, &mut out)?,
-    }
-    out.flush()?;
+    render::to_stdout(|out| render::keepalive::write_race(&report, args.output, out))?;
     Ok(if report.reproduced {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
-}
-
-async fn show_race(mut rx: tokio::sync::watch::Receiver<RaceProgress>) {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    while rx.changed().await.is_ok() {
-        let p = rx.borrow_and_update().clone();
-        bar.set_message(format!(
-            "{:.1}s  wave {}  {} requests  {} x 502",
-            p.elapsed.as_secs_f64(),
-            p.waves,
-            p.requests,
-            p.bad_gateway
-        ));
-        bar.tick();
-    }
-    bar.finish_and_clear();
-}
-
-fn seconds(s: f64) -> String {
-    if s >= 10.0 && s.fract() == 0.0 {
-        format!("{s:.0}s")
-    } else if s >= 1.0 {
-        format!("{s}s")
-    } else {
-        format!("{:.0}ms", s * 1e3)
-    }
-}
-
-/// Where the 502s fell by idle gap, naming at most `GAP_HITS_SHOWN` gaps (JSON has them all).
-fn gap_line(by_gap: &[GapBucket]) -> Option<String> {
-    const GAP_HITS_SHOWN: usize = 6;
-    let (first, last) = (by_gap.first()?, by_gap.last()?);
-    let tried = format!("{}-{} ms", first.gap_ms, last.gap_ms + 1);
-    let hits: Vec<&GapBucket> = by_gap.iter().filter(|b| b.bad_gateway > 0).collect();
-    let mut named: Vec<String> = hits
-        .iter()
-        .take(GAP_HITS_SHOWN)
-        .map(|b| {
-            format!(
-                "{} ms {} of {} requests",
-                b.gap_ms, b.bad_gateway, b.requests
-            )
-        })
-        .collect();
-    if hits.len() > GAP_HITS_SHOWN {
-        named.push(format!("{} more gaps", hits.len() - GAP_HITS_SHOWN));
-    }
-    if hits.len() < by_gap.len() {
-        let other = if hits.is_empty() { "" } else { " other" };
-        named.push(format!("none at the{other} gaps tried ({tried})"));
-    }
-    Some(format!(
-        "502s by idle gap (previous response end to send): {}",
-        named.join(", ")
-    ))
-}
-
-fn write_race(r: &RaceReport, out: &mut impl Write) -> std::io::Result<()> {
-    let idle = r.backend_idle.as_secs_f64();
-    match (&r.backend, r.backend_close) {
-        (Some(b), Some(close)) => writeln!(
-            out,
-            "backend {b} closes idle connections after {} with {} (measured; spread {})",
-            millis(r.backend_idle),
-            close_words(close),
-            millis(r.backend_spread)
-        )?,
-        _ => writeln!(
-            out,
-            "backend idle timeout {} (given)",
-            millis(r.backend_idle)
-        )?,
-    }
-    writeln!(
-        out,
-        "raced {} {}: waves of concurrent requests, each sent {} after the previous wave ended, less 3/4 of the time the proxy adds to the backend's response time (± a few ms)",
-        r.method,
-        r.proxy,
-        millis(r.backend_idle)
-    )?;
-    writeln!(
-        out,
-        "result: {} x 502 in {} requests over {} waves, {:.1}s{}   status {}",
-        r.bad_gateway,
-        r.requests,
-        r.waves,
-        r.duration.as_secs_f64(),
-        r.first_502
-            .map(|d| format!(" (first 502 after {:.1}s)", d.as_secs_f64()))
-            .unwrap_or_default(),
-        render::counts(&r.status_codes)
-    )?;
-    if !r.errors.is_empty() {
-        writeln!(out, "client-side errors: {}", render::counts(&r.errors))?;
-    }
-    if let Some(line) = gap_line(&r.by_gap) {
-        writeln!(out, "{line}")?;
-    }
-    writeln!(out)?;
-    let retried = matches!(
-        r.method.as_str(),
-        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
-    );
-    let retry = "nginx retries a request that failed on a pooled upstream connection once for GET, HEAD, PUT and DELETE \
-         (the client sees 200; the access log shows $upstream_status \"502, 200\"), so with those methods the race only shows \
-         in the error log. POST, PATCH and LOCK are not retried (unless `proxy_next_upstream ... non_idempotent`) and reach the client as 502.";
-    if retried {
-        writeln!(
-            out,
-            "Note on {}: {retry} Use POST (the default) to see the 502s.",
-            r.method
-        )?;
-    } else {
-        writeln!(out, "Why {}: {retry}", r.method)?;
-    }
-    writeln!(out)?;
-    let proxy = r
-        .proxy_idle
-        .map(millis)
-        .unwrap_or_else(|| "60s by default in nginx".into());
-    if r.reproduced {
-        writeln!(
-            out,
-            "Diagnosis: the proxy keeps idle upstream connections longer than the backend ({}) does (proxy: {proxy}). \
-             When the proxy reuses a pooled connection just as the backend closes it, the request fails: nginx logs \
-             \"upstream prematurely closed connection while reading response header from upstream\" (FIN) or \
-             \"recv() failed (104: Connection reset by peer) while reading response header from upstream\" (RST) and answers 502.",
-            seconds(idle)
-        )?;
-    } else {
-        writeln!(
-            out,
-            "Diagnosis: no 502 in this run. Either the proxy drops idle upstream connections before the backend ({}) does \
-             (the safe setup), or the race was not hit in the time given (raise --max-time, or check the proxy has \
-             `keepalive` in its upstream block and `proxy_http_version 1.1`).",
-            seconds(idle)
-        )?;
-    }
-    writeln!(
-        out,
-        "Fix (either one; the hop closer to the client must time out first):"
-    )?;
-    writeln!(
-        out,
-        "  proxy below backend   nginx:  upstream backend {{ server ...; keepalive 32; keepalive_timeout {}; }}",
-        seconds(r.fix.proxy_keepalive_timeout_max_seconds)
-    )?;
-    writeln!(
-        out,
-        "  backend above proxy   Tomcat: <Connector port=\"8080\" protocol=\"HTTP/1.1\" keepAliveTimeout=\"{:.0}\" ... />  (milliseconds; Spring Boot: server.tomcat.keep-alive-timeout={})",
-        r.fix.backend_keepalive_timeout_min_seconds * 1e3,
-        seconds(r.fix.backend_keepalive_timeout_min_seconds)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bucket(gap_ms: u64, bad_gateway: u64) -> GapBucket {
-        GapBucket {
-            gap_ms,
-            waves: 2,
-            requests: 32,
-            bad_gateway,
-        }
-    }
-
-    #[test]
-    fn gap_line_names_the_gaps_with_502s_and_the_range_tried() {
-        assert_eq!(gap_line(&[]), None);
-        assert_eq!(
-            gap_line(&[bucket(1018, 0), bucket(1019, 3), bucket(1021, 16)]).unwrap(),
-            "502s by idle gap (previous response end to send): 1019 ms 3 of 32 requests, \
-             1021 ms 16 of 32 requests, none at the other gaps tried (1018-1022 ms)"
-        );
-        assert_eq!(
-            gap_line(&[bucket(998, 0), bucket(1003, 0)]).unwrap(),
-            "502s by idle gap (previous response end to send): none at the gaps tried (998-1004 ms)"
-        );
-        let many: Vec<GapBucket> = (0..8).map(|i| bucket(1000 + i, 1)).collect();
-        assert!(gap_line(&many)
-            .unwrap()
-            .ends_with("1005 ms 1 of 32 requests, 2 more gaps"));
-    }
 }

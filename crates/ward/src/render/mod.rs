@@ -4,6 +4,7 @@
 //! if any), built on the primitives here. Libraries never print.
 
 pub mod e2e;
+pub mod keepalive;
 pub mod load;
 pub mod probe;
 pub mod slo;

@@ -1,0 +1,301 @@
+//! `ward keepalive`'s output: the idle timeout a probe measured (how the
+//! server closed, the samples, the silent-drop bracket), and a race's
+//! result with its diagnosis and the fix for nginx and Tomcat; the race's
+//! live line; JSON for both.
+
+use std::io::{self, Write};
+
+use ward_load::idle::{CloseKind, IdleMethod, IdleReport};
+use ward_load::race::{GapBucket, RaceProgress, RaceReport};
+
+use crate::render::{self, millis, Format};
+
+/// Writes what `keepalive probe` measured.
+pub fn write_probe(r: &IdleReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Json => render::json(r, out),
+        Format::Text => probe_text(r, out),
+    }
+}
+
+/// Writes a race's result, diagnosis and fix.
+pub fn write_race(r: &RaceReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Json => render::json(r, out),
+        Format::Text => race_text(r, out),
+    }
+}
+
+fn close_words(kind: CloseKind) -> &'static str {
+    match kind {
+        CloseKind::Fin => "a clean close (FIN)",
+        CloseKind::Reset => "a reset (RST)",
+        CloseKind::Other => {
+            "the connection ending without FIN or RST (e.g. an unsolicited response)"
+        }
+        CloseKind::None => "no close",
+        CloseKind::SilentDrop => "a silent drop (no FIN or RST; later requests fail)",
+    }
+}
+
+fn probe_text(r: &IdleReport, out: &mut impl Write) -> io::Result<()> {
+    match r.timeout {
+        Some(t) => writeln!(
+            out,
+            "{}: idle keep-alive timeout {} ({}, {})",
+            r.url,
+            millis(t),
+            close_words(r.close),
+            match r.method {
+                IdleMethod::Passive => "observed",
+                IdleMethod::Bisect => "bracketed by send-after-wait probes",
+            }
+        )?,
+        None => writeln!(
+            out,
+            "{}: no idle close within {:?}; a request after the wait still worked (no idle timeout below it)",
+            r.url, r.max_wait
+        )?,
+    }
+    if let Some(b) = r.bracket {
+        writeln!(
+            out,
+            "silent drop: a request after {} idle still worked, one after {} failed, and nothing sent a FIN or RST while the connection sat idle; \
+             so something on the path (NAT, firewall, load balancer) forgets idle connections in between, not the server",
+            millis(b.lower),
+            millis(b.upper)
+        )?;
+    }
+    let samples: Vec<String> = r
+        .samples
+        .iter()
+        .map(|s| match s.idle {
+            Some(d) => format!("{} {:?}", millis(d), s.close),
+            None => format!("- {:?}", s.close),
+        })
+        .collect();
+    writeln!(out, "samples: {}", samples.join(", "))?;
+    writeln!(
+        out,
+        "note: through a proxy this is the proxy's client-side timeout (nginx keepalive_timeout, 75s by default), not the backend's; measure each hop directly."
+    )
+}
+
+/// Draws the race's live line (elapsed, waves, requests, 502s) on stderr
+/// until the sender is dropped.
+pub async fn progress(mut rx: tokio::sync::watch::Receiver<RaceProgress>) {
+    let bar = render::spinner();
+    while rx.changed().await.is_ok() {
+        let p = rx.borrow_and_update().clone();
+        bar.set_message(format!(
+            "{:.1}s  wave {}  {} requests  {} x 502",
+            p.elapsed.as_secs_f64(),
+            p.waves,
+            p.requests,
+            p.bad_gateway
+        ));
+        bar.tick();
+    }
+    bar.finish_and_clear();
+}
+
+/// Seconds as an nginx or Spring setting is written: `60s`, `1.5s`, `700ms`.
+fn seconds(s: f64) -> String {
+    if s >= 10.0 && s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else if s >= 1.0 {
+        format!("{s}s")
+    } else {
+        format!("{:.0}ms", s * 1e3)
+    }
+}
+
+/// Where the 502s fell by idle gap, naming at most `GAP_HITS_SHOWN` gaps (JSON has them all).
+fn gap_line(by_gap: &[GapBucket]) -> Option<String> {
+    const GAP_HITS_SHOWN: usize = 6;
+    let (first, last) = (by_gap.first()?, by_gap.last()?);
+    let tried = format!("{}-{} ms", first.gap_ms, last.gap_ms + 1);
+    let hits: Vec<&GapBucket> = by_gap.iter().filter(|b| b.bad_gateway > 0).collect();
+    let mut named: Vec<String> = hits
+        .iter()
+        .take(GAP_HITS_SHOWN)
+        .map(|b| {
+            format!(
+                "{} ms {} of {} requests",
+                b.gap_ms, b.bad_gateway, b.requests
+            )
+        })
+        .collect();
+    if hits.len() > GAP_HITS_SHOWN {
+        named.push(format!("{} more gaps", hits.len() - GAP_HITS_SHOWN));
+    }
+    if hits.len() < by_gap.len() {
+        let other = if hits.is_empty() { "" } else { " other" };
+        named.push(format!("none at the{other} gaps tried ({tried})"));
+    }
+    Some(format!(
+        "502s by idle gap (previous response end to send): {}",
+        named.join(", ")
+    ))
+}
+
+fn race_text(r: &RaceReport, out: &mut impl Write) -> io::Result<()> {
+    let idle = r.backend_idle.as_secs_f64();
+    match (&r.backend, r.backend_close) {
+        (Some(b), Some(close)) => writeln!(
+            out,
+            "backend {b} closes idle connections after {} with {} (measured; spread {})",
+            millis(r.backend_idle),
+            close_words(close),
+            millis(r.backend_spread)
+        )?,
+        _ => writeln!(
+            out,
+            "backend idle timeout {} (given)",
+            millis(r.backend_idle)
+        )?,
+    }
+    writeln!(
+        out,
+        "raced {} {}: waves of concurrent requests, each sent {} after the previous wave ended, less 3/4 of the time the proxy adds to the backend's response time (± a few ms)",
+        r.method,
+        r.proxy,
+        millis(r.backend_idle)
+    )?;
+    writeln!(
+        out,
+        "result: {} x 502 in {} requests over {} waves, {:.1}s{}   status {}",
+        r.bad_gateway,
+        r.requests,
+        r.waves,
+        r.duration.as_secs_f64(),
+        r.first_502
+            .map(|d| format!(" (first 502 after {:.1}s)", d.as_secs_f64()))
+            .unwrap_or_default(),
+        render::counts(&r.status_codes)
+    )?;
+    if !r.errors.is_empty() {
+        writeln!(out, "client-side errors: {}", render::counts(&r.errors))?;
+    }
+    if let Some(line) = gap_line(&r.by_gap) {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out)?;
+    let retried = matches!(
+        r.method.as_str(),
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS"
+    );
+    let retry = "nginx retries a request that failed on a pooled upstream connection once for GET, HEAD, PUT and DELETE \
+         (the client sees 200; the access log shows $upstream_status \"502, 200\"), so with those methods the race only shows \
+         in the error log. POST, PATCH and LOCK are not retried (unless `proxy_next_upstream ... non_idempotent`) and reach the client as 502.";
+    if retried {
+        writeln!(
+            out,
+            "Note on {}: {retry} Use POST (the default) to see the 502s.",
+            r.method
+        )?;
+    } else {
+        writeln!(out, "Why {}: {retry}", r.method)?;
+    }
+    writeln!(out)?;
+    let proxy = r
+        .proxy_idle
+        .map(millis)
+        .unwrap_or_else(|| "60s by default in nginx".into());
+    if r.reproduced {
+        writeln!(
+            out,
+            "Diagnosis: the proxy keeps idle upstream connections longer than the backend ({}) does (proxy: {proxy}). \
+             When the proxy reuses a pooled connection just as the backend closes it, the request fails: nginx logs \
+             \"upstream prematurely closed connection while reading response header from upstream\" (FIN) or \
+             \"recv() failed (104: Connection reset by peer) while reading response header from upstream\" (RST) and answers 502.",
+            seconds(idle)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Diagnosis: no 502 in this run. Either the proxy drops idle upstream connections before the backend ({}) does \
+             (the safe setup), or the race was not hit in the time given (raise --max-time, or check the proxy has \
+             `keepalive` in its upstream block and `proxy_http_version 1.1`).",
+            seconds(idle)
+        )?;
+    }
+    writeln!(
+        out,
+        "Fix (either one; the hop closer to the client must time out first):"
+    )?;
+    writeln!(
+        out,
+        "  proxy below backend   nginx:  upstream backend {{ server ...; keepalive 32; keepalive_timeout {}; }}",
+        seconds(r.fix.proxy_keepalive_timeout_max_seconds)
+    )?;
+    writeln!(
+        out,
+        "  backend above proxy   Tomcat: <Connector port=\"8080\" protocol=\"HTTP/1.1\" keepAliveTimeout=\"{:.0}\" ... />  (milliseconds; Spring Boot: server.tomcat.keep-alive-timeout={})",
+        r.fix.backend_keepalive_timeout_min_seconds * 1e3,
+        seconds(r.fix.backend_keepalive_timeout_min_seconds)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(gap_ms: u64, bad_gateway: u64) -> GapBucket {
+        GapBucket {
+            gap_ms,
+            waves: 2,
+            requests: 32,
+            bad_gateway,
+        }
+    }
+
+    #[test]
+    fn a_probe_names_the_timeout_the_close_and_the_samples() {
+        use std::time::Duration;
+        use ward_load::idle::IdleSample;
+        let report = IdleReport {
+            url: "http://127.0.0.1:8080/".into(),
+            timeout: Some(Duration::from_secs(5)),
+            close: CloseKind::Fin,
+            method: IdleMethod::Passive,
+            max_wait: Duration::from_secs(120),
+            http_version: "HTTP/1.1".into(),
+            bracket: None,
+            samples: vec![IdleSample {
+                idle: Some(Duration::from_millis(5_002)),
+                close: CloseKind::Fin,
+            }],
+        };
+        let mut out = Vec::new();
+        write_probe(&report, Format::Text, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..2],
+            [
+                "http://127.0.0.1:8080/: idle keep-alive timeout 5000.000ms (a clean close (FIN), observed)",
+                "samples: 5002.000ms Fin",
+            ]
+        );
+        assert!(lines[2].starts_with("note: through a proxy"), "{text}");
+    }
+
+    #[test]
+    fn gap_line_names_the_gaps_with_502s_and_the_range_tried() {
+        assert_eq!(gap_line(&[]), None);
+        assert_eq!(
+            gap_line(&[bucket(1018, 0), bucket(1019, 3), bucket(1021, 16)]).unwrap(),
+            "502s by idle gap (previous response end to send): 1019 ms 3 of 32 requests, \
+             1021 ms 16 of 32 requests, none at the other gaps tried (1018-1022 ms)"
+        );
+        assert_eq!(
+            gap_line(&[bucket(998, 0), bucket(1003, 0)]).unwrap(),
+            "502s by idle gap (previous response end to send): none at the gaps tried (998-1004 ms)"
+        );
+        let many: Vec<GapBucket> = (0..8).map(|i| bucket(1000 + i, 1)).collect();
+        assert!(gap_line(&many)
+            .unwrap()
+            .ends_with("1005 ms 1 of 32 requests, 2 more gaps"));
+    }
+}
