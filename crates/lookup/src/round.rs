@@ -99,6 +99,15 @@ impl Lookuper {
         direct.max(walk) + Duration::from_secs(1)
     }
 
+    /// One round with a lookuper of its own and metrics kept nowhere: what
+    /// `ward lookup once` runs. Returns the lookuper (its servers and
+    /// resolv.conf describe the lookups) and the lookups.
+    pub async fn once(config: Config) -> Result<(Self, Vec<Lookup>)> {
+        let lookuper = Self::new(config, &crate::metrics::registry(false))?;
+        let lookups = lookuper.round().await;
+        Ok((lookuper, lookups))
+    }
+
     /// Runs one round: all lookups in parallel; records and returns them.
     pub async fn round(&self) -> Vec<Lookup> {
         join_all(self.lookups()).await

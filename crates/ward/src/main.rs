@@ -3,6 +3,7 @@
 //! Exit codes: 0 = ok, 1 = a check/SLO/probe failed, 2 = usage or runtime error.
 
 mod cmd;
+mod compat;
 mod logging;
 mod render;
 mod runtime;
@@ -51,17 +52,19 @@ enum Command {
     Slo(cmd::slo::Args),
 }
 
-fn main() -> ExitCode {
-    let argv = cmd::lookup::normalise_args(std::env::args_os().collect());
-    let cli = Cli::try_parse_from(&argv)
-        .unwrap_or_else(|err| cmd::lookup::exit_on_parse_error(&argv, err));
-    let mut cli = cli;
-    if matches!(cli.command, Command::Lab(_)) && cli.log.log_level == "warn" {
-        // The lab's live line reports failed checks; the nurses' and DNS probers'
-        // own logs would drown it.
-        cli.log.log_level = "warn,ward_nurse=off,ward_lookup=off".into();
+impl Command {
+    /// Log targets the subcommand silences at the default log level.
+    fn quiet_logs(&self) -> &'static [&'static str] {
+        match self {
+            Command::Lab(_) => cmd::lab::QUIET_LOGS,
+            _ => &[],
+        }
     }
-    logging::init(&cli.log);
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = compat::parse(std::env::args_os().collect());
+    logging::init(&cli.log, cli.command.quiet_logs());
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),

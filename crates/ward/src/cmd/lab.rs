@@ -27,6 +27,10 @@ fn parse_nodes(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// The lab's live line reports failed checks; the nurses' and DNS probers'
+/// own logs would drown it, so they are off unless a log level is asked for.
+pub const QUIET_LOGS: &[&str] = &["ward_nurse", "ward_lookup"];
+
 /// Arguments of `ward lab`.
 #[derive(Debug, clap::Args)]
 pub struct Args {

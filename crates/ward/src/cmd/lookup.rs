@@ -1,23 +1,21 @@
 //! `ward lookup`: the hostlookuper-compatible DNS prober as an agent
 //! (`ward lookup -hosts … -dns-servers …`, flags and `HOSTLOOKUPER_*` env vars
-//! as hostlookuper, Go single-dash spelling accepted), and `ward lookup once
-//! NAME…` printing one table per server for people or JSON for scripts.
+//! as hostlookuper; Go's single-dash spelling is `compat`'s), and `ward
+//! lookup once NAME…` printing one table per server for people or JSON for
+//! scripts.
 
-use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use ward_lookup::config::{
     parse_hosts, parse_servers, DEFAULT_DNS_SERVERS, DEFAULT_HOSTS, DEFAULT_LISTEN,
-    RESOLV_CONF_SERVER_LABEL,
 };
-use ward_lookup::{agent, Config, HostSpec, Lookup, Lookuper, QueryOutcome, ServerSpec};
+use ward_lookup::{agent, Config, HostSpec, Lookuper, ServerSpec};
 
-use crate::render::{self, millis, Format, Table};
+use crate::render::{self, Format};
+use crate::runtime::{runtime, Threads};
 
 /// The resolv.conf `ward lookup once` reads when no server is given.
 const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -131,10 +129,7 @@ impl Args {
 
 /// Runs the agent, or one round with `once`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(Threads::One)?;
     match &args.command {
         Some(LookupCommand::Once(once)) => {
             runtime.block_on(run_once(args.config(Some(once)), once.output))
@@ -148,18 +143,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_once(config: Config, format: Format) -> anyhow::Result<ExitCode> {
-    let registry = ward_lookup::metrics::registry(false);
-    let lookuper = Lookuper::new(config, &registry)?;
-    let lookups = lookuper.round().await;
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => render::json(
-            &serde_json::json!({ "resolv_conf": lookuper.resolv_conf(), "lookups": lookups }),
-            &mut out,
-        )?,
-        Format::Text => write_tables(&lookuper, &lookups, &mut out)?,
-    }
-    out.flush()?;
+    let (lookuper, lookups) = Lookuper::once(config).await?;
+    render::to_stdout(|out| render::lookup::write_once(&lookuper, &lookups, format, out))?;
     let failed = lookups.iter().filter(|l| !l.succeeded()).count();
     if failed > 0 {
         eprintln!("ward: lookup failed ({failed}/{} lookups)", lookups.len());
@@ -168,262 +153,26 @@ async fn run_once(config: Config, format: Format) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_tables(
-    lookuper: &Lookuper,
-    lookups: &[Lookup],
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let mut servers: Vec<&str> = lookuper
-        .config()
-        .servers
-        .iter()
-        .map(|s| s.label.as_str())
-        .collect();
-    if lookuper.resolv_conf().is_some() {
-        servers.push(RESOLV_CONF_SERVER_LABEL);
-    }
-    for (i, server) in servers.iter().enumerate() {
-        if i > 0 {
-            writeln!(out)?;
-        }
-        match (*server == RESOLV_CONF_SERVER_LABEL, lookuper.resolv_conf()) {
-            (true, Some(r)) => writeln!(
-                out,
-                "{server} (nameservers {}; search {}; ndots:{} timeout:{}s attempts:{})",
-                r.nameservers
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                if r.search.is_empty() {
-                    "-".to_string()
-                } else {
-                    r.search.join(" ")
-                },
-                r.ndots,
-                r.timeout.as_secs(),
-                r.attempts
-            )?,
-            _ => writeln!(out, "{server}")?,
-        }
-        let mut table = Table::new(["HOST", "LATENCY", "RCODE", "QUERIES", "ANSWERS"]);
-        for l in lookups.iter().filter(|l| l.server == *server) {
-            let rcode = match (&l.rcode, l.failure) {
-                (Some(r), Some(f)) if f.as_str() == "truncated" => format!("{r} (truncated)"),
-                (Some(r), _) => r.clone(),
-                (None, Some(f)) => format!("error: {}", f.as_str()),
-                (None, None) => "-".into(),
-            };
-            let answers = if l.answers.is_empty() {
-                l.message.clone().unwrap_or_else(|| "-".into())
-            } else {
-                l.answers.join("; ")
-            };
-            let latency = if l.transport_error {
-                "-".into()
-            } else {
-                millis(l.duration)
-            };
-            table.row([
-                l.host.clone(),
-                latency,
-                rcode,
-                l.queries_sent().to_string(),
-                answers,
-            ]);
-        }
-        table.write(out)?;
-        if *server == RESOLV_CONF_SERVER_LABEL {
-            let mut queries = Table::new(["HOST", "#", "NAME", "TYPE", "SERVER", "RESULT", "RTT"]);
-            for l in lookups.iter().filter(|l| l.server == *server) {
-                for (n, q) in l.queries.iter().enumerate() {
-                    let (result, rtt) = match &q.outcome {
-                        QueryOutcome::Answer(a) if a.truncated => {
-                            (format!("{} (truncated)", a.rcode), q.rtt)
-                        }
-                        QueryOutcome::Answer(a) => (a.rcode.clone(), q.rtt),
-                        QueryOutcome::Error { class, .. } => {
-                            (format!("error: {}", class.as_str()), None)
-                        }
-                    };
-                    queries.row([
-                        l.host.clone(),
-                        (n + 1).to_string(),
-                        q.name.clone(),
-                        q.record_type.clone(),
-                        q.server.clone(),
-                        result,
-                        rtt.map(millis).unwrap_or_else(|| "-".into()),
-                    ]);
-                }
-            }
-            writeln!(out, "\nqueries sent through {server}:")?;
-            queries.write(out)?;
-        }
-    }
-    Ok(())
-}
-
-/// hostlookuper's long flags, and whether each takes a value.
-const GO_FLAGS: &[(&str, bool)] = &[
-    ("interval", true),
-    ("timeout", true),
-    ("listen", true),
-    ("hosts", true),
-    ("dns-servers", true),
-    ("prom-histogram", false),
-    ("debug", false),
-    ("resolv-conf", true),
-    ("output", true),
-];
-
-/// ward's global flags that take a value (skipped while looking for the subcommand).
-const GLOBAL_VALUE_FLAGS: &[&str] = &["--log-level", "--log-format"];
-
-/// Rewrites Go single-dash long flags after the `lookup` subcommand
-/// (`-interval 5s`, `-dns-servers=…`) to clap's `--` form; other argv is untouched.
-pub fn normalise_args(args: Vec<OsString>) -> Vec<OsString> {
-    let Some(start) = lookup_position(&args) else {
-        return args;
-    };
-    let mut out = args;
-    let mut i = start + 1;
-    while i < out.len() {
-        let Some(arg) = out[i].to_str().map(str::to_string) else {
-            i += 1;
-            continue;
-        };
-        if arg == "--" {
-            break;
-        }
-        let single = arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 2;
-        let name = arg.trim_start_matches('-');
-        let (name, has_value) = match name.split_once('=') {
-            Some((n, _)) => (n, true),
-            None => (name, false),
-        };
-        if let Some((_, takes_value)) = GO_FLAGS.iter().find(|(n, _)| *n == name) {
-            if single {
-                out[i] = OsString::from(format!("-{arg}"));
-            }
-            if *takes_value && !has_value {
-                i += 1; // the value, never a flag
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
-fn lookup_position(args: &[OsString]) -> Option<usize> {
-    let mut i = 1;
-    while i < args.len() {
-        let arg = args[i].to_str()?;
-        if arg == "lookup" {
-            return Some(i);
-        }
-        if GLOBAL_VALUE_FLAGS.contains(&arg) {
-            i += 2;
-        } else if arg.starts_with('-') {
-            i += 1;
-        } else {
-            return None;
-        }
-    }
-    None
-}
-
-/// True when argv invokes `ward lookup`.
-pub fn is_lookup(args: &[OsString]) -> bool {
-    lookup_position(args).is_some()
-}
-
-/// For `ward lookup`, a usage error is one line naming the flag, and exit 2;
-/// help, version and other subcommands keep clap's own output.
-pub fn exit_on_parse_error(args: &[OsString], err: clap::Error) -> ! {
-    use clap::error::ErrorKind;
-    let plain = matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    );
-    if plain || !is_lookup(args) {
-        err.exit()
-    }
-    let text = err.render().to_string();
-    let line = text.lines().next().unwrap_or("invalid arguments");
-    eprintln!("ward lookup: {}", line.trim_start_matches("error: "));
-    std::process::exit(2)
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use std::ffi::OsString;
+
+    use clap::{CommandFactory, Parser};
 
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: Top,
-    }
-
-    #[derive(Debug, clap::Subcommand)]
-    enum Top {
-        Lookup(Args),
-    }
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
+    /// `ward lookup ARGS…` parsed as main parses it, Go spelling included.
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        let argv = normalise_args(os(&[&["ward", "lookup"], args].concat()));
-        Cli::try_parse_from(argv).map(|c| match c.command {
-            Top::Lookup(a) => a,
+        let argv: Vec<OsString> = ["ward", "lookup"]
+            .iter()
+            .chain(args)
+            .map(OsString::from)
+            .collect();
+        let argv = crate::compat::rewrite(&crate::Cli::command(), argv).argv;
+        crate::Cli::try_parse_from(argv).map(|c| match c.command {
+            crate::Command::Lookup(a) => a,
+            other => panic!("lookup expected, got {other:?}"),
         })
-    }
-
-    #[test]
-    fn go_single_dash_flags_are_rewritten_after_lookup_only() {
-        assert_eq!(
-            normalise_args(os(&[
-                "ward",
-                "--log-level",
-                "info",
-                "lookup",
-                "-interval",
-                "5s",
-                "-dns-servers=udp://[::1]:53",
-                "-prom-histogram",
-                "-x",
-                "--",
-                "-hosts"
-            ])),
-            os(&[
-                "ward",
-                "--log-level",
-                "info",
-                "lookup",
-                "--interval",
-                "5s",
-                "--dns-servers=udp://[::1]:53",
-                "--prom-histogram",
-                "-x",
-                "--",
-                "-hosts"
-            ])
-        );
-        assert_eq!(
-            normalise_args(os(&["ward", "probe", "-interval"])),
-            os(&["ward", "probe", "-interval"])
-        );
-        // A value that looks like a flag stays a value.
-        assert_eq!(
-            normalise_args(os(&["ward", "lookup", "-hosts", "-debug"])),
-            os(&["ward", "lookup", "--hosts", "-debug"])
-        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod e2e;
 pub mod keepalive;
 pub mod load;
+pub mod lookup;
 pub mod probe;
 pub mod slo;
 
