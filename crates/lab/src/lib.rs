@@ -27,7 +27,6 @@ use ward_agent::Lifecycle;
 use ward_kube_sim::dns::{ClusterDns, DnsConfig, DEFAULT_ZONE};
 use ward_kube_sim::{store, KubeSim};
 use ward_lookup::{Lookup, Lookuper};
-use ward_nurse::config::Toggles;
 use ward_nurse::status::{Cell, NodeStatus};
 use ward_nurse::{Faults, Hooks, NurseConfig};
 
@@ -677,18 +676,10 @@ impl Inner {
             namespace: NAMESPACE.into(),
             neighbour_filter: format!("{}={}", LABEL.0, LABEL.1),
             neighbour_limit: c.neighbour_limit,
-            allow_unschedulable: false,
             check_interval: c.check_interval,
             jitter: 0.5,
             check_timeout: c.check_timeout,
             shutdown_duration: Duration::ZERO,
-            reuse_connections: false,
-            toggles: Toggles::default(),
-            extra_checks: Vec::new(),
-            histograms: Default::default(),
-            expose_metadata: false,
-            insecure: false,
-            extra_ca: None,
             service_account_ca: self.files.path().join("ca.crt"),
             token_file: self.files.path().join("token"),
             api_server_host: "127.0.0.1".into(),
@@ -697,8 +688,8 @@ impl Inner {
             pod_name: format!("ward-nurse-{}", node.name),
             node_name: Some(node.name.clone()),
             listen: SocketAddr::from((node.ip, self.nurse_port)),
-            tls: None,
             neighbour_port: self.nurse_port,
+            ..NurseConfig::default()
         }
     }
 

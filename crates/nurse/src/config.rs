@@ -189,6 +189,45 @@ pub struct NurseConfig {
     pub neighbour_port: u16,
 }
 
+/// Where a pod's ServiceAccount token and CA are mounted.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+impl Default for NurseConfig {
+    /// kubenurse's defaults (each `KUBENURSE_*` variable unset), ward's for
+    /// what kubenurse does not configure.
+    fn default() -> Self {
+        Self {
+            ingress_url: String::new(),
+            service_url: String::new(),
+            namespace: String::new(),
+            neighbour_filter: String::new(),
+            neighbour_limit: 10,
+            allow_unschedulable: false,
+            check_interval: Duration::from_secs(5),
+            jitter: 1.0,
+            check_timeout: Duration::from_secs(6),
+            shutdown_duration: Duration::from_secs(5),
+            reuse_connections: false,
+            toggles: Toggles::default(),
+            extra_checks: Vec::new(),
+            histograms: HistogramKind::default(),
+            expose_metadata: false,
+            insecure: false,
+            extra_ca: None,
+            service_account_ca: PathBuf::from(SERVICE_ACCOUNT_DIR).join("ca.crt"),
+            token_file: PathBuf::from(SERVICE_ACCOUNT_DIR).join("token"),
+            api_server_host: String::new(),
+            api_server_port: 443,
+            api_server_dns: "kubernetes.default.svc.cluster.local".into(),
+            pod_name: String::new(),
+            node_name: None,
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls: None,
+            neighbour_port: 8080,
+        }
+    }
+}
+
 /// HTTPS serving settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeTls {
@@ -198,6 +237,14 @@ pub struct ServeTls {
     pub cert_file: PathBuf,
     /// Private key (PEM).
     pub key_file: PathBuf,
+}
+
+impl ServeTls {
+    /// kubenurse's HTTPS listener, `:8443` (also the neighbours' port with TLS).
+    pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::UNSPECIFIED,
+        8443,
+    ));
 }
 
 #[cfg(test)]

@@ -63,6 +63,57 @@ pub fn checked_by<'a>(node: &str, nodes: &'a [String], limit: i64) -> Vec<&'a st
     by.into_iter().map(|(_, n)| n).collect()
 }
 
+/// Who checks whom around one node: what `ward nurse ring` shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RingReport {
+    /// The node shown.
+    pub node: String,
+    /// Its position on the ring.
+    #[serde(skip)]
+    pub position: u64,
+    /// The nodes it checks, nearest first.
+    pub checks: Vec<String>,
+    /// The nodes that check it.
+    pub checked_by: Vec<String>,
+}
+
+/// Why a ring cannot be shown.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{node:?}: not among the {nodes} nodes")]
+pub struct UnknownNode {
+    /// The node asked for.
+    pub node: String,
+    /// How many nodes there are.
+    pub nodes: usize,
+}
+
+/// The ring around `node` among `nodes` with `limit` neighbours per node (0: all).
+pub fn report(node: &str, mut nodes: Vec<String>, limit: i64) -> Result<RingReport, UnknownNode> {
+    if !nodes.iter().any(|n| n == node) {
+        return Err(UnknownNode {
+            node: node.to_string(),
+            nodes: nodes.len(),
+        });
+    }
+    nodes.sort();
+    let owned = |v: Vec<&str>| v.into_iter().map(String::from).collect();
+    Ok(RingReport {
+        node: node.to_string(),
+        position: position(node),
+        checks: owned(checks(node, &nodes, limit)),
+        checked_by: owned(checked_by(node, &nodes, limit)),
+    })
+}
+
+/// Node names from a file's text: one per line, blank lines and `#` comments skipped.
+pub fn node_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +181,19 @@ mod tests {
         assert_eq!(checks("node-1", &nodes, -1).len(), 5);
         assert_eq!(checks("node-1", &nodes, 10).len(), 5);
         assert_eq!(checks("node-1", &nodes[..1], 10), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_report_names_who_checks_whom_and_refuses_unknown_nodes() {
+        let nodes = node_list("# nodes\nnode-c\n\n  node-a  \nnode-b\n");
+        assert_eq!(nodes, ["node-c", "node-a", "node-b"]);
+        let r = report("node-a", nodes.clone(), 0).unwrap();
+        assert_eq!(r.checks.len(), 2);
+        assert_eq!(r.checked_by.len(), 2);
+        assert_eq!(r.position, position("node-a"));
+        assert_eq!(
+            report("node-x", nodes, 1).unwrap_err().to_string(),
+            "\"node-x\": not among the 3 nodes"
+        );
     }
 }

@@ -5,12 +5,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::Serialize;
 use ward_agent::metrics::HistogramKind;
 use ward_agent::Lifecycle;
+use ward_duration::GoDuration;
 use ward_nurse::config::{
     flag_on, parse_buckets, parse_extra_checks, toggle_on, ServeTls, Toggles,
 };
@@ -27,9 +26,14 @@ fn kube_toggle(s: &str) -> Result<bool, String> {
     Ok(toggle_on(s))
 }
 
+/// The library's defaults, which are the flags' defaults.
+fn defaults() -> NurseConfig {
+    NurseConfig::default()
+}
+
 fn neighbour_limit(s: &str) -> Result<i64, String> {
     if s.is_empty() {
-        return Ok(10);
+        return Ok(defaults().neighbour_limit);
     }
     match s.parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n),
@@ -70,17 +74,17 @@ struct AgentArgs {
     #[arg(long, env = "KUBENURSE_NEIGHBOUR_FILTER", default_value = "")]
     neighbour_filter: String,
     /// How many ring neighbours to check (0: all).
-    #[arg(long, env = "KUBENURSE_NEIGHBOUR_LIMIT", default_value = "10", value_parser = neighbour_limit)]
+    #[arg(long, env = "KUBENURSE_NEIGHBOUR_LIMIT", default_value_t = defaults().neighbour_limit, value_parser = neighbour_limit)]
     neighbour_limit: i64,
     /// Also check neighbours on cordoned nodes (`true` to enable).
     #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     allow_unschedulable: bool,
     /// Time between check rounds.
-    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value = "5s", value_parser = ward_duration::parse)]
-    check_interval: Duration,
+    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval))]
+    check_interval: GoDuration,
     /// Lameduck period after SIGTERM before the servers stop.
-    #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value = "5s", value_parser = ward_duration::parse)]
-    shutdown_duration: Duration,
+    #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value_t = GoDuration(defaults().shutdown_duration))]
+    shutdown_duration: GoDuration,
     /// Reuse keep-alive connections between rounds (`true` to enable).
     #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     reuse_connections: bool,
@@ -130,14 +134,10 @@ struct AgentArgs {
     #[arg(long, env = "KUBERNETES_SERVICE_HOST", default_value = "")]
     kubernetes_service_host: String,
     /// API server port for both API-server checks.
-    #[arg(long, env = "KUBERNETES_SERVICE_PORT", default_value = "443")]
+    #[arg(long, env = "KUBERNETES_SERVICE_PORT", default_value_t = defaults().api_server_port)]
     kubernetes_service_port: u16,
     /// API server DNS name for `api_server_dns`.
-    #[arg(
-        long,
-        env = "KUBERNETES_SERVICE_DNS",
-        default_value = "kubernetes.default.svc.cluster.local"
-    )]
+    #[arg(long, env = "KUBERNETES_SERVICE_DNS", default_value_t = defaults().api_server_dns)]
     kubernetes_service_dns: String,
     /// This pod's name (downward API); defaults to the host name.
     #[arg(long, env = "POD_NAME")]
@@ -146,33 +146,25 @@ struct AgentArgs {
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
     /// Address of the plain HTTP endpoints.
-    #[arg(long, env = "WARD_NURSE_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "WARD_NURSE_LISTEN", default_value_t = defaults().listen)]
     listen: SocketAddr,
     /// Address of the HTTPS endpoints (with `USE_TLS`).
-    #[arg(long, env = "WARD_NURSE_TLS_LISTEN", default_value = "0.0.0.0:8443")]
+    #[arg(long, env = "WARD_NURSE_TLS_LISTEN", default_value_t = ServeTls::DEFAULT_LISTEN)]
     tls_listen: SocketAddr,
     /// Port of the neighbours' endpoints (default 8080, or 8443 with TLS).
     #[arg(long, env = "WARD_NURSE_NEIGHBOUR_PORT")]
     neighbour_port: Option<u16>,
     /// Deadline of one check.
-    #[arg(long, env = "WARD_NURSE_CHECK_TIMEOUT", default_value = "6s", value_parser = ward_duration::parse)]
-    check_timeout: Duration,
+    #[arg(long, env = "WARD_NURSE_CHECK_TIMEOUT", default_value_t = GoDuration(defaults().check_timeout))]
+    check_timeout: GoDuration,
     /// Fraction of the interval (0 to 1) by which the first round is randomly delayed.
-    #[arg(long, env = "WARD_NURSE_JITTER", default_value_t = 1.0)]
+    #[arg(long, env = "WARD_NURSE_JITTER", default_value_t = defaults().jitter)]
     jitter: f64,
     /// ServiceAccount token sent to the API server.
-    #[arg(
-        long,
-        env = "WARD_NURSE_TOKEN_FILE",
-        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    )]
+    #[arg(long, env = "WARD_NURSE_TOKEN_FILE", default_value_os_t = defaults().token_file)]
     token_file: PathBuf,
     /// ServiceAccount CA, trusted when present.
-    #[arg(
-        long,
-        env = "WARD_NURSE_SERVICE_ACCOUNT_CA",
-        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-    )]
+    #[arg(long, env = "WARD_NURSE_SERVICE_ACCOUNT_CA", default_value_os_t = defaults().service_account_ca)]
     service_account_ca: PathBuf,
 }
 
@@ -183,7 +175,7 @@ struct RingArgs {
     #[arg(long)]
     node: String,
     /// Neighbours per node (0: all).
-    #[arg(long, default_value = "10", value_parser = neighbour_limit)]
+    #[arg(long, default_value_t = defaults().neighbour_limit, value_parser = neighbour_limit)]
     limit: i64,
     /// File with one node name per line (default: the nodes of the cluster).
     #[arg(long)]
@@ -242,10 +234,10 @@ impl AgentArgs {
             neighbour_filter: self.neighbour_filter,
             neighbour_limit: self.neighbour_limit,
             allow_unschedulable: self.allow_unschedulable,
-            check_interval: self.check_interval,
+            check_interval: self.check_interval.0,
             jitter: self.jitter,
-            check_timeout: self.check_timeout,
-            shutdown_duration: self.shutdown_duration,
+            check_timeout: self.check_timeout.0,
+            shutdown_duration: self.shutdown_duration.0,
             reuse_connections: self.reuse_connections,
             toggles,
             extra_checks,
@@ -261,9 +253,10 @@ impl AgentArgs {
             pod_name,
             node_name: self.node_name.filter(|n| !n.is_empty()),
             listen: self.listen,
-            neighbour_port: self
-                .neighbour_port
-                .unwrap_or(if tls.is_some() { 8443 } else { 8080 }),
+            neighbour_port: self.neighbour_port.unwrap_or(match tls {
+                Some(_) => ServeTls::DEFAULT_LISTEN.port(),
+                None => defaults().neighbour_port,
+            }),
             tls,
         })
     }
@@ -292,22 +285,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[derive(Serialize)]
-struct RingReport<'a> {
-    node: &'a str,
-    checks: Vec<&'a str>,
-    checked_by: Vec<&'a str>,
-}
-
 async fn run_ring(args: RingArgs) -> anyhow::Result<ExitCode> {
-    let mut nodes: Vec<String> = match &args.nodes_file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("--nodes-file {}", path.display()))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(String::from)
-            .collect(),
+    let nodes = match &args.nodes_file {
+        Some(path) => ring::node_list(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("--nodes-file {}", path.display()))?,
+        ),
         None => {
             let client = ward_nurse::kube_client()
                 .await
@@ -317,49 +300,16 @@ async fn run_ring(args: RingArgs) -> anyhow::Result<ExitCode> {
                 .context("listing nodes")?
         }
     };
-    if !nodes.contains(&args.node) {
-        bail!(
-            "--node {:?}: not among the {} nodes",
-            args.node,
-            nodes.len()
-        );
-    }
-    nodes.sort();
-    let report = RingReport {
-        node: &args.node,
-        checks: ring::checks(&args.node, &nodes, args.limit),
-        checked_by: ring::checked_by(&args.node, &nodes, args.limit),
-    };
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        Format::Json => render::json(&report, &mut out)?,
-        Format::Text => {
-            use std::io::Write;
-            writeln!(
-                out,
-                "{} (ring position {:016x})",
-                report.node,
-                ring::position(report.node)
-            )?;
-            writeln!(
-                out,
-                "checks ({}):     {}",
-                report.checks.len(),
-                report.checks.join(" ")
-            )?;
-            writeln!(
-                out,
-                "checked by ({}): {}",
-                report.checked_by.len(),
-                report.checked_by.join(" ")
-            )?;
-        }
-    }
+    let report =
+        ring::report(&args.node, nodes, args.limit).map_err(|e| anyhow::anyhow!("--node {e}"))?;
+    render::to_stdout(|out| render::nurse::write_ring(&report, args.output, out))?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
     use super::*;

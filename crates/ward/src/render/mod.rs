@@ -7,6 +7,7 @@ pub mod e2e;
 pub mod keepalive;
 pub mod load;
 pub mod lookup;
+pub mod nurse;
 pub mod probe;
 pub mod slo;
 
