@@ -14,6 +14,7 @@
 
 pub mod fault;
 mod http;
+mod run;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -2,14 +2,13 @@
 //! ingress/service path, the mesh dashboard and fault injection; prints a
 //! live line per check interval and a summary of the failing paths at the end.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
-use crate::render::{self, Format, Table};
+use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
@@ -80,168 +79,33 @@ impl Args {
     }
 }
 
-/// Runs the lab until Ctrl-C or `--duration`, then prints the summary.
+/// Runs the lab until Ctrl-C, SIGTERM or `--duration`, then prints the summary.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::Workers(2))?;
     runtime.block_on(async {
         let lab = Lab::start(args.config()).await?;
-        {
-            let mut err = std::io::stderr().lock();
-            writeln!(
-                err,
-                "ward lab: {} nodes, nurses on 127.0.0.2..{}, API server {}, cluster DNS {} (udp, tcp)",
-                args.nodes,
-                lab.nurse_addr(args.nodes - 1),
-                lab.api_url(),
-                lab.dns_addr()
-            )?;
-            writeln!(err, "dashboard: {}", lab.dashboard_url())?;
-        }
+        eprintln!(
+            "ward lab: {} nodes, nurses on 127.0.0.2..{}, API server {}, cluster DNS {} (udp, tcp)\ndashboard: {}",
+            args.nodes,
+            lab.nurse_addr(args.nodes - 1),
+            lab.api_url(),
+            lab.dns_addr(),
+            lab.dashboard_url()
+        );
         // The URL on stdout too, first line, for scripts.
         println!("{}", lab.dashboard_url());
-        let deadline = async {
-            match args.duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
+        let live = |s: &Summary| {
+            if args.live {
+                let _ = render::lab::write_live(s, &mut std::io::stderr().lock());
             }
         };
-        tokio::pin!(deadline);
-        // SIGTERM (`timeout`, `kill`, a container runtime) ends the lab as Ctrl-C does.
-        let terminated = ward_agent::lifecycle::cancel_on_termination();
-        let mut tick = tokio::time::interval(
-            args.check_interval
-                .max(ward_agent::schedule::MIN_INTERVAL),
-        );
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = &mut deadline => break,
-                _ = terminated.cancelled() => break,
-                _ = tick.tick() => if args.live {
-                    let _ = writeln!(std::io::stderr().lock(), "{}", live_line(&lab.live()));
-                },
-            }
-        }
-        let summary = lab.stop().await;
-        let mut out = std::io::stdout().lock();
-        match args.output {
-            Format::Json => render::json(&summary, &mut out)?,
-            Format::Text => write_summary(&summary, &mut out)?,
-        }
+        let stop = ward_agent::lifecycle::cancel_on_termination();
+        let summary = lab
+            .run_until(args.duration, args.check_interval, stop, live)
+            .await;
+        render::to_stdout(|out| render::lab::write(&summary, args.output, out))?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn live_line(s: &Summary) -> String {
-    let mut line = format!(
-        "{:>6.1}s  rounds {:>5}  paths {}/{} ok",
-        s.elapsed_seconds,
-        s.rounds,
-        s.paths_now - s.paths_failing_now,
-        s.paths_now
-    );
-    let failing: Vec<String> = s
-        .failing_paths
-        .iter()
-        .filter(|f| f.tally.failing_now)
-        .map(|f| {
-            format!(
-                "{}→{} ({})",
-                f.from,
-                f.to,
-                f.tally.last_class.as_deref().unwrap_or("error")
-            )
-        })
-        .collect();
-    if !failing.is_empty() {
-        line.push_str(&format!("  failing: {}", failing.join(", ")));
-    }
-    // Other checks (API server, ingress, service, DNS): per check, on how many nodes.
-    let mut checks: std::collections::BTreeMap<&str, (usize, &str)> = Default::default();
-    for f in s.failing_checks.iter().filter(|f| f.tally.failing_now) {
-        let e = checks.entry(&f.to).or_insert((0, "error"));
-        e.0 += 1;
-        e.1 = f.tally.last_class.as_deref().unwrap_or("error");
-    }
-    if !checks.is_empty() {
-        let list: Vec<String> = checks
-            .iter()
-            .map(|(check, (nodes, class))| format!("{check} ({class}) on {nodes} nodes"))
-            .collect();
-        line.push_str(&format!("  checks failing: {}", list.join(", ")));
-    }
-    if !s.faults.is_empty() {
-        line.push_str(&format!("  faults: {}", s.faults.join(" ")));
-    }
-    line
-}
-
-fn write_summary(s: &Summary, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "ward lab summary: {} nodes, {:.1}s, {} rounds, {} path checks, {} failed",
-        s.nodes, s.elapsed_seconds, s.rounds, s.path_checks, s.path_failures
-    )?;
-    if !s.faults_applied.is_empty() {
-        writeln!(out, "faults applied: {}", s.faults_applied.join(" "))?;
-    }
-    if !s.dns_checks.is_empty() {
-        let list: Vec<String> = s
-            .dns_checks
-            .iter()
-            .map(|d| format!("{} {} ok, {} failed", d.check, d.ok, d.failed))
-            .collect();
-        writeln!(out, "dns checks: {}", list.join("; "))?;
-    }
-    if s.failing_paths.is_empty() {
-        writeln!(out, "failing paths: none")?;
-    } else {
-        writeln!(out, "failing paths:")?;
-        failing_table(["from", "to"], &s.failing_paths, out)?;
-    }
-    if !s.failing_checks.is_empty() {
-        writeln!(out, "failing checks:")?;
-        failing_table(["node", "check"], &s.failing_checks, out)?;
-    }
-    Ok(())
-}
-
-/// The table of failing paths or checks, `first` naming the two key columns.
-fn failing_table(
-    first: [&str; 2],
-    failing: &[ward_lab::Failing],
-    out: &mut impl Write,
-) -> std::io::Result<()> {
-    let [a, b] = first;
-    let mut t = Table::new([a, b, "failed", "checks", "failing now", "last error"]);
-    for f in failing {
-        t.row(failing_row(f));
-    }
-    t.write(out)
-}
-
-fn failing_row(f: &ward_lab::Failing) -> Vec<String> {
-    let mut error = format!(
-        "{}: {}",
-        f.tally.last_class.as_deref().unwrap_or("error"),
-        f.tally.last_error.as_deref().unwrap_or("")
-    );
-    if error.len() > 100 {
-        let mut cut = 100;
-        while !error.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        error.truncate(cut);
-        error.push('…');
-    }
-    vec![
-        f.from.clone(),
-        f.to.clone(),
-        f.tally.failed.to_string(),
-        (f.tally.ok + f.tally.failed).to_string(),
-        if f.tally.failing_now { "yes" } else { "no" }.to_string(),
-        error,
-    ]
 }
 
 #[cfg(test)]
@@ -289,68 +153,6 @@ mod tests {
         assert_eq!(
             cli.args.faults,
             [Fault::DnsDown, Fault::DnsDelay(Duration::from_millis(200))]
-        );
-    }
-
-    fn dns_down_summary() -> Summary {
-        let failing = |node: &str, check: &str| ward_lab::Failing {
-            from: node.into(),
-            to: check.into(),
-            tally: ward_lab::Tally {
-                ok: 1,
-                failed: 2,
-                last_class: Some("timeout".into()),
-                last_error: Some("no answer within 1s".into()),
-                failing_now: true,
-            },
-        };
-        let check = "dns:kubernetes.default.svc.cluster.local";
-        Summary {
-            nodes: 2,
-            elapsed_seconds: 3.0,
-            rounds: 6,
-            path_checks: 6,
-            path_failures: 0,
-            paths_now: 2,
-            paths_failing_now: 0,
-            failing_paths: vec![],
-            failing_checks: vec![failing("node-1", check), failing("node-2", check)],
-            dns_checks: vec![ward_lab::DnsCheck {
-                check: check.into(),
-                ok: 2,
-                failed: 4,
-                nodes_failing_now: 2,
-            }],
-            faults: vec!["dns-down".into()],
-            faults_applied: vec!["dns-down".into()],
-        }
-    }
-
-    #[test]
-    fn dns_checks_in_the_live_line_and_the_summary() {
-        let s = dns_down_summary();
-        assert_eq!(
-            live_line(&s),
-            "   3.0s  rounds     6  paths 2/2 ok  checks failing: \
-             dns:kubernetes.default.svc.cluster.local (timeout) on 2 nodes  faults: dns-down"
-        );
-        let mut out = Vec::new();
-        write_summary(&s, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines[..4],
-            [
-                "ward lab summary: 2 nodes, 3.0s, 6 rounds, 6 path checks, 0 failed",
-                "faults applied: dns-down",
-                "dns checks: dns:kubernetes.default.svc.cluster.local 2 ok, 4 failed",
-                "failing paths: none",
-            ]
-        );
-        assert_eq!(lines[4], "failing checks:");
-        assert!(
-            lines[6].starts_with("node-1  dns:kubernetes.default.svc.cluster.local  2 "),
-            "{text}"
         );
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod e2e;
 pub mod keepalive;
+pub mod lab;
 pub mod load;
 pub mod lookup;
 pub mod nurse;
