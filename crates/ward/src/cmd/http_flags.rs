@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use ward_probe::http::{HttpRequest, HttpVersion};
 use ward_probe::tls::{Roots, TlsConfig};
 use ward_probe::{ConfigError, TlsFile};
@@ -130,13 +130,29 @@ pub fn request_for(
     request.method = method
         .parse()
         .map_err(|_| anyhow::anyhow!("--method {method:?}: not an HTTP method"))?;
-    for header in &args.headers {
-        request.headers.push(crate::cmd::values::header(header)?);
+    for header_arg in &args.headers {
+        request.headers.push(header(header_arg)?);
     }
     if let Some(data) = &args.data {
         request.body = data.clone().into();
     }
     Ok(request)
+}
+
+/// Parses a `--header` value, `Name: value`, into an HTTP header.
+fn header(input: &str) -> anyhow::Result<(http::header::HeaderName, http::header::HeaderValue)> {
+    let (name, value) = input
+        .split_once(':')
+        .with_context(|| format!("--header {input:?}: expected `Name: value`"))?;
+    Ok((
+        name.trim()
+            .parse()
+            .with_context(|| format!("--header {input:?}: invalid header name"))?,
+        value
+            .trim()
+            .parse()
+            .with_context(|| format!("--header {input:?}: invalid header value"))?,
+    ))
 }
 
 #[cfg(test)]

@@ -10,4 +10,3 @@ pub mod lookup;
 pub mod nurse;
 pub mod probe;
 pub mod slo;
-pub mod values;

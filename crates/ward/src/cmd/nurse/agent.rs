@@ -1,0 +1,260 @@
+//! The nurse agent's flags: every `KUBENURSE_*` variable with kubenurse's
+//! defaults (the library's) and parse rules, ward's own settings, and their
+//! conversion to a [`NurseConfig`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use ward_agent::metrics::HistogramKind;
+use ward_duration::GoDuration;
+use ward_nurse::config::{parse_buckets, parse_extra_checks, ServeTls, Toggles};
+use ward_nurse::NurseConfig;
+
+use super::{defaults, kube_flag, kube_toggle, neighbour_limit};
+
+/// The agent's settings; each flag falls back to kubenurse's environment variable.
+#[derive(Debug, clap::Args)]
+pub(super) struct AgentArgs {
+    /// Base URL of this DaemonSet's Ingress (`/alwayshappy` is appended).
+    #[arg(long, env = "KUBENURSE_INGRESS_URL", default_value = "")]
+    ingress_url: String,
+    /// Base URL of this DaemonSet's Service (`/alwayshappy` is appended).
+    #[arg(long, env = "KUBENURSE_SERVICE_URL", default_value = "")]
+    service_url: String,
+    /// Namespace of the neighbour pods (empty: all namespaces).
+    #[arg(long, env = "KUBENURSE_NAMESPACE", default_value = "")]
+    namespace: String,
+    /// Label selector of the neighbour pods.
+    #[arg(long, env = "KUBENURSE_NEIGHBOUR_FILTER", default_value = "")]
+    neighbour_filter: String,
+    /// How many ring neighbours to check (0: all).
+    #[arg(long, env = "KUBENURSE_NEIGHBOUR_LIMIT", default_value_t = defaults().neighbour_limit, value_parser = neighbour_limit)]
+    neighbour_limit: i64,
+    /// Also check neighbours on cordoned nodes (`true` to enable).
+    #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    allow_unschedulable: bool,
+    /// Time between check rounds.
+    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval))]
+    check_interval: GoDuration,
+    /// Lameduck period after SIGTERM before the servers stop.
+    #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value_t = GoDuration(defaults().shutdown_duration))]
+    shutdown_duration: GoDuration,
+    /// Reuse keep-alive connections between rounds (`true` to enable).
+    #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    reuse_connections: bool,
+    /// Check the API server by IP (`false` to disable).
+    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DIRECT", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    check_api_server_direct: bool,
+    /// Check the API server by DNS name (`false` to disable).
+    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DNS", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    check_api_server_dns: bool,
+    /// Check the Ingress round trip (`false` to disable).
+    #[arg(long, env = "KUBENURSE_CHECK_ME_INGRESS", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    check_me_ingress: bool,
+    /// Check the Service round trip (`false` to disable).
+    #[arg(long, env = "KUBENURSE_CHECK_ME_SERVICE", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    check_me_service: bool,
+    /// Discover and check ring neighbours (`false` to disable).
+    #[arg(long, env = "KUBENURSE_CHECK_NEIGHBOURHOOD", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    check_neighbourhood: bool,
+    /// Extra checks, `name:url|name:tcp://host:port|name:dns://server/name`.
+    #[arg(long, env = "KUBENURSE_EXTRA_CHECKS", default_value = "")]
+    extra_checks: String,
+    /// Histogram bucket bounds, comma-separated and increasing.
+    #[arg(long, env = "KUBENURSE_HISTOGRAM_BUCKETS", default_value = "")]
+    histogram_buckets: String,
+    /// Use VictoriaMetrics `vmrange` histograms (`true` to enable).
+    #[arg(long, env = "KUBENURSE_VICTORIAMETRICS_HISTOGRAM", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    victoriametrics_histogram: bool,
+    /// Write `# HELP`/`# TYPE` lines (`true` to enable).
+    #[arg(long, env = "KUBENURSE_EXPOSE_METADATA", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    expose_metadata: bool,
+    /// Skip TLS verification of outgoing checks (`true` to enable).
+    #[arg(long, env = "KUBENURSE_INSECURE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    insecure: bool,
+    /// Extra CA file (PEM) trusted by outgoing checks.
+    #[arg(long, env = "KUBENURSE_EXTRA_CA")]
+    extra_ca: Option<PathBuf>,
+    /// Also serve HTTPS and check neighbours over HTTPS (`true` to enable).
+    #[arg(long, env = "KUBENURSE_USE_TLS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    use_tls: bool,
+    /// Server certificate (PEM) for HTTPS.
+    #[arg(long, env = "KUBENURSE_CERT_FILE")]
+    cert_file: Option<PathBuf>,
+    /// Server key (PEM) for HTTPS.
+    #[arg(long, env = "KUBENURSE_CERT_KEY")]
+    cert_key: Option<PathBuf>,
+    /// API server address for `api_server_direct`.
+    #[arg(long, env = "KUBERNETES_SERVICE_HOST", default_value = "")]
+    kubernetes_service_host: String,
+    /// API server port for both API-server checks.
+    #[arg(long, env = "KUBERNETES_SERVICE_PORT", default_value_t = defaults().api_server_port)]
+    kubernetes_service_port: u16,
+    /// API server DNS name for `api_server_dns`.
+    #[arg(long, env = "KUBERNETES_SERVICE_DNS", default_value_t = defaults().api_server_dns)]
+    kubernetes_service_dns: String,
+    /// This pod's name (downward API); defaults to the host name.
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// This pod's node (downward API); found from the pod when absent.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+    /// Address of the plain HTTP endpoints.
+    #[arg(long, env = "WARD_NURSE_LISTEN", default_value_t = defaults().listen)]
+    listen: SocketAddr,
+    /// Address of the HTTPS endpoints (with `USE_TLS`).
+    #[arg(long, env = "WARD_NURSE_TLS_LISTEN", default_value_t = ServeTls::DEFAULT_LISTEN)]
+    tls_listen: SocketAddr,
+    /// Port of the neighbours' endpoints (default 8080, or 8443 with TLS).
+    #[arg(long, env = "WARD_NURSE_NEIGHBOUR_PORT")]
+    neighbour_port: Option<u16>,
+    /// Deadline of one check.
+    #[arg(long, env = "WARD_NURSE_CHECK_TIMEOUT", default_value_t = GoDuration(defaults().check_timeout))]
+    check_timeout: GoDuration,
+    /// Fraction of the interval (0 to 1) by which the first round is randomly delayed.
+    #[arg(long, env = "WARD_NURSE_JITTER", default_value_t = defaults().jitter)]
+    jitter: f64,
+    /// ServiceAccount token sent to the API server.
+    #[arg(long, env = "WARD_NURSE_TOKEN_FILE", default_value_os_t = defaults().token_file)]
+    token_file: PathBuf,
+    /// ServiceAccount CA, trusted when present.
+    #[arg(long, env = "WARD_NURSE_SERVICE_ACCOUNT_CA", default_value_os_t = defaults().service_account_ca)]
+    service_account_ca: PathBuf,
+}
+
+impl AgentArgs {
+    pub(super) fn into_config(self) -> anyhow::Result<NurseConfig> {
+        let extra_checks = parse_extra_checks(&self.extra_checks)?;
+        let histograms = if self.victoriametrics_histogram {
+            HistogramKind::VictoriaMetrics
+        } else if self.histogram_buckets.is_empty() {
+            HistogramKind::default()
+        } else {
+            HistogramKind::Prometheus(parse_buckets(&self.histogram_buckets)?)
+        };
+        let tls = if self.use_tls {
+            let (Some(cert_file), Some(key_file)) = (self.cert_file, self.cert_key) else {
+                bail!("KUBENURSE_USE_TLS=true needs KUBENURSE_CERT_FILE and KUBENURSE_CERT_KEY");
+            };
+            Some(ServeTls {
+                listen: self.tls_listen,
+                cert_file,
+                key_file,
+            })
+        } else {
+            None
+        };
+        let toggles = Toggles {
+            api_server_direct: self.check_api_server_direct,
+            api_server_dns: self.check_api_server_dns,
+            me_ingress: self.check_me_ingress,
+            me_service: self.check_me_service,
+            neighbourhood: self.check_neighbourhood,
+        };
+        if (toggles.api_server_direct || toggles.api_server_dns)
+            && self.kubernetes_service_host.is_empty()
+        {
+            bail!("KUBERNETES_SERVICE_HOST is empty: set it, or KUBENURSE_CHECK_API_SERVER_DIRECT=false and KUBENURSE_CHECK_API_SERVER_DNS=false");
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            bail!("WARD_NURSE_JITTER={}: must be between 0 and 1", self.jitter);
+        }
+        let pod_name = self
+            .pod_name
+            .filter(|p| !p.is_empty())
+            .or_else(ward_agent::host_name)
+            .unwrap_or_default();
+        Ok(NurseConfig {
+            ingress_url: self.ingress_url,
+            service_url: self.service_url,
+            namespace: self.namespace,
+            neighbour_filter: self.neighbour_filter,
+            neighbour_limit: self.neighbour_limit,
+            allow_unschedulable: self.allow_unschedulable,
+            check_interval: self.check_interval.0,
+            jitter: self.jitter,
+            check_timeout: self.check_timeout.0,
+            shutdown_duration: self.shutdown_duration.0,
+            reuse_connections: self.reuse_connections,
+            toggles,
+            extra_checks,
+            histograms,
+            expose_metadata: self.expose_metadata,
+            insecure: self.insecure,
+            extra_ca: self.extra_ca,
+            service_account_ca: self.service_account_ca,
+            token_file: self.token_file,
+            api_server_host: self.kubernetes_service_host,
+            api_server_port: self.kubernetes_service_port,
+            api_server_dns: self.kubernetes_service_dns,
+            pod_name,
+            node_name: self.node_name.filter(|n| !n.is_empty()),
+            listen: self.listen,
+            neighbour_port: self.neighbour_port.unwrap_or(match tls {
+                Some(_) => ServeTls::DEFAULT_LISTEN.port(),
+                None => defaults().neighbour_port,
+            }),
+            tls,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        agent: AgentArgs,
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_or_variable() {
+        let err = Cli::try_parse_from(["nurse", "--check-interval", "5x"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid value '5x' for '--check-interval <CHECK_INTERVAL>'"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from(["nurse", "--neighbour-limit=-3"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must be 0 (check every neighbour) or a positive number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn kubenurse_boolean_rules_apply_to_flags() {
+        let cli = Cli::try_parse_from([
+            "nurse",
+            "--check-me-ingress",
+            "False",
+            "--reuse-connections",
+            "True",
+            "--kubernetes-service-host",
+            "10.0.0.1",
+        ])
+        .unwrap();
+        assert!(
+            cli.agent.check_me_ingress,
+            "only the literal false disables"
+        );
+        assert!(
+            !cli.agent.reuse_connections,
+            "only the literal true enables"
+        );
+        let config = cli.agent.into_config().unwrap();
+        assert_eq!(config.neighbour_limit, 10);
+        assert_eq!(config.check_interval, Duration::from_secs(5));
+        assert_eq!(config.neighbour_port, 8080);
+    }
+}
