@@ -3,9 +3,10 @@
 //! package reads `-interval 5s` and `--interval 5s` alike and reports a bad
 //! flag in one line, and manifests written for those tools must keep working.
 //!
-//! Which subcommands: those whose own flags are all long ones (a Go flag set
-//! has no short flags), found in the clap definitions, so this module knows
-//! no subcommand by name. Within them (and their subcommands) `-name` and
+//! Which subcommands: those configured as those agents are, every flag of
+//! their own a long one (a Go flag set has no short flags) with an
+//! environment variable, found in the clap definitions, so this module
+//! knows no subcommand by name. Within them (and their subcommands) `-name` and
 //! `-name=value` become `--name…` where `name` is one of the command's long
 //! flags; short flags (`-o`) and values are left as they are. Other
 //! subcommands see their argv unchanged and clap's own errors.
@@ -55,13 +56,15 @@ fn generated(arg: &Arg) -> bool {
     matches!(arg.get_id().as_str(), "help" | "version")
 }
 
-/// A command whose own flags are all long ones, as in a Go flag set.
+/// A command configured as the Go agents it replaces are: its own flags all
+/// long ones (a Go flag set has no short flags), each with its environment
+/// variable.
 fn speaks_go(cmd: &Command) -> bool {
     let mut own = cmd
         .get_arguments()
         .filter(|a| !generated(a) && !a.is_global_set() && !a.is_positional())
         .peekable();
-    own.peek().is_some() && own.all(|a| a.get_short().is_none())
+    own.peek().is_some() && own.all(|a| a.get_short().is_none() && a.get_env().is_some())
 }
 
 /// True when the flag's value is the next argument (not `--flag=value` only).

@@ -10,7 +10,7 @@ mod runtime;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Version line: crate version and the git commit it was built from.
 const VERSION: &str = concat!(
@@ -50,6 +50,10 @@ enum Command {
     Lab(cmd::lab::Args),
     /// Generate or validate SLO rules from sloth specs (drop-in for sloth generate|validate).
     Slo(cmd::slo::Args),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(cmd::completions::Args),
+    /// Print ward's manual pages (roff), or write them all to a directory.
+    Man(cmd::man::Args),
 }
 
 impl Command {
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::E2e(args) => cmd::e2e::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Slo(args) => cmd::slo::run(args),
+        Command::Completions(args) => cmd::completions::run(args, Cli::command()),
+        Command::Man(args) => cmd::man::run(args, Cli::command()),
     };
     match outcome {
         Ok(code) => code,
