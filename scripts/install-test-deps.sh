@@ -12,7 +12,7 @@ APT_PACKAGES=(
   prometheus-blackbox-exporter iproute2 openssl procps
   chromium chromium-driver
   # the real node (testkit::RealNode) and the daemonless image build
-  containerd runc containernetworking-plugins iptables conntrack umoci skopeo busybox-static gcc libc6-dev
+  containerd runc containernetworking-plugins iptables conntrack skopeo busybox-static gcc libc6-dev
 )
 
 missing=()
