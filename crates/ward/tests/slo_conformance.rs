@@ -11,7 +11,10 @@ mod slo_support;
 
 use std::path::PathBuf;
 
-use slo_support::{promtool_check, same_except_header, sloth, sloth_logged, ward, Run};
+use slo_support::{
+    promtool_check, same_except_header, sloth, sloth_failures, sloth_logged, ward, ward_failures,
+    Run,
+};
 
 fn conformance_dir() -> PathBuf {
     PathBuf::from(concat!(
@@ -150,63 +153,6 @@ fn comparable(msg: &str) -> String {
     }
 }
 
-/// sloth's per-file validation failures from its log: (file, message), the
-/// message without the `could not generate "<id>" slo: ` wrapping ward does not repeat.
-fn sloth_failures(r: &Run) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = strip_ansi(&r.stderr)
-        .lines()
-        .filter_map(|l| l.strip_prefix("ERRO[0000] "))
-        .map(|l| {
-            let (msg, fields) = l.rsplit_once("  file=").expect("file field");
-            let file = fields.split(' ').next().unwrap_or_default();
-            let msg = msg.trim_end();
-            let msg = match msg.strip_prefix("invalid SLO: ") {
-                Some(m) => m.split_once(" slo: ").map_or(m, |(_, rest)| rest),
-                None => msg,
-            };
-            (file.to_string(), comparable(msg))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// ward's per-file validation failures: (file, message), the message without its `invalid slo "<id>" (field <f>): ` context.
-fn ward_failures(r: &Run) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = r
-        .stderr
-        .lines()
-        .filter(|l| !l.starts_with("ward slo: ") && !l.starts_with("Validation succeeded"))
-        .map(|l| {
-            let (file, msg) = l.split_once(": ").expect("file: message");
-            let msg = match msg.strip_prefix("invalid slo \"") {
-                Some(m) => m.split_once("): ").map_or(msg, |(_, rest)| rest),
-                None => msg,
-            };
-            (file.to_string(), comparable(msg))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[test]
 fn validate_rows_fail_like_sloth() {
     let mut checked = 0;
@@ -222,8 +168,8 @@ fn validate_rows_fail_like_sloth() {
             c.args,
             got.stderr
         );
-        let expected = sloth_failures(&want);
-        assert_eq!(ward_failures(&got), expected, "{:?}", c.args);
+        let expected = sloth_failures(&want, comparable);
+        assert_eq!(ward_failures(&got, comparable), expected, "{:?}", c.args);
         if !ok && expected.is_empty() {
             let last = got.stderr.trim_end().lines().last().unwrap_or_default();
             assert!(

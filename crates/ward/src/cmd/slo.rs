@@ -282,9 +282,9 @@ fn generator(c: &Common, agent: &'static str) -> Result<Generator, Failure> {
 
 fn generate(a: GenerateArgs) -> Result<(), Failure> {
     if a.k8s_transform_plugin_id != ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE {
+        let id = &a.k8s_transform_plugin_id;
         return Err(spec_fail(format!(
-            "could not get k8s transformer plugin {:?}: plugin not found",
-            a.k8s_transform_plugin_id
+            "--k8s-transform-plugin-id: could not get k8s transformer plugin {id:?}: plugin {id:?} not found: resource not found"
         )));
     }
     let input = Path::new(&a.input);
