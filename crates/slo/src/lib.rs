@@ -33,6 +33,7 @@
 pub mod duration;
 pub mod error;
 pub mod generate;
+pub mod metricsql;
 pub use ward_gofmt as gofmt;
 pub mod model;
 pub mod output;

@@ -134,7 +134,8 @@ pub(crate) fn map_spec(
                 slo: name.clone(),
                 objective: crate::gofmt::format_f6(objective),
             };
-            let query = sli_plugins::run(&id, &meta, &group_labels, &options)?;
+            let query = sli_plugins::run(&id, &meta, &group_labels, &options)
+                .map_err(|e| format!("invalid slo \"{service}-{name}\" (field sli.plugin): {e}"))?;
             sli.raw = Some(query);
         }
 

@@ -132,7 +132,7 @@ pub struct GenerateArgs {
     #[arg(
         long = "k8s-transform-plugin-id",
         env = "SLOTH_K8S_TRANSFORM_PLUGIN_ID",
-        default_value = "sloth.dev/k8stransform/prom-operator-prometheus-rule/v1"
+        default_value = ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE
     )]
     pub k8s_transform_plugin_id: String,
     #[command(flatten)]
@@ -281,10 +281,10 @@ fn generator(c: &Common, agent: &'static str) -> Result<Generator, Failure> {
 }
 
 fn generate(a: GenerateArgs) -> Result<(), Failure> {
-    if a.k8s_transform_plugin_id != "sloth.dev/k8stransform/prom-operator-prometheus-rule/v1" {
+    if a.k8s_transform_plugin_id != ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE {
+        let id = &a.k8s_transform_plugin_id;
         return Err(spec_fail(format!(
-            "could not get k8s transformer plugin {:?}: plugin not found",
-            a.k8s_transform_plugin_id
+            "--k8s-transform-plugin-id: could not get k8s transformer plugin {id:?}: plugin {id:?} not found: resource not found"
         )));
     }
     let input = Path::new(&a.input);

@@ -1,6 +1,5 @@
 //! Shared helpers of the `ward slo` tests: run the binary and the real
-//! sloth, render sloth's golden templates, compare ignoring the header line,
-//! run promtool.
+//! sloth, compare ignoring the header line, run promtool.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -63,10 +62,19 @@ pub fn sloth_bin() -> PathBuf {
 
 /// Runs the real sloth in `dir` with its logs off (`SLOTH_NO_LOG=true`).
 pub fn sloth(dir: &Path, args: &[&str]) -> Run {
+    run_sloth(dir, args, false)
+}
+
+/// Runs the real sloth in `dir` with its logs on stderr (per-file validation errors are only logged).
+pub fn sloth_logged(dir: &Path, args: &[&str]) -> Run {
+    run_sloth(dir, args, true)
+}
+
+fn run_sloth(dir: &Path, args: &[&str], logged: bool) -> Run {
     let out = Command::new(sloth_bin())
         .current_dir(dir)
         .args(args)
-        .env("SLOTH_NO_LOG", "true")
+        .env("SLOTH_NO_LOG", if logged { "false" } else { "true" })
         .output()
         .expect("run sloth");
     Run {
@@ -76,26 +84,61 @@ pub fn sloth(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// Renders a sloth golden `.tpl` the way its test does (`{{ .version }}` = v0.16.0, string constants).
-pub fn render_golden(tpl: &str) -> String {
-    let s = tpl.replace("{{ .version }}", "v0.16.0");
+/// sloth's per-file validation failures from its log (see [`sloth_logged`]):
+/// (file, message) sorted, each message through `comparable`, without the `could not generate "<id>" slo: ` wrapping ward does not repeat.
+pub fn sloth_failures(r: &Run, comparable: fn(&str) -> String) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = strip_ansi(&r.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ERRO[0000] "))
+        .map(|l| {
+            let (msg, fields) = l.rsplit_once("  file=").expect("file field");
+            let file = fields.split(' ').next().unwrap_or_default();
+            let msg = msg.trim_end();
+            let msg = match msg.strip_prefix("invalid SLO: ") {
+                Some(m) => m.split_once(" slo: ").map_or(m, |(_, rest)| rest),
+                None => msg,
+            };
+            (file.to_string(), comparable(msg))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// ward's per-file validation failures: (file, message) sorted, each message through `comparable`, without its `invalid slo "<id>" (field <f>): ` context.
+pub fn ward_failures(r: &Run, comparable: fn(&str) -> String) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = r
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("ward slo: ") && !l.starts_with("Validation succeeded"))
+        .map(|l| {
+            let (file, msg) = l.split_once(": ").expect("file: message");
+            let msg = match msg.strip_prefix("invalid slo \"") {
+                Some(m) => m.split_once("): ").map_or(msg, |(_, rest)| rest),
+                None => msg,
+            };
+            (file.to_string(), comparable(msg))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `s` without ANSI color escapes.
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find("{{\"") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 3..];
-        match after.find("\"}}") {
-            Some(j) => {
-                out.push_str(&after[..j]);
-                rest = &after[j + 3..];
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
             }
-            None => {
-                out.push_str(&rest[i..]);
-                rest = "";
-            }
+        } else {
+            out.push(c);
         }
     }
-    out.push_str(rest);
     out
 }
 
