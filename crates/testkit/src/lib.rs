@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod browser;
 pub mod coredns;
 pub mod dns;
 pub mod dns_relay;
