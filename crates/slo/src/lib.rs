@@ -34,7 +34,10 @@ pub mod duration;
 pub mod error;
 pub mod generate;
 pub mod metricsql;
-pub use ward_gofmt as gofmt;
+pub use ward_gostrconv as gostrconv;
+// The old name, for src/plugins/contrib.rs (another engineer's): remove once
+// it says `crate::gostrconv`.
+pub(crate) use ward_gostrconv as gofmt;
 pub mod model;
 pub mod output;
 pub mod plugins;

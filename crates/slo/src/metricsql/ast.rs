@@ -7,7 +7,7 @@ use std::rc::Rc;
 use super::lexer::{
     binary_op_priority, escaped_ident, has_escaped_chars, is_reserved_binary_op_ident,
 };
-use crate::gofmt::{format_g, quote};
+use crate::gostrconv::{format_g, quote};
 
 /// A string literal, or before WITH expansion the tokens of `"a" + b + 'c'`.
 #[derive(Debug, Clone, Default)]

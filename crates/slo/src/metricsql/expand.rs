@@ -11,7 +11,7 @@ use super::ast::{
 };
 use super::lexer::is_string_prefix;
 use super::parser::duration_from_number;
-use crate::gofmt::quote;
+use crate::gostrconv::quote;
 
 type Result<T> = std::result::Result<T, String>;
 type Was = [Rc<WithArgExpr>];

@@ -115,7 +115,7 @@ impl Lexer {
                 self.pos += "$__rate_interval".len();
                 return Ok("$__interval".to_string());
             } else {
-                return Err(format!("cannot recognize {}", crate::gofmt::quote(s)));
+                return Err(format!("cannot recognize {}", crate::gostrconv::quote(s)));
             };
             let token = s[..len].to_string();
             self.pos += len;
@@ -129,7 +129,7 @@ fn scan_string(s: &str) -> Result<&str, String> {
     if b.len() < 2 {
         return Err(format!(
             "cannot find end of string in {}",
-            crate::gofmt::quote(s)
+            crate::gostrconv::quote(s)
         ));
     }
     let quote = b[0];
@@ -139,7 +139,7 @@ fn scan_string(s: &str) -> Result<&str, String> {
             return Err(format!(
                 "cannot find closing quote {} for the string {}",
                 quote as char,
-                crate::gofmt::quote(s)
+                crate::gostrconv::quote(s)
             ));
         };
         i += n;
@@ -198,7 +198,7 @@ fn scan_positive_number(s: &str) -> Result<&str, String> {
         return Ok(&s[..i]);
     }
     i += 1;
-    let missing = || format!("missing exponent part in {}", crate::gofmt::quote(s));
+    let missing = || format!("missing exponent part in {}", crate::gostrconv::quote(s));
     if i == b.len() {
         return Err(missing());
     }
@@ -399,7 +399,7 @@ pub(super) fn duration_value(s: &str, step: i64) -> Result<i64, String> {
     let mut d = 0.0;
     while !rest.is_empty() {
         let n = scan_single_duration(rest, true)
-            .ok_or_else(|| format!("cannot parse duration {}", crate::gofmt::quote(rest)))?;
+            .ok_or_else(|| format!("cannot parse duration {}", crate::gostrconv::quote(rest)))?;
         let mut local = parse_single_duration(&rest[..n], step)?;
         rest = &rest[n..];
         if minus && local > 0.0 {
@@ -423,7 +423,7 @@ fn parse_single_duration(s: &str, step: i64) -> Result<f64, String> {
     let f = parse_float(num).map_err(|e| {
         format!(
             "cannot parse duration {}: {}",
-            crate::gofmt::quote(&s),
+            crate::gostrconv::quote(&s),
             e.go("ParseFloat", num)
         )
     })?;
@@ -439,7 +439,7 @@ fn parse_single_duration(s: &str, step: i64) -> Result<f64, String> {
         _ => {
             return Err(format!(
                 "invalid duration suffix in {}",
-                crate::gofmt::quote(&s)
+                crate::gostrconv::quote(&s)
             ))
         }
     };

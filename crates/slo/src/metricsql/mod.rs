@@ -54,13 +54,13 @@ pub fn parse(s: &str) -> Result<(), String> {
     let e = p.parse_expr().map_err(|e| {
         format!(
             "{e}; unparsed data: {}",
-            crate::gofmt::quote(&p.lex.context())
+            crate::gostrconv::quote(&p.lex.context())
         )
     })?;
     if !p.lex.token.is_empty() {
         return Err(format!(
             "unparsed data left: {}",
-            crate::gofmt::quote(&p.lex.context())
+            crate::gostrconv::quote(&p.lex.context())
         ));
     }
     let e = expand::expand(&default_templates(), &e)
@@ -118,7 +118,7 @@ fn check_supported_functions(e: &Expr) -> Result<(), String> {
             if !funcs::is_supported_function(&fe.name) {
                 return Err(format!(
                     "unsupported function {}",
-                    crate::gofmt::quote(&fe.name)
+                    crate::gostrconv::quote(&fe.name)
                 ));
             }
         }

@@ -19,7 +19,7 @@ impl ParseError {
         };
         format!(
             "strconv.{func}: parsing {}: {reason}",
-            crate::gofmt::quote(s)
+            crate::gostrconv::quote(s)
         )
     }
 }

@@ -17,7 +17,7 @@ use super::lexer::{
     MULTIPLIERS,
 };
 use super::numbers::{parse_float, parse_int_base0};
-use crate::gofmt::quote;
+use crate::gostrconv::quote;
 
 type Result<T> = std::result::Result<T, String>;
 

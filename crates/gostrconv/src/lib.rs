@@ -1,4 +1,5 @@
-//! Go-compatible number and string formatting.
+//! Go's text for floats and strings: `strconv.FormatFloat` and
+//! `strconv.Quote`, and the `fmt` verbs built on them.
 //!
 //! The tools ward replaces are written in Go and print floats through Go's
 //! `fmt`/`strconv` (`%v`, `%g`, `'f', -1`, `%f`, `%.3e`, and sigs.k8s.io/yaml's
