@@ -7,7 +7,7 @@
 //! formatting differs (`1e-05` vs `0.00001`), so byte equality of rule files
 //! (sloth) and metric expositions (kubenurse, hostlookuper) needs these
 //! re-implementations. Nothing else lives here.
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 /// Shortest decimal digits and decimal-point position of a finite, non-zero float.
 ///

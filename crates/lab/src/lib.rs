@@ -13,7 +13,7 @@
 //! and its start and stop; `cluster` registers the simulated cluster,
 //! `nurses` runs the agents, `dns` probes the cluster DNS, `fault` parses and
 //! switches faults, `summary` counts what was seen and `http` serves it.
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 mod cluster;
 mod dns;

@@ -28,7 +28,7 @@
 //! let out = ward_slo::output::write_result(&docs[0], "# generated", Vec::new()).unwrap();
 //! assert!(String::from_utf8(out).unwrap().contains("record: slo:sli_error:ratio_rate30d"));
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod duration;
 pub mod error;

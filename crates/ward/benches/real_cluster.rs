@@ -12,11 +12,12 @@
 //! Needs root and what scripts/install-test-deps.sh installs.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::Api;
 use serde_json::Value;
+use tokio::time::Instant;
 use ward_testkit::helm::Helm;
 use ward_testkit::real_node::RealNode;
 use ward_testkit::wait;

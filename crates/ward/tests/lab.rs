@@ -8,7 +8,9 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 fn ward() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ward"))

@@ -4,8 +4,9 @@
 //! and the JSON reports. Real servers on loopback from testkit.
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use ward_testkit::backend::Backend;
 use ward_testkit::nginx::Nginx;
 use ward_testkit::tcp_proxy::TcpProxy;

@@ -6,9 +6,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::time::Instant;
 use ward_testkit::backend::Backend;
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 use ward_testkit::net::{free_port, http_get};

@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -27,6 +27,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DynamicObject, ListParams, LogParams, PostParams};
 use kube::discovery::ApiResource;
 use serde_json::{json, Value};
+use tokio::time::Instant;
 use ward_testkit::helm::Helm;
 use ward_testkit::net::http_get;
 use ward_testkit::real_node::{RealNode, BUSYBOX};

@@ -57,7 +57,7 @@ pub(super) struct LabelFilter {
 
 impl LabelFilter {
     /// `__name__="..."`.
-    pub fn is_metric_name_filter(&self) -> bool {
+    pub(super) fn is_metric_name_filter(&self) -> bool {
         self.label == "__name__" && !self.is_negative && !self.is_regexp
     }
 }
@@ -73,7 +73,7 @@ pub(super) struct MetricExpr {
 
 impl MetricExpr {
     /// A selector of one metric name.
-    pub fn named(name: &str) -> MetricExpr {
+    pub(super) fn named(name: &str) -> MetricExpr {
         MetricExpr {
             filters: vec![vec![LabelFilter {
                 label: "__name__".into(),
@@ -86,7 +86,7 @@ impl MetricExpr {
     }
 
     /// The metric name every `or` group agrees on, or empty.
-    pub fn metric_name(&self) -> &str {
+    pub(super) fn metric_name(&self) -> &str {
         let Some(first) = self.filters.first() else {
             return "";
         };
@@ -108,7 +108,7 @@ impl MetricExpr {
     }
 
     /// Only a metric name, no other filter.
-    pub fn is_only_metric_name(&self) -> bool {
+    pub(super) fn is_only_metric_name(&self) -> bool {
         !self.metric_name().is_empty() && self.filters.iter().all(|lfs| lfs.len() <= 1)
     }
 }

@@ -18,7 +18,7 @@ pub(super) struct Lexer {
 
 impl Lexer {
     /// A lexer over `s`, before its first token.
-    pub fn new(s: &str) -> Lexer {
+    pub(super) fn new(s: &str) -> Lexer {
         Lexer {
             src: s.to_string(),
             ..Lexer::default()
@@ -30,19 +30,19 @@ impl Lexer {
     }
 
     /// The current token and the unread input, for error messages.
-    pub fn context(&self) -> String {
+    pub(super) fn context(&self) -> String {
         format!("{}{}", self.token, self.tail())
     }
 
     /// Makes `token` current and puts `head` back in front of the unread input.
-    pub fn push_back(&mut self, token: &str, head: &str) {
+    pub(super) fn push_back(&mut self, token: &str, head: &str) {
         self.token = token.to_string();
         self.src = format!("{head}{}", self.tail());
         self.pos = 0;
     }
 
     /// Moves to the next token; a lexing error sticks.
-    pub fn next(&mut self) -> Result<(), String> {
+    pub(super) fn next(&mut self) -> Result<(), String> {
         if let Some(e) = &self.err {
             return Err(e.clone());
         }
@@ -65,7 +65,7 @@ impl Lexer {
     }
 
     /// Goes back to the previous token.
-    pub fn prev(&mut self) {
+    pub(super) fn prev(&mut self) {
         let current = std::mem::take(&mut self.token);
         self.next_tokens.push(current);
         self.token = self.prev_tokens.pop().unwrap_or_default();

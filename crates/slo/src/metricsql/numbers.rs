@@ -12,7 +12,7 @@ pub(super) enum ParseError {
 
 impl ParseError {
     /// Go's `strconv.NumError` text: `strconv.<func>: parsing "<s>": <reason>`.
-    pub fn go(self, func: &str, s: &str) -> String {
+    pub(super) fn go(self, func: &str, s: &str) -> String {
         let reason = match self {
             ParseError::Syntax => "invalid syntax",
             ParseError::Range => "value out of range",

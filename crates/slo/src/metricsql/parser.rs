@@ -134,7 +134,7 @@ impl Parser {
     }
 
     /// `name(args) = expr` of a `WITH`.
-    pub fn parse_with_arg_expr(&mut self) -> Result<WithArgExpr> {
+    pub(super) fn parse_with_arg_expr(&mut self) -> Result<WithArgExpr> {
         if !is_ident_prefix(&self.lex.token) {
             return Err(format!(
                 "withArgExpr: unexpected token {}; want \"ident\"",
@@ -172,7 +172,7 @@ impl Parser {
     }
 
     /// An expression with binary operators.
-    pub fn parse_expr(&mut self) -> Result<Expr> {
+    pub(super) fn parse_expr(&mut self) -> Result<Expr> {
         let mut e = self.parse_single_expr()?;
         loop {
             if !is_binary_op(&self.lex.token) {
