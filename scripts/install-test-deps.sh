@@ -2,7 +2,7 @@
 # Installs everything the test suite needs, idempotently: Debian packages for the
 # real servers the tests start (nginx, Prometheus + promtool, unbound, dnsmasq,
 # Tomcat, wrk, blackbox_exporter, Chromium, containerd and the rest of a real
-# node), cargo-nextest, and the components
+# node), cargo-nextest, cargo-machete, and the components
 # built from Go modules (see scripts/go-components.sh), cached outside the repo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ APT_PACKAGES=(
   prometheus-blackbox-exporter iproute2 openssl procps
   chromium chromium-driver
   # the real node (testkit::RealNode) and the daemonless image build
-  containerd runc containernetworking-plugins iptables conntrack umoci skopeo busybox-static gcc libc6-dev
+  containerd runc containernetworking-plugins iptables conntrack skopeo busybox-static gcc libc6-dev
 )
 
 missing=()
@@ -36,6 +36,11 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "install-test-deps: cargo install cargo-nextest" >&2
   cargo install --locked cargo-nextest >/dev/null
+fi
+# The unused-dependency check scripts/test.sh runs.
+if ! cargo machete --version >/dev/null 2>&1; then
+  echo "install-test-deps: cargo install cargo-machete" >&2
+  cargo install --locked cargo-machete >/dev/null
 fi
 
 for script in scripts/deps.d/*.sh; do

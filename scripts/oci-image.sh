@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packs files into a one-layer OCI image archive without a container engine
-# (umoci from Debian; no daemon, no registry). The archive is an OCI image
+# Packs files into a one-layer OCI image archive without a container engine,
+# a daemon or a registry (tar, gzip and python3's hashlib and json). The archive is an OCI image
 # layout in a tar file, which `ctr images import`, `podman load` and
 # `skopeo copy oci-archive:...` accept. scripts/build-image.sh packs the ward
 # binary with it; the tests' real node packs its pause, CoreDNS and busybox
@@ -43,7 +43,6 @@ case "$ref" in
   *) die "--name $ref: the reference needs a tag (NAME:TAG)" ;;
 esac
 [ ${#files[@]} -gt 0 ] || die "nothing to pack: give at least one SOURCE:TARGET"
-command -v umoci >/dev/null || die "umoci not found; install it (Debian: apt-get install umoci)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -63,33 +62,80 @@ done
 epoch="${SOURCE_DATE_EPOCH:-0}"
 find "$rootfs" -exec touch -h -d "@$epoch" {} +
 
+# The layer: a plain tar of the staged files (sorted, owned by root, fixed
+# times), gzip without a name or time stamp: the same inputs give the same
+# bytes. (umoci 0.4.7's insert wrote layers without the tar's end blocks,
+# which containerd takes but GNU tar and Python refuse.)
 layout="$work/layout"
-created="$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)"
-umoci init --layout "$layout"
-umoci new --image "$layout:img"
-umoci insert --image "$layout:img" --history.created "$created" "$rootfs" / >/dev/null
-config=(--created "$created" --history.created "$created" --os linux --architecture amd64 --clear config.env)
-[ -z "$user" ] || config+=(--config.user "$user")
-for a in "${entrypoint[@]}"; do config+=(--config.entrypoint "$a"); done
-for a in "${cmd[@]}"; do config+=(--config.cmd "$a"); done
-for a in "${env[@]}"; do config+=(--config.env "$a"); done
-for a in "${labels[@]}"; do config+=(--config.label "$a"); done
-umoci config --image "$layout:img" "${config[@]}"
-umoci gc --layout "$layout"
+mkdir -p "$layout/blobs/sha256"
+entries=()
+while IFS= read -r -d '' e; do entries+=("${e#./}"); done < <(cd "$rootfs" && find . -mindepth 1 -maxdepth 1 -print0 | sort -z)
+tar -C "$rootfs" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
+  --format=gnu -cf "$work/layer.tar" "${entries[@]}"
+gzip -n -9 -c "$work/layer.tar" >"$work/layer.tar.gz"
 
-# Name the manifest with the full reference (umoci only takes a plain tag).
-python3 - "$layout/index.json" "$ref" <<'PY'
-import json, sys
-path, ref = sys.argv[1], sys.argv[2]
-index = json.load(open(path))
-manifests = index["manifests"]
-if len(manifests) != 1:
-    sys.exit(f"oci-image.sh: expected one manifest in {path}, found {len(manifests)}")
-manifests[0]["annotations"] = {
-    "io.containerd.image.name": ref,
-    "org.opencontainers.image.ref.name": ref,
+labels_json="$(printf '%s\n' "${labels[@]+"${labels[@]}"}")"
+entry_json="$(printf '%s\n' "${entrypoint[@]+"${entrypoint[@]}"}")"
+cmd_json="$(printf '%s\n' "${cmd[@]+"${cmd[@]}"}")"
+env_json="$(printf '%s\n' "${env[@]+"${env[@]}"}")"
+python3 - "$layout" "$work" "$ref" "$user" "$epoch" "$labels_json" "$entry_json" "$cmd_json" "$env_json" <<'PY'
+import hashlib, json, os, shutil, sys, time
+layout, work, ref, user, epoch, labels, entry, cmd, env = sys.argv[1:10]
+lines = lambda text: [l for l in text.split("\n") if l]
+def blob(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs/sha256", digest), "wb") as f:
+        f.write(data)
+    return "sha256:" + digest, len(data)
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+diff_id = sha256_file(os.path.join(work, "layer.tar"))
+layer_digest = sha256_file(os.path.join(work, "layer.tar.gz"))
+shutil.copyfile(os.path.join(work, "layer.tar.gz"),
+                os.path.join(layout, "blobs/sha256", layer_digest[7:]))
+layer_size = os.path.getsize(os.path.join(work, "layer.tar.gz"))
+created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
+config = {}
+if user: config["User"] = user
+if lines(env): config["Env"] = lines(env)
+if lines(entry): config["Entrypoint"] = lines(entry)
+if lines(cmd): config["Cmd"] = lines(cmd)
+if lines(labels): config["Labels"] = dict(l.split("=", 1) for l in lines(labels))
+image = {
+    "created": created, "architecture": "amd64", "os": "linux", "config": config,
+    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    "history": [{"created": created, "created_by": "scripts/oci-image.sh"}],
 }
-json.dump(index, open(path, "w"), separators=(",", ":"))
+config_digest, config_size = blob(json.dumps(image, separators=(",", ":"), sort_keys=True).encode())
+manifest = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": config_digest, "size": config_size},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer_digest, "size": layer_size}],
+}
+manifest_digest, manifest_size = blob(json.dumps(manifest, separators=(",", ":")).encode())
+index = {
+    "schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest, "size": manifest_size,
+        "platform": {"architecture": "amd64", "os": "linux"},
+        # The full reference: podman and skopeo read ref.name, ctr its own.
+        "annotations": {"io.containerd.image.name": ref,
+                        "org.opencontainers.image.ref.name": ref},
+    }],
+}
+with open(os.path.join(layout, "index.json"), "w") as f:
+    json.dump(index, f, separators=(",", ":"))
+with open(os.path.join(layout, "oci-layout"), "w") as f:
+    json.dump({"imageLayoutVersion": "1.0.0"}, f)
 PY
 mkdir -p "$(dirname "$out")"
 tar -C "$layout" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \

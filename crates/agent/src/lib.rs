@@ -6,7 +6,7 @@
 //!
 //! A new agent is a round function plus its metrics and routes; it never
 //! writes its own server loop or signal handling.
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod lifecycle;
 pub mod metrics;

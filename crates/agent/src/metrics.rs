@@ -18,7 +18,7 @@ use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ward_gofmt::{format_e3, format_g, quote};
+use ward_gostrconv::{format_e3, format_g, quote};
 
 /// The Prometheus default buckets (client_golang `DefBuckets`).
 pub const DEFAULT_BUCKETS: [f64; 11] = [

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use ward_gofmt::format_g;
+use ward_gostrconv::format_g;
 
 /// Appends the process metrics to `out` (nothing on systems without `/proc`).
 pub fn encode(out: &mut String) {

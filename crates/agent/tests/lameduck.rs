@@ -3,11 +3,12 @@
 //! agent stops by itself.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use tokio::time::Instant;
 use ward_agent::{lifecycle, Endpoint, Lifecycle, Registry};
 use ward_testkit::net::{accepts, http_get};
 use ward_testkit::wait;

@@ -9,7 +9,7 @@
 //! assert_eq!(ward_duration::parse("1m30s"), Ok(Duration::from_secs(90)));
 //! assert_eq!(ward_duration::GoDuration(Duration::from_secs(90)).to_string(), "1m30s");
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt;
 use std::str::FromStr;

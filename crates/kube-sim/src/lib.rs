@@ -21,7 +21,7 @@
 //! assert!(nodes.list(&Default::default()).await.is_ok());
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod dns;
 pub mod selector;

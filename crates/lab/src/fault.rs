@@ -1,10 +1,13 @@
 //! Fault specs (`cut:node-3`, `delay:node-2:200ms`, `api-down`,
 //! `cordon:node-1`, `kill:node-4`, `dns-down`, `dns-delay:200ms`): parsing,
-//! and their canonical text.
+//! their canonical text, and switching them on and off in a running lab.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::{lock, Error, Inner};
 
 /// One fault the lab can apply and clear.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -94,6 +97,79 @@ impl FromStr for Fault {
             ["delay", n, d] => Ok(Fault::Delay(node(n)?, duration(d)?)),
             _ => Err(bad(EXPECTED)),
         }
+    }
+}
+
+// === switching faults in a running lab ===
+
+impl Inner {
+    fn node_index(&self, name: &str) -> Result<usize, Error> {
+        lock(&self.nodes)
+            .iter()
+            .position(|n| n.name == name)
+            .ok_or_else(|| {
+                FaultError {
+                    spec: name.to_string(),
+                    reason: format!("no node {name:?}"),
+                }
+                .into()
+            })
+    }
+
+    pub(crate) fn apply(self: &Arc<Self>, fault: &Fault) -> Result<(), Error> {
+        self.switch(fault, true)?;
+        let mut state = lock(&self.state);
+        state.active.retain(|f| !f.same_kind(fault));
+        state.active.push(fault.clone());
+        state.applied.push(fault.to_string());
+        tracing::info!(fault = %fault, "fault applied");
+        Ok(())
+    }
+
+    pub(crate) fn clear(self: &Arc<Self>, fault: &Fault) -> Result<(), Error> {
+        self.switch(fault, false)?;
+        lock(&self.state).active.retain(|f| !f.same_kind(fault));
+        tracing::info!(fault = %fault, "fault cleared");
+        Ok(())
+    }
+
+    /// Turns the fault's effect on or off (the bookkeeping is the caller's).
+    fn switch(self: &Arc<Self>, fault: &Fault, on: bool) -> Result<(), Error> {
+        let index = fault.node().map(|n| self.node_index(n)).transpose()?;
+        let faults = index.and_then(|i| lock(&self.nodes).get(i).map(|n| n.faults.clone()));
+        let when_on = |d: Duration| if on { d } else { Duration::ZERO };
+        match fault {
+            Fault::Cut(_) => faults.iter().for_each(|f| f.set_cut(on)),
+            Fault::Delay(_, d) => faults.iter().for_each(|f| f.set_delay(when_on(*d))),
+            Fault::ApiDown => self.sim.set_available(!on),
+            Fault::DnsDown => self.dns.set_down(on),
+            Fault::DnsDelay(d) => self.dns.set_delay(when_on(*d)),
+            Fault::Cordon(n) => self.set_unschedulable(n, on)?,
+            Fault::Kill(n) if on => {
+                let l = index.and_then(|i| {
+                    lock(&self.nodes)
+                        .get_mut(i)
+                        .and_then(|n| n.lifecycle.take())
+                });
+                if let Some(l) = l {
+                    l.request_shutdown();
+                }
+                let mut state = lock(&self.state);
+                state.statuses.remove(n);
+                state.dns.remove(n);
+            }
+            Fault::Kill(_) => {
+                if let Some(i) = index {
+                    let running = lock(&self.nodes)
+                        .get(i)
+                        .is_some_and(|n| n.lifecycle.is_some());
+                    if !running {
+                        self.start_nurse(i)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -25,7 +25,7 @@
 //! println!("{} requests, p95 {:?}", summary.requests, summary.latency.p95);
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod error;
 pub mod idle;

@@ -1,8 +1,9 @@
 //! Keep-alive diagnosis against real servers on loopback: the idle-timeout
 //! probe against the Rust test backend, and the race through real nginx.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use ward_load::idle::{self, CloseKind, IdleConfig, IdleMethod, IdleReport, BISECT_ROUNDS};
 use ward_load::race::{race, RaceConfig, RaceReport};

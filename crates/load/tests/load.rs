@@ -3,9 +3,10 @@
 //! stalls and cancellation stay bounded.
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use ward_load::plan::{Plan, Stage};
 use ward_load::run::{run, LoadConfig, Model, Progress};

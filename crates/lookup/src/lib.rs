@@ -17,7 +17,7 @@
 //! assert_eq!(servers[0].label, "udp://[2001:db8::1]:53");
 //! # Ok::<(), ward_lookup::Error>(())
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agent;
 pub mod config;

@@ -5,7 +5,7 @@
 //!
 //! Entry point: [`run`] with a [`NurseConfig`] and a kube client. Checks are
 //! made by `ward-probe`; the runtime (rounds, endpoints, lameduck) is `ward-agent`.
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod config;
 pub mod discovery;

@@ -15,7 +15,7 @@
 //! println!("{:?} {:?}", outcome.status, outcome.error);
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod demo;
 pub mod dns;

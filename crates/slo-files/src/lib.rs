@@ -14,7 +14,7 @@
 //! generate(&gen, &request, None, &mut |warning| eprintln!("{warning}"))?;
 //! # Ok::<(), ward_slo_files::Error>(())
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 mod walk;
 mod write;
@@ -28,15 +28,12 @@ use ward_slo::{Config, Generator};
 
 pub use walk::discover;
 
-/// The one k8s transform plugin there is (sloth's Prometheus Operator one).
-pub const K8S_TRANSFORM_PLUGIN: &str = "sloth.dev/k8stransform/prom-operator-prometheus-rule/v1";
-
 /// Why `generate` or `validate` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A spec did not load, validate or generate (sloth's message, naming the file).
     #[error(transparent)]
-    Spec(#[from] ward_slo::Error),
+    Spec(Box<ward_slo::Error>),
     /// Keys sloth ignores were found with `strict`.
     #[error("{file}: unknown field {} (--strict)", .fields.join(", "))]
     Strict {
@@ -69,7 +66,7 @@ pub enum Error {
     Setting(String),
     /// The generator refused the settings (the default period is not in the catalog).
     #[error("could not create Prometheus SLO generator: {0}")]
-    Generator(ward_slo::Error),
+    Generator(Box<ward_slo::Error>),
     /// Reading or writing a file failed.
     #[error("{action}: {source}")]
     Io {
@@ -79,6 +76,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl From<ward_slo::Error> for Error {
+    fn from(e: ward_slo::Error) -> Self {
+        Error::Spec(Box::new(e))
+    }
 }
 
 /// Result with this crate's [`Error`].
@@ -125,7 +128,7 @@ impl Default for Settings {
 impl Settings {
     /// The generator, with `agent` (`cli` for generate, `api` for validate, as sloth).
     pub fn generator(&self, agent: &'static str) -> Result<Generator> {
-        Generator::new(self.config(agent)?).map_err(Error::Generator)
+        Generator::new(self.config(agent)?).map_err(|e| Error::Generator(Box::new(e)))
     }
 
     fn config(&self, agent: &'static str) -> Result<Config> {
@@ -246,7 +249,8 @@ pub struct GenerateRequest {
     pub strict: bool,
     /// The header comment line of every output.
     pub header: String,
-    /// `--k8s-transform-plugin-id` (only [`K8S_TRANSFORM_PLUGIN`] exists).
+    /// `--k8s-transform-plugin-id` (only
+    /// [`ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE`] exists).
     pub k8s_transform_plugin: String,
 }
 
@@ -273,10 +277,10 @@ pub fn generate(
     stdout: Option<&mut dyn Write>,
     on_warning: &mut dyn FnMut(String),
 ) -> Result<()> {
-    if request.k8s_transform_plugin != K8S_TRANSFORM_PLUGIN {
+    if request.k8s_transform_plugin != ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE {
+        let id = &request.k8s_transform_plugin;
         return Err(Error::Input(format!(
-            "could not get k8s transformer plugin {:?}: plugin not found",
-            request.k8s_transform_plugin
+            "--k8s-transform-plugin-id: could not get k8s transformer plugin {id:?}: plugin {id:?} not found: resource not found"
         )));
     }
     let input = Path::new(&request.input);

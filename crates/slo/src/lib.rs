@@ -28,13 +28,17 @@
 //! let out = ward_slo::output::write_result(&docs[0], "# generated", Vec::new()).unwrap();
 //! assert!(String::from_utf8(out).unwrap().contains("record: slo:sli_error:ratio_rate30d"));
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 pub mod duplicates;
 pub mod duration;
 pub mod error;
 pub mod generate;
-pub use ward_gofmt as gofmt;
+pub mod metricsql;
+pub use ward_gostrconv as gostrconv;
+// The old name, for src/plugins/contrib.rs (another engineer's): remove once
+// it says `crate::gostrconv`.
+pub(crate) use ward_gostrconv as gofmt;
 pub mod model;
 pub mod output;
 pub mod plugins;

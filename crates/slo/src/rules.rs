@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use crate::duration::Duration;
-use crate::gofmt::{format_f, format_g, quote};
+use crate::gostrconv::{format_f, format_g, quote};
 use crate::model::{merge, AlertMeta, Label, Labels, Rule, Slo};
 use crate::template::Template;
 use crate::windows::{MwmbAlert, MwmbGroup};

@@ -1,9 +1,12 @@
 //! sloth's SLO validation (`pkg/common/validation`, run by the default
-//! plugin `sloth.dev/core/validate/v1`): the same checks in the same order,
-//! first failure wins. Each failure carries the spec field it is about and
-//! sloth's message text. PromQL is checked with the `promql-parser` crate
-//! after rendering the query template with `window=1m`; regex matcher
-//! literals and query shapes are checked once each through a [`QueryCache`].
+//! plugin `sloth.dev/core/validate/v1`, and by
+//! `sloth.dev/contrib/validate_victoria_metrics/v1` with the MetricsQL
+//! dialect): the same checks in the same order, first failure wins. Each
+//! failure carries the spec field it is about and sloth's message text.
+//! Queries are checked after rendering their template with `window=1m`:
+//! PromQL with the `promql-parser` crate (regex matcher literals and query
+//! shapes checked once each through a [`QueryCache`]), MetricsQL with
+//! [`crate::metricsql`].
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -13,6 +16,15 @@ use regex::Regex;
 
 use crate::model::{AlertMeta, Slo};
 use crate::template;
+
+/// The query language an SLO's queries are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Prometheus' PromQL (`sloth.dev/core/validate/v1`).
+    PromQl,
+    /// VictoriaMetrics' MetricsQL (`sloth.dev/contrib/validate_victoria_metrics/v1`).
+    MetricsQl,
+}
 
 /// A failed check: the spec field and sloth's message.
 #[derive(Debug, Clone, PartialEq)]
@@ -269,6 +281,22 @@ pub fn query_expression(q: &str, cache: &QueryCache) -> Result<(), String> {
         .map_err(|e| format!("parse error: {}", e.trim()))
 }
 
+/// Renders a query with `window=1m` and parses it as MetricsQL (metricsql's verdict and message).
+pub fn metricsql_expression(q: &str) -> Result<(), String> {
+    if q.is_empty() {
+        return Err("query is required".into());
+    }
+    let rendered = template::render(q, &[("window", "1m")], false)?;
+    crate::metricsql::parse(&rendered)
+}
+
+fn expression(dialect: Dialect, q: &str, cache: &QueryCache) -> Result<(), String> {
+    match dialect {
+        Dialect::PromQl => query_expression(q, cache),
+        Dialect::MetricsQl => metricsql_expression(q),
+    }
+}
+
 fn alert(a: &AlertMeta, sev: &str) -> Result<(), Invalid> {
     if a.disable {
         return Ok(());
@@ -316,8 +344,13 @@ fn alert(a: &AlertMeta, sev: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Validates one SLO exactly in sloth's order.
+/// Validates one SLO exactly in sloth's order, its queries as PromQL.
 pub fn validate_slo(slo: &Slo, queries: &QueryCache) -> Result<(), Invalid> {
+    validate_slo_in(slo, Dialect::PromQl, queries)
+}
+
+/// Validates one SLO exactly in sloth's order, its queries in `dialect`.
+pub fn validate_slo_in(slo: &Slo, dialect: Dialect, queries: &QueryCache) -> Result<(), Invalid> {
     valid_name(&slo.id).map_err(|e| invalid("name", format!("invalid SLO ID: {e}")))?;
     valid_name(&slo.name).map_err(|e| invalid("name", format!("invalid SLO name: {e}")))?;
     valid_name(&slo.service)
@@ -356,13 +389,13 @@ pub fn validate_slo(slo: &Slo, queries: &QueryCache) -> Result<(), Invalid> {
                     format!("sli total query template: {m}"),
                 )
             })?;
-            query_expression(&e.error_query, queries).map_err(|m| {
+            expression(dialect, &e.error_query, queries).map_err(|m| {
                 sli_err(
                     "sli.events.error_query",
                     format!("sli error query expression: {m}"),
                 )
             })?;
-            query_expression(&e.total_query, queries).map_err(|m| {
+            expression(dialect, &e.total_query, queries).map_err(|m| {
                 sli_err(
                     "sli.events.total_query",
                     format!("sli total query expression: {m}"),
@@ -376,7 +409,7 @@ pub fn validate_slo(slo: &Slo, queries: &QueryCache) -> Result<(), Invalid> {
                     format!("sli raw query template: {m}"),
                 )
             })?;
-            query_expression(r, queries).map_err(|m| {
+            expression(dialect, r, queries).map_err(|m| {
                 sli_err(
                     "sli.raw.error_ratio_query",
                     format!("sli raw query expression: {m}"),

@@ -239,17 +239,20 @@ mod tests {
         let day = 24 * 3_600_000_000_000i64;
         let g = c.alerts(Duration(30 * day), 99.9).unwrap();
         assert_eq!(
-            crate::gofmt::format_g(g.page_quick.burn_rate_factor),
+            crate::gostrconv::format_g(g.page_quick.burn_rate_factor),
             "14.4"
         );
-        assert_eq!(crate::gofmt::format_g(g.page_slow.burn_rate_factor), "6");
+        assert_eq!(
+            crate::gostrconv::format_g(g.page_slow.burn_rate_factor),
+            "6"
+        );
         let g = c.alerts(Duration(28 * day), 99.9).unwrap();
         assert_eq!(
-            crate::gofmt::format_g(g.page_slow.burn_rate_factor),
+            crate::gostrconv::format_g(g.page_slow.burn_rate_factor),
             "5.6000000000000005"
         );
         assert_eq!(
-            crate::gofmt::format_g(g.ticket_slow.burn_rate_factor),
+            crate::gostrconv::format_g(g.ticket_slow.burn_rate_factor),
             "0.9333333333333333"
         );
         assert!(c.alerts(Duration(7 * day), 99.9).is_err());

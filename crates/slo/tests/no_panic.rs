@@ -1,9 +1,13 @@
 //! The generator never panics: arbitrary text and mutated valid specs
 //! either generate or return an error, and whatever generates can be
-//! written.
+//! written: a `PrometheusRule` always, a rule file unless it has no rule at
+//! all (sloth's "0 SLO Prometheus rules generated"), as the header and then
+//! YAML that reads back.
 
 use proptest::prelude::*;
-use ward_slo::{output, Config, Generator};
+use ward_slo::model::{GroupResult, SpecKind};
+use ward_slo::output::{self, WriteError};
+use ward_slo::{Config, Generator};
 
 const GOOD: &str = r#"version: "prometheus/v1"
 service: "svc"
@@ -37,8 +41,39 @@ fn run(text: &str) {
     let gen = Generator::new(Config::default()).expect("default config");
     if let Ok(results) = gen.generate_file("fuzz.yaml", text, &mut Vec::new()) {
         for r in &results {
-            let _ = output::write_result(r, "# header", Vec::new());
+            written(r, text);
         }
+    }
+}
+
+/// True when some rule group of `r` has a rule.
+fn has_rules(r: &GroupResult) -> bool {
+    r.slos.iter().any(|s| {
+        [&s.rules.sli, &s.rules.meta, &s.rules.alerts]
+            .into_iter()
+            .chain(&s.rules.extra)
+            .any(|g| !g.rules.is_empty())
+    })
+}
+
+/// Writes `r` (generated from `spec`) and checks what was written.
+fn written(r: &GroupResult, spec: &str) {
+    match output::write_result(r, "# header", Vec::new()) {
+        Ok(bytes) => {
+            let out = String::from_utf8(bytes).expect("the output is UTF-8");
+            let doc = out
+                .strip_prefix("\n---\n# header\n# DO NOT EDIT.\n\n")
+                .unwrap_or_else(|| panic!("no header: {out:?}\nspec: {spec:?}"));
+            if let Err(e) = ward_slo::yaml::tree::parse(doc) {
+                panic!("the output does not read back as YAML: {e}\n{out}\nspec: {spec:?}");
+            }
+        }
+        Err(WriteError::NoRules) => assert!(
+            r.kind != SpecKind::K8sV1 && !has_rules(r),
+            "NoRules for a {:?} document with rules; spec: {spec:?}",
+            r.kind
+        ),
+        Err(WriteError::Io(e)) => panic!("writing to memory failed: {e}; spec: {spec:?}"),
     }
 }
 
@@ -68,4 +103,8 @@ fn the_seed_spec_generates() {
         .generate_file("seed.yaml", GOOD, &mut Vec::new())
         .expect("generates");
     assert_eq!(r.len(), 2);
+    for doc in &r {
+        assert!(has_rules(doc));
+        written(doc, GOOD);
+    }
 }

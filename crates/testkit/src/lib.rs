@@ -4,8 +4,12 @@
 //! Every server a test needs comes from here: tests never spawn nginx,
 //! Prometheus, a DNS server or the control plane by hand.
 #![deny(missing_docs)]
+// Test support waits on real processes in real time, also in a test that has
+// paused tokio's clock: std::time::Instant (banned elsewhere) is its clock.
+#![allow(clippy::disallowed_types)]
 
 pub mod backend;
+pub mod browser;
 pub mod coredns;
 pub mod dns;
 pub mod dns_relay;

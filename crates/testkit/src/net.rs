@@ -1,6 +1,6 @@
 //! Loopback ports and a minimal blocking HTTP/1.1 client for readiness checks.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
@@ -42,30 +42,85 @@ pub struct Response {
     pub body: String,
 }
 
-/// One HTTP/1.1 request with `Connection: close`; `None` on any transport error.
+/// One HTTP/1.1 request with `Connection: close` and a form-encoded body;
+/// `None` on any transport error.
 pub fn http_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Option<Response> {
+    exchange(
+        addr,
+        method,
+        path,
+        "application/x-www-form-urlencoded",
+        body,
+        Duration::from_secs(10),
+    )
+}
+
+/// One HTTP/1.1 request with a JSON body, waiting up to `timeout` for the
+/// answer (a WebDriver command can take seconds); `None` on any transport error.
+pub fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> Option<Response> {
+    exchange(addr, method, path, "application/json", body, timeout)
+}
+
+/// Sends one request and reads the answer: its body by `Content-Length`
+/// when given (some servers, chromedriver among them, keep the connection
+/// open whatever the request says), else to the end of the stream.
+fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+    timeout: Duration,
+) -> Option<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(req.as_bytes()).ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 || line.trim().is_empty() {
+            break;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse::<usize>().ok();
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.trim().eq_ignore_ascii_case("chunked");
+        }
+    }
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
+    if method != "HEAD" {
+        match length.filter(|_| !chunked) {
+            Some(n) => {
+                raw.resize(n, 0);
+                reader.read_exact(&mut raw).ok()?;
+            }
+            None => {
+                reader.read_to_end(&mut raw).ok()?;
+            }
+        }
+    }
     let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
     let body = if chunked {
-        dechunk(rest)
+        dechunk(&text)
     } else {
-        rest.to_string()
+        text.into_owned()
     };
     Some(Response { status, body })
 }

@@ -21,3 +21,21 @@ pub fn until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Opti
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
+
+/// Polls `check` like [`until`] until it is true, and returns how long that took.
+///
+/// # Panics
+/// Naming `what`, when `check` is still false after `timeout`.
+pub fn expect(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    expect_value(what, timeout, || check().then_some(()));
+    start.elapsed()
+}
+
+/// Polls `check` like [`until`] and returns its first `Some`.
+///
+/// # Panics
+/// Naming `what`, when `check` still returns `None` after `timeout`.
+pub fn expect_value<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    until(timeout, check).unwrap_or_else(|| panic!("{what}: not within {timeout:?}"))
+}

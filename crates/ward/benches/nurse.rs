@@ -15,8 +15,9 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 use ward_testkit::net::http_get;
 use ward_testkit::process::{find_binary, Process};

@@ -28,7 +28,7 @@ pub(crate) struct Invocation {
 /// Parses argv as `C`, accepting Go's spelling where it applies; exits like
 /// clap on help, version and usage errors (usage errors of a Go-style
 /// subcommand in one line naming the flag, exit 2).
-pub fn parse<C: clap::Parser>(argv: Vec<OsString>) -> C {
+pub(crate) fn parse<C: clap::Parser>(argv: Vec<OsString>) -> C {
     let invocation = rewrite(&C::command(), argv);
     C::try_parse_from(&invocation.argv).unwrap_or_else(|err| exit(err, invocation.go_command))
 }

@@ -3,23 +3,23 @@
 use tracing_subscriber::EnvFilter;
 
 /// The log filter unless `--log-level` or `WARD_LOG` says otherwise.
-pub const DEFAULT_FILTER: &str = "warn,kube_client=off";
+pub(crate) const DEFAULT_FILTER: &str = "warn,kube_client=off";
 
 /// Log flags, global to every subcommand.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Log level or tracing filter (e.g. `info`, `ward_nurse=debug`); kube-client's own error
     /// lines are off by default because ward reports those errors itself.
     #[arg(long, env = "WARD_LOG", default_value = DEFAULT_FILTER, global = true)]
-    pub log_level: String,
+    pub(crate) log_level: String,
     /// Log format.
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 }
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -42,7 +42,7 @@ impl Args {
 
 /// Installs the global tracing subscriber; logs go to stderr. `quiet`
 /// names log targets that are off unless a log level is asked for.
-pub fn init(args: &Args, quiet: &[&str]) {
+pub(crate) fn init(args: &Args, quiet: &[&str]) {
     let filter = EnvFilter::try_new(args.filter(quiet)).unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

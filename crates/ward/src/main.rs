@@ -1,6 +1,7 @@
 //! `ward`: parses arguments, dispatches to one subcommand, maps the outcome to an exit code.
 //!
 //! Exit codes: 0 = ok, 1 = a check/SLO/probe failed, 2 = usage or runtime error.
+// removed when the binary-shape branch lands (it reshapes cmd/ and render/)
 
 mod cmd;
 mod compat;

@@ -5,7 +5,7 @@ use anyhow::Context;
 
 /// The threads a subcommand's runtime gets.
 #[derive(Debug, Clone, Copy)]
-pub enum Threads {
+pub(crate) enum Threads {
     /// One thread (a CLI doing one thing at a time).
     One,
     /// A fixed number of worker threads (agents: small and predictable).
@@ -15,7 +15,7 @@ pub enum Threads {
 }
 
 /// Builds the async runtime.
-pub fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime(threads: Threads) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut builder = match threads {
         Threads::One => tokio::runtime::Builder::new_current_thread(),
         Threads::Workers(_) | Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),

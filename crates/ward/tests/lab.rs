@@ -8,7 +8,9 @@
 mod support;
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use support::ward;
 

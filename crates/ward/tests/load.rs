@@ -5,9 +5,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{finish, run, signal, spawn};
+use tokio::time::Instant;
 
 use ward_testkit::backend::Backend;
 use ward_testkit::nginx::Nginx;

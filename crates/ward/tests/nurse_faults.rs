@@ -7,9 +7,10 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::time::Instant;
 use ward_testkit::backend::Backend;
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 use ward_testkit::net::{free_port, http_get};

@@ -10,8 +10,9 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use ward_testkit::net::{free_port, http_get};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::process::{Process, Signal};

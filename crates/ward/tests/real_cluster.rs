@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -27,6 +27,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DynamicObject, ListParams, LogParams, PostParams};
 use kube::discovery::ApiResource;
 use serde_json::{json, Value};
+use tokio::time::Instant;
 use ward_testkit::helm::Helm;
 use ward_testkit::net::http_get;
 use ward_testkit::real_node::{RealNode, BUSYBOX};
@@ -161,6 +162,7 @@ fn values(dir: &Path, otlp: &str, interval: &str) -> PathBuf {
         },
         "e2e": {
             "mode": "cronjob",
+            "output": "json",
             "schedule": "0 0 1 1 *",
             "images": {
                 "workload": BUSYBOX.reference,
@@ -433,14 +435,34 @@ async fn helm_install_upgrade_and_uninstall_on_real_nodes() {
         .await
         .unwrap();
     assert_eq!(succeeded, 1, "the e2e Job failed:\n{log}");
-    let summary = log
-        .lines()
-        .find(|l| l.starts_with("namespace ward-e2e-"))
-        .unwrap_or_else(|| panic!("no summary line in the Job's log:\n{log}"));
-    assert!(
-        summary.contains(": 5 passed, 0 failed, 0 skipped in "),
-        "{summary}\n{log}"
+    // The JSON report is the block of lines from "{" to "}" (logs go around it).
+    let report: Value = {
+        let lines: Vec<&str> = log.lines().collect();
+        let start = lines.iter().position(|l| *l == "{");
+        let end = lines.iter().rposition(|l| *l == "}");
+        let (Some(start), Some(end)) = (start, end) else {
+            panic!("no JSON report in the Job's log:\n{log}")
+        };
+        serde_json::from_str(&lines[start..=end].join("\n")).expect("the report parses")
+    };
+    let outcomes: Vec<(&str, &str)> = report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("api", "passed"),
+            ("deployment", "passed"),
+            ("storage", "passed"),
+            ("networking", "passed"),
+            ("rbac", "passed"),
+        ],
+        "{log}"
     );
+    assert_eq!(report["cleanup"]["outcome"], "passed", "{log}");
     for test in ["api", "deployment", "storage", "networking", "rbac"] {
         let expr = format!(r#"test_executed_total{{test_name="{test}",step=""}}"#);
         let v = eventually(&format!("OTLP: {expr}"), DEADLINE, || async {

@@ -55,7 +55,7 @@ fn ward_matches_sloth_on_random_specs() {
         .unwrap_or(0x5EED_5107_u64);
     let windows_dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/conformance/sloth/windows"
+        "/tests/fixtures/slo/conformance/windows"
     );
     let batches = [
         Batch {

@@ -3,11 +3,11 @@
 //! wait that checks observedGeneration, updated/available replicas and the
 //! Available condition, and explains a stuck rollout from its pods.
 
-pub mod api;
-pub mod deployment;
-pub mod networking;
-pub mod rbac;
-pub mod storage;
+pub(crate) mod api;
+pub(crate) mod deployment;
+pub(crate) mod networking;
+pub(crate) mod rbac;
+pub(crate) mod storage;
 
 use std::collections::BTreeMap;
 
@@ -35,11 +35,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn client(&self) -> kube::Client {
+    pub(crate) fn client(&self) -> kube::Client {
         self.cluster.client.clone()
     }
 
-    pub fn ns(&self) -> Option<&str> {
+    pub(crate) fn ns(&self) -> Option<&str> {
         Some(self.ns)
     }
 }

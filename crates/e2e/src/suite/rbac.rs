@@ -17,7 +17,7 @@ use crate::error::{status_code, ApiContext, Error, Result};
 use crate::steps::Waiting;
 
 /// Name of the ServiceAccount, Role and RoleBinding.
-pub const NAME: &str = "ward-e2e-rbac";
+pub(crate) const NAME: &str = "ward-e2e-rbac";
 
 /// Runs the test.
 pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<()> {

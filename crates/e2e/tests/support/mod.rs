@@ -13,16 +13,16 @@ use ward_e2e::{Cluster, Config, Error, Recorder, Report, TestName, TestReport};
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 
 /// Nodes every test of the binary can schedule on.
-pub const NODES: [&str; 3] = ["e2e-node-a", "e2e-node-b", "e2e-node-c"];
+pub(crate) const NODES: [&str; 3] = ["e2e-node-a", "e2e-node-b", "e2e-node-c"];
 
 static NODES_READY: OnceCell<()> = OnceCell::const_new();
 
 /// The cluster (admin client) with the test nodes registered.
-pub struct Env {
+pub(crate) struct Env {
     pub cluster: Cluster,
 }
 
-pub async fn prepare() -> Env {
+pub(crate) async fn prepare() -> Env {
     let kc = KubeCluster::shared();
     NODES_READY
         .get_or_init(|| async {
@@ -36,7 +36,7 @@ pub async fn prepare() -> Env {
 }
 
 /// A configuration for `tests` in namespace `ward-e2e-<id>` with test-sized timeouts.
-pub fn config(tests: &[TestName], id: &str) -> Config {
+pub(crate) fn config(tests: &[TestName], id: &str) -> Config {
     Config {
         tests: tests.to_vec(),
         run_id: Some(id.to_string()),
@@ -56,12 +56,12 @@ pub fn config(tests: &[TestName], id: &str) -> Config {
 }
 
 /// One run of the suite with `cfg` against `cluster`: no recorder, never cancelled.
-pub async fn run(cluster: &Cluster, cfg: &Config) -> Result<Report, Error> {
+pub(crate) async fn run(cluster: &Cluster, cfg: &Config) -> Result<Report, Error> {
     ward_e2e::run(cluster, cfg, &Recorder::none(), CancellationToken::new()).await
 }
 
 /// The names of the steps of test `name`, in the order they ran.
-pub fn step_names<'a>(report: &'a Report, name: &str) -> Vec<&'a str> {
+pub(crate) fn step_names<'a>(report: &'a Report, name: &str) -> Vec<&'a str> {
     test_report(report, name)
         .steps
         .iter()
@@ -70,13 +70,13 @@ pub fn step_names<'a>(report: &'a Report, name: &str) -> Vec<&'a str> {
 }
 
 /// True when namespace `name` exists (read with the admin client).
-pub async fn namespace_exists(env: &Env, name: &str) -> bool {
+pub(crate) async fn namespace_exists(env: &Env, name: &str) -> bool {
     let namespaces: Api<Namespace> = Api::all(env.cluster.client.clone());
     namespaces.get_opt(name).await.unwrap().is_some()
 }
 
 /// The report of test `name`.
-pub fn test_report<'a>(report: &'a Report, name: &str) -> &'a TestReport {
+pub(crate) fn test_report<'a>(report: &'a Report, name: &str) -> &'a TestReport {
     report
         .tests
         .iter()
@@ -85,12 +85,12 @@ pub fn test_report<'a>(report: &'a Report, name: &str) -> &'a TestReport {
 }
 
 /// A storage class `name` (no provisioner, Immediate binding) with `pvs` pre-created 1Gi PVs.
-pub async fn storage_class(env: &Env, name: &str, pvs: usize) {
+pub(crate) async fn storage_class(env: &Env, name: &str, pvs: usize) {
     make_storage_class(env, name, pvs, false).await;
 }
 
 /// Like [`storage_class`], annotated as the cluster's default StorageClass.
-pub async fn default_storage_class(env: &Env, name: &str, pvs: usize) {
+pub(crate) async fn default_storage_class(env: &Env, name: &str, pvs: usize) {
     make_storage_class(env, name, pvs, true).await;
 }
 
@@ -149,14 +149,14 @@ async fn make_storage_class(env: &Env, name: &str, pvs: usize, default: bool) {
 
 /// Local HTTP servers standing in for pods and Services: each address the suite
 /// connects to is given its own backend on first use.
-pub struct PodNetwork {
+pub(crate) struct PodNetwork {
     backends: Vec<ward_testkit::backend::Backend>,
     assigned:
         std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<std::net::SocketAddr, usize>>>,
 }
 
 impl PodNetwork {
-    pub fn start(n: usize) -> Self {
+    pub(crate) fn start(n: usize) -> Self {
         let backends = (0..n)
             .map(|_| {
                 ward_testkit::backend::Backend::builder()
@@ -172,7 +172,7 @@ impl PodNetwork {
     }
 
     /// The rewrite for `Config::reach`.
-    pub fn reach(&self) -> ward_e2e::config::Reach {
+    pub(crate) fn reach(&self) -> ward_e2e::config::Reach {
         let targets: Vec<std::net::SocketAddr> = self.backends.iter().map(|b| b.addr()).collect();
         let assigned = self.assigned.clone();
         std::sync::Arc::new(move |addr| {
@@ -184,7 +184,7 @@ impl PodNetwork {
     }
 
     /// Addresses the suite connected to, and how many requests each backend served.
-    pub fn requests(&self) -> Vec<(std::net::SocketAddr, u64)> {
+    pub(crate) fn requests(&self) -> Vec<(std::net::SocketAddr, u64)> {
         let map = self.assigned.lock().unwrap();
         map.iter()
             .map(|(addr, i)| (*addr, self.backends[*i].requests()))

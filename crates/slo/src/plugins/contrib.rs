@@ -1,8 +1,9 @@
 //! sloth's contrib SLO plugins (`sloth.dev/contrib/*/v1`), native: same
 //! ids, same JSON config keys (matched case-insensitively, unknown keys
 //! ignored, as Go's `encoding/json` does), same rules out.
-//! `validate_victoria_metrics/v1` is not supported (it needs a MetricsQL
-//! parser); see docs/slo-compat.md.
+//! `validate_victoria_metrics/v1` runs sloth's validation with MetricsQL
+//! (see [`crate::metricsql`]) and is built as a validate step in
+//! [`super::build`].
 
 use std::rc::Rc;
 
@@ -22,7 +23,11 @@ pub const IDS: &[&str] = &[
     "sloth.dev/contrib/error_budget_exhausted_alert/v1",
     "sloth.dev/contrib/remove_labels/v1",
     "sloth.dev/contrib/denominator_corrected_rules/v1",
+    VALIDATE_VICTORIA_METRICS,
 ];
+
+/// `validate_victoria_metrics/v1`: sloth's validation with MetricsQL instead of PromQL.
+pub const VALIDATE_VICTORIA_METRICS: &str = "sloth.dev/contrib/validate_victoria_metrics/v1";
 
 /// A configured contrib plugin.
 #[derive(Debug, Clone)]

@@ -45,8 +45,9 @@ impl From<String> for ProcessError {
 /// One step of an SLO's plugin chain.
 #[derive(Debug, Clone)]
 pub enum Processor {
-    /// `sloth.dev/core/validate/v1`.
-    Validate,
+    /// `sloth.dev/core/validate/v1` (PromQL) and
+    /// `sloth.dev/contrib/validate_victoria_metrics/v1` (MetricsQL).
+    Validate(validate::Dialect),
     /// `sloth.dev/core/sli_rules/v1`.
     SliRules {
         /// `disableOptimized`.
@@ -60,6 +61,20 @@ pub enum Processor {
     Noop,
     /// A contrib plugin.
     Contrib(contrib::Contrib),
+}
+
+/// Id of the one Kubernetes transform plugin (PrometheusRule output): `--k8s-transform-plugin-id`.
+pub const K8S_TRANSFORM_PROMETHEUS_RULE: &str =
+    "sloth.dev/k8stransform/prom-operator-prometheus-rule/v1";
+
+/// Every SLO plugin id ward runs natively: sloth's core and contrib plugins.
+pub fn slo_plugin_ids() -> impl Iterator<Item = &'static str> {
+    CORE_IDS.iter().chain(contrib::IDS).copied()
+}
+
+/// True for an id of a plugin sloth v0.16.0 ships that ward knows (SLO or Kubernetes transform).
+pub fn is_known_plugin_id(id: &str) -> bool {
+    id == K8S_TRANSFORM_PROMETHEUS_RULE || slo_plugin_ids().any(|known| known == id)
 }
 
 /// Ids of the core plugins.
@@ -100,7 +115,9 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
 /// Builds the processor for one declared plugin.
 pub fn build(p: &PluginRef) -> Result<Processor, String> {
     match p.id.as_str() {
-        "sloth.dev/core/validate/v1" => Ok(Processor::Validate),
+        "sloth.dev/core/validate/v1" => Ok(Processor::Validate(validate::Dialect::PromQl)),
+        // Takes no config; sloth ignores whatever is given.
+        contrib::VALIDATE_VICTORIA_METRICS => Ok(Processor::Validate(validate::Dialect::MetricsQl)),
         "sloth.dev/core/sli_rules/v1" => {
             let cfg = config_obj(p)?;
             let disable_optimized = match cfg.get("disableOptimized") {
@@ -129,7 +146,7 @@ pub fn build(p: &PluginRef) -> Result<Processor, String> {
 /// The default chain: validate, SLI rules (optimized), metadata rules, alert rules.
 pub fn defaults() -> Vec<Processor> {
     vec![
-        Processor::Validate,
+        Processor::Validate(validate::Dialect::PromQl),
         Processor::SliRules {
             disable_optimized: false,
         },
@@ -172,10 +189,12 @@ impl Processor {
     /// Runs this processor on the shared result.
     pub fn process(&self, req: &Request<'_>, res: &mut SloRules) -> Result<(), ProcessError> {
         match self {
-            Processor::Validate => {
-                validate::validate_slo(req.slo, req.queries).map_err(|e| ProcessError {
-                    field: Some(e.field),
-                    msg: format!("invalid slo {:?}: {}", req.slo.id, e.msg),
+            Processor::Validate(dialect) => {
+                validate::validate_slo_in(req.slo, *dialect, req.queries).map_err(|e| {
+                    ProcessError {
+                        field: Some(e.field),
+                        msg: format!("invalid slo {:?}: {}", req.slo.id, e.msg),
+                    }
                 })
             }
             Processor::SliRules { disable_optimized } => {

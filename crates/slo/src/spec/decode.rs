@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 
-use crate::gofmt::format_g32;
+use crate::gostrconv::format_g32;
 use crate::model::Labels;
 use crate::yaml::resolve::Resolved;
 use crate::yaml::tree::{Scalar, Value};

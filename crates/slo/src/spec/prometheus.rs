@@ -132,9 +132,10 @@ pub(crate) fn map_spec(
             let meta = sli_plugins::Meta {
                 service: service.clone(),
                 slo: name.clone(),
-                objective: crate::gofmt::format_f6(objective),
+                objective: crate::gostrconv::format_f6(objective),
             };
-            let query = sli_plugins::run(&id, &meta, &group_labels, &options)?;
+            let query = sli_plugins::run(&id, &meta, &group_labels, &options)
+                .map_err(|e| format!("invalid slo \"{service}-{name}\" (field sli.plugin): {e}"))?;
             sli.raw = Some(query);
         }
 

@@ -54,7 +54,7 @@ fn packer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oci-image.sh")
 }
 
-/// The image's archive, packed now unless a cached one is newer than its binary.
+/// The image's archive, packed now unless a cached one is newer than its binary and the packer.
 pub(super) fn cached(image: &Image) -> Result<PathBuf> {
     let source = match image.source {
         Source::Tool(name) => binary(name, name)?,
@@ -64,8 +64,14 @@ pub(super) fn cached(image: &Image) -> Result<PathBuf> {
     mkdir(&dir)?;
     let file = image.reference.replace(['/', ':'], "_");
     let archive = dir.join(format!("{file}.tar"));
+    // Fresh when newer than both its binary and the packer.
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&archive).is_some_and(|a| modified(&source).is_some_and(|s| a >= s)) {
+    let fresh = modified(&archive).is_some_and(|a| {
+        [&source, &packer()]
+            .iter()
+            .all(|input| modified(input).is_some_and(|m| a >= m))
+    });
+    if fresh {
         return Ok(archive);
     }
     if !source.is_file() {

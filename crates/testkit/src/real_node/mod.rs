@@ -12,7 +12,7 @@
 //!
 //! Needs root (network namespaces, cgroups, mounts) and what
 //! `scripts/install-test-deps.sh` installs: containerd, runc, the CNI plugins,
-//! iptables, umoci, busybox-static, and kubelet, kube-proxy, the control plane,
+//! iptables, busybox-static, and kubelet, kube-proxy, the control plane,
 //! pause and CoreDNS built from their Go modules.
 //!
 //! Everything is torn down on drop, and also when the test process dies in any

@@ -11,15 +11,15 @@ use clap_complete::Shell;
 
 /// Arguments of `ward completions`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The shell to complete in.
     #[arg(value_enum)]
-    pub shell: ShellArg,
+    pub(crate) shell: ShellArg,
 }
 
 /// The shells ward writes completions for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ShellArg {
+pub(crate) enum ShellArg {
     /// GNU bash.
     Bash,
     /// Z shell.
@@ -39,7 +39,7 @@ impl From<ShellArg> for Shell {
 }
 
 /// Writes the completion script of `cli` (ward's whole command line) for the shell.
-pub fn run(args: Args, mut cli: clap::Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, mut cli: clap::Command) -> anyhow::Result<ExitCode> {
     let name = cli.get_name().to_string();
     crate::render::to_stdout(|out| {
         clap_complete::generate(Shell::from(args.shell), &mut cli, name, out);

@@ -22,7 +22,7 @@ use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward e2e`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: E2eCommand,
 }
@@ -101,7 +101,7 @@ struct SweepArgs {
 }
 
 /// Runs `ward e2e …`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::Workers(2))?;
     match args.command {
         E2eCommand::Run(a) => runtime.block_on(run_once(a)),

@@ -10,27 +10,27 @@ use ward_probe::{ConfigError, TlsFile};
 
 /// Request flags.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RequestArgs {
+pub(crate) struct RequestArgs {
     /// HTTP method (default GET; POST for `keepalive race`).
     #[arg(long, short = 'X')]
-    pub method: Option<String>,
+    pub(crate) method: Option<String>,
     /// Extra request header, `Name: value` (repeatable).
     #[arg(long = "header", short = 'H')]
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
     /// Request body.
     #[arg(long, short = 'd')]
-    pub data: Option<String>,
+    pub(crate) data: Option<String>,
     /// Speak HTTP/1.1 only.
     #[arg(long, conflicts_with = "http2")]
-    pub http1: bool,
+    pub(crate) http1: bool,
     /// Speak HTTP/2 only (prior knowledge on plain HTTP).
     #[arg(long)]
-    pub http2: bool,
+    pub(crate) http2: bool,
 }
 
 impl RequestArgs {
     /// The HTTP version asked for.
-    pub fn http_version(&self) -> HttpVersion {
+    pub(crate) fn http_version(&self) -> HttpVersion {
         if self.http1 {
             HttpVersion::Http1
         } else if self.http2 {
@@ -43,27 +43,27 @@ impl RequestArgs {
 
 /// TLS flags.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TlsArgs {
+pub(crate) struct TlsArgs {
     /// Skip TLS certificate verification.
     #[arg(long, short = 'k')]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// Extra CA certificate file (PEM) to trust (repeatable).
     #[arg(long = "cacert")]
-    pub ca_files: Vec<PathBuf>,
+    pub(crate) ca_files: Vec<PathBuf>,
     /// Built-in roots to trust.
     #[arg(long, value_enum, default_value = "system")]
-    pub roots: RootsArg,
+    pub(crate) roots: RootsArg,
     /// Client certificate (PEM) for mutual TLS.
     #[arg(long, requires = "key")]
-    pub cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
     /// Client private key (PEM) for mutual TLS.
     #[arg(long, requires = "cert")]
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
 }
 
 /// `--roots` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum RootsArg {
+pub(crate) enum RootsArg {
     /// The operating system's trust store.
     System,
     /// Mozilla's roots built into ward.
@@ -75,7 +75,7 @@ pub enum RootsArg {
 impl TlsArgs {
     /// The probe TLS settings (files are read where they are used; see
     /// [`tls_file_error`] for how their errors name the flag).
-    pub fn config(&self) -> TlsConfig {
+    pub(crate) fn config(&self) -> TlsConfig {
         TlsConfig {
             roots: match self.roots {
                 RootsArg::System => Roots::System,
@@ -93,7 +93,7 @@ impl TlsArgs {
 /// For a failure caused by a TLS file given with `--cacert`, `--cert` or
 /// `--key` (in any subcommand, wherever the settings were built), the line to
 /// print: the flag, then what is wrong with the file.
-pub fn tls_file_error(err: &anyhow::Error) -> Option<String> {
+pub(crate) fn tls_file_error(err: &anyhow::Error) -> Option<String> {
     let e = err.chain().find_map(|c| c.downcast_ref::<ConfigError>())?;
     let flag = match e.tls_file()? {
         TlsFile::CaFile => "--cacert",
@@ -105,7 +105,7 @@ pub fn tls_file_error(err: &anyhow::Error) -> Option<String> {
 }
 
 /// Builds the request for `url` from the flags; `default_method` when `-X` is absent.
-pub fn request_from(
+pub(crate) fn request_from(
     args: &RequestArgs,
     url: &str,
     default_method: &str,
@@ -120,7 +120,7 @@ pub fn request_from(
 }
 
 /// Builds the request for an already checked `url` from the flags.
-pub fn request_for(
+pub(crate) fn request_for(
     args: &RequestArgs,
     url: url::Url,
     default_method: &str,

@@ -15,14 +15,14 @@ use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward keepalive`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// `ward keepalive` subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Measure a server's idle keep-alive timeout (waits for its FIN or RST after one request).
     Probe(ProbeArgs),
     /// Reproduce the proxy/backend keep-alive race (sporadic 502s) and diagnose it.
@@ -31,68 +31,68 @@ pub enum Command {
 
 /// Arguments of `ward keepalive probe`.
 #[derive(Debug, clap::Args)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// The server to measure (`http://` or `https://`).
-    pub url: String,
+    pub(crate) url: String,
     /// Connections measured in parallel; the result is their median.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub samples: u32,
+    pub(crate) samples: u32,
     /// Longest wait for the server to close an idle connection.
     #[arg(long, default_value = "2m", value_parser = ward_duration::parse)]
-    pub max_wait: Duration,
+    pub(crate) max_wait: Duration,
     /// Deadline of each request.
     #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     #[command(flatten)]
-    pub request: RequestArgs,
+    pub(crate) request: RequestArgs,
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub(crate) tls: TlsArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    pub(crate) output: Format,
 }
 
 /// Arguments of `ward keepalive race`.
 #[derive(Debug, clap::Args)]
-pub struct RaceArgs {
+pub(crate) struct RaceArgs {
     /// The proxy URL requests go through (e.g. nginx in front of the backend).
     #[arg(long)]
-    pub proxy: String,
+    pub(crate) proxy: String,
     /// The backend URL, reached directly, to measure its idle timeout.
     #[arg(long, required_unless_present = "backend_idle")]
-    pub backend: Option<String>,
+    pub(crate) backend: Option<String>,
     /// The backend's idle timeout, when it cannot be reached directly.
     #[arg(long, value_parser = ward_duration::parse, conflicts_with = "backend")]
-    pub backend_idle: Option<Duration>,
+    pub(crate) backend_idle: Option<Duration>,
     /// The proxy's upstream keep-alive timeout, if known (nginx default: 60s), for the diagnosis.
     #[arg(long, value_parser = ward_duration::parse)]
-    pub proxy_idle: Option<Duration>,
+    pub(crate) proxy_idle: Option<Duration>,
     /// Concurrent requests per wave.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub lanes: u32,
+    pub(crate) lanes: u32,
     /// Longest run, measuring included.
     #[arg(long, default_value = "60s", value_parser = ward_duration::parse)]
-    pub max_time: Duration,
+    pub(crate) max_time: Duration,
     /// Stop after this many 502s (0: run for --max-time).
     #[arg(long, default_value_t = 3)]
-    pub stop_after: u64,
+    pub(crate) stop_after: u64,
     /// Deadline of each request.
     #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Longest wait for the backend's idle close while measuring.
     #[arg(long, default_value = "2m", value_parser = ward_duration::parse)]
-    pub max_wait: Duration,
+    pub(crate) max_wait: Duration,
     #[command(flatten)]
-    pub request: RequestArgs,
+    pub(crate) request: RequestArgs,
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub(crate) tls: TlsArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    pub(crate) output: Format,
 }
 
 /// Runs `ward keepalive probe|race`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::PerCore)?;
     let code = match args.command {
         Command::Probe(a) => runtime.block_on(probe(a)),

@@ -28,11 +28,11 @@ fn parse_nodes(s: &str) -> Result<usize, String> {
 
 /// The lab's live line reports failed checks; the nurses' and DNS probers'
 /// own logs would drown it, so they are off unless a log level is asked for.
-pub const QUIET_LOGS: &[&str] = &["ward_nurse", "ward_lookup"];
+pub(crate) const QUIET_LOGS: &[&str] = &["ward_nurse", "ward_lookup"];
 
 /// Arguments of `ward lab`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Simulated nodes, each with a nurse on its own 127.0.0.x (2 to 254).
     #[arg(long, env = "WARD_LAB_NODES", default_value = "6", value_parser = parse_nodes)]
     nodes: usize,
@@ -80,7 +80,7 @@ impl Args {
 }
 
 /// Runs the lab until Ctrl-C, SIGTERM or `--duration`, then prints the summary.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::Workers(2))?;
     runtime.block_on(async {
         let lab = Lab::start(args.config()).await?;

@@ -19,49 +19,49 @@ use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward load`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The URL to load (`http://` or `https://`).
-    pub url: String,
+    pub(crate) url: String,
     /// Virtual users for a flat run (closed model); workers (connections) with `--rate`.
     #[arg(long, short = 'u')]
-    pub vus: Option<u64>,
+    pub(crate) vus: Option<u64>,
     /// Length of a flat run, or of an open-model (`--rate`) run.
     #[arg(long, short = 'z', value_parser = ward_duration::parse)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// A stage `DURATION:TARGET_VUS` ramped linearly from the previous target, like k6 (repeatable).
     #[arg(long = "stage", short = 's')]
-    pub stages: Vec<Stage>,
+    pub(crate) stages: Vec<Stage>,
     /// A scenario file (YAML or JSON): `stages`, `start_vus`, `cycle_idle`, `repeat`.
     #[arg(long, conflicts_with_all = ["stages", "rate"])]
-    pub scenario: Option<PathBuf>,
+    pub(crate) scenario: Option<PathBuf>,
     /// Idle gap between repeated cycles: `4s` or a random `4s..11s` (0 VUs, connections kept).
     #[arg(long, value_parser = scenario::idle_range)]
-    pub cycle_idle: Option<(Duration, Duration)>,
+    pub(crate) cycle_idle: Option<(Duration, Duration)>,
     /// How many times to run the stages.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub repeat: u32,
+    pub(crate) repeat: u32,
     /// Open model: a constant arrival rate `N/s` (or `N/m`); latency counts from the intended send time.
     #[arg(long, value_parser = scenario::rate, conflicts_with = "stages")]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Open a new connection for every request.
     #[arg(long)]
-    pub no_reuse: bool,
+    pub(crate) no_reuse: bool,
     /// Deadline of one request, including connecting.
     #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Pass/fail threshold such as `p95<200ms`, `p(99)<1s`, `errors<0.1%`, `rps>1000` (repeatable).
     #[arg(long = "threshold", short = 't')]
-    pub thresholds: Vec<String>,
+    pub(crate) thresholds: Vec<String>,
     #[command(flatten)]
-    pub request: RequestArgs,
+    pub(crate) request: RequestArgs,
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub(crate) tls: TlsArgs,
     /// Hide the live progress line.
     #[arg(long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Output format of the summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    pub(crate) output: Format,
 }
 
 /// The plan of a closed-model run: a scenario file, `--stage`s, or a flat run.
@@ -101,7 +101,7 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
 }
 
 /// Turns the arguments into a library config (no I/O besides reading the scenario file).
-pub fn config(args: &Args) -> anyhow::Result<LoadConfig> {
+pub(crate) fn config(args: &Args) -> anyhow::Result<LoadConfig> {
     let thresholds = args
         .thresholds
         .iter()
@@ -130,7 +130,7 @@ pub fn config(args: &Args) -> anyhow::Result<LoadConfig> {
 }
 
 /// Runs the load test and prints the summary; exit 1 when a threshold failed.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = config(&args)?;
     let runtime = runtime(Threads::PerCore)?;
     let summary = runtime.block_on(async {

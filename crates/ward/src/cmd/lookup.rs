@@ -22,46 +22,46 @@ const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// Arguments of `ward lookup`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// One-shot mode instead of the agent.
     #[command(subcommand)]
-    pub command: Option<LookupCommand>,
+    pub(crate) command: Option<LookupCommand>,
     /// Interval between DNS checks (Go duration: 5s, 1m, …).
     #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse, allow_hyphen_values = true)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Maximum time for one DNS query (Go duration).
     #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse, global = true, allow_hyphen_values = true)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
     #[arg(long, env = "HOSTLOOKUPER_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Comma-separated hosts to look up; `name:TYPE` asks for another record type
     /// (A, AAAA, CNAME, SRV, TXT, MX, NS, PTR, SOA, CAA, ANY, or ADDR for A+AAAA).
     #[arg(long, env = "HOSTLOOKUPER_HOSTS", default_value = DEFAULT_HOSTS, value_parser = hosts_arg)]
-    pub hosts: HostList,
+    pub(crate) hosts: HostList,
     /// Comma-separated DNS servers `[udp|tcp|tcp-tls://]host[:port]` (IPv6 as `[::1]:53`);
     /// protocol defaults to udp, port to 53. Default: hostlookuper's public servers,
     /// none in resolv.conf mode.
     #[arg(long = "dns-servers", env = "HOSTLOOKUPER_DNS_SERVERS", value_parser = servers_arg, global = true)]
-    pub dns_servers: Option<ServerList>,
+    pub(crate) dns_servers: Option<ServerList>,
     /// Prometheus `le` histograms (.005 … 10) instead of VictoriaMetrics `vmrange` ones.
     #[arg(long, env = "HOSTLOOKUPER_PROM_HISTOGRAM", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
-    pub prom_histogram: bool,
+    pub(crate) prom_histogram: bool,
     /// Log every lookup result.
     #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
-    pub debug: bool,
+    pub(crate) debug: bool,
     /// resolv.conf mode: also resolve every host through this file as the libc stub
     /// resolver does (search list, ndots, attempts, TCP fallback) and report the
     /// queries and time one lookup costs (`dns_server="resolv.conf"`).
     #[arg(long = "resolv-conf", env = "HOSTLOOKUPER_RESOLV_CONF", global = true)]
-    pub resolv_conf: Option<PathBuf>,
+    pub(crate) resolv_conf: Option<PathBuf>,
 }
 
 /// Subcommands of `ward lookup`.
 #[derive(Debug, clap::Subcommand)]
-pub enum LookupCommand {
+pub(crate) enum LookupCommand {
     /// Look names up once; print a table per server (latency, rcode, answers,
     /// queries sent). Without --dns-servers, resolves through /etc/resolv.conf.
     Once(OnceArgs),
@@ -69,22 +69,22 @@ pub enum LookupCommand {
 
 /// Arguments of `ward lookup once`.
 #[derive(Debug, clap::Args)]
-pub struct OnceArgs {
+pub(crate) struct OnceArgs {
     /// Names to look up (`name` or `name:TYPE`); default: --hosts.
     #[arg(value_parser = host_arg)]
-    pub names: Vec<HostSpec>,
+    pub(crate) names: Vec<HostSpec>,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    pub(crate) output: Format,
 }
 
 /// A parsed `-hosts` value.
 #[derive(Debug, Clone)]
-pub struct HostList(pub Vec<HostSpec>);
+pub(crate) struct HostList(pub Vec<HostSpec>);
 
 /// A parsed `-dns-servers` value.
 #[derive(Debug, Clone)]
-pub struct ServerList(pub Vec<ServerSpec>);
+pub(crate) struct ServerList(pub Vec<ServerSpec>);
 
 fn hosts_arg(s: &str) -> Result<HostList, String> {
     parse_hosts(s).map(HostList).map_err(|e| e.to_string())
@@ -128,7 +128,7 @@ impl Args {
 }
 
 /// Runs the agent, or one round with `once`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::One)?;
     match &args.command {
         Some(LookupCommand::Once(once)) => {

@@ -13,12 +13,12 @@ use anyhow::Context;
 
 /// Arguments of `ward man`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The subcommand whose page to print (`nurse`, `lookup once`, …); none: ward(1).
-    pub command: Vec<String>,
+    pub(crate) command: Vec<String>,
     /// Write every page into this directory instead of printing one.
     #[arg(long, conflicts_with = "command")]
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// The command `path` names in `cli`, built (subcommands named `ward-nurse`…).
@@ -36,7 +36,7 @@ fn page(cli: clap::Command, path: &[String]) -> anyhow::Result<clap::Command> {
 }
 
 /// Prints the page `args.command` names, or writes every page to `--dir`.
-pub fn run(args: Args, cli: clap::Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args, cli: clap::Command) -> anyhow::Result<ExitCode> {
     match &args.dir {
         Some(dir) => clap_mangen::generate_to(cli, dir)
             .with_context(|| format!("writing man pages to --dir {}", dir.display()))?,

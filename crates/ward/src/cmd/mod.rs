@@ -1,14 +1,14 @@
 //! One module per subcommand: each turns its clap `Args` into a library config,
 //! calls one library entry point, and hands the report to `render`.
 
-pub mod completions;
-pub mod e2e;
-pub mod http_flags;
-pub mod keepalive;
-pub mod lab;
-pub mod load;
-pub mod lookup;
-pub mod man;
-pub mod nurse;
-pub mod probe;
-pub mod slo;
+pub(crate) mod completions;
+pub(crate) mod e2e;
+pub(crate) mod http_flags;
+pub(crate) mod keepalive;
+pub(crate) mod lab;
+pub(crate) mod load;
+pub(crate) mod lookup;
+pub(crate) mod man;
+pub(crate) mod nurse;
+pub(crate) mod probe;
+pub(crate) mod slo;

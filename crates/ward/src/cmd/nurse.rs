@@ -43,7 +43,7 @@ fn neighbour_limit(s: &str) -> Result<i64, String> {
 /// Arguments of `ward nurse`.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<NurseCommand>,
     #[command(flatten)]
@@ -74,7 +74,7 @@ struct RingArgs {
 }
 
 /// Runs the agent, or `ring`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = runtime(Threads::One)?;
     match args.command {
         Some(NurseCommand::Ring(ring_args)) => runtime.block_on(run_ring(ring_args)),

@@ -15,36 +15,36 @@ use crate::runtime::{runtime, Threads};
 
 /// Arguments of `ward probe`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// What to check: `http(s)://host[:port]/path`, `tcp://host:port` or
     /// `dns://server[:port]/name[?type=AAAA&proto=tcp|tls]`.
     #[arg(required_unless_present = "demo")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// Start a small HTTP server on loopback and probe it (no target needed).
     #[arg(long, conflicts_with = "target")]
-    pub demo: bool,
+    pub(crate) demo: bool,
     /// Number of checks to run.
     #[arg(long, short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub count: u32,
+    pub(crate) count: u32,
     /// Pause between checks.
     #[arg(long, short = 'i', default_value = "1s", value_parser = ward_duration::parse)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Deadline of one check.
     #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Reuse the connection between repeated checks (skips dns/connect/tls).
     #[arg(long)]
-    pub reuse: bool,
+    pub(crate) reuse: bool,
     #[command(flatten)]
-    pub request: RequestArgs,
+    pub(crate) request: RequestArgs,
     /// Accepted HTTP status codes, comma-separated (default: any 2xx).
     #[arg(long, value_delimiter = ',')]
-    pub expect_status: Vec<u16>,
+    pub(crate) expect_status: Vec<u16>,
     #[command(flatten)]
-    pub tls: TlsArgs,
+    pub(crate) tls: TlsArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    pub(crate) output: Format,
 }
 
 /// The demo's checks: at least five, 100 ms apart.
@@ -79,7 +79,7 @@ impl Args {
 }
 
 /// Runs the probe(s) and prints the report; exit 1 when any check failed.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime(Threads::One)?.block_on(async {
         let demo = match args.demo {
             true => Some(Demo::start().await.context("starting the demo server")?),

@@ -13,14 +13,14 @@ use crate::render;
 
 /// Arguments of `ward slo`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
-    pub command: SloCommand,
+    pub(crate) command: SloCommand,
 }
 
 /// `ward slo` subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum SloCommand {
+pub(crate) enum SloCommand {
     /// Generates Prometheus SLO rules (sloth generate).
     Generate(GenerateArgs),
     /// Validates SLO specs (sloth validate).
@@ -29,13 +29,13 @@ pub enum SloCommand {
 
 /// Flags shared by generate and validate.
 #[derive(Debug, clap::Args)]
-pub struct Common {
+pub(crate) struct Common {
     /// Filter regex to ignore matched discovered SLO file paths (directory input).
     #[arg(short = 'e', long = "fs-exclude", env = "SLOTH_FS_EXCLUDE")]
-    pub fs_exclude: Option<String>,
+    pub(crate) fs_exclude: Option<String>,
     /// Filter regex to include matched discovered SLO file paths; exclude wins (directory input).
     #[arg(short = 'n', long = "fs-include", env = "SLOTH_FS_INCLUDE")]
-    pub fs_include: Option<String>,
+    pub(crate) fs_include: Option<String>,
     /// Extra labels added to all generated recording rules ('key=value', repeatable).
     #[arg(
         short = 'l',
@@ -43,7 +43,7 @@ pub struct Common {
         env = "SLOTH_EXTRA_LABELS",
         value_delimiter = '\n'
     )]
-    pub extra_labels: Vec<String>,
+    pub(crate) extra_labels: Vec<String>,
     /// Paths of sloth Go plugins (accepted for compatibility; only native plugin ids run).
     #[arg(
         short = 'p',
@@ -51,20 +51,20 @@ pub struct Common {
         env = "SLOTH_PLUGINS_PATH",
         value_delimiter = '\n'
     )]
-    pub plugins_path: Vec<PathBuf>,
+    pub(crate) plugins_path: Vec<PathBuf>,
     /// Directory with a custom SLO period windows catalog (replaces the default one).
     #[arg(
         long = "slo-period-windows-path",
         env = "SLOTH_SLO_PERIOD_WINDOWS_PATH"
     )]
-    pub slo_period_windows_path: Option<PathBuf>,
+    pub(crate) slo_period_windows_path: Option<PathBuf>,
     /// The default SLO period (Prometheus duration).
     #[arg(
         long = "default-slo-period",
         env = "SLOTH_DEFAULT_SLO_PERIOD",
         default_value = "30d"
     )]
-    pub default_slo_period: String,
+    pub(crate) default_slo_period: String,
     /// SLO plugins chain declaration in JSON '{"id": "foo","priority": 0,"config": {}}' (repeatable).
     #[arg(
         short = 's',
@@ -72,55 +72,55 @@ pub struct Common {
         env = "SLOTH_SLO_PLUGINS",
         value_delimiter = '\n'
     )]
-    pub slo_plugins: Vec<String>,
+    pub(crate) slo_plugins: Vec<String>,
     /// Disables the default SLO plugins (validate, SLI, metadata and alert rules).
     #[arg(
         long = "disable-default-slo-plugins",
         env = "SLOTH_DISABLE_DEFAULT_SLO_PLUGINS"
     )]
-    pub disable_default_slo_plugins: bool,
+    pub(crate) disable_default_slo_plugins: bool,
     /// Fail on spec keys sloth would silently ignore (ward only; default: warn).
     #[arg(long = "strict", env = "WARD_SLO_STRICT")]
-    pub strict: bool,
+    pub(crate) strict: bool,
 }
 
 /// Arguments of `ward slo generate`.
 #[derive(Debug, clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// SLO spec input file or directory (directories are walked recursively; out must be a directory).
     #[arg(short = 'i', long = "input", env = "SLOTH_INPUT", default_value = "")]
-    pub input: String,
+    pub(crate) input: String,
     /// Output file, directory, or `-` for stdout.
     #[arg(short = 'o', long = "out", env = "SLOTH_OUT", default_value = "-")]
-    pub out: String,
+    pub(crate) out: String,
     /// Disables recording rules generation.
     #[arg(long = "disable-recordings", env = "SLOTH_DISABLE_RECORDINGS")]
-    pub disable_recordings: bool,
+    pub(crate) disable_recordings: bool,
     /// Disables alert rules generation.
     #[arg(long = "disable-alerts", env = "SLOTH_DISABLE_ALERTS")]
-    pub disable_alerts: bool,
+    pub(crate) disable_alerts: bool,
     /// The plugin that turns Kubernetes specs into objects (only the Prometheus Operator one exists).
     #[arg(
         long = "k8s-transform-plugin-id",
         env = "SLOTH_K8S_TRANSFORM_PLUGIN_ID",
-        default_value = ward_slo_files::K8S_TRANSFORM_PLUGIN
+        default_value = ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE
     )]
-    pub k8s_transform_plugin_id: String,
+    pub(crate) k8s_transform_plugin_id: String,
     #[command(flatten)]
-    pub common: Common,
+    pub(crate) common: Common,
 }
 
 /// Arguments of `ward slo validate`.
 #[derive(Debug, clap::Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// SLO spec input file or directory (walked recursively).
     #[arg(short = 'i', long = "input", env = "SLOTH_INPUT")]
-    pub input: String,
+    pub(crate) input: String,
     /// Don't fail when the same SLO id appears in several specs.
     #[arg(long = "ignore-slo-duplicates", env = "SLOTH_IGNORE_SLO_DUPLICATES")]
-    pub ignore_slo_duplicates: bool,
+    pub(crate) ignore_slo_duplicates: bool,
     #[command(flatten)]
-    pub common: Common,
+    pub(crate) common: Common,
 }
 
 impl Common {
@@ -149,7 +149,7 @@ impl Common {
 }
 
 /// The generated-by header line of ward's output.
-pub fn header_line() -> String {
+pub(crate) fn header_line() -> String {
     ward_slo::output::header_line(&format!(
         "ward slo (sloth {} compatible)",
         ward_slo::SLOTH_VERSION
@@ -157,7 +157,7 @@ pub fn header_line() -> String {
 }
 
 /// Runs `ward slo`: exit 0, 1 for a spec or validation failure, 2 for usage or IO.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut warn = |line: String| {
         let _ = render::slo::warning(&line, &mut std::io::stderr().lock());
     };

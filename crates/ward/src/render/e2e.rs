@@ -11,7 +11,7 @@ use ward_e2e::{Outcome, Report, StepReport};
 use crate::render::{self, Format, Table};
 
 /// Writes a run's report.
-pub fn write_run(report: &Report, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_run(report: &Report, format: Format, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Json => render::json(report, out),
         Format::Text => run_text(report, out),
@@ -19,7 +19,11 @@ pub fn write_run(report: &Report, format: Format, out: &mut impl Write) -> io::R
 }
 
 /// Writes what `sweep` deleted and kept.
-pub fn write_sweep(report: &SweepReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_sweep(
+    report: &SweepReport,
+    format: Format,
+    out: &mut impl Write,
+) -> io::Result<()> {
     if format == Format::Json {
         return render::json(report, out);
     }

@@ -11,7 +11,7 @@ use ward_load::race::{GapBucket, RaceProgress, RaceReport};
 use crate::render::{self, millis, Format};
 
 /// Writes what `keepalive probe` measured.
-pub fn write_probe(r: &IdleReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_probe(r: &IdleReport, format: Format, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Json => render::json(r, out),
         Format::Text => probe_text(r, out),
@@ -19,7 +19,7 @@ pub fn write_probe(r: &IdleReport, format: Format, out: &mut impl Write) -> io::
 }
 
 /// Writes a race's result, diagnosis and fix.
-pub fn write_race(r: &RaceReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_race(r: &RaceReport, format: Format, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Json => render::json(r, out),
         Format::Text => race_text(r, out),
@@ -83,7 +83,7 @@ fn probe_text(r: &IdleReport, out: &mut impl Write) -> io::Result<()> {
 
 /// Draws the race's live line (elapsed, waves, requests, 502s) on stderr
 /// until the sender is dropped.
-pub async fn progress(mut rx: tokio::sync::watch::Receiver<RaceProgress>) {
+pub(crate) async fn progress(mut rx: tokio::sync::watch::Receiver<RaceProgress>) {
     let bar = render::spinner();
     while rx.changed().await.is_ok() {
         let p = rx.borrow_and_update().clone();

@@ -9,7 +9,7 @@ use ward_lab::Summary;
 use crate::render::{self, Format, Table};
 
 /// Writes the lab's summary.
-pub fn write(s: &Summary, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write(s: &Summary, format: Format, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Json => render::json(s, out),
         Format::Text => summary_text(s, out),
@@ -17,7 +17,7 @@ pub fn write(s: &Summary, format: Format, out: &mut impl Write) -> io::Result<()
 }
 
 /// Writes the live line: elapsed time, rounds, paths ok, what is failing now.
-pub fn write_live(s: &Summary, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_live(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{}", live_line(s))
 }
 

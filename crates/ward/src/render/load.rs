@@ -12,7 +12,7 @@ use ward_load::threshold::{ThresholdResult, Unit};
 use crate::render::{self, millis, Format, Table};
 
 /// Writes the summary of a load test.
-pub fn write(s: &Summary, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write(s: &Summary, format: Format, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Json => render::json(s, out),
         Format::Text => text(s, out),
@@ -21,7 +21,7 @@ pub fn write(s: &Summary, format: Format, out: &mut impl Write) -> io::Result<()
 
 /// Draws the live line (elapsed, VUs, requests, req/s, failures) on stderr
 /// until the sender is dropped.
-pub async fn progress(mut rx: tokio::sync::watch::Receiver<Progress>) {
+pub(crate) async fn progress(mut rx: tokio::sync::watch::Receiver<Progress>) {
     let bar = render::spinner();
     while rx.changed().await.is_ok() {
         let p = rx.borrow_and_update().clone();

@@ -10,7 +10,7 @@ use ward_lookup::{Lookup, Lookuper, QueryOutcome};
 use crate::render::{self, millis, Format, Table};
 
 /// Writes one round's lookups; `lookuper` ran them (its servers and resolv.conf).
-pub fn write_once(
+pub(crate) fn write_once(
     lookuper: &Lookuper,
     lookups: &[Lookup],
     format: Format,

@@ -3,14 +3,14 @@
 //! Format, &mut impl Write)` for every report it prints (and its live line,
 //! if any), built on the primitives here. Libraries never print.
 
-pub mod e2e;
-pub mod keepalive;
-pub mod lab;
-pub mod load;
-pub mod lookup;
-pub mod nurse;
-pub mod probe;
-pub mod slo;
+pub(crate) mod e2e;
+pub(crate) mod keepalive;
+pub(crate) mod lab;
+pub(crate) mod load;
+pub(crate) mod lookup;
+pub(crate) mod nurse;
+pub(crate) mod probe;
+pub(crate) mod slo;
 
 use std::io::{self, Write};
 
@@ -18,7 +18,7 @@ use serde::Serialize;
 
 /// Output format chosen with `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned table for people.
     #[default]
     Text,
@@ -28,14 +28,14 @@ pub enum Format {
 
 /// A table of rows with a header, rendered with columns aligned.
 #[derive(Debug, Default)]
-pub struct Table {
+pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// Starts a table with the given column titles.
-    pub fn new<I, S>(header: I) -> Self
+    pub(crate) fn new<I, S>(header: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -47,7 +47,7 @@ impl Table {
     }
 
     /// Adds one row; missing cells render empty.
-    pub fn row<I, S>(&mut self, cells: I)
+    pub(crate) fn row<I, S>(&mut self, cells: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -56,7 +56,7 @@ impl Table {
     }
 
     /// Writes the table: columns separated by two spaces, last column unpadded.
-    pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let columns = self.header.len();
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
@@ -83,13 +83,13 @@ impl Table {
 }
 
 /// Writes `value` as pretty JSON followed by a newline.
-pub fn json<T: Serialize>(value: &T, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn json<T: Serialize>(value: &T, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
 }
 
 /// Runs `write` on a locked stdout and flushes it.
-pub fn to_stdout(
+pub(crate) fn to_stdout(
     write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
@@ -99,7 +99,7 @@ pub fn to_stdout(
 
 /// A live line on stderr (a spinner and a message), for progress while a
 /// command runs; cleared when it finishes.
-pub fn spinner() -> indicatif::ProgressBar {
+pub(crate) fn spinner() -> indicatif::ProgressBar {
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
@@ -110,7 +110,7 @@ pub fn spinner() -> indicatif::ProgressBar {
 }
 
 /// Counts by key as `key: n  key: n` (status codes, error classes); `-` when empty.
-pub fn counts<K: std::fmt::Display>(counts: &std::collections::BTreeMap<K, u64>) -> String {
+pub(crate) fn counts<K: std::fmt::Display>(counts: &std::collections::BTreeMap<K, u64>) -> String {
     if counts.is_empty() {
         return "-".into();
     }
@@ -119,7 +119,7 @@ pub fn counts<K: std::fmt::Display>(counts: &std::collections::BTreeMap<K, u64>)
 }
 
 /// Formats a duration in milliseconds with three decimals (`12.345ms`).
-pub fn millis(d: std::time::Duration) -> String {
+pub(crate) fn millis(d: std::time::Duration) -> String {
     format!("{:.3}ms", d.as_secs_f64() * 1e3)
 }
 

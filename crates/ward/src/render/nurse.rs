@@ -8,7 +8,7 @@ use ward_nurse::ring::RingReport;
 use crate::render::{self, Format};
 
 /// Writes who checks whom around one node.
-pub fn write_ring(r: &RingReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_ring(r: &RingReport, format: Format, out: &mut impl Write) -> io::Result<()> {
     if format == Format::Json {
         return render::json(r, out);
     }

@@ -13,7 +13,7 @@ use ward_probe::{Outcome, Phase, ProbeError, Target};
 use crate::render::{self, millis, Format, Table};
 
 /// Writes one check's outcome.
-pub fn write_outcome(o: &Outcome, format: Format, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn write_outcome(o: &Outcome, format: Format, out: &mut impl Write) -> io::Result<()> {
     match format {
         Format::Json => render::json(o, out),
         Format::Text => outcome_text(o, out),
@@ -22,7 +22,7 @@ pub fn write_outcome(o: &Outcome, format: Format, out: &mut impl Write) -> io::R
 
 /// The report of repeated checks, written as they complete: [`Stream::add`]
 /// each outcome, then [`Stream::finish`].
-pub struct Stream {
+pub(crate) struct Stream {
     format: Format,
     single: bool,
     tally: Tally,
@@ -31,18 +31,18 @@ pub struct Stream {
 }
 
 /// How repeated checks went, for the exit code and the error line.
-pub struct Ended {
+pub(crate) struct Ended {
     /// Checks run.
-    pub checks: usize,
+    pub(crate) checks: usize,
     /// Checks that failed.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// The last failure, if any.
-    pub last_error: Option<ProbeError>,
+    pub(crate) last_error: Option<ProbeError>,
 }
 
 impl Stream {
     /// A report of `count` checks (one check is printed in full).
-    pub fn new(format: Format, count: u32) -> Self {
+    pub(crate) fn new(format: Format, count: u32) -> Self {
         Self {
             format,
             single: count == 1,
@@ -53,7 +53,7 @@ impl Stream {
     }
 
     /// Counts one outcome (for JSON of repeated checks, writes it).
-    pub fn add(&mut self, outcome: Outcome, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn add(&mut self, outcome: Outcome, out: &mut impl Write) -> io::Result<()> {
         self.tally.add(&outcome);
         if let Some(e) = &outcome.error {
             self.last_error = Some(e.clone());
@@ -72,7 +72,7 @@ impl Stream {
     }
 
     /// Writes the end of the report: the one outcome, or the summary.
-    pub fn finish(self, target: &Target, out: &mut impl Write) -> io::Result<Ended> {
+    pub(crate) fn finish(self, target: &Target, out: &mut impl Write) -> io::Result<Ended> {
         let (checks, failed) = (self.tally.checks(), self.tally.failed());
         match (self.format, self.single, &self.last) {
             (format, true, Some(one)) => write_outcome(one, format, out)?,

@@ -7,22 +7,22 @@ use std::io::{self, Write};
 use ward_slo_files::Error;
 
 /// A warning: a key sloth ignores (the run goes on).
-pub fn warning(line: &str, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn warning(line: &str, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "ward slo: warning: {line}")
 }
 
 /// The errors of one invalid file, on one line.
-pub fn file_errors(errors: &[String], out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn file_errors(errors: &[String], out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{}", errors.join("; "))
 }
 
 /// The end of a successful validation: how many SLO specs were valid.
-pub fn validated(specs: usize, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn validated(specs: usize, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "Validation succeeded slo-specs={specs}")
 }
 
 /// The failure that ends `ward slo`.
-pub fn failure(e: &Error, out: &mut impl Write) -> io::Result<()> {
+pub(crate) fn failure(e: &Error, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "ward slo: {e}")
 }
 

@@ -1,6 +1,5 @@
 //! Shared helpers of the `ward slo` tests: run the binary and the real
-//! sloth, render sloth's golden templates, compare ignoring the header line,
-//! run promtool.
+//! sloth, compare ignoring the header line, run promtool.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -8,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Result of one `ward` run.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 /// Runs the `ward` binary in `dir`.
-pub fn ward(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
+pub(crate) fn ward(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ward"));
     cmd.current_dir(dir).args(args);
     for (k, v) in env {
@@ -32,7 +31,7 @@ pub fn ward(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
 /// The real sloth v0.16.0: `$WARD_TOOLS_DIR/bin/sloth` (default
 /// `${XDG_CACHE_HOME:-~/.cache}/ward/tools`), else `sloth` on PATH. Panics
 /// naming the install script when it is missing.
-pub fn sloth_bin() -> PathBuf {
+pub(crate) fn sloth_bin() -> PathBuf {
     let tools = std::env::var("WARD_TOOLS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -62,11 +61,20 @@ pub fn sloth_bin() -> PathBuf {
 }
 
 /// Runs the real sloth in `dir` with its logs off (`SLOTH_NO_LOG=true`).
-pub fn sloth(dir: &Path, args: &[&str]) -> Run {
+pub(crate) fn sloth(dir: &Path, args: &[&str]) -> Run {
+    run_sloth(dir, args, false)
+}
+
+/// Runs the real sloth in `dir` with its logs on stderr (per-file validation errors are only logged).
+pub(crate) fn sloth_logged(dir: &Path, args: &[&str]) -> Run {
+    run_sloth(dir, args, true)
+}
+
+fn run_sloth(dir: &Path, args: &[&str], logged: bool) -> Run {
     let out = Command::new(sloth_bin())
         .current_dir(dir)
         .args(args)
-        .env("SLOTH_NO_LOG", "true")
+        .env("SLOTH_NO_LOG", if logged { "false" } else { "true" })
         .output()
         .expect("run sloth");
     Run {
@@ -76,31 +84,66 @@ pub fn sloth(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// Renders a sloth golden `.tpl` the way its test does (`{{ .version }}` = v0.16.0, string constants).
-pub fn render_golden(tpl: &str) -> String {
-    let s = tpl.replace("{{ .version }}", "v0.16.0");
+/// sloth's per-file validation failures from its log (see [`sloth_logged`]):
+/// (file, message) sorted, each message through `comparable`, without the `could not generate "<id>" slo: ` wrapping ward does not repeat.
+pub(crate) fn sloth_failures(r: &Run, comparable: fn(&str) -> String) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = strip_ansi(&r.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ERRO[0000] "))
+        .map(|l| {
+            let (msg, fields) = l.rsplit_once("  file=").expect("file field");
+            let file = fields.split(' ').next().unwrap_or_default();
+            let msg = msg.trim_end();
+            let msg = match msg.strip_prefix("invalid SLO: ") {
+                Some(m) => m.split_once(" slo: ").map_or(m, |(_, rest)| rest),
+                None => msg,
+            };
+            (file.to_string(), comparable(msg))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// ward's per-file validation failures: (file, message) sorted, each message through `comparable`, without its `invalid slo "<id>" (field <f>): ` context.
+pub(crate) fn ward_failures(r: &Run, comparable: fn(&str) -> String) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = r
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("ward slo: ") && !l.starts_with("Validation succeeded"))
+        .map(|l| {
+            let (file, msg) = l.split_once(": ").expect("file: message");
+            let msg = match msg.strip_prefix("invalid slo \"") {
+                Some(m) => m.split_once("): ").map_or(msg, |(_, rest)| rest),
+                None => msg,
+            };
+            (file.to_string(), comparable(msg))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `s` without ANSI color escapes.
+pub(crate) fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s.as_str();
-    while let Some(i) = rest.find("{{\"") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 3..];
-        match after.find("\"}}") {
-            Some(j) => {
-                out.push_str(&after[..j]);
-                rest = &after[j + 3..];
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
             }
-            None => {
-                out.push_str(&rest[i..]);
-                rest = "";
-            }
+        } else {
+            out.push(c);
         }
     }
-    out.push_str(rest);
     out
 }
 
 /// Byte equality except sloth's `# Code generated by Sloth (...)` line, which must name ward.
-pub fn same_except_header(expected: &str, actual: &str) -> Result<(), String> {
+pub(crate) fn same_except_header(expected: &str, actual: &str) -> Result<(), String> {
     let e: Vec<&str> = expected.split('\n').collect();
     let a: Vec<&str> = actual.split('\n').collect();
     for (i, (el, al)) in e.iter().zip(a.iter()).enumerate() {
@@ -121,7 +164,7 @@ pub fn same_except_header(expected: &str, actual: &str) -> Result<(), String> {
 }
 
 /// The rule-file documents of a generated output (a PrometheusRule's `spec` unwrapped).
-pub fn rule_documents(output: &str) -> Vec<String> {
+pub(crate) fn rule_documents(output: &str) -> Vec<String> {
     output
         .split("\n---\n")
         .filter(|d| !d.trim().is_empty())
@@ -141,7 +184,7 @@ pub fn rule_documents(output: &str) -> Vec<String> {
 }
 
 /// Runs `promtool check rules` on every rule document of `output`.
-pub fn promtool_check(output: &str, what: &str) {
+pub(crate) fn promtool_check(output: &str, what: &str) {
     let promtool = ["/usr/bin/promtool", "promtool"]
         .into_iter()
         .find(|p| {
@@ -174,16 +217,16 @@ pub fn promtool_check(output: &str, what: &str) {
 }
 
 /// A small deterministic PRNG (xorshift64*), so generated specs are reproducible from a seed.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// Seeds the generator (0 is remapped).
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
 
     /// Next raw value.
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -193,24 +236,24 @@ impl Rng {
     }
 
     /// Uniform in `0..n`.
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 
     /// True with probability `p` percent.
-    pub fn chance(&mut self, p: usize) -> bool {
+    pub(crate) fn chance(&mut self, p: usize) -> bool {
         self.below(100) < p
     }
 
     /// One element of a slice.
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len())]
     }
 }
 
 /// Which spec format a generated document uses.
 #[derive(Clone, Copy, PartialEq)]
-pub enum Flavor {
+pub(crate) enum Flavor {
     Prom,
     K8s,
     OpenSlo,
@@ -497,7 +540,7 @@ fn alerting(r: &mut Rng, k8s: bool, ind: &str) -> String {
 }
 
 /// One random valid spec document of the given flavour with `n` SLOs.
-pub fn random_doc(r: &mut Rng, flavor: Flavor, n: usize) -> String {
+pub(crate) fn random_doc(r: &mut Rng, flavor: Flavor, n: usize) -> String {
     let service = ident(r);
     match flavor {
         Flavor::OpenSlo => {

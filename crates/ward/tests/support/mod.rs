@@ -9,14 +9,14 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
 /// The `ward` binary Cargo built for these tests.
-pub fn ward_bin() -> &'static Path {
+pub(crate) fn ward_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_ward"))
 }
 
 /// A command that runs the `ward` binary: stdin closed, and the tester's
 /// `KUBECONFIG`, `OTEL_EXPORTER_OTLP_*` and `WARD_LOG*` removed so that only
 /// what the test passes decides what ward does.
-pub fn ward() -> Command {
+pub(crate) fn ward() -> Command {
     let mut cmd = Command::new(ward_bin());
     for var in [
         "KUBECONFIG",
@@ -33,23 +33,23 @@ pub fn ward() -> Command {
 
 /// What one finished `ward` run printed, and how it ended.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// How the process ended.
-    pub status: ExitStatus,
+    pub(crate) status: ExitStatus,
     /// Standard output, as text.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Standard error, as text.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
     /// The exit code (`None` when a signal ended the process).
-    pub fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         self.status.code()
     }
 
     /// Standard output parsed as JSON.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
@@ -66,7 +66,7 @@ impl From<Output> for Run {
 }
 
 /// Runs `ward ARGS…` to the end.
-pub fn run<I, S>(args: I) -> Run
+pub(crate) fn run<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -75,7 +75,7 @@ where
 }
 
 /// Starts `ward ARGS…` in the background with stdout and stderr captured.
-pub fn spawn<I, S>(args: I) -> Child
+pub(crate) fn spawn<I, S>(args: I) -> Child
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -89,7 +89,7 @@ where
 }
 
 /// Sends `signal` (`INT`, `TERM`) to `child` with kill(1).
-pub fn signal(child: &Child, signal: &str) {
+pub(crate) fn signal(child: &Child, signal: &str) {
     let sent = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(child.id().to_string())
@@ -99,6 +99,6 @@ pub fn signal(child: &Child, signal: &str) {
 }
 
 /// Waits for `child` to end and collects what it printed.
-pub fn finish(child: Child) -> Run {
+pub(crate) fn finish(child: Child) -> Run {
     child.wait_with_output().expect("ward ends").into()
 }

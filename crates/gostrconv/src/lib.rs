@@ -1,4 +1,5 @@
-//! Go-compatible number and string formatting.
+//! Go's text for floats and strings: `strconv.FormatFloat` and
+//! `strconv.Quote`, and the `fmt` verbs built on them.
 //!
 //! The tools ward replaces are written in Go and print floats through Go's
 //! `fmt`/`strconv` (`%v`, `%g`, `'f', -1`, `%f`, `%.3e`, and sigs.k8s.io/yaml's
@@ -6,7 +7,7 @@
 //! formatting differs (`1e-05` vs `0.00001`), so byte equality of rule files
 //! (sloth) and metric expositions (kubenurse, hostlookuper) needs these
 //! re-implementations. Nothing else lives here.
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 /// Shortest decimal digits and decimal-point position of a finite, non-zero float.
 ///

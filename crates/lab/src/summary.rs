@@ -1,0 +1,215 @@
+//! What the lab saw: each check's counts over the run ([`Tally`]), the
+//! summary the binary renders ([`Summary`], live and at the end), and the
+//! dashboard's lab-wide `/status` and `/check_all`, built from every nurse's
+//! last round.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::json;
+use ward_nurse::status::Cell;
+
+use crate::{lock, Inner, DNS_CHECK_PREFIX};
+
+/// Counts of one check (a path `from → to`, or a node's own check) over the run.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Tally {
+    /// Passed.
+    pub ok: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Error class of the last failure.
+    pub last_class: Option<String>,
+    /// Message of the last failure.
+    pub last_error: Option<String>,
+    /// Whether the last result failed.
+    pub failing_now: bool,
+}
+
+impl Tally {
+    /// Counts one result.
+    pub(crate) fn count(&mut self, cell: &Cell) {
+        self.failing_now = !cell.ok;
+        if cell.ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+            self.last_class = cell.class.map(String::from);
+            self.last_error = cell.error.clone();
+        }
+    }
+}
+
+/// A check that failed at least once.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failing {
+    /// The checking node.
+    pub from: String,
+    /// The checked node (for paths) or the check's name.
+    pub to: String,
+    /// Counts.
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// One DNS check (a name the lab's lookup probers resolve), over all nodes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DnsCheck {
+    /// The check, `dns:NAME`.
+    pub check: String,
+    /// Lookups that resolved.
+    pub ok: u64,
+    /// Lookups that failed.
+    pub failed: u64,
+    /// Nodes whose last lookup failed.
+    pub nodes_failing_now: usize,
+}
+
+/// What the lab saw, for the live line and the final summary.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// Nodes.
+    pub nodes: usize,
+    /// Time since the start.
+    pub elapsed_seconds: f64,
+    /// Rounds completed by all nurses together.
+    pub rounds: u64,
+    /// Path checks run.
+    pub path_checks: u64,
+    /// Path checks failed.
+    pub path_failures: u64,
+    /// Distinct paths checked in the latest rounds (n × k when all is well).
+    pub paths_now: usize,
+    /// Paths failing in the latest rounds.
+    pub paths_failing_now: usize,
+    /// Paths that failed at least once.
+    pub failing_paths: Vec<Failing>,
+    /// Other checks (API server, ingress, service, DNS) that failed at least once.
+    pub failing_checks: Vec<Failing>,
+    /// The DNS checks run (every node's lookup prober resolves each name).
+    pub dns_checks: Vec<DnsCheck>,
+    /// Faults active now.
+    pub faults: Vec<String>,
+    /// Faults applied during the run.
+    pub faults_applied: Vec<String>,
+}
+
+impl Inner {
+    pub(crate) fn summary(&self) -> Summary {
+        let state = lock(&self.state);
+        let mut s = Summary {
+            nodes: self.config.nodes,
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+            rounds: state.rounds,
+            path_checks: 0,
+            path_failures: 0,
+            paths_now: 0,
+            paths_failing_now: 0,
+            failing_paths: Vec::new(),
+            failing_checks: Vec::new(),
+            dns_checks: Vec::new(),
+            faults: state.active.iter().map(|f| f.to_string()).collect(),
+            faults_applied: state.applied.clone(),
+        };
+        for status in state.statuses.values() {
+            for (k, c) in &status.checks {
+                if k.starts_with("path_") {
+                    s.paths_now += 1;
+                    if !c.ok {
+                        s.paths_failing_now += 1;
+                    }
+                }
+            }
+        }
+        let mut dns: BTreeMap<&str, DnsCheck> = BTreeMap::new();
+        for ((from, to), t) in &state.tallies {
+            if let Some(check) = to
+                .strip_prefix('#')
+                .filter(|c| c.starts_with(DNS_CHECK_PREFIX))
+            {
+                let d = dns.entry(check).or_insert_with(|| DnsCheck {
+                    check: check.to_string(),
+                    ok: 0,
+                    failed: 0,
+                    nodes_failing_now: 0,
+                });
+                d.ok += t.ok;
+                d.failed += t.failed;
+                d.nodes_failing_now += usize::from(t.failing_now);
+            }
+            let is_path = !to.starts_with('#');
+            if is_path {
+                s.path_checks += t.ok + t.failed;
+                s.path_failures += t.failed;
+            }
+            if t.failed > 0 {
+                let f = Failing {
+                    from: from.clone(),
+                    to: to.trim_start_matches('#').to_string(),
+                    tally: t.clone(),
+                };
+                if is_path {
+                    s.failing_paths.push(f);
+                } else {
+                    s.failing_checks.push(f);
+                }
+            }
+        }
+        s.dns_checks = dns.into_values().collect();
+        s
+    }
+
+    pub(crate) fn status_page(&self) -> ward_nurse::status::StatusPage {
+        let state = lock(&self.state);
+        let names: Vec<String> = lock(&self.nodes).iter().map(|n| n.name.clone()).collect();
+        ward_nurse::status::StatusPage {
+            source: "lab",
+            interval_seconds: self.config.check_interval.as_secs_f64(),
+            neighbour_limit: self.config.neighbour_limit,
+            ring: ward_nurse::status::ring_entries(&names),
+            nodes: state
+                .statuses
+                .iter()
+                .map(|(k, v)| {
+                    let mut status = (**v).clone();
+                    if let Some(dns) = state.dns.get(k) {
+                        status
+                            .checks
+                            .extend(dns.iter().map(|(c, cell)| (c.clone(), cell.clone())));
+                    }
+                    (k.clone(), status)
+                })
+                .collect(),
+            faults: state.active.iter().map(|f| f.to_string()).collect(),
+            api_server_up: Some(self.sim.is_available()),
+        }
+    }
+
+    pub(crate) fn check_all(&self) -> serde_json::Value {
+        let state = lock(&self.state);
+        let mut nodes = serde_json::Map::new();
+        let killed: HashMap<String, bool> = lock(&self.nodes)
+            .iter()
+            .map(|n| (n.name.clone(), n.lifecycle.is_none()))
+            .collect();
+        for (name, dead) in &killed {
+            if *dead {
+                nodes.insert(name.clone(), json!({"error": "agent killed (lab fault)"}));
+            }
+        }
+        for (node, status) in &state.statuses {
+            let checks: serde_json::Map<String, serde_json::Value> = status
+                .checks
+                .iter()
+                .filter_map(|(k, c)| {
+                    Some((
+                        k.strip_prefix("path_")?.to_string(),
+                        serde_json::to_value(c).ok()?,
+                    ))
+                })
+                .collect();
+            nodes.insert(node.clone(), json!({"node": node, "checks": checks}));
+        }
+        json!({ "nodes": nodes })
+    }
+}
