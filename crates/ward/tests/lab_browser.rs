@@ -9,11 +9,13 @@
 //! its text alternative counts the arrows. Screenshots are written to
 //! `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -48,7 +50,7 @@ impl Dashboard {
     fn start() -> Self {
         // Free on 127.0.0.1, so almost surely on 127.0.0.2.. too (the lab says so if not).
         let nurse_port = free_port();
-        let mut lab = Command::new(env!("CARGO_BIN_EXE_ward"))
+        let mut lab = support::ward()
             .args(["lab", "--listen", "127.0.0.1:0", "--live", "false"])
             .args(["--duration", "60s", "--nodes", &NODES.to_string()])
             .args(["--neighbour-limit", &K.to_string()])
