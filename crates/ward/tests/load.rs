@@ -23,19 +23,12 @@ fn backend(idle: Duration) -> Backend {
 fn thresholds_set_the_exit_code() {
     let b = backend(Duration::from_secs(30));
     let url = b.url("/");
-    let ok = run([
-        "load",
-        &url,
-        "--vus",
-        "2",
-        "--duration",
-        "500ms",
-        "--quiet",
-        "-t",
-        "p99<5s",
-        "-t",
-        "errors<1%",
-    ]);
+    // 2 VUs for half a second, then `extra`.
+    let load = |extra: &[&str]| {
+        let base = ["load", &url, "--vus", "2", "--duration", "500ms", "--quiet"];
+        run(base.iter().chain(extra))
+    };
+    let ok = load(&["-t", "p99<5s", "-t", "errors<1%"]);
     assert_eq!(ok.code(), Some(0), "{}{}", ok.stdout, ok.stderr);
     let text = &ok.stdout;
     assert!(
@@ -43,19 +36,7 @@ fn thresholds_set_the_exit_code() {
         "{text}"
     );
 
-    let failed = run([
-        "load",
-        &url,
-        "--vus",
-        "2",
-        "--duration",
-        "500ms",
-        "--quiet",
-        "-t",
-        "requests<1",
-        "-o",
-        "json",
-    ]);
+    let failed = load(&["-t", "requests<1", "-o", "json"]);
     assert_eq!(failed.code(), Some(1), "{}", failed.stderr);
     let json = failed.json();
     let requests = json["requests"].as_u64().unwrap();

@@ -110,48 +110,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        crate::cmd::try_parse("lab", argv)
     }
 
     #[test]
     fn defaults_and_bad_values_name_the_flag() {
-        let cli = Cli::try_parse_from(["lab"]).unwrap();
-        assert_eq!(cli.args.nodes, 6);
-        assert_eq!(cli.args.check_interval, Duration::from_secs(2));
-        let err = Cli::try_parse_from(["lab", "--nodes", "300"])
-            .unwrap_err()
-            .to_string();
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.nodes, 6);
+        assert_eq!(cli.check_interval, Duration::from_secs(2));
+        let err = parse(&["--nodes", "300"]).unwrap_err().to_string();
         assert!(
             err.contains("'--nodes <NODES>'") && err.contains("127.0.0.254"),
             "{err}"
         );
-        let err = Cli::try_parse_from(["lab", "--fault", "melt:node-1"])
-            .unwrap_err()
-            .to_string();
+        let err = parse(&["--fault", "melt:node-1"]).unwrap_err().to_string();
         assert!(
             err.contains("'--fault <FAULTS>'") && err.contains("expected cut:NODE"),
             "{err}"
         );
-        let cli = Cli::try_parse_from([
-            "lab",
-            "--fault",
-            "delay:node-2:200ms",
-            "--fault",
-            "cut:node-3",
-        ])
-        .unwrap();
-        assert_eq!(cli.args.faults.len(), 2);
-        let cli = Cli::try_parse_from(["lab", "--fault", "dns-down", "--fault", "dns-delay:200ms"])
-            .unwrap();
+        let cli = parse(&["--fault", "delay:node-2:200ms", "--fault", "cut:node-3"]).unwrap();
+        assert_eq!(cli.faults.len(), 2);
+        let cli = parse(&["--fault", "dns-down", "--fault", "dns-delay:200ms"]).unwrap();
         assert_eq!(
-            cli.args.faults,
+            cli.faults,
             [Fault::DnsDown, Fault::DnsDelay(Duration::from_millis(200))]
         );
     }

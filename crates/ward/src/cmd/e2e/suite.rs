@@ -260,14 +260,12 @@ impl KubeArgs {
 mod tests {
     use std::time::Duration;
 
-    use clap::{CommandFactory, Parser};
+    use clap::Args;
 
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        suite: SuiteArgs,
+    fn parse(argv: &[&str]) -> Result<SuiteArgs, clap::Error> {
+        crate::cmd::try_parse("run", argv)
     }
 
     #[test]
@@ -296,7 +294,9 @@ mod tests {
         let c = config(&["--delete-timeout", "45s", "--rollout-timeout", "5m"]);
         assert_eq!(c.timeouts.delete, Duration::from_secs(45));
         assert_eq!(c.timeouts.rollout, Duration::from_secs(300));
-        let help = Cli::command().render_long_help().to_string();
+        let help = SuiteArgs::augment_args(clap::Command::new("run"))
+            .render_long_help()
+            .to_string();
         assert!(
             help.contains("[env: WARD_E2E_DELETE_TIMEOUT=]\n          [default: 2m]"),
             "{help}"
@@ -304,8 +304,8 @@ mod tests {
     }
 
     fn config(args: &[&str]) -> Config {
-        let cli = Cli::try_parse_from(["run", "--no-lease"].iter().chain(args)).unwrap();
-        cli.suite.config().unwrap()
+        let argv: Vec<&str> = ["--no-lease"].iter().chain(args).copied().collect();
+        parse(&argv).unwrap().config().unwrap()
     }
 
     #[test]
@@ -349,13 +349,13 @@ mod tests {
     #[test]
     fn empty_images_and_unknown_pull_policies_are_rejected() {
         for flag in ["--image=", "--shell-image= "] {
-            let err = Cli::try_parse_from(["run", flag]).unwrap_err().to_string();
+            let err = parse(&[flag]).unwrap_err().to_string();
             assert!(
                 err.contains("must be an image reference such as registry.k8s.io/e2e-test-images/agnhost:2.53"),
                 "{flag}: {err}"
             );
         }
-        let err = Cli::try_parse_from(["run", "--image-pull-policy=never"])
+        let err = parse(&["--image-pull-policy=never"])
             .unwrap_err()
             .to_string();
         assert!(
@@ -366,18 +366,12 @@ mod tests {
 
     #[test]
     fn skip_everything_is_an_error() {
-        let cli = Cli::try_parse_from([
-            "run",
+        let cli = parse(&[
             "--no-lease",
             "--skip",
             "api,deployment,storage,networking,rbac",
         ])
         .unwrap();
-        assert!(cli
-            .suite
-            .config()
-            .unwrap_err()
-            .to_string()
-            .contains("no test"));
+        assert!(cli.config().unwrap_err().to_string().contains("no test"));
     }
 }

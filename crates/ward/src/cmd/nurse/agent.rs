@@ -204,28 +204,20 @@ impl AgentArgs {
 mod tests {
     use std::time::Duration;
 
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        agent: AgentArgs,
+    fn parse(argv: &[&str]) -> Result<AgentArgs, clap::Error> {
+        crate::cmd::try_parse("nurse", argv)
     }
 
     #[test]
     fn bad_values_name_the_flag_or_variable() {
-        let err = Cli::try_parse_from(["nurse", "--check-interval", "5x"])
-            .unwrap_err()
-            .to_string();
+        let err = parse(&["--check-interval", "5x"]).unwrap_err().to_string();
         assert!(
             err.contains("invalid value '5x' for '--check-interval <CHECK_INTERVAL>'"),
             "{err}"
         );
-        let err = Cli::try_parse_from(["nurse", "--neighbour-limit=-3"])
-            .unwrap_err()
-            .to_string();
+        let err = parse(&["--neighbour-limit=-3"]).unwrap_err().to_string();
         assert!(
             err.contains("must be 0 (check every neighbour) or a positive number"),
             "{err}"
@@ -234,8 +226,7 @@ mod tests {
 
     #[test]
     fn kubenurse_boolean_rules_apply_to_flags() {
-        let cli = Cli::try_parse_from([
-            "nurse",
+        let cli = parse(&[
             "--check-me-ingress",
             "False",
             "--reuse-connections",
@@ -244,15 +235,9 @@ mod tests {
             "10.0.0.1",
         ])
         .unwrap();
-        assert!(
-            cli.agent.check_me_ingress,
-            "only the literal false disables"
-        );
-        assert!(
-            !cli.agent.reuse_connections,
-            "only the literal true enables"
-        );
-        let config = cli.agent.into_config().unwrap();
+        assert!(cli.check_me_ingress, "only the literal false disables");
+        assert!(!cli.reuse_connections, "only the literal true enables");
+        let config = cli.into_config().unwrap();
         assert_eq!(config.neighbour_limit, 10);
         assert_eq!(config.check_interval, Duration::from_secs(5));
         assert_eq!(config.neighbour_port, 8080);
