@@ -183,8 +183,9 @@ impl Router {
         method: &Method,
     ) -> StatusCode {
         let names: Vec<String> = endpoints.iter().map(|(n, _)| n.clone()).collect();
+        // As nginx counts them: at most one attempt per upstream.
         let tries = if method.is_idempotent() {
-            self.tries
+            self.tries.min(names.len())
         } else {
             1
         };
@@ -194,7 +195,7 @@ impl Router {
             let picked = lock(&self.upstreams).pick(&names, &tried, Instant::now());
             let Some((name, addr)) = picked.and_then(|p| endpoints.iter().find(|(n, _)| *n == p))
             else {
-                // nginx: "no live upstreams", or every endpoint tried.
+                // nginx: "no live upstreams".
                 break;
             };
             tried.push(name.clone());
