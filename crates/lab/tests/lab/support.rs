@@ -1,7 +1,7 @@
 //! Shared by the lab's tests: a 6-node lab (k = 3, 500 ms rounds, 1 s check
 //! timeout) run one at a time on a runtime of its own, waiting for rounds
 //! (from the lab's round stream) and DNS rounds, and reading every node's
-//! checks as red, slow or fine.
+//! checks as red or slow.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -84,19 +84,83 @@ fn lookups(lab: &Lab) -> u64 {
     lab.live().dns_checks.iter().map(|d| d.ok + d.failed).sum()
 }
 
-/// Waits until every `running` node has done two rounds and two DNS rounds
-/// that started after this call: what they show then is what the lab is now.
-pub(crate) async fn settle(lab: &Lab, rounds: &mut Receiver<Round>, running: &[String]) {
-    // Two DNS rounds of 2 names per running node after the one in flight.
-    let want = lookups(lab) + 3 * 2 * running.len() as u64;
-    // Round r + 1 may have started before now; r + 2 did not.
-    rounds_of(rounds, running, 2).await;
+/// Waits until every `running` node has done `n` more rounds and the DNS
+/// probers `n` more rounds after the one in flight.
+async fn after_rounds(lab: &Lab, rounds: &mut Receiver<Round>, running: &[String], n: usize) {
+    // 2 names per running node and DNS round.
+    let want = lookups(lab) + (n as u64 + 1) * 2 * running.len() as u64;
+    rounds_of(rounds, running, n).await;
     let deadline = Instant::now() + LIMIT;
     while lookups(lab) < want {
         assert!(Instant::now() < deadline, "no DNS rounds within {LIMIT:?}");
         // Polled: the DNS probers publish no stream.
         tokio::time::sleep(INTERVAL / 10).await;
     }
+}
+
+/// Waits until every `running` node has done two rounds and two DNS rounds
+/// that started after this call: what they show then is what the lab is now.
+pub(crate) async fn settle(lab: &Lab, rounds: &mut Receiver<Round>, running: &[String]) {
+    // Round r + 1 may have started before now; r + 2 did not.
+    after_rounds(lab, rounds, running, 2).await;
+}
+
+/// `n` statuses of the lab, each after one more round of every `running`
+/// node and of the DNS probers.
+pub(crate) async fn samples(
+    lab: &Lab,
+    rounds: &mut Receiver<Round>,
+    running: &[String],
+    n: usize,
+) -> Vec<LabStatus> {
+    let mut samples = Vec::new();
+    for _ in 0..n {
+        after_rounds(lab, rounds, running, 1).await;
+        samples.push(lab.status());
+    }
+    samples
+}
+
+/// Asserts that in every sample nothing failed and the checks `delayed`
+/// names took `delay` or longer, and that every other check was faster
+/// than `delay` in at least one sample where it was not delayed: a busy
+/// machine may stall any one round, not the same check in each.
+pub(crate) fn assert_delayed(
+    samples: &[LabStatus],
+    delay: Duration,
+    delayed: impl Fn(&LabStatus) -> BTreeSet<Check>,
+) {
+    let mut fastest: BTreeMap<Check, f64> = BTreeMap::new();
+    for status in samples {
+        let seen = seen(status, delay);
+        assert_eq!(seen.red, BTreeMap::new(), "{}", table(status));
+        let delayed = delayed(status);
+        for check in &delayed {
+            assert!(
+                seen.slow.contains(check),
+                "{check:?} delayed: {}",
+                table(status)
+            );
+        }
+        for (node, s) in &status.page.nodes {
+            for (check, cell) in &s.checks {
+                let key = (node.clone(), check.clone());
+                if !delayed.contains(&key) {
+                    let f = fastest.entry(key).or_insert(f64::MAX);
+                    *f = f.min(cell.seconds);
+                }
+            }
+        }
+    }
+    let slow: BTreeMap<&Check, &f64> = fastest
+        .iter()
+        .filter(|(_, s)| **s >= delay.as_secs_f64())
+        .collect();
+    assert_eq!(
+        slow,
+        BTreeMap::new(),
+        "slow although not delayed (fastest seconds)"
+    );
 }
 
 /// One check of one node: `(node, check)`.
@@ -109,8 +173,6 @@ pub(crate) struct Seen {
     pub(crate) red: BTreeMap<Check, String>,
     /// Passed, but took `slow` or longer.
     pub(crate) slow: BTreeSet<Check>,
-    /// Passed in less than `slow`.
-    pub(crate) fine: BTreeSet<Check>,
 }
 
 /// Sorts the checks of every node in `status`; `slow` is the latency from which a passed check counts as slow.
@@ -124,12 +186,34 @@ pub(crate) fn seen(status: &LabStatus, slow: Duration) -> Seen {
                     .insert(key, cell.class.unwrap_or("error").to_string());
             } else if cell.seconds >= slow.as_secs_f64() {
                 seen.slow.insert(key);
-            } else {
-                seen.fine.insert(key);
             }
         }
     }
     seen
+}
+
+/// Every node's last checks, one line per node (`check ✓ms`, `check ✗class`,
+/// with ` via a,b` for the ingress and service checks), for failure messages.
+pub(crate) fn table(status: &LabStatus) -> String {
+    let mut out = String::new();
+    for (node, s) in &status.page.nodes {
+        out.push_str(&format!("\n{node} (round {}):", s.round));
+        for (check, cell) in &s.checks {
+            let result = if cell.ok {
+                format!("✓{:.0}ms", cell.seconds * 1000.0)
+            } else {
+                format!("✗{}", cell.class.unwrap_or("error"))
+            };
+            let via = status
+                .via
+                .get(node)
+                .and_then(|v| v.get(check))
+                .map(|v| format!(" via {}", v.join(",")))
+                .unwrap_or_default();
+            out.push_str(&format!(" {check} {result}{via};"));
+        }
+    }
+    out
 }
 
 /// The checks of every node's last round that went to `to`: the paths into it, and the
