@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster::node_name;
 use crate::{lock, Error, Inner};
 
 /// One fault the lab can apply and clear.
@@ -34,6 +35,30 @@ impl Fault {
         match self {
             Fault::Cut(n) | Fault::Delay(n, _) | Fault::Cordon(n) | Fault::Kill(n) => Some(n),
             Fault::ApiDown | Fault::DnsDown | Fault::DnsDelay(_) => None,
+        }
+    }
+
+    /// Its kind, as its spec starts: `cut`, `delay`, `api-down`, `cordon`, `kill`, `dns-down`, `dns-delay`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Cut(_) => "cut",
+            Fault::Delay(..) => "delay",
+            Fault::ApiDown => "api-down",
+            Fault::Cordon(_) => "cordon",
+            Fault::Kill(_) => "kill",
+            Fault::DnsDown => "dns-down",
+            Fault::DnsDelay(_) => "dns-delay",
+        }
+    }
+
+    /// Refuses a fault on a node the lab does not have (it has node-1 to node-`nodes`).
+    pub(crate) fn check_node(&self, nodes: usize) -> Result<(), FaultError> {
+        match self.node() {
+            Some(n) if !(0..nodes).any(|i| node_name(i) == n) => Err(FaultError {
+                spec: self.to_string(),
+                reason: format!("no node {n:?}; the lab has node-1 to node-{nodes}"),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -103,17 +128,8 @@ impl FromStr for Fault {
 // === switching faults in a running lab ===
 
 impl Inner {
-    fn node_index(&self, name: &str) -> Result<usize, Error> {
-        lock(&self.nodes)
-            .iter()
-            .position(|n| n.name == name)
-            .ok_or_else(|| {
-                FaultError {
-                    spec: name.to_string(),
-                    reason: format!("no node {name:?}"),
-                }
-                .into()
-            })
+    fn node_index(&self, name: &str) -> Option<usize> {
+        lock(&self.nodes).iter().position(|n| n.name == name)
     }
 
     pub(crate) fn apply(self: &Arc<Self>, fault: &Fault) -> Result<(), Error> {
@@ -135,7 +151,8 @@ impl Inner {
 
     /// Turns the fault's effect on or off (the bookkeeping is the caller's).
     fn switch(self: &Arc<Self>, fault: &Fault, on: bool) -> Result<(), Error> {
-        let index = fault.node().map(|n| self.node_index(n)).transpose()?;
+        fault.check_node(self.config.nodes)?;
+        let index = fault.node().and_then(|n| self.node_index(n));
         let faults = index.and_then(|i| lock(&self.nodes).get(i).map(|n| n.faults.clone()));
         let when_on = |d: Duration| if on { d } else { Duration::ZERO };
         match fault {
@@ -157,6 +174,7 @@ impl Inner {
                 let mut state = lock(&self.state);
                 state.statuses.remove(n);
                 state.dns.remove(n);
+                state.via.remove(n);
             }
             Fault::Kill(_) => {
                 if let Some(i) = index {

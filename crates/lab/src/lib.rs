@@ -12,15 +12,21 @@
 //! data the binary renders. This file holds the lab's settings, its state
 //! and its start and stop; `cluster` registers the simulated cluster,
 //! `nurses` runs the agents, `dns` probes the cluster DNS, `fault` parses and
-//! switches faults, `summary` counts what was seen and `http` serves it.
+//! switches faults, `route` and `ingress` make the ingress and service paths,
+//! `summary` counts what was seen and `http` serves it.
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 mod cluster;
 mod dns;
 pub mod fault;
 mod http;
+mod ingress;
 mod nurses;
+<<<<<<< HEAD
 mod run;
+=======
+mod route;
+>>>>>>> main
 mod summary;
 
 use std::collections::BTreeMap;
@@ -38,7 +44,10 @@ use ward_nurse::Faults;
 use cluster::{node_ip, node_name, nurse_listeners, register};
 use dns::{lookupers, resolv_conf};
 pub use fault::{Fault, FaultError};
-pub use summary::{DnsCheck, Failing, Summary, Tally};
+pub use ingress::IngressConfig;
+pub use nurses::Round;
+pub use route::Routing;
+pub use summary::{DnsCheck, Failing, LabStatus, Summary, Tally};
 
 /// Loopback addresses the lab gives nurses: 127.0.0.2 to 127.0.0.254.
 pub const MAX_NODES: usize = 253;
@@ -50,6 +59,8 @@ pub const LABEL: (&str, &str) = ("app", "ward-nurse");
 pub const SERVICE: &str = "ward-nurse";
 /// Prefix of the DNS prober's checks: `dns:NAME`.
 pub const DNS_CHECK_PREFIX: &str = "dns:";
+/// Rounds a [`Lab::subscribe`] receiver may fall behind.
+const ROUNDS_KEPT: usize = 4096;
 
 /// Why the lab could not start or a fault could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +151,8 @@ struct State {
     statuses: BTreeMap<String, Arc<NodeStatus>>,
     /// Each node's last DNS lookups, shown with its nurse's checks.
     dns: BTreeMap<String, BTreeMap<String, Cell>>,
+    /// For each node's last ingress and service checks: the backends their requests went to.
+    via: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     tallies: BTreeMap<(String, String), Tally>,
     rounds: u64,
     active: Vec<Fault>,
@@ -163,8 +176,9 @@ pub(crate) struct Inner {
     addr: SocketAddr,
     files: tempfile::TempDir,
     started: Instant,
-    next_backend: std::sync::atomic::AtomicUsize,
-    prober: ward_probe::Prober,
+    router: route::Router,
+    /// Every recorded round, for [`Lab::subscribe`].
+    rounds: tokio::sync::broadcast::Sender<Round>,
     /// The DNS probers' series (hostlookuper's names), served on `/metrics`.
     dns_metrics: Arc<ward_agent::Registry>,
 }
@@ -175,8 +189,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Lab {
     /// Validates the settings, starts kube-sim, registers the nodes and pods,
-    /// starts the nurses and the dashboard, and applies the initial faults.
+    /// starts the nurses and the dashboard, and applies the initial faults;
+    /// the ingress and service route as [`Routing::for_lab`] says.
     pub async fn start(config: LabConfig) -> Result<Self, Error> {
+        let routing = Routing::for_lab(&config);
+        Self::start_with(config, routing).await
+    }
+
+    /// [`Lab::start`] with the ingress's settings and the service's seed given.
+    pub async fn start_with(config: LabConfig, routing: Routing) -> Result<Self, Error> {
         if config.nodes == 0 || config.nodes > MAX_NODES {
             return Err(Error::Config {
                 arg: "--nodes",
@@ -187,19 +208,7 @@ impl Lab {
             });
         }
         for f in &config.faults {
-            if let Some(n) = f.node() {
-                let known = (0..config.nodes).any(|i| node_name(i) == n);
-                if !known {
-                    return Err(FaultError {
-                        spec: f.to_string(),
-                        reason: format!(
-                            "no node {n:?}; the lab has node-1 to node-{}",
-                            config.nodes
-                        ),
-                    }
-                    .into());
-                }
-            }
+            f.check_node(config.nodes)?;
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -237,15 +246,11 @@ impl Lab {
         register(&sim, &config)?;
         let dns_metrics = ward_lookup::metrics::registry(false);
         let lookupers = lookupers(&config, &files.path().join("resolv.conf"), &dns_metrics)?;
-        let prober = ward_probe::Prober::new(ward_probe::ProberConfig {
-            timeout: config.check_timeout,
-            ..Default::default()
-        })
-        .map_err(|e| Error::Config {
-            arg: "--check-timeout",
-            value: format!("{:?}", config.check_timeout),
-            reason: e.to_string(),
-        })?;
+        let router = route::Router::new(
+            &routing,
+            config.check_timeout,
+            (0..config.nodes).map(node_name),
+        )?;
         let nodes = listeners
             .into_iter()
             .enumerate()
@@ -264,6 +269,7 @@ impl Lab {
             state: Mutex::new(State {
                 statuses: BTreeMap::new(),
                 dns: BTreeMap::new(),
+                via: BTreeMap::new(),
                 tallies: BTreeMap::new(),
                 rounds: 0,
                 active: Vec::new(),
@@ -273,8 +279,8 @@ impl Lab {
             addr,
             files,
             started: Instant::now(),
-            next_backend: Default::default(),
-            prober,
+            router,
+            rounds: tokio::sync::broadcast::channel(ROUNDS_KEPT).0,
             dns_metrics,
             config: config.clone(),
         });
@@ -327,6 +333,17 @@ impl Lab {
     /// What the lab has seen so far.
     pub fn live(&self) -> Summary {
         self.inner.summary()
+    }
+
+    /// Every node's last round and DNS checks, as `/status` serves them.
+    pub fn status(&self) -> LabStatus {
+        self.inner.status_page()
+    }
+
+    /// Every round recorded from now on, as it is recorded (a receiver that
+    /// falls more than 4096 rounds behind loses the oldest).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Round> {
+        self.inner.rounds.subscribe()
     }
 
     /// Stops the nurses and servers and returns the final summary.

@@ -2,6 +2,7 @@
 //! configured as it would be in the node's pod, started (and restarted after
 //! a kill), each round's results recorded.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,29 @@ use ward_nurse::{Hooks, NurseConfig};
 
 use crate::{lock, Error, Inner, NodeRun, LABEL, NAMESPACE};
 
+/// One nurse's finished round, as the lab recorded it.
+#[derive(Debug, Clone)]
+pub struct Round {
+    /// The node.
+    pub node: String,
+    /// What its nurse saw: every check's result.
+    pub status: Arc<NodeStatus>,
+    /// For its `me_ingress` and `me_service` checks: the nurses the request
+    /// went to, in order (the ingress may have tried several).
+    pub via: BTreeMap<String, Vec<String>>,
+}
+
+/// How long a nurse's round may take (as `ward_nurse` bounds it): a request
+/// noted longer ago than that belongs to an earlier round.
+fn round_deadline(check_timeout: Duration) -> Duration {
+    check_timeout + Duration::from_secs(2)
+}
+
 impl Inner {
     fn nurse_config(&self, node: &NodeRun) -> NurseConfig {
         let c = &self.config;
-        let base = format!("http://{}", self.addr);
+        // The caller in the path, as an ingress logs the client's address.
+        let base = format!("http://{}/from/{}", self.addr, node.name);
         NurseConfig {
             ingress_url: format!("{base}/ingress"),
             service_url: format!("{base}/service"),
@@ -69,6 +89,10 @@ impl Inner {
     }
 
     fn record(&self, node: &str, status: Arc<NodeStatus>) {
+        let mut via = self
+            .router
+            .take(node, round_deadline(self.config.check_timeout));
+        via.retain(|check, _| status.checks.contains_key(check));
         let mut state = lock(&self.state);
         state.rounds += 1;
         for (check, cell) in &status.checks {
@@ -83,6 +107,14 @@ impl Inner {
             );
             state.tallies.entry(key).or_default().count(cell);
         }
-        state.statuses.insert(node.to_string(), status);
+        state.statuses.insert(node.to_string(), status.clone());
+        state.via.insert(node.to_string(), via.clone());
+        drop(state);
+        // No receiver is fine: nobody subscribed.
+        let _ = self.rounds.send(Round {
+            node: node.to_string(),
+            status,
+            via,
+        });
     }
 }

@@ -1,15 +1,17 @@
 //! What the lab saw: each check's counts over the run ([`Tally`]), the
-//! summary the binary renders ([`Summary`], live and at the end), and the
-//! dashboard's lab-wide `/status` and `/check_all`, built from every nurse's
-//! last round.
+//! summary the binary renders ([`Summary`], live and at the end, with notes
+//! on what its figures alone do not say), and the dashboard's lab-wide
+//! `/status` ([`LabStatus`]) and `/check_all`, built from every nurse's last
+//! round.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::json;
-use ward_nurse::status::Cell;
+use ward_nurse::status::{Cell, StatusPage};
 
-use crate::{lock, Inner, DNS_CHECK_PREFIX};
+use crate::cluster::node_name;
+use crate::{lock, Fault, Inner, DNS_CHECK_PREFIX};
 
 /// Counts of one check (a path `from → to`, or a node's own check) over the run.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -65,8 +67,10 @@ pub struct DnsCheck {
     pub nodes_failing_now: usize,
 }
 
-/// What the lab saw, for the live line and the final summary.
+/// What the lab saw, for the live line and the final summary. As JSON it
+/// also carries its [`Summary::notes`] (`"notes"`, after the fields).
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(remote = "Self")]
 pub struct Summary {
     /// Nodes.
     pub nodes: usize,
@@ -92,6 +96,77 @@ pub struct Summary {
     pub faults: Vec<String>,
     /// Faults applied during the run.
     pub faults_applied: Vec<String>,
+}
+
+impl Summary {
+    /// What the figures alone do not say: a fault of one kind active on
+    /// every node at once (allowed; e.g. "cut on every node (6 of 6): …"),
+    /// and what that leaves.
+    pub fn notes(&self) -> Vec<String> {
+        let mut by_kind: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for fault in self.faults.iter().filter_map(|f| f.parse::<Fault>().ok()) {
+            if let Some(node) = fault.node() {
+                let nodes = by_kind.entry(fault.kind()).or_default();
+                nodes.insert(node.to_string());
+            }
+        }
+        let every: BTreeSet<String> = (0..self.nodes).map(node_name).collect();
+        by_kind
+            .into_iter()
+            .filter(|(_, nodes)| *nodes == every)
+            .map(|(kind, _)| {
+                let leaves = match kind {
+                    "cut" => "no nurse answers: every path, ingress and service check fails",
+                    "delay" => {
+                        "every nurse answers late: every path, ingress and service check is slow"
+                    }
+                    "cordon" => "no node is schedulable: the nurses check no neighbours",
+                    _ => "no nurse runs: no node checks anything",
+                };
+                format!(
+                    "{kind} on every node ({n} of {n}): {leaves}",
+                    n = self.nodes
+                )
+            })
+            .collect()
+    }
+}
+
+impl Serialize for Summary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The derived fields of a summary.
+        struct Fields<'a>(&'a Summary);
+        impl Serialize for Fields<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                Summary::serialize(self.0, serializer)
+            }
+        }
+        #[derive(Serialize)]
+        struct WithNotes<'a> {
+            #[serde(flatten)]
+            fields: Fields<'a>,
+            notes: Vec<String>,
+        }
+        WithNotes {
+            fields: Fields(self),
+            notes: self.notes(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The lab's `/status`: every node's last round and DNS checks (the
+/// dashboard's [`StatusPage`]), with where the ingress and service checks went.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabStatus {
+    /// Every node's last round, its DNS checks among its checks.
+    #[serde(flatten)]
+    pub page: StatusPage,
+    /// Per node, per check (`me_ingress`, `me_service`): the nurses its last
+    /// request went to, in order; the last one answered, or did not.
+    pub via: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// The nurses the ingress skips now (each failed within its fail_timeout).
+    pub ingress_skips: Vec<String>,
 }
 
 impl Inner {
@@ -159,10 +234,10 @@ impl Inner {
         s
     }
 
-    pub(crate) fn status_page(&self) -> ward_nurse::status::StatusPage {
+    pub(crate) fn status_page(&self) -> LabStatus {
         let state = lock(&self.state);
         let names: Vec<String> = lock(&self.nodes).iter().map(|n| n.name.clone()).collect();
-        ward_nurse::status::StatusPage {
+        let page = StatusPage {
             source: "lab",
             interval_seconds: self.config.check_interval.as_secs_f64(),
             neighbour_limit: self.config.neighbour_limit,
@@ -182,6 +257,11 @@ impl Inner {
                 .collect(),
             faults: state.active.iter().map(|f| f.to_string()).collect(),
             api_server_up: Some(self.sim.is_available()),
+        };
+        LabStatus {
+            page,
+            via: state.via.clone(),
+            ingress_skips: self.router.ingress_skips(),
         }
     }
 

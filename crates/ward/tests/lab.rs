@@ -2,8 +2,9 @@
 //! with a summary and no failing paths or checks (DNS included); a cut node
 //! shows up as failing paths into it and nowhere else; the cluster DNS down
 //! shows up as failing DNS checks (timeouts) and nothing else; bad input is one
-//! line naming the argument, exit 2. The dashboard tests drive the lab's HTTP
-//! API the way the page does.
+//! line naming the argument, exit 2; a fault on every node is allowed and the
+//! JSON summary notes it. The dashboard tests drive the lab's HTTP API the way
+//! the page does.
 
 mod support;
 
@@ -401,4 +402,37 @@ fn dns_down_and_back_through_the_lab_api() {
         dns_cells(&lab.json("/status")) == (12, vec![])
     });
     eprintln!("dns recovery seen in {took:?}");
+}
+
+/// A fault on every node at once is allowed (exit 0), and the JSON summary
+/// notes it (what is left: here, no nurse runs, so nothing fails).
+#[test]
+fn a_fault_on_every_node_is_allowed_and_noted_in_the_summary() {
+    let _one = serial();
+    let out = lab(&[
+        "--duration",
+        "3s",
+        "--nodes",
+        "2",
+        "--fault",
+        "kill:node-1",
+        "--fault",
+        "kill:node-2",
+        "-o",
+        "json",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let summary: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(
+        summary["notes"],
+        serde_json::json!(["kill on every node (2 of 2): no nurse runs: no node checks anything"]),
+        "{summary:#}"
+    );
+    assert_eq!(
+        summary["faults"],
+        serde_json::json!(["kill:node-1", "kill:node-2"])
+    );
 }

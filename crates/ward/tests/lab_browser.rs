@@ -3,11 +3,12 @@
 //! `chromium-driver`). Each test starts its own lab (`ward lab`, N = 6
 //! nodes, k = 3, 500 ms rounds) with the page open on it (`Dashboard`):
 //! the mesh as the matrix, the graph and the ring show it; the graph's
-//! keyboard; a path's latency history; a cut node and its recovery; forced
-//! colours; a hidden tab; the same page served by a nurse. The graph is drawn
-//! on a canvas: `window.wardGraphArrows()` says what the last draw drew, and
-//! its text alternative counts the arrows. Screenshots are written to
-//! `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
+//! keyboard; a path's latency history; a cut node and its recovery; a
+//! failed ingress or service check named by the nurse that did not answer;
+//! forced colours; a hidden tab; the same page served by a nurse. The graph
+//! is drawn on a canvas: `window.wardGraphArrows()` says what the last draw
+//! drew, and its text alternative counts the arrows. Screenshots are
+//! written to `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
 
 mod support;
 
@@ -487,6 +488,70 @@ fn a_cut_node_fails_on_the_page_and_recovers() {
     wait::expect("node-3's arrows ok again", LIMIT * 2, || {
         arrows_into(&d, "node-3").iter().all(arrow_ok)
     });
+}
+
+/// The line under the own-checks table, and its failed ingress and service
+/// cells: (node, check, text, label) each.
+fn own_checks(d: &Browser) -> (String, Vec<[String; 4]>) {
+    let v = d.script(
+        "return [document.getElementById('owninfo').textContent, \
+         [...document.querySelectorAll('#other .fail[data-check^=\"me_\"]')] \
+           .map(e => [e.dataset.from, e.dataset.check, e.textContent, String(e._label ?? '')])]",
+    );
+    let text = |x: &Value| x.as_str().unwrap_or_default().to_string();
+    let cells = v[1]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| [text(&c[0]), text(&c[1]), text(&c[2]), text(&c[3])])
+        .collect();
+    (text(&v[0]), cells)
+}
+
+/// With node-3 cut, a service check the lab sent to node-3 fails on its
+/// caller's row, and the page blames node-3, not the caller: the cell reads
+/// "✗ via node-3" (its label: the error, then the backend), the line under
+/// the table says "me_service failed via node-3 (checked from …)" naming
+/// the callers, and that the ingress skips node-3; no failed ingress or
+/// service cell names another backend.
+#[test]
+fn a_failed_own_check_names_the_nurse_that_did_not_answer() {
+    let d = Dashboard::start();
+    // (The ingress may skip a nurse that was slow while the lab started.)
+    wait::expect("the own checks' line", Duration::from_secs(10), || {
+        own_checks(&d)
+            .0
+            .starts_with("No ingress or service check failed.")
+    });
+    d.lab_api("/lab/fault?spec=cut:node-3");
+    // A service connection goes to node-3 with p = 1/6 per node and round.
+    let (info, failed) = wait::expect_value(
+        "a service check failed via node-3, the ingress skipping node-3",
+        Duration::from_secs(30),
+        || {
+            let (info, failed) = own_checks(&d);
+            (info.contains("me_service failed via node-3 (checked from ")
+                && info.ends_with(" The ingress skips node-3 (failed within its fail_timeout)."))
+            .then_some((info, failed))
+        },
+    );
+    eprintln!("{info}");
+    assert!(!failed.is_empty(), "{info}");
+    for [from, check, text, label] in &failed {
+        assert_eq!(text, "✗ via node-3", "{from} {check}: {label}");
+        assert!(
+            label.starts_with(&format!(
+                "{from} {check} failed via node-3: timeout_first_byte"
+            )),
+            "{label}"
+        );
+        assert!(
+            info.contains(&format!("{check} failed via node-3")),
+            "{info}"
+        );
+    }
+    let shot = d.screenshot("via");
+    eprintln!("screenshot: {}", shot.display());
 }
 
 /// With node-3 selected and a path into it that failed for a while: under
