@@ -22,11 +22,8 @@ pub mod fault;
 mod http;
 mod ingress;
 mod nurses;
-<<<<<<< HEAD
-mod run;
-=======
 mod route;
->>>>>>> main
+mod run;
 mod summary;
 
 use std::collections::BTreeMap;

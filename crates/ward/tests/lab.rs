@@ -409,7 +409,7 @@ fn dns_down_and_back_through_the_lab_api() {
 #[test]
 fn a_fault_on_every_node_is_allowed_and_noted_in_the_summary() {
     let _one = serial();
-    let out = lab(&[
+    let stdout = lab(&[
         "--duration",
         "3s",
         "--nodes",
@@ -421,8 +421,6 @@ fn a_fault_on_every_node_is_allowed_and_noted_in_the_summary() {
         "-o",
         "json",
     ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
     let summary: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"));

@@ -421,20 +421,25 @@ async fn helm_install_upgrade_and_uninstall_on_real_nodes() {
         (done > 0).then(|| status.succeeded.unwrap_or(0))
     })
     .await;
-    let job_pod = pods
+    let job_pods = pods
         .list(&ListParams::default().labels("job-name=ward-e2e-manual"))
         .await
         .unwrap()
-        .items
-        .remove(0);
+        .items;
+    let job_pod = job_pods.first().expect("the e2e Job's pod");
+    let name = job_pod.metadata.name.as_deref().unwrap();
     let log = pods
-        .logs(
-            job_pod.metadata.name.as_deref().unwrap(),
-            &LogParams::default(),
-        )
+        .logs(name, &LogParams::default())
         .await
-        .unwrap();
-    assert_eq!(succeeded, 1, "the e2e Job failed:\n{log}");
+        .unwrap_or_else(|e| format!("(no log: {e})"));
+    if succeeded != 1 {
+        // Say why: the pod's state and the events of its namespace and the runs'.
+        let state = serde_json::to_string_pretty(&job_pod.status).unwrap();
+        panic!(
+            "the e2e Job failed:\n{log}\n--- pod {name} status ---\n{state}\n--- events ---\n{}",
+            events(&client).await
+        );
+    }
     // The JSON report is the block of lines from "{" to "}" (logs go around it).
     let report: Value = {
         let lines: Vec<&str> = log.lines().collect();
@@ -570,6 +575,28 @@ async fn helm_install_upgrade_and_uninstall_on_real_nodes() {
         .filter(|n| n.starts_with("ward-e2e-"))
         .collect();
     assert!(e2e_left.is_empty(), "e2e run namespaces left: {e2e_left:?}");
+}
+
+/// Every event in the cluster, one line each (for failure messages).
+async fn events(client: &kube::Client) -> String {
+    let list = Api::<Event>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    list.iter()
+        .map(|e| {
+            format!(
+                "{}/{} {} {}: {}",
+                e.involved_object.namespace.as_deref().unwrap_or(""),
+                e.involved_object.name.as_deref().unwrap_or(""),
+                e.type_.as_deref().unwrap_or(""),
+                e.reason.as_deref().unwrap_or(""),
+                e.message.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Every object labelled as the release's, or owned by one of its objects,
