@@ -197,12 +197,37 @@ impl Prometheus {
 
 /// Runs `promtool check rules FILE`; returns its combined output, or an error with it.
 pub fn promtool_check_rules(file: &Path) -> Result<String> {
+    promtool(
+        &["check".as_ref(), "rules".as_ref(), file.as_os_str()],
+        None,
+    )
+}
+
+/// Runs `promtool test rules FILE` in `dir` (where the test file's
+/// `rule_files` are); returns its combined output, or an error with it.
+pub fn promtool_test_rules(dir: &Path, file: &str) -> Result<String> {
+    promtool(
+        &["test".as_ref(), "rules".as_ref(), file.as_ref()],
+        Some(dir),
+    )
+}
+
+/// Runs `promtool ARGS…` (in `dir`); its stdout+stderr, as an error when it fails.
+fn promtool(args: &[&std::ffi::OsStr], dir: Option<&Path>) -> Result<String> {
     let promtool = find_binary("promtool", "promtool")?;
-    let out = Command::new(promtool)
-        .args(["check", "rules"])
-        .arg(file)
+    let what = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut command = Command::new(promtool);
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let out = command
         .output()
-        .map_err(|e| Error::io("promtool", "running check rules", e))?;
+        .map_err(|e| Error::io("promtool", "running it", e))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -213,7 +238,7 @@ pub fn promtool_check_rules(file: &Path) -> Result<String> {
     } else {
         Err(Error::NotReady {
             component: "promtool".into(),
-            reason: format!("check rules {} failed", file.display()),
+            reason: format!("{what} failed"),
             log: "(stdout+stderr)".into(),
             tail: text,
         })

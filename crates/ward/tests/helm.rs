@@ -251,6 +251,63 @@ fn each_component_renders_alone() {
     ] {
         assert!(all.contains(extra), "{extra} missing from {all:?}");
     }
+
+    // The control plane's alerts and SLO rules: nothing else, in the release
+    // namespace, thresholds from the values.
+    let mut control_plane = vec![
+        "--set",
+        "nurse.enabled=false",
+        "--set",
+        "lookup.enabled=false",
+        "--set",
+        "e2e.enabled=false",
+        "--api-versions",
+        "monitoring.coreos.com/v1/PrometheusRule",
+        "--set",
+        "controlPlane.prometheusRule.enabled=true",
+        "--set",
+        "controlPlane.slo.enabled=true",
+    ];
+    let docs = template(&control_plane);
+    let named = |docs: &[Value], name: &str| {
+        docs.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .clone()
+    };
+    assert_eq!(
+        objects(&docs),
+        set(&[
+            "PrometheusRule/ward-control-plane",
+            "PrometheusRule/ward-control-plane-slo"
+        ])
+    );
+    let slo = &named(&docs, "ward-control-plane-slo")["spec"]["groups"];
+    assert_eq!(
+        slo.as_array().map(Vec::len),
+        Some(9),
+        "three SLOs, three groups each: {slo}"
+    );
+    control_plane.extend([
+        "--set",
+        "controlPlane.prometheusRule.etcdLeaderChangesPerHour=5",
+        "--set",
+        "controlPlane.prometheusRule.apiServerImbalancePercent=150",
+    ]);
+    let alerts = named(&template(&control_plane), "ward-control-plane");
+    let rules = &alerts["spec"]["groups"][0]["rules"];
+    assert_eq!(
+        rules[0]["expr"].as_str().unwrap().trim(),
+        "floor(increase(etcd_server_leader_changes_seen_total[1h])) > 5"
+    );
+    assert!(
+        rules[1]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("[15m]))) * 150 / 100)"),
+        "{}",
+        rules[1]["expr"]
+    );
 }
 
 /// The nurse container's env var `name`: Some(value), or None when not set.
@@ -340,7 +397,7 @@ fn plain_manifests_are_rendered_from_the_chart() {
         "render-manifests.sh failed:\n{stdout}\n{stderr}"
     );
     let fix = "run `bash scripts/render-manifests.sh` and commit the result";
-    for component in ["nurse", "lookup", "e2e"] {
+    for component in ["nurse", "lookup", "e2e", "control-plane"] {
         let committed = repo().join("deploy").join(component);
         let rendered = out.path().join(component);
         assert_eq!(
@@ -445,6 +502,18 @@ fn bad_values_fail_naming_the_value() {
         (
             vec!["--set", "e2e.timeouts.test=10"],
             "- at '/e2e/timeouts/test': got number, want string",
+        ),
+        (
+            vec!["--set", "controlPlane.prometheusRule.etcdLeaderChangesPerHour=0"],
+            "- at '/controlPlane/prometheusRule/etcdLeaderChangesPerHour': minimum: got 0, want 1",
+        ),
+        (
+            vec!["--set", "controlPlane.prometheusRule.apiServerImbalancePercent=100"],
+            "- at '/controlPlane/prometheusRule/apiServerImbalancePercent': minimum: got 100, want 101",
+        ),
+        (
+            vec!["--set", "controlPlane.slo.enabled=true"],
+            "controlPlane.slo.enabled is true but the cluster has no monitoring.coreos.com/v1 PrometheusRule CRD",
         ),
         (
             vec!["--set", "nurse.neighbourLimit=-1"],
