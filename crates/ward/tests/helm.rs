@@ -1,8 +1,9 @@
 //! The Helm chart deploy/helm/ward with the real helm v4 (built by
 //! scripts/deps.d/helm.sh): `helm lint --strict` passes; `helm template`
 //! renders exactly the expected objects by default and with each component
-//! alone; the nurse's ingress check is on only when an ingress host is given;
-//! the plain manifests under deploy/ are what scripts/render-manifests.sh
+//! alone (the control plane's rules, and the Grafana dashboards as sidecar
+//! ConfigMaps carrying deploy/dashboards/*.json as they are); the nurse's
+//! ingress check is on only when an ingress host is given; the plain manifests under deploy/ are what scripts/render-manifests.sh
 //! renders from the chart, byte for byte; and bad values (unknown key, bad
 //! duration, non-positive interval, unknown e2e mode, a ServiceMonitor without
 //! its CRD) fail with a message naming the value. No cluster is involved.
@@ -308,6 +309,52 @@ fn each_component_renders_alone() {
         "{}",
         rules[1]["expr"]
     );
+}
+
+#[test]
+fn dashboards_are_configmaps_for_the_grafana_sidecar_when_enabled() {
+    let dashboards_dir = repo().join("deploy/dashboards");
+    let mut want: Vec<String> = std::fs::read_dir(&dashboards_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 5, "{want:?}");
+    // Off by default.
+    assert!(!objects(&template(&[]))
+        .iter()
+        .any(|o| o.starts_with("ConfigMap/")));
+
+    let docs = template(&[
+        "--set",
+        "nurse.enabled=false",
+        "--set",
+        "lookup.enabled=false",
+        "--set",
+        "e2e.enabled=false",
+        "--set",
+        "dashboards.enabled=true",
+        "--set",
+        "dashboards.namespace=monitoring",
+        "--set",
+        "dashboards.annotations.grafana_folder=ward",
+    ]);
+    assert_eq!(docs.len(), want.len());
+    for (doc, file) in docs.iter().zip(&want) {
+        let stem = file.trim_end_matches(".json");
+        assert_eq!(doc["kind"], "ConfigMap");
+        assert_eq!(doc["metadata"]["name"], format!("ward-dashboard-{stem}"));
+        assert_eq!(doc["metadata"]["namespace"], "monitoring");
+        assert_eq!(doc["metadata"]["labels"]["grafana_dashboard"], "1");
+        assert_eq!(doc["metadata"]["annotations"]["grafana_folder"], "ward");
+        let json = std::fs::read_to_string(dashboards_dir.join(file)).unwrap();
+        assert_eq!(
+            doc["data"][file].as_str(),
+            Some(json.as_str()),
+            "{file}: the ConfigMap carries deploy/dashboards/{file} as it is"
+        );
+    }
 }
 
 /// The nurse container's env var `name`: Some(value), or None when not set.
