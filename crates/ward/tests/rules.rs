@@ -10,76 +10,21 @@
 //! error fails `promtool check rules`, and a fixture expecting an alert a
 //! minute early fails `promtool test rules`, naming the alert.
 
+mod rules_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use rules_support::{repo, rule_files, yaml_documents, RuleFile};
 use serde_json::Value;
 use ward_testkit::prometheus::{promtool_check_rules, promtool_test_rules};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alerts")
 }
 
-/// Folders under deploy/ whose PrometheusRules are tested.
-const COMPONENTS: [&str; 4] = ["nurse", "lookup", "e2e", "control-plane"];
-
 /// Where the runbook links of every alert point.
 const RUNBOOKS: &str = "https://github.com/ward-dev/ward/blob/main/docs/runbooks.md#";
-
-/// One PrometheusRule: its name (the fixtures load `<name>.rules.yaml`), file and groups.
-struct RuleFile {
-    name: String,
-    source: PathBuf,
-    groups: Vec<Value>,
-}
-
-impl RuleFile {
-    fn rules(&self) -> impl Iterator<Item = &Value> {
-        self.groups
-            .iter()
-            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
-    }
-}
-
-fn yaml_documents(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .filter(|doc| !doc.is_null())
-        .collect()
-}
-
-/// Every PrometheusRule under deploy/<component>/.
-fn rule_files() -> Vec<RuleFile> {
-    let mut out = Vec::new();
-    for component in COMPONENTS {
-        let dir = repo().join("deploy").join(component);
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            for doc in yaml_documents(&path) {
-                if doc["kind"] == "PrometheusRule" {
-                    out.push(RuleFile {
-                        name: doc["metadata"]["name"].as_str().unwrap().to_string(),
-                        source: path.clone(),
-                        groups: doc["spec"]["groups"].as_array().unwrap().clone(),
-                    });
-                }
-            }
-        }
-    }
-    assert_eq!(out.len(), 5, "PrometheusRules under deploy/");
-    out
-}
 
 /// Alert name -> the severities it is defined with.
 fn alerts(files: &[RuleFile]) -> BTreeMap<String, BTreeSet<String>> {
@@ -110,8 +55,16 @@ fn write_for_promtool(dir: &Path, files: &[RuleFile]) {
                 }
             }
         }
-        let text = serde_yaml_ng::to_string(&serde_json::json!({ "groups": groups })).unwrap();
-        std::fs::write(dir.join(format!("{}.rules.yaml", file.name)), text).unwrap();
+        let reduced = RuleFile {
+            name: file.name.clone(),
+            source: file.source.clone(),
+            groups,
+        };
+        std::fs::write(
+            dir.join(format!("{}.rules.yaml", file.name)),
+            reduced.to_rule_file(),
+        )
+        .unwrap();
     }
 }
 
