@@ -195,6 +195,37 @@ impl Prometheus {
     }
 }
 
+/// The prometheus-operator version whose CRDs [`operator_crds`] returns.
+pub const OPERATOR_VERSION: &str = "v0.85.0";
+
+/// prometheus-operator's CustomResourceDefinitions (ServiceMonitor,
+/// PrometheusRule, …), as `scripts/deps.d/prometheus-operator-crds.sh` takes
+/// them from its module zip; sorted, or an error naming the script.
+pub fn operator_crds() -> Result<Vec<PathBuf>> {
+    let dir =
+        crate::kube::tools_dir().join(format!("share/prometheus-operator-{OPERATOR_VERSION}/crds"));
+    let missing = |reason: String| {
+        Error::NotReady {
+        component: "prometheus-operator CRDs".into(),
+        reason: format!(
+            "{reason}: run `bash scripts/deps.d/prometheus-operator-crds.sh` (scripts/install-test-deps.sh does)"
+        ),
+        log: dir.display().to_string(),
+        tail: String::new(),
+    }
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| missing(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(missing(format!("no CRDs in {}", dir.display())));
+    }
+    Ok(files)
+}
+
 /// Runs `promtool check rules FILE`; returns its combined output, or an error with it.
 pub fn promtool_check_rules(file: &Path) -> Result<String> {
     promtool(
