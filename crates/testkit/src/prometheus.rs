@@ -167,23 +167,7 @@ impl Prometheus {
 
     /// Runs an instant query and returns the `data.result` array.
     pub fn query(&self, expr: &str) -> Result<Vec<serde_json::Value>> {
-        let body = format!("query={}", urlencode(expr));
-        let response =
-            http_request(self.addr, "POST", "/api/v1/query", &body).ok_or_else(|| {
-                self.process
-                    .not_ready(format!("query {expr:?}: no response"))
-            })?;
-        let value: serde_json::Value = serde_json::from_str(&response.body).map_err(|e| {
-            self.process
-                .not_ready(format!("query {expr:?}: bad JSON: {e}"))
-        })?;
-        match value["data"]["result"].as_array() {
-            Some(r) if response.status == 200 => Ok(r.clone()),
-            _ => Err(self.process.not_ready(format!(
-                "query {expr:?}: HTTP {}: {}",
-                response.status, response.body
-            ))),
-        }
+        query(self.addr, expr).map_err(|e| self.process.not_ready(e))
     }
 
     /// Waits until `expr` returns at least one series, returning them.
@@ -195,35 +179,22 @@ impl Prometheus {
     }
 }
 
-/// The prometheus-operator version whose CRDs [`operator_crds`] returns.
-pub const OPERATOR_VERSION: &str = "v0.85.0";
-
-/// prometheus-operator's CustomResourceDefinitions (ServiceMonitor,
-/// PrometheusRule, …), as `scripts/deps.d/prometheus-operator-crds.sh` takes
-/// them from its module zip; sorted, or an error naming the script.
-pub fn operator_crds() -> Result<Vec<PathBuf>> {
-    let dir =
-        crate::kube::tools_dir().join(format!("share/prometheus-operator-{OPERATOR_VERSION}/crds"));
-    let missing = |reason: String| {
-        Error::NotReady {
-        component: "prometheus-operator CRDs".into(),
-        reason: format!(
-            "{reason}: run `bash scripts/deps.d/prometheus-operator-crds.sh` (scripts/install-test-deps.sh does)"
-        ),
-        log: dir.display().to_string(),
-        tail: String::new(),
+/// Runs an instant query against the Prometheus API at `addr` (one this
+/// module started, or one in a cluster behind a forwarder) and returns the
+/// `data.result` array, or what went wrong.
+pub fn query(addr: SocketAddr, expr: &str) -> std::result::Result<Vec<serde_json::Value>, String> {
+    let body = format!("query={}", urlencode(expr));
+    let response = http_request(addr, "POST", "/api/v1/query", &body)
+        .ok_or_else(|| format!("query {expr:?}: no response"))?;
+    let value: serde_json::Value = serde_json::from_str(&response.body)
+        .map_err(|e| format!("query {expr:?}: bad JSON: {e}"))?;
+    match value["data"]["result"].as_array() {
+        Some(r) if response.status == 200 => Ok(r.clone()),
+        _ => Err(format!(
+            "query {expr:?}: HTTP {}: {}",
+            response.status, response.body
+        )),
     }
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| missing(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(missing(format!("no CRDs in {}", dir.display())));
-    }
-    Ok(files)
 }
 
 /// Runs `promtool check rules FILE`; returns its combined output, or an error with it.

@@ -152,39 +152,11 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
     );
 }
 
-/// Installs prometheus-operator's CRDs (server-side apply: the Prometheus
-/// one is too big for a client-side apply's annotation) and waits until the
-/// API server serves them.
+/// Installs prometheus-operator's CRDs and waits until they are served.
 fn install_operator_crds(runtime: &tokio::runtime::Runtime, client: &kube::Client) {
-    let files = ward_testkit::prometheus::operator_crds().unwrap();
-    runtime.block_on(async {
-        for file in &files {
-            let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(file).unwrap())
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            let (api, name) = ward_testkit::kube::dynamic_api(client, &doc);
-            let params = PatchParams::apply("ward-deploy-test").force();
-            api.patch(&name, &params, &Patch::Apply(&doc))
-                .await
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            let established = async {
-                loop {
-                    let crd = api.get(&name).await.unwrap();
-                    let conditions = crd.data["status"]["conditions"].as_array().cloned();
-                    if conditions
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Established" && c["status"] == "True")
-                    {
-                        return;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            };
-            tokio::time::timeout(std::time::Duration::from_secs(30), established)
-                .await
-                .unwrap_or_else(|_| panic!("{name} not Established within 30 s"));
-        }
-    });
+    runtime
+        .block_on(ward_testkit::prometheus_operator::install_crds(client))
+        .unwrap();
 }
 
 #[test]
