@@ -1,8 +1,8 @@
 //! The Grafana dashboards ward ships, defined once in code: a small typed
 //! model ([`model`]) and one function per dashboard. [`all`] lists them,
-//! [`Dashboard::to_json`] writes the JSON that goes to `deploy/dashboards/`
-//! (`cargo run -p ward-dashboards --example write`; the Helm chart packages
-//! the same files as ConfigMaps). The JSON holds only fields of Grafana's
+//! [`Dashboard::render`] writes the JSON that goes to `deploy/dashboards/` and
+//! to the Helm chart's copy, which it packages as ConfigMaps (both written by
+//! `cargo run -p ward-dashboards --example write`). The JSON holds only fields of Grafana's
 //! published dashboard schema (checked by the grafana-foundation-sdk in
 //! `tests/schema.rs`), every query goes through a `datasource` variable, and
 //! every metric name is one ward exports (the nurse's are kubenurse's).
@@ -13,6 +13,10 @@ pub mod model;
 
 pub use boards::{control_plane, e2e, lookup, nurse, slo};
 pub use model::Dashboard;
+
+/// Where the dashboards are written, under `deploy/`: the plain files and
+/// the Helm chart's copy.
+pub const OUTPUT_DIRS: [&str; 2] = ["dashboards", "helm/ward/dashboards"];
 
 /// Every dashboard ward ships, in file-name order.
 pub fn all() -> Vec<Dashboard> {

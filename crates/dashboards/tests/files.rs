@@ -1,13 +1,13 @@
-//! deploy/dashboards/*.json are exactly what the definitions in this crate
-//! render (no hand edits, no stale or missing files), and each dashboard is
+//! deploy/dashboards/*.json and the Helm chart's copy are exactly what the
+//! definitions in this crate render (no hand edits, no stale or missing files), and each dashboard is
 //! well formed: unique uids and panel ids, every query on the `datasource`
 //! variable, every `$variable` a query uses defined (or one of Grafana's).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dashboards")
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
 }
 
 const FIX: &str = "run `cargo run -p ward-dashboards --example write` and commit the result";
@@ -16,21 +16,23 @@ const FIX: &str = "run `cargo run -p ward-dashboards --example write` and commit
 fn deploy_dashboards_are_the_generated_ones() {
     let boards = ward_dashboards::all();
     let want: BTreeSet<String> = boards.iter().map(|b| format!("{}.json", b.file)).collect();
-    let have: BTreeSet<String> = std::fs::read_dir(deploy_dir())
-        .unwrap_or_else(|e| panic!("deploy/dashboards: {e}: {FIX}"))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        have, want,
-        "deploy/dashboards/ holds other files than the generator writes: {FIX}"
-    );
-    for board in &boards {
-        let name = format!("{}.json", board.file);
-        let committed = std::fs::read_to_string(deploy_dir().join(&name)).unwrap();
-        assert!(
-            committed == board.render(),
-            "deploy/dashboards/{name} differs from its definition: {FIX}"
+    for dir in ward_dashboards::OUTPUT_DIRS {
+        let have: BTreeSet<String> = std::fs::read_dir(deploy().join(dir))
+            .unwrap_or_else(|e| panic!("deploy/{dir}: {e}: {FIX}"))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            have, want,
+            "deploy/{dir}/ holds other files than the generator writes: {FIX}"
         );
+        for board in &boards {
+            let name = format!("{}.json", board.file);
+            let committed = std::fs::read_to_string(deploy().join(dir).join(&name)).unwrap();
+            assert!(
+                committed == board.render(),
+                "deploy/{dir}/{name} differs from its definition: {FIX}"
+            );
+        }
     }
 }
 
