@@ -6,7 +6,7 @@
 //! published dashboard schema (checked by the grafana-foundation-sdk in
 //! `tests/schema.rs`), every query goes through a `datasource` variable, and
 //! every metric name is one ward exports (the nurse's are kubenurse's).
-#![deny(missing_docs)]
+#![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 mod boards;
 pub mod model;

@@ -134,7 +134,7 @@ fn every_alert_fires_on_time_and_stays_silent_below_its_threshold() {
     }
 
     // Run the fixtures (one promtool each, in parallel).
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let results: Vec<(String, Result<String, String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = fixtures_by_name
             .keys()

@@ -8,39 +8,39 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The repository's root.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Folders under deploy/ that hold PrometheusRules.
-pub const COMPONENTS: [&str; 4] = ["nurse", "lookup", "e2e", "control-plane"];
+pub(crate) const COMPONENTS: [&str; 4] = ["nurse", "lookup", "e2e", "control-plane"];
 
 /// One PrometheusRule: its name, file and groups.
-pub struct RuleFile {
+pub(crate) struct RuleFile {
     /// metadata.name (rule tests load `<name>.rules.yaml`).
-    pub name: String,
+    pub(crate) name: String,
     /// The manifest it comes from.
-    pub source: PathBuf,
+    pub(crate) source: PathBuf,
     /// spec.groups.
-    pub groups: Vec<Value>,
+    pub(crate) groups: Vec<Value>,
 }
 
 impl RuleFile {
     /// Every rule of every group.
-    pub fn rules(&self) -> impl Iterator<Item = &Value> {
+    pub(crate) fn rules(&self) -> impl Iterator<Item = &Value> {
         self.groups
             .iter()
             .flat_map(|g| g["rules"].as_array().into_iter().flatten())
     }
 
     /// The groups as a Prometheus rule file (`groups: …`).
-    pub fn to_rule_file(&self) -> String {
+    pub(crate) fn to_rule_file(&self) -> String {
         serde_yaml_ng::to_string(&serde_json::json!({ "groups": self.groups })).unwrap()
     }
 }
 
 /// Every YAML document of a file (empty ones skipped).
-pub fn yaml_documents(path: &Path) -> Vec<Value> {
+pub(crate) fn yaml_documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml_ng::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
@@ -49,7 +49,7 @@ pub fn yaml_documents(path: &Path) -> Vec<Value> {
 }
 
 /// Every PrometheusRule under deploy/<component>/.
-pub fn rule_files() -> Vec<RuleFile> {
+pub(crate) fn rule_files() -> Vec<RuleFile> {
     let mut out = Vec::new();
     for component in COMPONENTS {
         let dir = repo().join("deploy").join(component);
