@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders the plain manifests under deploy/nurse, deploy/lookup and deploy/e2e
+# Renders the plain manifests under deploy/nurse, deploy/lookup, deploy/e2e and
+# deploy/control-plane
 # from the Helm chart deploy/helm/ward with the values in
 # deploy/helm/manifests-values.yaml: one file per chart template, as
 # `helm template` writes them, minus helm's bookkeeping (the `# Source:` lines
@@ -9,8 +10,8 @@
 # is the default mode (cronjob). crates/ward/tests/helm.rs fails when the
 # files under deploy/ differ from what this script writes.
 #
-#   bash scripts/render-manifests.sh            # rewrites deploy/{nurse,lookup,e2e}/*.yaml
-#   bash scripts/render-manifests.sh OUT_DIR    # writes OUT_DIR/{nurse,lookup,e2e}/*.yaml
+#   bash scripts/render-manifests.sh            # rewrites deploy/{nurse,lookup,e2e,control-plane}/*.yaml
+#   bash scripts/render-manifests.sh OUT_DIR    # writes OUT_DIR/{nurse,lookup,e2e,control-plane}/*.yaml
 #
 # helm: $HELM, else $WARD_TOOLS_DIR/bin/helm (scripts/deps.d/helm.sh builds
 # it), else helm on PATH.
@@ -64,7 +65,7 @@ write() {
 }
 
 rendered="$tmp/cronjob/ward/templates"
-for component in nurse lookup e2e; do
+for component in nurse lookup e2e control-plane; do
   mkdir -p "$out/$component"
   rm -f "$out/$component"/*.yaml
   for file in "$rendered/$component"/*.yaml; do

@@ -29,6 +29,11 @@ pub const ERRORS: &str = "test_errors_total";
 pub const LAST_RUN: &str = "test_last_run_timestamp_seconds";
 /// Unix time of the last successful run of a test or step (gauge).
 pub const LAST_SUCCESS: &str = "test_last_success_timestamp_seconds";
+/// Duration of the last run of a test or step, in seconds (gauge): what the
+/// "step slower than usual" alert compares with its own history, the same way
+/// in serve mode (/metrics) and in CronJob mode (one OTLP push per run, where
+/// the histogram restarts with every process).
+pub const LAST_DURATION: &str = "ward_e2e_last_duration_seconds";
 /// Runs skipped before they created anything, by `reason` (`lease_held`:
 /// another runner holds the Lease) (counter).
 pub const RUNS_SKIPPED: &str = "ward_e2e_runs_skipped_total";
@@ -128,6 +133,7 @@ struct Otel {
     errors: Counter<u64>,
     last_run: Gauge<f64>,
     last_success: Gauge<f64>,
+    last_duration: Gauge<f64>,
     runs_skipped: Counter<u64>,
     tests_skipped: Counter<u64>,
 }
@@ -213,6 +219,11 @@ impl Recorder {
                 .with_unit("s")
                 .with_description("Unix time of the last successful run of an e2e test or step")
                 .build(),
+            last_duration: meter
+                .f64_gauge(LAST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of the last run of an e2e test or step")
+                .build(),
             runs_skipped: meter
                 .u64_counter(RUNS_SKIPPED)
                 .with_description("e2e runs skipped before they created anything, by reason")
@@ -252,6 +263,7 @@ impl Recorder {
             if ok {
                 last_success.set(now);
             }
+            r.gauge(LAST_DURATION, &labels).set(duration.as_secs_f64());
         }
         if let Some(o) = &self.otel {
             let attrs: Vec<KeyValue> = labels
@@ -266,6 +278,7 @@ impl Recorder {
             if ok {
                 o.last_success.record(now, &attrs);
             }
+            o.last_duration.record(duration.as_secs_f64(), &attrs);
         }
     }
 
@@ -393,6 +406,12 @@ mod tests {
         assert!(
             text.contains(
                 "test_last_success_timestamp_seconds{test_name=\"deployment\",step=\"rollout\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "ward_e2e_last_duration_seconds{test_name=\"deployment\",step=\"rollout\"} 1.2"
             ),
             "{text}"
         );

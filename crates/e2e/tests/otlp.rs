@@ -91,6 +91,14 @@ fn metrics_arrive_at_a_real_otlp_receiver() {
         let value: f64 = s[0]["value"][1].as_str().unwrap().parse().unwrap();
         assert!(value > 1.7e9, "{name}: {s:?}");
     }
+    let last = receiver
+        .wait_for_series(
+            r#"ward_e2e_last_duration_seconds{test_name="api",step="create"}"#,
+            wait,
+        )
+        .unwrap();
+    let seconds: f64 = last[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(seconds > 0.0 && seconds < 60.0, "{last:?}");
     let skipped = receiver
         .wait_for_series(r#"ward_e2e_runs_skipped_total{reason="lease_held"}"#, wait)
         .unwrap();

@@ -21,6 +21,7 @@ pub mod nginx;
 pub mod otlp;
 pub mod process;
 pub mod prometheus;
+pub mod prometheus_operator;
 pub mod real_node;
 mod reaper;
 pub mod tcp_proxy;

@@ -167,23 +167,7 @@ impl Prometheus {
 
     /// Runs an instant query and returns the `data.result` array.
     pub fn query(&self, expr: &str) -> Result<Vec<serde_json::Value>> {
-        let body = format!("query={}", urlencode(expr));
-        let response =
-            http_request(self.addr, "POST", "/api/v1/query", &body).ok_or_else(|| {
-                self.process
-                    .not_ready(format!("query {expr:?}: no response"))
-            })?;
-        let value: serde_json::Value = serde_json::from_str(&response.body).map_err(|e| {
-            self.process
-                .not_ready(format!("query {expr:?}: bad JSON: {e}"))
-        })?;
-        match value["data"]["result"].as_array() {
-            Some(r) if response.status == 200 => Ok(r.clone()),
-            _ => Err(self.process.not_ready(format!(
-                "query {expr:?}: HTTP {}: {}",
-                response.status, response.body
-            ))),
-        }
+        query(self.addr, expr).map_err(|e| self.process.not_ready(e))
     }
 
     /// Waits until `expr` returns at least one series, returning them.
@@ -195,14 +179,57 @@ impl Prometheus {
     }
 }
 
+/// Runs an instant query against the Prometheus API at `addr` (one this
+/// module started, or one in a cluster behind a forwarder) and returns the
+/// `data.result` array, or what went wrong.
+pub fn query(addr: SocketAddr, expr: &str) -> std::result::Result<Vec<serde_json::Value>, String> {
+    let body = format!("query={}", urlencode(expr));
+    let response = http_request(addr, "POST", "/api/v1/query", &body)
+        .ok_or_else(|| format!("query {expr:?}: no response"))?;
+    let value: serde_json::Value = serde_json::from_str(&response.body)
+        .map_err(|e| format!("query {expr:?}: bad JSON: {e}"))?;
+    match value["data"]["result"].as_array() {
+        Some(r) if response.status == 200 => Ok(r.clone()),
+        _ => Err(format!(
+            "query {expr:?}: HTTP {}: {}",
+            response.status, response.body
+        )),
+    }
+}
+
 /// Runs `promtool check rules FILE`; returns its combined output, or an error with it.
 pub fn promtool_check_rules(file: &Path) -> Result<String> {
+    promtool(
+        &["check".as_ref(), "rules".as_ref(), file.as_os_str()],
+        None,
+    )
+}
+
+/// Runs `promtool test rules FILE` in `dir` (where the test file's
+/// `rule_files` are); returns its combined output, or an error with it.
+pub fn promtool_test_rules(dir: &Path, file: &str) -> Result<String> {
+    promtool(
+        &["test".as_ref(), "rules".as_ref(), file.as_ref()],
+        Some(dir),
+    )
+}
+
+/// Runs `promtool ARGS…` (in `dir`); its stdout+stderr, as an error when it fails.
+fn promtool(args: &[&std::ffi::OsStr], dir: Option<&Path>) -> Result<String> {
     let promtool = find_binary("promtool", "promtool")?;
-    let out = Command::new(promtool)
-        .args(["check", "rules"])
-        .arg(file)
+    let what = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut command = Command::new(promtool);
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let out = command
         .output()
-        .map_err(|e| Error::io("promtool", "running check rules", e))?;
+        .map_err(|e| Error::io("promtool", "running it", e))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -213,7 +240,7 @@ pub fn promtool_check_rules(file: &Path) -> Result<String> {
     } else {
         Err(Error::NotReady {
             component: "promtool".into(),
-            reason: format!("check rules {} failed", file.display()),
+            reason: format!("{what} failed"),
             log: "(stdout+stderr)".into(),
             tail: text,
         })

@@ -1,7 +1,11 @@
 //! Every manifest under deploy/ is valid: Kubernetes objects parse into their
 //! k8s-openapi types without losing a field (unknown fields fail) and are
 //! accepted by the real API server in a server-side dry run with strict field
-//! validation; PrometheusRule groups pass `promtool check rules`.
+//! validation; ServiceMonitors and PrometheusRules likewise, against
+//! prometheus-operator's own CRDs (v0.85.0, installed in the test control
+//! plane), and PrometheusRule groups pass `promtool check rules`. The chart,
+//! installed with every ServiceMonitor and PrometheusRule switched on into
+//! that cluster, finds the CRDs and creates exactly those objects.
 //! deploy/helm (the chart they are rendered from, and its values) is not a
 //! manifest: crates/ward/tests/helm.rs checks it.
 
@@ -88,6 +92,7 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
         let _inside = runtime.enter();
         cluster.client().unwrap()
     };
+    install_operator_crds(&runtime, &client);
     let mut custom = 0;
     for (path, doc) in &docs {
         let kind = doc["kind"].as_str().unwrap_or_default();
@@ -112,7 +117,6 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
             "PrometheusRule" => {
                 custom += 1;
                 check_rules(path, doc);
-                continue;
             }
             "ServiceMonitor" => {
                 custom += 1;
@@ -123,17 +127,140 @@ fn manifests_parse_strictly_and_pass_a_server_side_dry_run() {
                     "{}",
                     path.display()
                 );
-                continue;
             }
             other => panic!("{}: no check for kind {other}", path.display()),
         }
         dry_run(&runtime, &client, path, doc);
     }
-    assert!(custom >= 2, "ServiceMonitor and PrometheusRule expected");
+    assert_eq!(
+        custom, 8,
+        "3 ServiceMonitors and 5 PrometheusRules expected"
+    );
+    // The CRDs' schemas are enforced: a misspelt field is refused.
+    let (_, monitor) = docs
+        .iter()
+        .find(|(_, d)| d["kind"] == "ServiceMonitor")
+        .unwrap();
+    let mut misspelt = monitor.clone();
+    misspelt["spec"]["endpoints"][0]["intervall"] = "30s".into();
+    let error = try_dry_run(&runtime, &client, &misspelt)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(".spec.endpoints[0].intervall: field not declared in schema"),
+        "{error}"
+    );
+}
+
+/// Installs prometheus-operator's CRDs and waits until they are served.
+fn install_operator_crds(runtime: &tokio::runtime::Runtime, client: &kube::Client) {
+    runtime
+        .block_on(ward_testkit::prometheus_operator::install_crds(client))
+        .unwrap();
+}
+
+#[test]
+fn the_chart_creates_its_monitoring_objects_where_the_operator_crds_are() {
+    use ward_testkit::helm::Helm;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let client = {
+        let _inside = runtime.enter();
+        cluster.client().unwrap()
+    };
+    install_operator_crds(&runtime, &client);
+    let chart = deploy_dir().join("helm/ward");
+    let mut args = vec![
+        "install".to_string(),
+        "ward".into(),
+        chart.display().to_string(),
+        "--namespace".into(),
+        "ward-monitoring".into(),
+        "--create-namespace".into(),
+        "--set".into(),
+        "e2e.mode=serve".into(),
+    ];
+    for value in [
+        "nurse.serviceMonitor",
+        "nurse.prometheusRule",
+        "lookup.serviceMonitor",
+        "lookup.prometheusRule",
+        "e2e.serviceMonitor",
+        "e2e.prometheusRule",
+        "controlPlane.prometheusRule",
+        "controlPlane.slo",
+    ] {
+        args.extend(["--set".into(), format!("{value}.enabled=true")]);
+    }
+    let helm = Helm::new()
+        .unwrap()
+        .with_kubeconfig(cluster.admin_kubeconfig());
+    let out = helm
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm install: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = |kind: &str| -> Vec<String> {
+        let doc = serde_json::json!({
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": kind,
+            "metadata": {"namespace": "ward-monitoring", "name": "-"},
+        });
+        let (api, _) = ward_testkit::kube::dynamic_api(&client, &doc);
+        let mut names: Vec<String> = runtime
+            .block_on(api.list(&Default::default()))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|o| o.metadata.name.unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names("ServiceMonitor"),
+        ["ward-e2e-serve", "ward-lookup", "ward-nurse"]
+    );
+    assert_eq!(
+        names("PrometheusRule"),
+        [
+            "ward-control-plane",
+            "ward-control-plane-slo",
+            "ward-e2e",
+            "ward-lookup",
+            "ward-nurse"
+        ]
+    );
+    let out = helm
+        .run(&["uninstall", "ward", "--namespace", "ward-monitoring"])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn dry_run(runtime: &tokio::runtime::Runtime, client: &kube::Client, path: &Path, doc: &Value) {
     let kind = doc["kind"].as_str().unwrap();
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+    try_dry_run(runtime, client, doc).unwrap_or_else(|e| {
+        panic!(
+            "{}: {kind}/{name} rejected by the API server: {e}",
+            path.display()
+        )
+    });
+}
+
+/// A server-side apply of `doc` in dry-run mode with strict field validation.
+fn try_dry_run(
+    runtime: &tokio::runtime::Runtime,
+    client: &kube::Client,
+    doc: &Value,
+) -> kube::Result<()> {
     let (api, name) = ward_testkit::kube::dynamic_api(client, doc);
     let namespace = doc["metadata"]["namespace"].as_str();
     runtime.block_on(async {
@@ -145,13 +272,8 @@ fn dry_run(runtime: &tokio::runtime::Runtime, client: &kube::Client, path: &Path
         params.field_validation = Some(kube::api::ValidationDirective::Strict);
         api.patch(&name, &params, &Patch::Apply(doc))
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {kind}/{name} rejected by the API server: {e}",
-                    path.display()
-                )
-            });
-    });
+            .map(|_| ())
+    })
 }
 
 async fn cluster_namespace(client: &kube::Client, ns: &str) -> kube::Result<()> {

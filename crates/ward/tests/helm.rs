@@ -1,8 +1,9 @@
 //! The Helm chart deploy/helm/ward with the real helm v4 (built by
 //! scripts/deps.d/helm.sh): `helm lint --strict` passes; `helm template`
 //! renders exactly the expected objects by default and with each component
-//! alone; the nurse's ingress check is on only when an ingress host is given;
-//! the plain manifests under deploy/ are what scripts/render-manifests.sh
+//! alone (the control plane's rules, and the Grafana dashboards as sidecar
+//! ConfigMaps carrying deploy/dashboards/*.json as they are); the nurse's
+//! ingress check is on only when an ingress host is given; the plain manifests under deploy/ are what scripts/render-manifests.sh
 //! renders from the chart, byte for byte; and bad values (unknown key, bad
 //! duration, non-positive interval, unknown e2e mode, a ServiceMonitor without
 //! its CRD) fail with a message naming the value. No cluster is involved.
@@ -251,6 +252,109 @@ fn each_component_renders_alone() {
     ] {
         assert!(all.contains(extra), "{extra} missing from {all:?}");
     }
+
+    // The control plane's alerts and SLO rules: nothing else, in the release
+    // namespace, thresholds from the values.
+    let mut control_plane = vec![
+        "--set",
+        "nurse.enabled=false",
+        "--set",
+        "lookup.enabled=false",
+        "--set",
+        "e2e.enabled=false",
+        "--api-versions",
+        "monitoring.coreos.com/v1/PrometheusRule",
+        "--set",
+        "controlPlane.prometheusRule.enabled=true",
+        "--set",
+        "controlPlane.slo.enabled=true",
+    ];
+    let docs = template(&control_plane);
+    let named = |docs: &[Value], name: &str| {
+        docs.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .clone()
+    };
+    assert_eq!(
+        objects(&docs),
+        set(&[
+            "PrometheusRule/ward-control-plane",
+            "PrometheusRule/ward-control-plane-slo"
+        ])
+    );
+    let slo = &named(&docs, "ward-control-plane-slo")["spec"]["groups"];
+    assert_eq!(
+        slo.as_array().map(Vec::len),
+        Some(9),
+        "three SLOs, three groups each: {slo}"
+    );
+    control_plane.extend([
+        "--set",
+        "controlPlane.prometheusRule.etcdLeaderChangesPerHour=5",
+        "--set",
+        "controlPlane.prometheusRule.apiServerImbalancePercent=150",
+    ]);
+    let alerts = named(&template(&control_plane), "ward-control-plane");
+    let rules = &alerts["spec"]["groups"][0]["rules"];
+    assert_eq!(
+        rules[0]["expr"].as_str().unwrap().trim(),
+        "floor(increase(etcd_server_leader_changes_seen_total[1h])) > 5"
+    );
+    assert!(
+        rules[1]["expr"]
+            .as_str()
+            .unwrap()
+            .contains("[15m]))) * 150 / 100)"),
+        "{}",
+        rules[1]["expr"]
+    );
+}
+
+#[test]
+fn dashboards_are_configmaps_for_the_grafana_sidecar_when_enabled() {
+    let dashboards_dir = repo().join("deploy/dashboards");
+    let mut want: Vec<String> = std::fs::read_dir(&dashboards_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 5, "{want:?}");
+    // Off by default.
+    assert!(!objects(&template(&[]))
+        .iter()
+        .any(|o| o.starts_with("ConfigMap/")));
+
+    let docs = template(&[
+        "--set",
+        "nurse.enabled=false",
+        "--set",
+        "lookup.enabled=false",
+        "--set",
+        "e2e.enabled=false",
+        "--set",
+        "dashboards.enabled=true",
+        "--set",
+        "dashboards.namespace=monitoring",
+        "--set",
+        "dashboards.annotations.grafana_folder=ward",
+    ]);
+    assert_eq!(docs.len(), want.len());
+    for (doc, file) in docs.iter().zip(&want) {
+        let stem = file.trim_end_matches(".json");
+        assert_eq!(doc["kind"], "ConfigMap");
+        assert_eq!(doc["metadata"]["name"], format!("ward-dashboard-{stem}"));
+        assert_eq!(doc["metadata"]["namespace"], "monitoring");
+        assert_eq!(doc["metadata"]["labels"]["grafana_dashboard"], "1");
+        assert_eq!(doc["metadata"]["annotations"]["grafana_folder"], "ward");
+        let json = std::fs::read_to_string(dashboards_dir.join(file)).unwrap();
+        assert_eq!(
+            doc["data"][file].as_str(),
+            Some(json.as_str()),
+            "{file}: the ConfigMap carries deploy/dashboards/{file} as it is"
+        );
+    }
 }
 
 /// The nurse container's env var `name`: Some(value), or None when not set.
@@ -340,7 +444,7 @@ fn plain_manifests_are_rendered_from_the_chart() {
         "render-manifests.sh failed:\n{stdout}\n{stderr}"
     );
     let fix = "run `bash scripts/render-manifests.sh` and commit the result";
-    for component in ["nurse", "lookup", "e2e"] {
+    for component in ["nurse", "lookup", "e2e", "control-plane"] {
         let committed = repo().join("deploy").join(component);
         let rendered = out.path().join(component);
         assert_eq!(
@@ -445,6 +549,18 @@ fn bad_values_fail_naming_the_value() {
         (
             vec!["--set", "e2e.timeouts.test=10"],
             "- at '/e2e/timeouts/test': got number, want string",
+        ),
+        (
+            vec!["--set", "controlPlane.prometheusRule.etcdLeaderChangesPerHour=0"],
+            "- at '/controlPlane/prometheusRule/etcdLeaderChangesPerHour': minimum: got 0, want 1",
+        ),
+        (
+            vec!["--set", "controlPlane.prometheusRule.apiServerImbalancePercent=100"],
+            "- at '/controlPlane/prometheusRule/apiServerImbalancePercent': minimum: got 100, want 101",
+        ),
+        (
+            vec!["--set", "controlPlane.slo.enabled=true"],
+            "controlPlane.slo.enabled is true but the cluster has no monitoring.coreos.com/v1 PrometheusRule CRD",
         ),
         (
             vec!["--set", "nurse.neighbourLimit=-1"],

@@ -11,6 +11,11 @@
 //! - `helm upgrade` with a new check interval rolls the nurses with no failed
 //!   check reported meanwhile; `helm uninstall` leaves nothing behind.
 //! - A wrong image with `--rollback-on-failure` leaves no release and no objects.
+//! - prometheus-operator (v0.85.0, built from its Go module) with its CRDs:
+//!   the Prometheus it manages on a real node (images packed from
+//!   prometheus3 and the operator's config reloader) discovers ward's pods
+//!   through the chart's ServiceMonitors, scrapes them and loads the chart's
+//!   PrometheusRules.
 //!
 //! Needs root, what scripts/install-test-deps.sh installs, and the image
 //! archive (`WARD_IMAGE_ARCHIVE`, else `<target>/ward-image.tar`; scripts/test.sh
@@ -766,4 +771,233 @@ async fn a_wrong_image_leaves_no_release_and_no_objects() {
     })
     .await;
     assert!(left.is_empty());
+}
+
+/// The active targets of the Prometheus at `addr` whose scrape pool is
+/// `serviceMonitor/<namespace>/<name>/0`, as (node label, health).
+fn monitor_targets(addr: SocketAddr, monitor: &str) -> Vec<(String, String)> {
+    let Some(body) = http_get(addr, "/api/v1/targets?state=active").map(|r| r.body) else {
+        return Vec::new();
+    };
+    let targets: Value = serde_json::from_str(&body).unwrap_or_default();
+    let pool = format!("serviceMonitor/{NAMESPACE}/{monitor}/0");
+    let mut out: Vec<(String, String)> = targets["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["scrapePool"] == pool.as_str())
+        .map(|t| {
+            (
+                t["labels"]["node"].as_str().unwrap_or_default().to_string(),
+                t["health"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// prometheus-operator for real: with its CRDs installed and the operator
+/// running, a Prometheus it manages on a real node discovers ward's pods
+/// through the chart's ServiceMonitors (with their node relabelling), scrapes
+/// them, and loads every PrometheusRule of the chart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_managed_prometheus_scrapes_ward_through_the_charts_monitors() {
+    use ward_testkit::prometheus_operator::{install_crds, Operator};
+    use ward_testkit::real_node::{CONFIG_RELOADER, PROMETHEUS};
+
+    let archive = image_archive();
+    let (repository, tag) = image_reference(&archive);
+    let cluster = tokio::task::spawn_blocking(move || {
+        let cluster = RealNode::builder().image(archive).start().unwrap();
+        for image in [PROMETHEUS, CONFIG_RELOADER] {
+            cluster.import_image(&image.archive().unwrap()).unwrap();
+        }
+        cluster
+    })
+    .await
+    .unwrap();
+    eprintln!("real node up in {:?}", cluster.started_in());
+    let client = cluster.client().unwrap();
+    install_crds(&client).await.unwrap();
+
+    // The chart with nurse and lookup, every ServiceMonitor and PrometheusRule on.
+    let helm = Helm::new()
+        .unwrap()
+        .with_kubeconfig(cluster.admin_kubeconfig());
+    let chart = repo().join("deploy/helm/ward");
+    let mut args: Vec<String> = [
+        "install",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "-n",
+        NAMESPACE,
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "180s",
+    ]
+    .map(String::from)
+    .to_vec();
+    for value in [
+        format!("image.repository={repository}"),
+        format!("image.tag={tag}"),
+        "image.pullPolicy=Never".into(),
+        "e2e.enabled=false".into(),
+        "lookup.hosts={kubernetes.default.svc.cluster.local}".into(),
+        "nurse.serviceMonitor.enabled=true".into(),
+        "nurse.serviceMonitor.interval=2s".into(),
+        "nurse.prometheusRule.enabled=true".into(),
+        "lookup.serviceMonitor.enabled=true".into(),
+        "lookup.serviceMonitor.interval=2s".into(),
+        "lookup.prometheusRule.enabled=true".into(),
+        "controlPlane.prometheusRule.enabled=true".into(),
+        "controlPlane.slo.enabled=true".into(),
+    ] {
+        args.extend(["--set".to_string(), value]);
+    }
+    helm_ok(&helm, &args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // A Prometheus for the operator to manage: every ServiceMonitor and
+    // PrometheusRule of the namespace, with the RBAC to discover the pods.
+    let dynamic = |api_version: &str, kind: &str, plural: &str| {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let resource = ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: api_version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &resource)
+    };
+    for (api_version, kind, plural, body) in [
+        ("v1", "ServiceAccount", "serviceaccounts", json!({})),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "roles",
+            json!({"rules": [
+                {"apiGroups": [""], "resources": ["services", "endpoints", "pods"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
+            ]}),
+        ),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "rolebindings",
+            json!({
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "prometheus"},
+                "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": NAMESPACE}]
+            }),
+        ),
+        (
+            "monitoring.coreos.com/v1",
+            "Prometheus",
+            "prometheuses",
+            json!({"spec": {
+                "image": PROMETHEUS.reference,
+                "version": "v3.14.0",
+                "imagePullPolicy": "Never",
+                "replicas": 1,
+                "serviceAccountName": "prometheus",
+                "serviceMonitorSelector": {},
+                "ruleSelector": {},
+                "scrapeInterval": "2s",
+                "evaluationInterval": "2s"
+            }}),
+        ),
+    ] {
+        let mut doc = body;
+        doc["apiVersion"] = api_version.into();
+        doc["kind"] = kind.into();
+        doc["metadata"] = json!({"name": "prometheus", "namespace": NAMESPACE});
+        let object: DynamicObject = serde_json::from_value(doc).unwrap();
+        dynamic(api_version, kind, plural)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("creating {kind}: {e}"));
+    }
+    let operator = tokio::task::spawn_blocking({
+        let kubeconfig = cluster.admin_kubeconfig().to_path_buf();
+        move || Operator::start(&kubeconfig, NAMESPACE).unwrap()
+    })
+    .await
+    .unwrap();
+
+    // The StatefulSet the operator makes runs, with the config reloader.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let ip = eventually(
+        "the operator's Prometheus pod Ready",
+        Duration::from_secs(180),
+        || async {
+            let pod = pods.get_opt("prometheus-prometheus-0").await.ok()??;
+            let status = pod.status?;
+            let ready = status
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            ready.then_some(status.pod_ip?)
+        },
+    )
+    .await;
+    let forward = cluster
+        .forward(format!("{ip}:9090").parse().unwrap())
+        .unwrap();
+    let prometheus = forward.addr();
+
+    // Through the chart's ServiceMonitors: the nurse and the lookup pod, up,
+    // with the node label their relabelling adds.
+    for monitor in ["ward-nurse", "ward-lookup"] {
+        let targets = eventually(
+            &format!("{monitor} scraped through its ServiceMonitor"),
+            DEADLINE,
+            || async {
+                let t = monitor_targets(prometheus, monitor);
+                (t.len() == 1 && t[0].1 == "up").then_some(t)
+            },
+        )
+        .await;
+        assert_eq!(
+            targets,
+            [("node-a".to_string(), "up".to_string())],
+            "{monitor}"
+        );
+    }
+    let series = eventually("the nurse's series in the operator's Prometheus", DEADLINE, || async {
+        let s = ward_testkit::prometheus::query(
+            prometheus,
+            r#"kubenurse_httpclient_requests_total{node="node-a", type="api_server_direct", code="200"}"#,
+        )
+        .ok()?;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(series[0]["metric"]["job"], "ward-nurse", "{series:?}");
+
+    // Every PrometheusRule of the chart, loaded.
+    let groups = eventually("the chart's rules loaded", DEADLINE, || async {
+        let body = http_get(prometheus, "/api/v1/rules")?.body;
+        let rules: Value = serde_json::from_str(&body).ok()?;
+        let mut names: Vec<String> = rules["data"]["groups"]
+            .as_array()?
+            .iter()
+            .filter_map(|g| g["name"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        (names.len() == 12).then_some(names)
+    })
+    .await;
+    for group in [
+        "ward-nurse",
+        "ward-lookup",
+        "ward-control-plane",
+        "sloth-slo-alerts-kubernetes-apiserver-availability",
+    ] {
+        assert!(
+            groups.iter().any(|g| g == group),
+            "{group} not in {groups:?}"
+        );
+    }
+    eprintln!("operator log:\n{}", operator.log_tail(5));
 }

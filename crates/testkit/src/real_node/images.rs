@@ -49,6 +49,30 @@ pub const BUSYBOX: Image = Image {
     target: "/bin/sh",
 };
 
+/// Prometheus 3.14 as built by `scripts/deps.d/prometheus3.sh`, entrypoint
+/// `/bin/prometheus`: the `spec.image` of an operator-managed Prometheus.
+pub const PROMETHEUS: Image = Image {
+    reference: "localhost/ward-testkit/prometheus:v3.14.0",
+    source: Source::Tool("prometheus3"),
+    target: "/bin/prometheus",
+};
+
+/// prometheus-operator's config reloader as built by
+/// `scripts/deps.d/prometheus-operator.sh` (the operator's
+/// `--prometheus-config-reloader`).
+pub const CONFIG_RELOADER: Image = Image {
+    reference: "localhost/ward-testkit/prometheus-config-reloader:v0.85.0",
+    source: Source::Tool("prometheus-config-reloader"),
+    target: "/bin/prometheus-config-reloader",
+};
+
+impl Image {
+    /// Its archive for [`super::RealNode::import_image`], packed now unless cached.
+    pub fn archive(&self) -> Result<PathBuf> {
+        cached(self)
+    }
+}
+
 /// The repository's image packer.
 fn packer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oci-image.sh")

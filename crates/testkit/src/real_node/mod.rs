@@ -34,7 +34,7 @@ mod dns;
 mod images;
 mod node;
 
-pub use images::{Image, BUSYBOX, COREDNS, PAUSE};
+pub use images::{Image, BUSYBOX, CONFIG_RELOADER, COREDNS, PAUSE, PROMETHEUS};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

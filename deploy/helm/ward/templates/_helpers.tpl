@@ -218,3 +218,8 @@ images every test pod uses, timeouts, storage class, OTLP.
 {{- end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* The runbook of an alert: its section in docs/runbooks.md ("WardNursePathFailing"). */}}
+{{- define "ward.runbookUrl" -}}
+{{- printf "https://github.com/ward-dev/ward/blob/main/docs/runbooks.md#%s" (lower .) -}}
+{{- end -}}
