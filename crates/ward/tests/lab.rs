@@ -3,8 +3,9 @@
 //! shows up as failing paths into it and nowhere else; the cluster DNS down
 //! shows up as failing DNS checks (timeouts) and nothing else; bad input is one
 //! line naming the argument, exit 2; a fault on every node is allowed and the
-//! JSON summary notes it. The dashboard tests drive the lab's HTTP API the way
-//! the page does.
+//! summary notes it (JSON and text); with `-o json` stdout is only the JSON;
+//! the nurses' logs stay off unless `--log-level` is given. The dashboard
+//! tests drive the lab's HTTP API the way the page does.
 
 mod support;
 
@@ -23,23 +24,29 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Runs `ward lab ARGS…` (any free port, no live line) to its end, which
-/// must be a success; returns stdout.
-fn lab(args: &[&str]) -> String {
+/// must be a success.
+fn lab_run(args: &[&str]) -> support::Run {
     let started = Instant::now();
     let out = support::run(
-        ["lab", "--listen", "127.0.0.1:0", "--live", "false"]
+        ["lab", "--listen", "127.0.0.1:0", "--live=false"]
             .iter()
             .chain(args),
     );
     eprintln!("ward lab {args:?} took {:?}", started.elapsed());
     assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
-    out.stdout
+    out
+}
+
+/// [`lab_run`]'s stdout.
+fn lab(args: &[&str]) -> String {
+    lab_run(args).stdout
 }
 
 /// Runs a 6-node lab for 6 s with `fault` applied from the start and returns
-/// its JSON summary (stdout after the dashboard URL line).
+/// its JSON summary: with `-o json`, stdout is that document and nothing else
+/// (`ward lab -o json | jq .` works; the dashboard URL is on stderr).
 fn lab_summary_with(fault: &str) -> serde_json::Value {
-    let stdout = lab(&[
+    lab_run(&[
         "--duration",
         "6s",
         "--fault",
@@ -50,9 +57,8 @@ fn lab_summary_with(fault: &str) -> serde_json::Value {
         "1s",
         "--check-timeout",
         "2s",
-    ]);
-    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    ])
+    .json()
 }
 
 #[test]
@@ -205,8 +211,7 @@ impl Running {
                 "500ms",
                 "--check-timeout",
                 "400ms",
-                "--live",
-                "false",
+                "--live=false",
                 "--duration",
                 "30s",
             ])
@@ -409,7 +414,7 @@ fn dns_down_and_back_through_the_lab_api() {
 #[test]
 fn a_fault_on_every_node_is_allowed_and_noted_in_the_summary() {
     let _one = serial();
-    let stdout = lab(&[
+    let args = [
         "--duration",
         "3s",
         "--nodes",
@@ -418,19 +423,66 @@ fn a_fault_on_every_node_is_allowed_and_noted_in_the_summary() {
         "kill:node-1",
         "--fault",
         "kill:node-2",
-        "-o",
-        "json",
-    ]);
-    let json = stdout.lines().skip(1).collect::<Vec<_>>().join("\n");
-    let summary: serde_json::Value =
-        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    assert_eq!(
-        summary["notes"],
-        serde_json::json!(["kill on every node (2 of 2): no nurse runs: no node checks anything"]),
-        "{summary:#}"
-    );
+    ];
+    let note = "kill on every node (2 of 2): no nurse runs: no node checks anything";
+    let json: Vec<&str> = args.iter().copied().chain(["-o", "json"]).collect();
+    let summary = lab_run(&json).json();
+    assert_eq!(summary["notes"], serde_json::json!([note]), "{summary:#}");
     assert_eq!(
         summary["faults"],
         serde_json::json!(["kill:node-1", "kill:node-2"])
+    );
+    // The text summary says it too, as its last line.
+    let text = lab(&args);
+    assert_eq!(
+        text.lines().last(),
+        Some(format!("note: {note}").as_str()),
+        "{text}"
+    );
+}
+
+/// The nurses' own logs are off in the lab at the default log level, faults
+/// or not (its live line and summary report the failures); `--log-level`
+/// turns them on. The lab used to silence them only when the level was
+/// exactly `warn`, which stopped being the default: a cut node then flooded
+/// stderr with `ERROR ward_nurse::round` lines, even with `--live=false`.
+#[test]
+fn the_nurses_logs_are_off_unless_a_log_level_is_given() {
+    let _one = serial();
+    let args = [
+        "--duration",
+        "3s",
+        "--nodes",
+        "3",
+        "--fault",
+        "cut:node-2",
+        "--check-interval",
+        "500ms",
+        "--check-timeout",
+        "300ms",
+    ];
+    let quiet = lab_run(&args);
+    assert!(
+        quiet.stdout.contains("failing paths:\n"),
+        "the cut was seen: {}",
+        quiet.stdout
+    );
+    let banner = ["ward lab: ", "dashboard: "];
+    let other: Vec<&str> = quiet
+        .stderr
+        .lines()
+        .filter(|l| !banner.iter().any(|b| l.starts_with(b)))
+        .collect();
+    assert!(other.is_empty(), "{}", quiet.stderr);
+    let loud: Vec<&str> = ["--log-level", "error"]
+        .iter()
+        .chain(&args)
+        .copied()
+        .collect();
+    let loud = lab_run(&loud);
+    assert!(
+        loud.stderr.contains("ward_nurse"),
+        "--log-level error shows the nurses' errors: {}",
+        loud.stderr
     );
 }

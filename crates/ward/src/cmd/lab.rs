@@ -92,8 +92,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             lab.dns_addr(),
             lab.dashboard_url()
         );
-        // The URL on stdout too, first line, for scripts.
-        println!("{}", lab.dashboard_url());
+        // The URL on stdout too, first line of the text output, for scripts;
+        // with `-o json` stdout is the JSON document and nothing else.
+        if args.output == Format::Text {
+            println!("{}", lab.dashboard_url());
+        }
         let live = |s: &Summary| {
             if args.live {
                 let _ = render::lab::write_live(s, &mut std::io::stderr().lock());

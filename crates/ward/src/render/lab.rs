@@ -91,6 +91,9 @@ fn summary_text(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "failing checks:")?;
         failing_table(["node", "check"], &s.failing_checks, out)?;
     }
+    for note in s.notes() {
+        writeln!(out, "note: {note}")?;
+    }
     Ok(())
 }
 /// The table of failing paths or checks, `first` naming the two key columns.
@@ -194,6 +197,24 @@ mod tests {
         assert_eq!(lines[4], "failing checks:");
         assert!(
             lines[6].starts_with("node-1  dns:kubernetes.default.svc.cluster.local  2 "),
+            "{text}"
+        );
+    }
+
+    /// The text summary carries the notes the JSON has, one line each.
+    #[test]
+    fn the_text_summary_prints_every_note() {
+        let mut s = dns_down_summary();
+        s.faults = vec!["cut:node-1".into(), "cut:node-2".into()];
+        let mut out = Vec::new();
+        write(&s, Format::Text, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(s.notes().len(), 1);
+        assert_eq!(
+            text.lines().last(),
+            Some(
+                "note: cut on every node (2 of 2): no nurse answers: every path, ingress and service check fails"
+            ),
             "{text}"
         );
     }
