@@ -26,24 +26,36 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// What a subcommand changes in the log filter.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tweaks {
+    /// Targets that are off unless a log level is asked for (the lab's nurses).
+    pub(crate) quiet: &'static [&'static str],
+    /// Directives added at any level (`lookup -debug`: `ward_lookup=debug`).
+    pub(crate) loud: &'static [&'static str],
+}
+
 impl Args {
     /// The filter in force: the one asked for, or the default with the
-    /// subcommand's `quiet` targets off.
-    fn filter(&self, quiet: &[&str]) -> String {
+    /// subcommand's quiet targets off; then its loud directives.
+    fn filter(&self, tweaks: Tweaks) -> String {
         let mut filter = self.log_level.clone();
         if filter == DEFAULT_FILTER {
-            for target in quiet {
+            for target in tweaks.quiet {
                 filter.push_str(&format!(",{target}=off"));
             }
+        }
+        for directive in tweaks.loud {
+            filter.push_str(&format!(",{directive}"));
         }
         filter
     }
 }
 
-/// Installs the global tracing subscriber; logs go to stderr. `quiet`
-/// names log targets that are off unless a log level is asked for.
-pub(crate) fn init(args: &Args, quiet: &[&str]) {
-    let filter = EnvFilter::try_new(args.filter(quiet)).unwrap_or_else(|_| EnvFilter::new("warn"));
+/// Installs the global tracing subscriber; logs go to stderr, filtered as
+/// `--log-level` and the subcommand's `tweaks` say.
+pub(crate) fn init(args: &Args, tweaks: Tweaks) {
+    let filter = EnvFilter::try_new(args.filter(tweaks)).unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -66,11 +78,36 @@ mod tests {
             log_level: level.into(),
             log_format: LogFormat::Text,
         };
+        let quiet = Tweaks {
+            quiet: &["ward_nurse"],
+            loud: &[],
+        };
         assert_eq!(
-            args(DEFAULT_FILTER).filter(&["ward_nurse"]),
+            args(DEFAULT_FILTER).filter(quiet),
             "warn,kube_client=off,ward_nurse=off"
         );
-        assert_eq!(args("info").filter(&["ward_nurse"]), "info");
-        assert_eq!(args(DEFAULT_FILTER).filter(&[]), DEFAULT_FILTER);
+        assert_eq!(args("info").filter(quiet), "info");
+        assert_eq!(
+            args(DEFAULT_FILTER).filter(Tweaks::default()),
+            DEFAULT_FILTER
+        );
+    }
+
+    /// `lookup -debug` logs every lookup at any level, the default included.
+    #[test]
+    fn loud_directives_apply_at_every_level() {
+        let loud = Tweaks {
+            quiet: &[],
+            loud: &["ward_lookup=debug"],
+        };
+        let args = |level: &str| Args {
+            log_level: level.into(),
+            log_format: LogFormat::Text,
+        };
+        assert_eq!(
+            args(DEFAULT_FILTER).filter(loud),
+            "warn,kube_client=off,ward_lookup=debug"
+        );
+        assert_eq!(args("error").filter(loud), "error,ward_lookup=debug");
     }
 }

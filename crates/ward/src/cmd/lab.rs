@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
+use crate::logging::Tweaks;
 use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
@@ -28,7 +29,10 @@ fn parse_nodes(s: &str) -> Result<usize, String> {
 
 /// The lab's live line reports failed checks; the nurses' and DNS probers'
 /// own logs would drown it, so they are off unless a log level is asked for.
-pub(crate) const QUIET_LOGS: &[&str] = &["ward_nurse", "ward_lookup"];
+pub(crate) const LOG_TWEAKS: Tweaks = Tweaks {
+    quiet: &["ward_nurse", "ward_lookup"],
+    loud: &[],
+};
 
 /// Arguments of `ward lab`.
 #[derive(Debug, clap::Args)]

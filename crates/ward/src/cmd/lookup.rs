@@ -14,6 +14,7 @@ use ward_lookup::config::{
 };
 use ward_lookup::{agent, Config, HostSpec, Lookuper, ServerSpec};
 
+use crate::logging::Tweaks;
 use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
@@ -48,8 +49,8 @@ pub(crate) struct Args {
     #[arg(long, env = "HOSTLOOKUPER_PROM_HISTOGRAM", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub(crate) prom_histogram: bool,
-    /// Log every lookup result.
-    #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true,
+    /// Log every lookup result (at any `--log-level`).
+    #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true, global = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub(crate) debug: bool,
     /// resolv.conf mode: also resolve every host through this file as the libc stub
@@ -99,6 +100,18 @@ fn servers_arg(s: &str) -> Result<ServerList, String> {
 }
 
 impl Args {
+    /// `-debug` logs every lookup (hostlookuper's debug log) whatever the log level.
+    pub(crate) fn log_tweaks(&self) -> Tweaks {
+        Tweaks {
+            quiet: &[],
+            loud: if self.debug {
+                &["ward_lookup=debug"]
+            } else {
+                &[]
+            },
+        }
+    }
+
     /// The library configuration: flag > env > hostlookuper default.
     fn config(&self, once: Option<&OnceArgs>) -> Config {
         let hosts = match once {
