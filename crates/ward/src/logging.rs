@@ -10,7 +10,7 @@ pub(crate) const DEFAULT_FILTER: &str = "warn,kube_client=off";
 pub(crate) struct Args {
     /// Log level or tracing filter (e.g. `info`, `ward_nurse=debug`); kube-client's own error
     /// lines are off by default because ward reports those errors itself.
-    #[arg(long, env = "WARD_LOG", default_value = DEFAULT_FILTER, global = true)]
+    #[arg(long, env = "WARD_LOG", default_value = DEFAULT_FILTER, global = true, value_parser = log_filter)]
     pub(crate) log_level: String,
     /// Log format.
     #[arg(long, env = "WARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -24,6 +24,27 @@ pub(crate) enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// tracing's level names (and its numbers for them).
+const LEVELS: [&str; 12] = [
+    "off", "error", "warn", "info", "debug", "trace", "0", "1", "2", "3", "4", "5",
+];
+
+/// Parses `--log-level`: a comma-separated list of `LEVEL` or `TARGET=LEVEL`
+/// directives. A bare word that is no level (`warning`, `verbose`) would be
+/// a target filter to tracing, logging nothing anyone asked for: refused.
+fn log_filter(s: &str) -> Result<String, String> {
+    for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "{directive:?}: expected a level (off, error, warn, info, debug, trace) or TARGET=LEVEL"
+            ));
+        }
+    }
+    EnvFilter::try_new(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 /// What a subcommand changes in the log filter.
@@ -109,5 +130,25 @@ mod tests {
             "warn,kube_client=off,ward_lookup=debug"
         );
         assert_eq!(args("error").filter(loud), "error,ward_lookup=debug");
+    }
+
+    /// A level tracing would read as a target (`warning`) is refused, not
+    /// silently turned into "log nothing".
+    #[test]
+    fn log_levels_are_levels_or_target_level_pairs() {
+        for good in [
+            "warn",
+            "INFO",
+            "warn,kube_client=off",
+            "ward_nurse=debug,info",
+            "3",
+            "info,",
+        ] {
+            assert_eq!(log_filter(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["warning", "verbose", "ward_nurse", "ward_nurse=loud"] {
+            let err = log_filter(bad).unwrap_err();
+            assert!(err.contains("expected a level"), "{bad}: {err}");
+        }
     }
 }

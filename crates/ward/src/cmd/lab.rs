@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
 use crate::logging::Tweaks;
@@ -62,7 +63,7 @@ pub(crate) struct Args {
     #[arg(long, env = "WARD_LAB_NEIGHBOUR_LIMIT", default_value_t = 3)]
     neighbour_limit: u32,
     /// Print the live line every check interval (`false` to stay quiet until the summary).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     live: bool,
     /// Format of the final summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use ward_agent::lifecycle::cancel_on_termination;
 use ward_load::plan::{Plan, Stage};
 use ward_load::run::{LoadConfig, Model, Progress};
@@ -22,10 +23,11 @@ use crate::runtime::{runtime, Threads};
 pub(crate) struct Args {
     /// The URL to load (`http://` or `https://`).
     pub(crate) url: String,
-    /// Virtual users for a flat run (closed model); workers (connections) with `--rate`.
+    /// Virtual users of a flat run (closed model; default 1), or with `--rate` the most
+    /// workers, each with its own connection, used as needed (default 100).
     #[arg(long, short = 'u')]
     pub(crate) vus: Option<u64>,
-    /// Length of a flat run, or of an open-model (`--rate`) run.
+    /// Length of a flat run (default 10s), or of an open-model run (`--rate` needs it).
     #[arg(long, short = 'z', value_parser = ward_duration::parse)]
     pub(crate) duration: Option<Duration>,
     /// A stage `DURATION:TARGET_VUS` ramped linearly from the previous target, like k6 (repeatable).
@@ -34,7 +36,8 @@ pub(crate) struct Args {
     /// A scenario file (YAML or JSON): `stages`, `start_vus`, `cycle_idle`, `repeat`.
     #[arg(long, conflicts_with_all = ["stages", "rate"])]
     pub(crate) scenario: Option<PathBuf>,
-    /// Idle gap between repeated cycles: `4s` or a random `4s..11s` (0 VUs, connections kept).
+    /// Idle gap between repeated cycles: `4s` or a random `4s..11s` (0 VUs, connections kept;
+    /// default: none, cycles back to back).
     #[arg(long, value_parser = scenario::idle_range)]
     pub(crate) cycle_idle: Option<(Duration, Duration)>,
     /// How many times to run the stages.
@@ -44,7 +47,7 @@ pub(crate) struct Args {
     #[arg(long, value_parser = scenario::rate, conflicts_with = "stages")]
     pub(crate) rate: Option<f64>,
     /// Open a new connection for every request.
-    #[arg(long)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) no_reuse: bool,
     /// Deadline of one request, including connecting.
     #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
@@ -57,7 +60,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
     /// Hide the live progress line.
-    #[arg(long)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) quiet: bool,
     /// Output format of the summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]

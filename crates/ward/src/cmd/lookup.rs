@@ -53,7 +53,7 @@ pub(crate) struct Args {
     #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true, global = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub(crate) debug: bool,
-    /// resolv.conf mode: also resolve every host through this file as the libc stub
+    /// resolv.conf mode (default: off): also resolve every host through this file as the libc stub
     /// resolver does (search list, ndots, attempts, TCP fallback) and report the
     /// queries and time one lookup costs (`dns_server="resolv.conf"`).
     #[arg(long = "resolv-conf", env = "HOSTLOOKUPER_RESOLV_CONF", global = true)]
