@@ -247,16 +247,9 @@ impl Running {
 
     /// POSTs to the lab API; it must answer 204.
     fn post(&self, path: &str) {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
-        write!(
-            s,
-            "POST {path} HTTP/1.1\r\nHost: lab\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut r = String::new();
-        s.read_to_string(&mut r).unwrap();
-        assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+        let r = ward_testkit::net::http_request(self.addr, "POST", path, "")
+            .unwrap_or_else(|| panic!("POST {path}: no answer"));
+        assert_eq!(r.status, 204, "{}", r.body);
     }
 }
 
@@ -265,6 +258,76 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A bad fault or duration is refused with the same reason from the
+/// command line (one line, exit 2) and from the lab's fault API (400, the
+/// spec whole: it was cut to `"node-99"` and worded for the command line),
+/// and durations are Go's everywhere (no `200sec`); a zero check interval
+/// is refused as `lookup -interval 0s` is (the lab busy-looped on it).
+#[test]
+fn bad_faults_and_durations_are_refused_alike_everywhere() {
+    let _one = serial();
+    let reason = |spec: &str| match spec {
+        "cut:node-99" => "no node \"node-99\"; the lab has node-1 to node-6".to_string(),
+        _ => "delay \"200\": invalid duration \"200\" (expected e.g. 500ms, 5s, 1m30s)".to_string(),
+    };
+    for spec in ["cut:node-99", "delay:node-2:200"] {
+        let out = support::run(["lab", "--listen", "127.0.0.1:0", "--fault", spec]);
+        assert_eq!(out.code(), Some(2), "{}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.ends_with(&format!("{}\n", reason(spec))),
+            "{}",
+            out.stderr
+        );
+    }
+    let lab = Running::start();
+    for spec in ["cut:node-99", "delay:node-2:200"] {
+        let r = ward_testkit::net::http_request(
+            lab.addr,
+            "POST",
+            &format!("/lab/fault?spec={spec}"),
+            "",
+        )
+        .expect("the lab answers");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (400, format!("spec {spec:?}: {}", reason(spec)).as_str())
+        );
+    }
+    drop(lab);
+    for (args, flag) in [
+        (
+            &["lab", "--check-interval", "0s"][..],
+            "'--check-interval <CHECK_INTERVAL>'",
+        ),
+        (&["lookup", "-interval", "0s"], "'--interval <INTERVAL>'"),
+    ] {
+        let out = support::run(args);
+        assert_eq!(out.code(), Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.lines().count() == 1
+                && out.stderr.contains(flag)
+                && out.stderr.ends_with("\"0s\": must be greater than zero\n"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// `--nodes` takes 1 to 253, as its help says (it said 2 to 254): a
+/// one-node lab runs, 254 is refused.
+#[test]
+fn the_node_range_is_the_one_the_help_gives() {
+    let _one = serial();
+    let help = support::run(["lab", "--help"]).stdout;
+    assert!(help.contains("Simulated nodes (1 to 253)"), "{help}");
+    let out = lab(&["--nodes", "1", "--duration", "1s"]);
+    assert!(out.contains("ward lab summary: 1 nodes"), "{out}");
+    let out = support::run(["lab", "--nodes", "254"]);
+    assert_eq!(out.code(), Some(2));
+    assert!(out.stderr.contains("must be 1 to 253"), "{}", out.stderr);
 }
 
 /// Waits for `f` up to `limit` (panics naming `what`); returns the time it took.

@@ -38,7 +38,7 @@ pub(crate) const LOG_TWEAKS: Tweaks = Tweaks {
 /// Arguments of `ward lab`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Simulated nodes, each with a nurse on its own 127.0.0.x (2 to 254).
+    /// Simulated nodes (1 to 253), each with a nurse on its own address, 127.0.0.2 to 127.0.0.254.
     #[arg(long, env = "WARD_LAB_NODES", default_value = "6", value_parser = parse_nodes)]
     nodes: usize,
     /// Stop after this long (default: run until Ctrl-C).
@@ -54,10 +54,10 @@ pub(crate) struct Args {
     #[arg(long, env = "WARD_LAB_NURSE_PORT", default_value_t = 0)]
     nurse_port: u16,
     /// Time between check rounds.
-    #[arg(long, env = "WARD_LAB_CHECK_INTERVAL", default_value = "2s", value_parser = ward_duration::parse)]
+    #[arg(long, env = "WARD_LAB_CHECK_INTERVAL", default_value = "2s", value_parser = ward_duration::parse_positive)]
     check_interval: Duration,
     /// Deadline of one check.
-    #[arg(long, env = "WARD_LAB_CHECK_TIMEOUT", default_value = "1s", value_parser = ward_duration::parse)]
+    #[arg(long, env = "WARD_LAB_CHECK_TIMEOUT", default_value = "1s", value_parser = ward_duration::parse_positive)]
     check_timeout: Duration,
     /// Ring neighbours each node checks (0: all).
     #[arg(long, env = "WARD_LAB_NEIGHBOUR_LIMIT", default_value_t = 3)]
@@ -128,6 +128,21 @@ mod tests {
     fn defaults_and_bad_values_name_the_flag() {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.nodes, 6);
+        assert_eq!(parse(&["--nodes", "1"]).unwrap().nodes, 1);
+        assert_eq!(
+            parse(&["--nodes", &ward_lab::MAX_NODES.to_string()])
+                .unwrap()
+                .nodes,
+            253
+        );
+        assert!(parse(&["--nodes", "254"]).is_err());
+        assert!(parse(&["--nodes", "0"]).is_err());
+        let err = parse(&["--check-interval", "0s"]).unwrap_err().to_string();
+        assert!(
+            err.contains("'--check-interval <CHECK_INTERVAL>'")
+                && err.contains("must be greater than zero"),
+            "{err}"
+        );
         assert_eq!(cli.check_interval, Duration::from_secs(2));
         let err = parse(&["--nodes", "300"]).unwrap_err().to_string();
         assert!(

@@ -28,7 +28,7 @@ pub(crate) struct Args {
     #[arg(long, short = 'u')]
     pub(crate) vus: Option<u64>,
     /// Length of a flat run (default 10s), or of an open-model run (`--rate` needs it).
-    #[arg(long, short = 'z', value_parser = ward_duration::parse)]
+    #[arg(long, short = 'z', value_parser = ward_duration::parse_positive)]
     pub(crate) duration: Option<Duration>,
     /// A stage `DURATION:TARGET_VUS` ramped linearly from the previous target, like k6 (repeatable).
     #[arg(long = "stage", short = 's')]
@@ -50,7 +50,7 @@ pub(crate) struct Args {
     #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) no_reuse: bool,
     /// Deadline of one request, including connecting.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
     pub(crate) timeout: Duration,
     /// Pass/fail threshold such as `p95<200ms`, `p(99)<1s`, `errors<0.1%`, `rps>1000` (repeatable).
     #[arg(long = "threshold", short = 't')]

@@ -28,10 +28,10 @@ pub(crate) struct Args {
     #[command(subcommand)]
     pub(crate) command: Option<LookupCommand>,
     /// Interval between DNS checks (Go duration: 5s, 1m, …).
-    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse, allow_hyphen_values = true)]
+    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse_positive, allow_hyphen_values = true)]
     pub(crate) interval: Duration,
     /// Maximum time for one DNS query (Go duration).
-    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse, global = true, allow_hyphen_values = true)]
+    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse_positive, global = true, allow_hyphen_values = true)]
     pub(crate) timeout: Duration,
     /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
     #[arg(long, env = "HOSTLOOKUPER_LISTEN", default_value = DEFAULT_LISTEN)]

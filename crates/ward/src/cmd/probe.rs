@@ -31,7 +31,7 @@ pub(crate) struct Args {
     #[arg(long, short = 'i', default_value = "1s", value_parser = ward_duration::parse)]
     pub(crate) interval: Duration,
     /// Deadline of one check.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
     pub(crate) timeout: Duration,
     /// Reuse the connection between repeated checks (skips dns/connect/tls).
     #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
