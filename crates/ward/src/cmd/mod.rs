@@ -55,7 +55,6 @@ mod help_tests {
             "the built-in 30d and 28d windows",
         ),
         ("dir", "one page on stdout"),
-        ("input", "sloth's error (until issue 26 item 8)"),
     ];
 
     /// Every command of the tree below `cmd`, with its full name.

@@ -94,9 +94,10 @@ pub(crate) struct Common {
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
     /// SLO spec input file or directory (directories are walked recursively; out must be a directory).
-    #[arg(short = 'i', long = "input", env = "SLOTH_INPUT", default_value = "")]
+    #[arg(short = 'i', long = "input", env = "SLOTH_INPUT")]
     pub(crate) input: String,
-    /// Output file, directory, or `-` for stdout.
+    /// Output file, directory, or `-` for stdout (sloth's flag: a file, not a format;
+    /// the rules are Prometheus YAML).
     #[arg(short = 'o', long = "out", env = "SLOTH_OUT", default_value = "-")]
     pub(crate) out: String,
     /// Disables recording rules generation.
@@ -279,6 +280,10 @@ mod tests {
         assert_eq!(g.common.default_slo_period, "30d");
         assert!(T::try_parse_from(["x", "validate"]).is_err());
         assert!(T::try_parse_from(["x", "generate", "--bogus"]).is_err());
+        assert!(
+            T::try_parse_from(["x", "generate"]).is_err(),
+            "-i is required"
+        );
     }
 
     #[test]
