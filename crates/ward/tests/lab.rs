@@ -504,6 +504,54 @@ fn a_fault_on_every_node_is_allowed_and_noted_in_the_summary() {
     );
 }
 
+/// The README's `--fault delay:node-2:200ms` fails nothing, so the live line
+/// and the summary, which counted failures only, showed nothing: the paths
+/// into node-2 are slow, and both say so.
+#[test]
+fn a_delay_shows_as_slow_paths_in_the_live_line_and_the_summary() {
+    let _one = serial();
+    let out = support::run([
+        "lab",
+        "--listen",
+        "127.0.0.1:0",
+        "--duration",
+        "4s",
+        "--check-interval",
+        "500ms",
+        "--check-timeout",
+        "2s",
+        "--fault",
+        "delay:node-2:200ms",
+    ]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "slow paths (100 ms or more):")
+        .skip(2)
+        .take_while(|l| l.starts_with("node-"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let into_2: Vec<&Vec<&str>> = rows.iter().filter(|r| r[1] == "node-2").collect();
+    assert_eq!(
+        into_2.len(),
+        3,
+        "the k = 3 paths into node-2:\n{}",
+        out.stdout
+    );
+    for row in into_2 {
+        let last: f64 = row[5].parse().unwrap_or_default();
+        assert!(last >= 200.0, "{row:?}");
+    }
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains(" slow  slow: ") && l.contains("→node-2 (")),
+        "a live line names the slow paths:\n{}",
+        out.stderr
+    );
+}
+
 /// The nurses' own logs are off in the lab at the default log level, faults
 /// or not (its live line and summary report the failures); `--log-level`
 /// turns them on. The lab used to silence them only when the level was
