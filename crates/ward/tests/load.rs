@@ -47,6 +47,40 @@ fn thresholds_set_the_exit_code() {
     assert_eq!(json["thresholds"][0]["passed"], false);
 }
 
+/// `--rate` sends on warm keep-alive connections as k6 does: a send goes to
+/// the worker idle last, so 100 requests at 100/s from up to 100 workers
+/// take a few connections (it opened one per request, so every latency
+/// held a TCP connect; issue 26 item 10). `--no-reuse` still opens one per
+/// request. The backend counts the connections it accepted, one of them
+/// ward's preflight.
+#[test]
+fn open_model_reuses_keep_alive_connections() {
+    for no_reuse in ["--no-reuse=false", "--no-reuse=true"] {
+        let b = backend(Duration::from_secs(30));
+        let url = b.url("/");
+        let args = [
+            "load", &url, "--rate", "100/s", "-z", "1s", no_reuse, "--quiet", "-o", "json",
+        ];
+        let out = run(args);
+        assert_eq!(out.code(), Some(0), "{no_reuse}: {}", out.stderr);
+        let json = out.json();
+        assert_eq!(json["requests"], 100, "{no_reuse}: {json}");
+        assert_eq!(json["status_codes"]["200"], 100, "{no_reuse}: {json}");
+        let opened = json["connections_opened"].as_u64().unwrap();
+        assert_eq!(b.connections(), opened + 1, "{no_reuse}: {json}");
+        if no_reuse.ends_with("true") {
+            assert_eq!(opened, 100, "{json}");
+        } else {
+            assert!(
+                opened <= 10,
+                "{opened} connections for 100 requests: {json}"
+            );
+            // Each worker holds one connection, started only when all were busy.
+            assert_eq!(json["vus_max"].as_u64(), Some(opened), "{json}");
+        }
+    }
+}
+
 #[test]
 fn bad_input_is_a_one_line_error_naming_the_argument_exit_2() {
     let b = backend(Duration::from_secs(30));

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
 use ward_agent::lifecycle::cancel_on_termination;
-use ward_load::plan::{Plan, Stage};
-use ward_load::run::{LoadConfig, Model, Progress};
+use ward_load::plan::{Plan, Stage, DEFAULT_DURATION, DEFAULT_VUS};
+use ward_load::run::{LoadConfig, Model, Progress, DEFAULT_WORKERS};
 use ward_load::scenario;
 use ward_load::threshold::Threshold;
 
@@ -24,7 +24,8 @@ pub(crate) struct Args {
     /// The URL to load (`http://` or `https://`).
     pub(crate) url: String,
     /// Virtual users of a flat run (closed model; default 1), or with `--rate` the most
-    /// workers, each with its own connection, used as needed (default 100).
+    /// workers (default 100), each with its own keep-alive connection; a send goes to the
+    /// worker idle last and another starts only when all are busy.
     #[arg(long, short = 'u')]
     pub(crate) vus: Option<u64>,
     /// Length of a flat run (default 10s), or of an open-model run (`--rate` needs it).
@@ -83,8 +84,8 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
         }
     } else {
         Plan::flat(
-            args.vus.unwrap_or(1),
-            args.duration.unwrap_or(Duration::from_secs(10)),
+            args.vus.unwrap_or(DEFAULT_VUS),
+            args.duration.unwrap_or(DEFAULT_DURATION),
         )
     };
     if args.cycle_idle.is_some() {
@@ -116,7 +117,7 @@ pub(crate) fn config(args: &Args) -> anyhow::Result<LoadConfig> {
             duration: args
                 .duration
                 .context("--rate needs --duration (how long to send)")?,
-            workers: args.vus.unwrap_or(100),
+            workers: args.vus.unwrap_or(DEFAULT_WORKERS),
         },
         None => Model::Closed(plan(args)?),
     };
@@ -203,6 +204,41 @@ mod tests {
             .to_string();
         assert!(err.contains("--rate"), "{err}");
         assert!(parse(&["http://127.0.0.1/", "--cycle-idle", "11s..4s"]).is_err());
+    }
+
+    /// `--help` says the defaults the run really uses (issue 26 item 10).
+    #[test]
+    fn help_names_the_defaults_the_run_uses() {
+        let cmd = <Args as clap::Args>::augment_args(clap::Command::new("load"));
+        let help = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_long_help().or(arg.get_help()).unwrap().to_string()
+        };
+        let vus = help("vus");
+        assert!(
+            vus.contains(&format!("(closed model; default {DEFAULT_VUS})")),
+            "{vus}"
+        );
+        assert!(
+            vus.contains(&format!("(default {DEFAULT_WORKERS})")),
+            "{vus}"
+        );
+        let duration = help("duration");
+        let secs = DEFAULT_DURATION.as_secs();
+        assert!(
+            duration.contains(&format!("(default {secs}s)")),
+            "{duration}"
+        );
+        let args = parse(&["http://127.0.0.1/"]).unwrap();
+        match config(&args).unwrap().model {
+            Model::Closed(plan) => assert_eq!(plan, Plan::flat(DEFAULT_VUS, DEFAULT_DURATION)),
+            other => panic!("{other:?}"),
+        }
+        let args = parse(&["http://127.0.0.1/", "--rate", "5/s", "-z", "1s"]).unwrap();
+        match config(&args).unwrap().model {
+            Model::Open { workers, .. } => assert_eq!(workers, DEFAULT_WORKERS),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
