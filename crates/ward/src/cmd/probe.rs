@@ -21,7 +21,8 @@ pub(crate) struct Args {
     /// `dns://server[:port]/name[?type=AAAA&proto=tcp|tls]`.
     #[arg(required_unless_present = "demo")]
     pub(crate) target: Option<String>,
-    /// Start a small HTTP server on loopback and probe it (no target needed).
+    /// Start a small HTTP server on loopback and probe it (no target needed): at least 5
+    /// checks, 100 ms apart, summed up per phase.
     #[arg(long, conflicts_with = "target", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) demo: bool,
     /// Number of checks to run.
