@@ -209,6 +209,18 @@ impl Lab {
                 ),
             });
         }
+        for (arg, value) in [
+            ("--check-interval", config.check_interval),
+            ("--check-timeout", config.check_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Config {
+                    arg,
+                    value: ward_duration::GoDuration(value).to_string(),
+                    reason: "must be greater than zero".into(),
+                });
+            }
+        }
         for f in &config.faults {
             f.check_node(config.nodes)?;
         }

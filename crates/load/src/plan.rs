@@ -31,9 +31,14 @@ pub struct Plan {
     pub repeat: u32,
 }
 
+/// VUs of a flat run unless told otherwise (k6's default).
+pub const DEFAULT_VUS: u64 = 1;
+/// Length of a flat run unless told otherwise (k6's default).
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
 impl Default for Plan {
     fn default() -> Self {
-        Plan::flat(1, Duration::from_secs(10))
+        Plan::flat(DEFAULT_VUS, DEFAULT_DURATION)
     }
 }
 

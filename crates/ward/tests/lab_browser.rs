@@ -53,7 +53,7 @@ impl Dashboard {
         // Free on 127.0.0.1, so almost surely on 127.0.0.2.. too (the lab says so if not).
         let nurse_port = free_port();
         let mut lab = support::ward()
-            .args(["lab", "--listen", "127.0.0.1:0", "--live", "false"])
+            .args(["lab", "--listen", "127.0.0.1:0", "--live=false"])
             .args(["--duration", "60s", "--nodes", &NODES.to_string()])
             .args(["--neighbour-limit", &K.to_string()])
             .args(["--check-interval", "500ms", "--check-timeout", "400ms"])
