@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::report::FailureReason;
+
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,6 +44,8 @@ pub enum Error {
     Api {
         /// What was being done ("create deployments.apps ward-e2e-web").
         action: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
         /// The client error with its causes.
         detail: String,
     },
@@ -53,6 +57,9 @@ pub enum Error {
         /// The last state observed while waiting.
         last: String,
     },
+    /// The whole test did not finish within its timeout.
+    #[error("test timeout ({0:?})")]
+    TestTimeout(Duration),
     /// An expectation of a test did not hold.
     #[error("{0}")]
     Check(String),
@@ -108,6 +115,49 @@ impl Error {
     pub fn is_permission(&self) -> bool {
         matches!(self, Error::Forbidden { .. } | Error::Unauthorized { .. })
     }
+
+    /// The stable reason of this failure in step `step` (`None`: the test or
+    /// the setup). A timeout is classified by what its wait last saw (the
+    /// suite's own notes: `not scheduled`, `waiting: ErrImagePull`, …) and
+    /// by its step (`dns-*`).
+    pub fn reason(&self, step: Option<&str>) -> FailureReason {
+        let dns_step = step.is_some_and(|s| s.starts_with("dns"));
+        match self {
+            Error::Unreachable { .. } => FailureReason::ApiUnavailable,
+            Error::Unauthorized { .. } => FailureReason::Unauthorized,
+            Error::Forbidden { .. } | Error::Permissions(_) => FailureReason::Forbidden,
+            Error::Api { status, detail, .. } => {
+                if detail.contains("admission webhook")
+                    || detail.contains("ValidatingAdmissionPolicy")
+                {
+                    FailureReason::AdmissionDenied
+                } else if status.is_none_or(|s| s >= 500 || s == 429) {
+                    FailureReason::ApiUnavailable
+                } else {
+                    FailureReason::ApiError
+                }
+            }
+            Error::Timeout { last, .. } => {
+                if last.contains("ErrImagePull") || last.contains("ImagePullBackOff") {
+                    FailureReason::ImagePull
+                } else if last.contains("not scheduled") {
+                    FailureReason::Unschedulable
+                } else if dns_step {
+                    FailureReason::Dns
+                } else if last.contains("connect_refused") || last.contains("Connection refused") {
+                    FailureReason::ConnectionRefused
+                } else {
+                    FailureReason::Timeout
+                }
+            }
+            Error::TestTimeout(_) => FailureReason::Timeout,
+            Error::Check(_) if dns_step => FailureReason::Dns,
+            Error::Check(_) => FailureReason::CheckFailed,
+            Error::Config(_) => FailureReason::Config,
+            Error::Cancelled => FailureReason::Cancelled,
+            Error::Busy { .. } | Error::Listen { .. } | Error::Otlp(_) => FailureReason::Other,
+        }
+    }
 }
 
 /// Maps kube client errors to [`Error`], naming the verb and resource.
@@ -160,6 +210,7 @@ pub(crate) fn api_error(
         kube::Error::Api(status) if status.code == 401 => Error::Unauthorized { action },
         _ => Error::Api {
             action,
+            status: status_code(&e),
             detail: chain(&e),
         },
     }
@@ -211,6 +262,73 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "missing permission: cannot delete namespaces (cluster-wide)"
+        );
+    }
+
+    #[test]
+    fn failures_get_a_stable_reason() {
+        let api = |status, detail: &str| Error::Api {
+            action: "create pods".into(),
+            status,
+            detail: detail.into(),
+        };
+        let timeout = |last: &str| Error::Timeout {
+            timeout: Duration::from_secs(1),
+            last: last.into(),
+        };
+        let cases = [
+            (
+                Error::Unreachable {
+                    server: "https://k".into(),
+                    detail: "refused".into(),
+                },
+                None,
+                "api_unavailable",
+            ),
+            (
+                Error::Unauthorized {
+                    action: "list pods".into(),
+                },
+                None,
+                "unauthorized",
+            ),
+            (Error::Permissions(vec!["create pods".into()]), None, "forbidden"),
+            (
+                api(Some(400), "admission webhook \"deny.example\" denied the request"),
+                Some("create"),
+                "admission_denied",
+            ),
+            (api(Some(503), "unavailable"), Some("create"), "api_unavailable"),
+            (api(None, "client error (Connect)"), Some("create"), "api_unavailable"),
+            (api(Some(409), "AlreadyExists"), Some("create"), "api_error"),
+            (
+                timeout("deployment web: 0/1 available; pod web-1 container app waiting: ImagePullBackOff Back-off"),
+                Some("rollout"),
+                "image_pull",
+            ),
+            (
+                timeout("pod web-1 not scheduled: 0/1 nodes are available"),
+                Some("rollout"),
+                "unschedulable",
+            ),
+            (timeout("web.ns.svc resolves to {}"), Some("dns-service"), "dns"),
+            (
+                timeout("GET http://10.0.0.1/: connect_refused: Connection refused"),
+                Some("http-pods"),
+                "connection_refused",
+            ),
+            (timeout("0/2 available"), Some("rollout"), "timeout"),
+            (Error::TestTimeout(Duration::from_secs(60)), None, "timeout"),
+            (Error::Check("endpoints differ".into()), Some("dns-headless"), "dns"),
+            (Error::Check("read back 3 bytes".into()), Some("read"), "check_failed"),
+            (Error::Cancelled, None, "cancelled"),
+        ];
+        for (e, step, want) in cases {
+            assert_eq!(e.reason(step).as_str(), want, "{e} in {step:?}");
+        }
+        assert_eq!(
+            Error::TestTimeout(Duration::from_secs(60)).to_string(),
+            "test timeout (60s)"
         );
     }
 

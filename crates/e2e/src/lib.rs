@@ -44,7 +44,7 @@ pub use cluster::Cluster;
 pub use config::{Config, TestName};
 pub use error::{Error, Result};
 pub use metrics::{OtlpConfig, Recorder};
-pub use report::{Outcome, Report, Skip, SkipReason, StepReport, TestReport};
+pub use report::{FailureReason, Outcome, Report, Skip, SkipReason, StepReport, TestReport};
 pub use serve::{serve, ServeConfig};
 pub use steps::Steps;
 
@@ -92,10 +92,11 @@ pub async fn run(
             return Ok(skipped_run(config, ns, started_at, start, skip));
         }
         Err(e) => {
-            recorder.preflight_failed(&config.tests, start.elapsed());
+            recorder.preflight_failed(&config.tests, start.elapsed(), e.reason(None));
             return Err(e);
         }
     };
+    recorder.setup_passed(start.elapsed());
     tracing::info!(namespace = %ns, tests = ?config.tests, "e2e run started");
 
     let mut tests = Vec::new();
@@ -127,6 +128,7 @@ pub async fn run(
         outcome: Outcome::Failed,
         duration: Duration::ZERO,
         error: Some("not run".into()),
+        failure_reason: Some(FailureReason::Other),
         detail: None,
     });
     if let Some(lease) = lease {
@@ -197,6 +199,7 @@ fn skipped(test: TestName, skip: Skip) -> TestReport {
         duration: Duration::ZERO,
         reason: Some(skip.message),
         skip_reason: Some(skip.reason),
+        failure_reason: None,
         steps: Vec::new(),
     }
 }
@@ -218,6 +221,7 @@ fn skipped_run(config: &Config, ns: String, started_at: f64, start: Instant, ski
             outcome: Outcome::Skipped,
             duration: Duration::ZERO,
             error: Some("no namespace was created".into()),
+            failure_reason: None,
             detail: None,
         },
         cancelled: false,
@@ -247,20 +251,22 @@ async fn run_one(
         r = tokio::time::timeout(timeout, suite::run(test, &ctx)) => match r {
             Ok(r) => r,
             Err(_) => {
-                let reason = format!("test timeout ({timeout:?})");
-                steps.abort(&reason);
-                Err(Error::Check(reason))
+                let e = Error::TestTimeout(timeout);
+                steps.abort(&e);
+                Err(e)
             }
         },
         _ = cancel.cancelled() => {
             tracing::warn!(test = test.as_str(), "termination signal: stopping the run and cleaning up");
-            steps.abort("cancelled (termination signal)");
+            steps.abort(&Error::Cancelled);
             Err(Error::Cancelled)
         }
     };
     let duration = start.elapsed();
-    let (outcome, reason, skip_reason) = match result {
-        Ok(None) => (Outcome::Passed, None, None),
+    // A test fails for the reason of its failed step (the step knows what it waited for).
+    let step_reason = || steps.reports().iter().rev().find_map(|s| s.failure_reason);
+    let (outcome, reason, skip_reason, failure_reason) = match result {
+        Ok(None) => (Outcome::Passed, None, None, None),
         Ok(Some(skip)) => {
             tracing::warn!(
                 test = test.as_str(),
@@ -269,12 +275,20 @@ async fn run_one(
                 skip.message
             );
             recorder.test_skipped(test.as_str(), skip.reason);
-            (Outcome::Skipped, Some(skip.message), Some(skip.reason))
+            (
+                Outcome::Skipped,
+                Some(skip.message),
+                Some(skip.reason),
+                None,
+            )
         }
-        Err(e) => (Outcome::Failed, Some(e.to_string()), None),
+        Err(e) => {
+            let why = step_reason().unwrap_or_else(|| e.reason(None));
+            (Outcome::Failed, Some(e.to_string()), None, Some(why))
+        }
     };
     if outcome != Outcome::Skipped {
-        recorder.record(test.as_str(), None, duration, outcome == Outcome::Passed);
+        recorder.record(test.as_str(), None, duration, failure_reason);
     }
     TestReport {
         name: test.to_string(),
@@ -282,6 +296,7 @@ async fn run_one(
         duration,
         reason,
         skip_reason,
+        failure_reason,
         steps: steps.reports(),
     }
 }

@@ -6,7 +6,8 @@
 //! ward's own counters (`ward_e2e_*`) with a stable `reason` label. Recorded into an agent [`Registry`] (`/metrics` of
 //! `ward e2e serve`) and/or exported over OTLP/HTTP.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider as _};
@@ -18,7 +19,7 @@ use ward_agent::metrics::{HistogramKind, Registry};
 
 use crate::config::TestName;
 use crate::error::{Error, Result};
-use crate::report::SkipReason;
+use crate::report::{FailureReason, SkipReason};
 
 /// Duration of a test or step, in seconds (histogram).
 pub const DURATION: &str = "test_duration_seconds";
@@ -41,6 +42,17 @@ pub const RUNS_SKIPPED: &str = "ward_e2e_runs_skipped_total";
 /// Tests skipped within a run, by `test_name` and `reason` (`no_storage_class`,
 /// `cancelled`) (counter).
 pub const TESTS_SKIPPED: &str = "ward_e2e_tests_skipped_total";
+/// Failed runs of a test or step by `reason` ([`FailureReason::as_str`], a
+/// fixed set), beside the reference suite's `test_errors_total` (counter).
+pub const FAILURES: &str = "ward_e2e_failures_total";
+/// Failed runs of a test in a row, 0 after a pass (gauge; whole tests and
+/// [`SETUP_TEST`] only). Kept by the process: `ward e2e serve` counts across
+/// runs, a one-shot run (CronJob) reports 0 or 1.
+pub const CONSECUTIVE_FAILURES: &str = "ward_e2e_consecutive_failures";
+/// The pseudo-test a run's setup is recorded as (API server reachable,
+/// credentials and permissions, Lease, namespace), so a cluster that cannot
+/// be tested fails at once, with its reason.
+pub const SETUP_TEST: &str = "setup";
 /// Label naming the test.
 pub const LABEL_TEST: &str = "test_name";
 /// Label with the stable reason of a skip ([`SkipReason::as_str`]).
@@ -142,6 +154,8 @@ struct Otel {
     last_duration: Gauge<f64>,
     runs_skipped: Counter<u64>,
     tests_skipped: Counter<u64>,
+    failures: Counter<u64>,
+    consecutive: Gauge<u64>,
 }
 
 /// Records test and step results into the registry and/or OTLP.
@@ -149,6 +163,8 @@ struct Otel {
 pub struct Recorder {
     registry: Option<Arc<Registry>>,
     otel: Option<Arc<Otel>>,
+    /// Failures in a row per test.
+    consecutive: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -238,6 +254,14 @@ impl Recorder {
                 .u64_counter(TESTS_SKIPPED)
                 .with_description("e2e tests skipped within a run, by test and reason")
                 .build(),
+            failures: meter
+                .u64_counter(FAILURES)
+                .with_description("Failed runs of an e2e test or step, by reason")
+                .build(),
+            consecutive: meter
+                .u64_gauge(CONSECUTIVE_FAILURES)
+                .with_description("Failed runs of an e2e test in a row")
+                .build(),
             provider,
         };
         // Present from the start (0), as with the registry.
@@ -249,12 +273,30 @@ impl Recorder {
         Ok(self)
     }
 
-    /// Records one finished test (`step = None`) or step.
-    pub fn record(&self, test: &str, step: Option<&str>, duration: Duration, ok: bool) {
+    /// Records one finished test (`step = None`) or step: passed, or failed
+    /// for `failure`.
+    pub fn record(
+        &self,
+        test: &str,
+        step: Option<&str>,
+        duration: Duration,
+        failure: Option<FailureReason>,
+    ) {
+        let ok = failure.is_none();
         let now = unix_now();
         let mut labels = vec![(LABEL_TEST, test)];
         if let Some(step) = step {
             labels.push((LABEL_STEP, step));
+        }
+        let consecutive = step.is_none().then(|| {
+            let mut all = self.consecutive.lock().unwrap_or_else(|p| p.into_inner());
+            let n = all.entry(test.to_string()).or_default();
+            *n = if ok { 0 } else { *n + 1 };
+            *n
+        });
+        let mut failed_labels = labels.clone();
+        if let Some(reason) = failure {
+            failed_labels.push((LABEL_REASON, reason.as_str()));
         }
         if let Some(r) = &self.registry {
             r.histogram(DURATION, &labels)
@@ -263,6 +305,7 @@ impl Recorder {
             let errors = r.counter(ERRORS, &labels);
             if !ok {
                 errors.inc();
+                r.counter(FAILURES, &failed_labels).inc();
             }
             r.gauge(LAST_RUN, &labels).set(now);
             let last_success = r.gauge(LAST_SUCCESS, &labels);
@@ -270,31 +313,44 @@ impl Recorder {
                 last_success.set(now);
             }
             r.gauge(LAST_DURATION, &labels).set(duration.as_secs_f64());
+            if let Some(n) = consecutive {
+                r.gauge(CONSECUTIVE_FAILURES, &labels).set(n as f64);
+            }
         }
         if let Some(o) = &self.otel {
-            let attrs: Vec<KeyValue> = labels
-                .iter()
-                .map(|(k, v)| KeyValue::new(*k, v.to_string()))
-                .collect();
+            let attrs = key_values(&labels);
             o.duration.record(duration.as_secs_f64(), &attrs);
             o.executed.add(1, &attrs);
             // Always present (0 when it never failed), as in the reference suite's dashboards.
             o.errors.add(u64::from(!ok), &attrs);
+            if !ok {
+                o.failures.add(1, &key_values(&failed_labels));
+            }
             o.last_run.record(now, &attrs);
             if ok {
                 o.last_success.record(now, &attrs);
             }
             o.last_duration.record(duration.as_secs_f64(), &attrs);
+            if let Some(n) = consecutive {
+                o.consecutive.record(n, &attrs);
+            }
         }
     }
 
-    /// Records a run that could not start: each test and its
-    /// [`PREFLIGHT_STEP`] failed after `duration`.
-    pub fn preflight_failed(&self, tests: &[TestName], duration: Duration) {
+    /// Records a run that could not start: [`SETUP_TEST`] failed for
+    /// `reason`, and each selected test and its [`PREFLIGHT_STEP`] failed
+    /// with it, after `duration`.
+    pub fn preflight_failed(&self, tests: &[TestName], duration: Duration, reason: FailureReason) {
+        self.record(SETUP_TEST, None, duration, Some(reason));
         for test in tests {
-            self.record(test.as_str(), Some(PREFLIGHT_STEP), duration, false);
-            self.record(test.as_str(), None, duration, false);
+            self.record(test.as_str(), Some(PREFLIGHT_STEP), duration, Some(reason));
+            self.record(test.as_str(), None, duration, Some(reason));
         }
+    }
+
+    /// Records a run whose setup passed (the setup's failures in a row end).
+    pub fn setup_passed(&self, duration: Duration) {
+        self.record(SETUP_TEST, None, duration, None);
     }
 
     /// Counts a run skipped before it created anything.
@@ -316,11 +372,7 @@ impl Recorder {
             r.counter(TESTS_SKIPPED, &labels).inc();
         }
         if let Some(o) = &self.otel {
-            let attrs: Vec<KeyValue> = labels
-                .iter()
-                .map(|(k, v)| KeyValue::new(*k, v.to_string()))
-                .collect();
-            o.tests_skipped.add(1, &attrs);
+            o.tests_skipped.add(1, &key_values(&labels));
         }
     }
 
@@ -343,6 +395,14 @@ impl Recorder {
         }
         Ok(())
     }
+}
+
+/// Labels as OTel attributes.
+fn key_values(labels: &[(&'static str, &str)]) -> Vec<KeyValue> {
+    labels
+        .iter()
+        .map(|(k, v)| KeyValue::new(*k, v.to_string()))
+        .collect()
 }
 
 /// Seconds since the Unix epoch.
@@ -400,9 +460,9 @@ mod tests {
             "deployment",
             Some("rollout"),
             Duration::from_millis(1200),
-            false,
+            Some(FailureReason::ImagePull),
         );
-        rec.record("deployment", None, Duration::from_secs(3), true);
+        rec.record("deployment", None, Duration::from_secs(3), None);
         let mut text = String::new();
         registry.encode(&mut text);
         assert!(
@@ -429,6 +489,60 @@ mod tests {
                 "ward_e2e_last_duration_seconds{test_name=\"deployment\",step=\"rollout\"} 1.2"
             ),
             "{text}"
+        );
+        assert!(
+            text.contains(
+                "ward_e2e_failures_total{test_name=\"deployment\",step=\"rollout\",reason=\"image_pull\"} 1\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn failures_in_a_row_count_per_test_and_setup_failures_at_once() {
+        let registry = Arc::new(registry());
+        let rec = Recorder::none().with_registry(registry.clone());
+        let text = || {
+            let mut text = String::new();
+            registry.encode(&mut text);
+            text
+        };
+        let tests = [TestName::Api, TestName::Deployment];
+        rec.preflight_failed(
+            &tests,
+            Duration::from_millis(5),
+            FailureReason::ApiUnavailable,
+        );
+        rec.preflight_failed(&tests, Duration::from_millis(5), FailureReason::Forbidden);
+        let t = text();
+        for line in [
+            "ward_e2e_consecutive_failures{test_name=\"setup\"} 2\n",
+            "ward_e2e_consecutive_failures{test_name=\"deployment\"} 2\n",
+            "ward_e2e_failures_total{test_name=\"setup\",reason=\"api_unavailable\"} 1\n",
+            "ward_e2e_failures_total{test_name=\"setup\",reason=\"forbidden\"} 1\n",
+            "ward_e2e_failures_total{test_name=\"api\",step=\"preflight\",reason=\"forbidden\"} 1\n",
+            "test_errors_total{test_name=\"setup\"} 2\n",
+        ] {
+            assert!(t.contains(line), "{line} in {t}");
+        }
+        assert!(
+            !t.contains("ward_e2e_consecutive_failures{test_name=\"api\",step"),
+            "{t}"
+        );
+        rec.setup_passed(Duration::from_millis(5));
+        rec.record("deployment", None, Duration::from_secs(1), None);
+        let t = text();
+        assert!(
+            t.contains("ward_e2e_consecutive_failures{test_name=\"setup\"} 0\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ward_e2e_consecutive_failures{test_name=\"deployment\"} 0\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ward_e2e_consecutive_failures{test_name=\"api\"} 2\n"),
+            "{t}"
         );
     }
 

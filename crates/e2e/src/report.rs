@@ -30,6 +30,83 @@ impl SkipReason {
     }
 }
 
+/// Why a test, a step or the run's setup failed: the stable value of the
+/// failure metrics' `reason` label, from a fixed set (docs/e2e.md) so that
+/// alerts can tell a cluster problem from a checker problem without putting
+/// error text in a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The API server could not be reached or answered 5xx/429.
+    ApiUnavailable,
+    /// The API server rejected the credentials (401).
+    Unauthorized,
+    /// RBAC denied a request (403), or the preflight found permissions missing.
+    Forbidden,
+    /// An admission webhook or policy denied an object.
+    AdmissionDenied,
+    /// Any other API error (404, 409, 422, …).
+    ApiError,
+    /// A pod could not pull its image (ErrImagePull, ImagePullBackOff).
+    ImagePull,
+    /// A pod could not be scheduled.
+    Unschedulable,
+    /// A DNS lookup did not give the expected answer.
+    Dns,
+    /// A connection to a pod or Service was refused.
+    ConnectionRefused,
+    /// A step or the test did not finish within its timeout (for any other reason).
+    Timeout,
+    /// An expectation of the test did not hold.
+    CheckFailed,
+    /// The configuration is unusable.
+    Config,
+    /// A termination signal stopped it.
+    Cancelled,
+    /// Anything else.
+    Other,
+}
+
+impl FailureReason {
+    /// Every reason, in the documented order.
+    pub const ALL: [FailureReason; 14] = [
+        FailureReason::ApiUnavailable,
+        FailureReason::Unauthorized,
+        FailureReason::Forbidden,
+        FailureReason::AdmissionDenied,
+        FailureReason::ApiError,
+        FailureReason::ImagePull,
+        FailureReason::Unschedulable,
+        FailureReason::Dns,
+        FailureReason::ConnectionRefused,
+        FailureReason::Timeout,
+        FailureReason::CheckFailed,
+        FailureReason::Config,
+        FailureReason::Cancelled,
+        FailureReason::Other,
+    ];
+
+    /// The label value (`api_unavailable`, `forbidden`, `image_pull`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::ApiUnavailable => "api_unavailable",
+            FailureReason::Unauthorized => "unauthorized",
+            FailureReason::Forbidden => "forbidden",
+            FailureReason::AdmissionDenied => "admission_denied",
+            FailureReason::ApiError => "api_error",
+            FailureReason::ImagePull => "image_pull",
+            FailureReason::Unschedulable => "unschedulable",
+            FailureReason::Dns => "dns",
+            FailureReason::ConnectionRefused => "connection_refused",
+            FailureReason::Timeout => "timeout",
+            FailureReason::CheckFailed => "check_failed",
+            FailureReason::Config => "config",
+            FailureReason::Cancelled => "cancelled",
+            FailureReason::Other => "other",
+        }
+    }
+}
+
 /// A skip: its stable reason and one line for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {
@@ -84,6 +161,9 @@ pub struct StepReport {
     pub duration: Duration,
     /// Why it failed.
     pub error: Option<String>,
+    /// The stable reason of a failure (the metrics' `reason` label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
     /// What it found when it passed, where that matters (the nodes a volume
     /// was written and read on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +185,9 @@ pub struct TestReport {
     /// The stable reason of a skip (the metrics' `reason` label).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<SkipReason>,
+    /// The stable reason of a failure (the metrics' `reason` label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
     /// The steps that ran, in order.
     pub steps: Vec<StepReport>,
 }
@@ -144,7 +227,8 @@ impl Report {
         !self.cancelled && self.tests.iter().all(|t| t.outcome != Outcome::Failed)
     }
 
-    /// Writes the run as JUnit XML: one `testsuite` per test, one `testcase` per step.
+    /// Writes the run as JUnit XML: one `testsuite` per test, one `testcase`
+    /// per step; a failure's `type` is its reason (`timeout`, `forbidden`, …).
     pub fn junit(&self) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let failures = self
@@ -179,7 +263,8 @@ impl Report {
                 let reason = xml(test.reason.as_deref().unwrap_or(""));
                 match test.outcome {
                     Outcome::Failed => out.push_str(&format!(
-                        "      <failure message=\"{reason}\">{reason}</failure>\n"
+                        "      <failure message=\"{reason}\" type=\"{}\">{reason}</failure>\n",
+                        failure_type(test.failure_reason)
                     )),
                     _ => out.push_str(&format!("      <skipped message=\"{reason}\"/>\n")),
                 }
@@ -196,7 +281,8 @@ impl Report {
                     (Outcome::Failed, e) => {
                         let msg = xml(e.as_deref().unwrap_or("failed"));
                         out.push_str(&format!(
-                            ">\n      <failure message=\"{msg}\">{msg}</failure>\n    </testcase>\n"
+                            ">\n      <failure message=\"{msg}\" type=\"{}\">{msg}</failure>\n    </testcase>\n",
+                            failure_type(step.failure_reason)
                         ));
                     }
                     (Outcome::Skipped, e) => {
@@ -216,6 +302,11 @@ impl Report {
 }
 
 /// Escapes text for XML attributes and content.
+/// A JUnit failure's `type`: the failure's stable reason.
+fn failure_type(reason: Option<FailureReason>) -> &'static str {
+    reason.unwrap_or(FailureReason::Other).as_str()
+}
+
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -242,6 +333,7 @@ mod tests {
             outcome,
             duration: Duration::from_millis(1500),
             error: error.map(str::to_string),
+            failure_reason: error.map(|_| FailureReason::Timeout),
             detail: None,
         }
     }
@@ -259,6 +351,7 @@ mod tests {
                     duration: Duration::from_secs(3),
                     reason: None,
                     skip_reason: None,
+                    failure_reason: Some(FailureReason::Timeout),
                     steps: vec![
                         step("create", Outcome::Passed, None),
                         step("rollout", Outcome::Failed, Some("0/2 <available> & \"x\"")),
@@ -270,6 +363,7 @@ mod tests {
                     duration: Duration::ZERO,
                     reason: Some("no storage class".into()),
                     skip_reason: Some(SkipReason::NoStorageClass),
+                    failure_reason: None,
                     steps: vec![],
                 },
             ],
@@ -290,7 +384,9 @@ mod tests {
             "{xml}"
         );
         assert!(
-            xml.contains("<failure message=\"0/2 &lt;available&gt; &amp; &quot;x&quot;\">"),
+            xml.contains(
+                "<failure message=\"0/2 &lt;available&gt; &amp; &quot;x&quot;\" type=\"timeout\">"
+            ),
             "{xml}"
         );
         assert!(

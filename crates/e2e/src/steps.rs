@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::metrics::Recorder;
-use crate::report::{Outcome, StepReport};
+use crate::report::{FailureReason, Outcome, StepReport};
 
 #[derive(Debug, Default)]
 struct State {
@@ -73,20 +73,26 @@ impl Steps {
                 last: self.lock().note.clone(),
             }),
         };
-        let error = result.as_ref().err().map(ToString::to_string);
-        self.finish(name, start.elapsed(), error);
+        let failure = result
+            .as_ref()
+            .err()
+            .map(|e| (e.to_string(), e.reason(Some(name))));
+        self.finish(name, start.elapsed(), failure);
         result
     }
 
-    fn finish(&self, name: &str, duration: Duration, error: Option<String>) {
-        let ok = error.is_none();
-        match &error {
+    fn finish(&self, name: &str, duration: Duration, failure: Option<(String, FailureReason)>) {
+        match &failure {
             None => tracing::info!(test = self.test, step = name, ?duration, "step passed"),
-            Some(e) => {
-                tracing::warn!(test = self.test, step = name, ?duration, error = %e, "step failed")
+            Some((e, reason)) => {
+                tracing::warn!(test = self.test, step = name, ?duration, reason = reason.as_str(), error = %e, "step failed")
             }
         }
-        self.recorder.record(self.test, Some(name), duration, ok);
+        let reason = failure.as_ref().map(|(_, r)| *r);
+        self.recorder
+            .record(self.test, Some(name), duration, reason);
+        let ok = failure.is_none();
+        let error = failure.map(|(e, _)| e);
         let mut s = self.lock();
         s.current = None;
         let detail = s.detail.take();
@@ -95,6 +101,7 @@ impl Steps {
             outcome: if ok { Outcome::Passed } else { Outcome::Failed },
             duration,
             error,
+            failure_reason: reason,
             detail,
         });
     }
@@ -109,17 +116,27 @@ impl Steps {
         self.lock().detail = Some(found.into());
     }
 
-    /// Closes the step in flight as failed with `reason` (test timeout, cancellation).
-    pub fn abort(&self, reason: &str) {
+    /// Closes the step in flight as failed with `error` (test timeout,
+    /// cancellation), classified as it would be in that step.
+    pub fn abort(&self, error: &Error) {
         let current = self.lock().current.take();
         if let Some((name, start)) = current {
             let note = self.lock().note.clone();
-            let error = if note.is_empty() {
-                reason.to_string()
+            let text = if note.is_empty() {
+                error.to_string()
             } else {
-                format!("{reason}; last seen: {note}")
+                format!("{error}; last seen: {note}")
             };
-            self.finish(&name, start.elapsed(), Some(error));
+            // What the wait last saw classifies it, as a step timeout would be.
+            let reason = match error {
+                Error::TestTimeout(timeout) => Error::Timeout {
+                    timeout: *timeout,
+                    last: note,
+                }
+                .reason(Some(&name)),
+                other => other.reason(Some(&name)),
+            };
+            self.finish(&name, start.elapsed(), Some((text, reason)));
         }
     }
 
@@ -130,6 +147,7 @@ impl Steps {
             outcome: Outcome::Skipped,
             duration: Duration::ZERO,
             error: Some(reason.to_string()),
+            failure_reason: None,
             detail: None,
         });
     }
@@ -182,5 +200,7 @@ mod tests {
         let reports = steps.reports();
         assert_eq!(reports.len(), 2);
         assert_eq!(reports[1].outcome, Outcome::Failed);
+        assert_eq!(reports[1].failure_reason, Some(FailureReason::Timeout));
+        assert_eq!(reports[0].failure_reason, None);
     }
 }

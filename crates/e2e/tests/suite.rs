@@ -11,7 +11,7 @@ use std::time::Duration;
 use kube::api::Api;
 use tokio_util::sync::CancellationToken;
 use ward_e2e::config::LeaseConfig;
-use ward_e2e::{Cluster, Error, Outcome, Recorder, SkipReason, TestName};
+use ward_e2e::{Cluster, Error, FailureReason, Outcome, Recorder, SkipReason, TestName};
 
 use support::{config, namespace_exists, prepare, run, step_names, test_report};
 
@@ -62,6 +62,16 @@ async fn a_pod_that_never_becomes_ready_fails_the_rollout_step() {
     assert!(error.contains("not done within 4s"), "{error}");
     assert!(error.contains("0/2 available"), "{error}");
     assert!(error.contains("not scheduled"), "{error}");
+    // Classified by what the wait saw: alertable without the error text.
+    assert_eq!(step.failure_reason, Some(FailureReason::Unschedulable));
+    assert_eq!(dep.failure_reason, Some(FailureReason::Unschedulable));
+    let junit = report.junit();
+    assert!(junit.contains("\" type=\"unschedulable\">"), "{junit}");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["tests"][0]["failure_reason"], "unschedulable",
+        "{json}"
+    );
     assert_eq!(report.cleanup.outcome, Outcome::Passed, "{report:#?}");
 }
 
@@ -73,9 +83,21 @@ async fn missing_permissions_are_named_and_nothing_is_created() {
     let sa = kc.service_account_kubeconfig(&ns, "nobody").await.unwrap();
     let cluster = Cluster::from_config(sa.config()).unwrap();
     let cfg = config(&[TestName::Api], "noperm");
-    let err = run(&cluster, &cfg).await.unwrap_err();
+    let registry = Arc::new(ward_e2e::metrics::registry());
+    let recorder = Recorder::none().with_registry(registry.clone());
+    let err = ward_e2e::run(&cluster, &cfg, &recorder, CancellationToken::new())
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Permissions(_)), "{text}");
+    let mut metrics = String::new();
+    registry.encode(&mut metrics);
+    for line in [
+        "ward_e2e_failures_total{test_name=\"setup\",reason=\"forbidden\"} 1\n",
+        "ward_e2e_failures_total{test_name=\"api\",step=\"preflight\",reason=\"forbidden\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     assert!(
         text.contains("cannot create namespaces (cluster-wide)"),
         "{text}"

@@ -371,9 +371,19 @@ fn serve_counts_an_unreachable_api_server_as_failed_preflights() {
             format!("test_executed_total{{test_name=\"{test}\",step=\"preflight\"}} 1\n"),
             format!("test_errors_total{{test_name=\"{test}\",step=\"preflight\"}} 1\n"),
             format!("test_last_success_timestamp_seconds{{test_name=\"{test}\"}} 0\n"),
+            format!("ward_e2e_failures_total{{test_name=\"{test}\",step=\"preflight\",reason=\"api_unavailable\"}} 1\n"),
+            format!("ward_e2e_consecutive_failures{{test_name=\"{test}\"}} 1\n"),
         ] {
             assert!(body.contains(&line), "{line} missing in:\n{body}");
         }
+    }
+    // The setup pseudo-test fails at once, with its reason.
+    for line in [
+        "test_errors_total{test_name=\"setup\"} 1\n",
+        "ward_e2e_failures_total{test_name=\"setup\",reason=\"api_unavailable\"} 1\n",
+        "ward_e2e_consecutive_failures{test_name=\"setup\"} 1\n",
+    ] {
+        assert!(body.contains(line), "{line} missing in:\n{body}");
     }
     assert!(
         body.contains("# TYPE test_duration_seconds histogram\n"),
@@ -462,6 +472,14 @@ fn serve_runs_the_suite_and_serves_metrics() {
         body.contains("test_last_success_timestamp_seconds{test_name=\"api\"}"),
         "{body}"
     );
+    for line in [
+        "test_errors_total{test_name=\"setup\"} 0\n",
+        "ward_e2e_consecutive_failures{test_name=\"setup\"} 0\n",
+        "ward_e2e_consecutive_failures{test_name=\"api\"} 0\n",
+    ] {
+        assert!(body.contains(line), "{line} missing in:\n{body}");
+    }
+    assert!(!body.contains("ward_e2e_failures_total"), "{body}");
     // There from the start, so alerts and rates on skipped runs have a series.
     assert!(
         body.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 0\n"),

@@ -107,6 +107,7 @@ mod tests {
             outcome,
             duration: Duration::from_millis(ms),
             error: error.map(Into::into),
+            failure_reason: None,
             detail: None,
         }
     }
@@ -122,6 +123,7 @@ mod tests {
                 duration: Duration::from_millis(2_500),
                 reason: Some("not done within 2s".into()),
                 skip_reason: None,
+                failure_reason: None,
                 steps: vec![
                     step("create", Outcome::Passed, 40, None),
                     step(
