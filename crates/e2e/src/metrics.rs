@@ -146,6 +146,8 @@ impl OtlpConfig {
 
 struct Otel {
     provider: SdkMeterProvider,
+    /// Where the metrics go, named in every export error.
+    endpoint: String,
     duration: Histogram<f64>,
     executed: Counter<u64>,
     errors: Counter<u64>,
@@ -254,6 +256,7 @@ impl Recorder {
                 .u64_counter(TESTS_SKIPPED)
                 .with_description("e2e tests skipped within a run, by test and reason")
                 .build(),
+            endpoint: config.endpoint.clone(),
             failures: meter
                 .u64_counter(FAILURES)
                 .with_description("Failed runs of an e2e test or step, by reason")
@@ -381,7 +384,7 @@ impl Recorder {
         if let Some(o) = &self.otel {
             o.provider
                 .force_flush()
-                .map_err(|e| Error::Otlp(e.to_string()))?;
+                .map_err(|e| o.error("pushing the metrics", e))?;
         }
         Ok(())
     }
@@ -391,9 +394,17 @@ impl Recorder {
         if let Some(o) = &self.otel {
             o.provider
                 .shutdown()
-                .map_err(|e| Error::Otlp(e.to_string()))?;
+                .map_err(|e| o.error("pushing the last metrics at shutdown", e))?;
         }
         Ok(())
+    }
+}
+
+impl Otel {
+    /// An export error naming the endpoint and what was being done (the SDK's
+    /// own text, e.g. `InternalFailure("Failed to shutdown")`, names neither).
+    fn error(&self, doing: &str, e: impl std::fmt::Display) -> Error {
+        Error::Otlp(format!("{doing} to {}: {e}", self.endpoint))
     }
 }
 
@@ -543,6 +554,31 @@ mod tests {
         assert!(
             t.contains("ward_e2e_consecutive_failures{test_name=\"api\"} 2\n"),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn an_export_error_names_the_endpoint() {
+        // Nothing listens on the port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}/v1/metrics");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let recorder = runtime.block_on(async {
+            let config = OtlpConfig::from_values(Some(&endpoint), None, None, None, None)
+                .unwrap()
+                .unwrap();
+            Recorder::none().with_otlp(&config).unwrap()
+        });
+        recorder.record("api", None, Duration::from_secs(1), None);
+        let err = recorder.shutdown().unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "OTLP export: pushing the last metrics at shutdown to {endpoint}: "
+            )),
+            "{err}"
         );
     }
 
