@@ -463,6 +463,18 @@ mod tests {
         assert!(e.to_string().contains("only http/protobuf"), "{e}");
     }
 
+    /// A recorder into a fresh registry, and that registry's exposition now.
+    fn recorder_with_text() -> (Recorder, impl Fn() -> String) {
+        let registry = Arc::new(registry());
+        let rec = Recorder::none().with_registry(registry.clone());
+        let text = move || {
+            let mut text = String::new();
+            registry.encode(&mut text);
+            text
+        };
+        (rec, text)
+    }
+
     #[test]
     fn registry_gets_reference_names_with_step_label() {
         let registry = Arc::new(registry());
@@ -511,13 +523,7 @@ mod tests {
 
     #[test]
     fn failures_in_a_row_count_per_test_and_setup_failures_at_once() {
-        let registry = Arc::new(registry());
-        let rec = Recorder::none().with_registry(registry.clone());
-        let text = || {
-            let mut text = String::new();
-            registry.encode(&mut text);
-            text
-        };
+        let (rec, text) = recorder_with_text();
         let tests = [TestName::Api, TestName::Deployment];
         rec.preflight_failed(
             &tests,
@@ -584,13 +590,7 @@ mod tests {
 
     #[test]
     fn skips_are_counted_by_reason_and_lease_held_starts_at_zero() {
-        let registry = Arc::new(registry());
-        let rec = Recorder::none().with_registry(registry.clone());
-        let text = || {
-            let mut text = String::new();
-            registry.encode(&mut text);
-            text
-        };
+        let (rec, text) = recorder_with_text();
         let before = text();
         assert!(
             before.contains("ward_e2e_runs_skipped_total{reason=\"lease_held\"} 0\n"),
