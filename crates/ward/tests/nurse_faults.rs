@@ -1,5 +1,6 @@
 //! `ward nurse` under faults and against kubenurse's known bugs: the token
-//! never leaves for a non-API-server host, a round publishes only when every
+//! never leaves for a non-API-server host nor for an API server whose
+//! certificate is not trusted, a round publishes only when every
 //! check finished, redirects are recorded with their code, an API server
 //! outage is counted and recovered from, a silent neighbour times out without
 //! delaying the round, and garbage from a target is an error, not a crash.
@@ -134,6 +135,63 @@ fn token_goes_only_to_the_api_server_and_redirects_are_not_errors() {
         "{m}"
     );
     assert!(!m.contains("kubenurse_errors_total"), "{m}");
+}
+
+/// With TLS verification on (the default, KUBENURSE_INSECURE unset), an
+/// API server whose certificate the nurse does not trust gets no request at
+/// all: the handshake fails first, so the token never leaves the pod.
+#[test]
+fn the_token_is_not_sent_to_an_api_server_whose_certificate_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::builder()
+        .http_config("log_format auth '$uri auth=[$http_authorization]';")
+        .location("/", "access_log logs/auth.log auth; return 200 '{}';")
+        .tls(true)
+        .start()
+        .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let https_port = nginx.https_addr().unwrap().port().to_string();
+    let addr: SocketAddr = format!("127.0.0.25:{}", free_port()).parse().unwrap();
+    // No KUBENURSE_EXTRA_CA: nginx's generated CA is trusted by nothing here.
+    let p = nurse(
+        dir.path(),
+        "untrusted",
+        addr,
+        &[
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", &https_port),
+            ("KUBERNETES_SERVICE_DNS", "localhost"),
+            ("WARD_NURSE_TOKEN_FILE", token.to_str().unwrap()),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+        ],
+    );
+    let r = wait::until(DEADLINE, || alive(addr))
+        .unwrap_or_else(|| panic!("no round:\n{}", p.log_tail(20)));
+    for (check, host) in [
+        ("api_server_direct", "127.0.0.1"),
+        ("api_server_dns", "localhost"),
+    ] {
+        let result = r[check].as_str().unwrap();
+        assert!(
+            result.starts_with(&format!("Get \"https://{host}:{https_port}/version\": "))
+                && result.contains("invalid certificate: UnknownIssuer"),
+            "{check}: {result}"
+        );
+        let failures = format!("ward_nurse_check_failures_total{{type=\"{check}\",class=\"tls\"}}");
+        assert!(counter(addr, &failures) >= 1, "{}", metrics(addr));
+    }
+    // nginx logged no request: nothing, the token least of all, was sent.
+    let auth_log =
+        std::fs::read_to_string(nginx.access_log().with_file_name("auth.log")).unwrap_or_default();
+    assert_eq!(auth_log, "", "requests reached the untrusted server");
+    assert!(!nginx.error_log_text().contains("s3cret-token"));
+    // ... and the nurse did not log it either.
+    let log = std::fs::read_to_string(dir.path().join("untrusted.log")).unwrap();
+    assert!(log.contains("invalid certificate"), "{log}");
+    assert!(!log.contains("s3cret-token"), "{log}");
 }
 
 #[test]
