@@ -206,14 +206,27 @@ async fn alive(
         .into_response()
 }
 
+/// The most distinct origins remembered at once (an unauthenticated caller
+/// can send any header: this bounds the memory it can make the nurse hold).
+pub const MAX_ORIGINS: usize = 100_000;
+/// The longest origin remembered (a DNS name's limit); longer ones are ignored.
+pub const MAX_ORIGIN_LEN: usize = 253;
+
+/// Notes `origin` as seen now, unless it is empty, longer than
+/// [`MAX_ORIGIN_LEN`], or new while [`MAX_ORIGINS`] are already remembered.
+fn note_origin(seen: &mut HashMap<String, Instant>, origin: &str, now: Instant) {
+    if origin.is_empty() || origin.len() > MAX_ORIGIN_LEN {
+        return;
+    }
+    if seen.len() < MAX_ORIGINS || seen.contains_key(origin) {
+        seen.insert(origin.to_string(), now);
+    }
+}
+
 async fn always_happy(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> StatusCode {
     if let Some(origin) = headers.get(ORIGIN_HEADER).and_then(|v| v.to_str().ok()) {
-        if !origin.is_empty() && origin.len() <= 253 {
-            let mut seen = shared.incoming.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() < 100_000 || seen.contains_key(origin) {
-                seen.insert(origin.to_string(), Instant::now());
-            }
-        }
+        let mut seen = shared.incoming.lock().unwrap_or_else(|p| p.into_inner());
+        note_origin(&mut seen, origin, Instant::now());
     }
     StatusCode::OK
 }
@@ -327,6 +340,28 @@ async fn check_all(State(shared): State<Arc<Shared>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_origins_are_bounded_in_number_and_length() {
+        let mut seen = HashMap::new();
+        let t0 = Instant::now();
+        note_origin(&mut seen, "", t0);
+        note_origin(&mut seen, &"a".repeat(MAX_ORIGIN_LEN + 1), t0);
+        assert!(seen.is_empty());
+        note_origin(&mut seen, &"a".repeat(MAX_ORIGIN_LEN), t0);
+        assert_eq!(seen.len(), 1);
+        for i in 1..MAX_ORIGINS {
+            note_origin(&mut seen, &format!("pod-{i}"), t0);
+        }
+        assert_eq!(seen.len(), MAX_ORIGINS);
+        // Full: a new origin is dropped, a known one is still refreshed.
+        let t1 = t0 + Duration::from_secs(1);
+        note_origin(&mut seen, "one-too-many", t1);
+        assert_eq!(seen.len(), MAX_ORIGINS);
+        assert!(!seen.contains_key("one-too-many"));
+        note_origin(&mut seen, "pod-7", t1);
+        assert_eq!(seen["pod-7"], t1);
+    }
 
     #[test]
     fn go_canonical_header_keys() {

@@ -419,6 +419,165 @@ fn the_ingress_check_runs_only_with_an_ingress_host() {
     );
 }
 
+/// The object `kind`/`name` of a rendering.
+fn object<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+/// A Role's or ClusterRole's rules, one `apiGroups|resources|verbs` line each.
+fn rules(role: &Value) -> Vec<String> {
+    role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let join = |key: &str| {
+                r[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            format!(
+                "{}|{}|{}",
+                join("apiGroups"),
+                join("resources"),
+                join("verbs")
+            )
+        })
+        .collect()
+}
+
+/// docs/security.md's RBAC table, held: with default values the chart grants
+/// exactly these rules, each bound to its own component's ServiceAccount;
+/// lookup gets no grant and no token; the nurse verifies TLS; no pod uses the
+/// host's network or a volume that outlives it; the agents' Services stay
+/// inside the cluster.
+#[test]
+fn the_chart_grants_exactly_the_documented_rbac_and_nothing_persists() {
+    let docs = template(&[]);
+    let roles: BTreeSet<String> = objects(&docs)
+        .into_iter()
+        .filter(|o| o.starts_with("Role/") || o.starts_with("ClusterRole/"))
+        .collect();
+    assert_eq!(
+        roles,
+        set(&[
+            "ClusterRole/ward-e2e",
+            "ClusterRole/ward-nurse-nodes",
+            "Role/ward-e2e-lease",
+            "Role/ward-nurse",
+        ])
+    );
+    assert_eq!(
+        rules(object(&docs, "Role", "ward-nurse")),
+        ["|pods|get,list,watch"]
+    );
+    assert_eq!(
+        rules(object(&docs, "ClusterRole", "ward-nurse-nodes")),
+        ["|nodes|get,list,watch"]
+    );
+    assert_eq!(
+        rules(object(&docs, "Role", "ward-e2e-lease")),
+        ["coordination.k8s.io|leases|get,create,update,delete"]
+    );
+    assert_eq!(
+        rules(object(&docs, "ClusterRole", "ward-e2e")),
+        [
+            "|namespaces|create,delete,get,list",
+            "|configmaps|create,get,list,patch,delete",
+            "apps|deployments|create,get,patch,delete",
+            "|pods|list",
+            "|services|create,get,delete",
+            "discovery.k8s.io|endpointslices|list",
+            "|persistentvolumeclaims|create,get,delete",
+            "batch|jobs|create,get,delete",
+            "|persistentvolumes|get",
+            "storage.k8s.io|storageclasses|get,list",
+            "|serviceaccounts|create",
+            "|serviceaccounts/token|create",
+            "rbac.authorization.k8s.io|roles,rolebindings|create",
+        ]
+    );
+    // Each binding: its own role, to its own component's ServiceAccount only.
+    for (kind, name, role_kind, account) in [
+        ("RoleBinding", "ward-nurse", "Role", "ward-nurse"),
+        (
+            "ClusterRoleBinding",
+            "ward-nurse-nodes",
+            "ClusterRole",
+            "ward-nurse",
+        ),
+        ("ClusterRoleBinding", "ward-e2e", "ClusterRole", "ward-e2e"),
+        ("RoleBinding", "ward-e2e-lease", "Role", "ward-e2e"),
+    ] {
+        let binding = object(&docs, kind, name);
+        assert_eq!(binding["roleRef"]["kind"], role_kind, "{kind}/{name}");
+        assert_eq!(binding["roleRef"]["name"], name, "{kind}/{name}");
+        assert_eq!(
+            binding["subjects"],
+            serde_json::json!([{"kind": "ServiceAccount", "name": account, "namespace": "ward"}]),
+            "{kind}/{name}"
+        );
+    }
+    // lookup: no grant, and no token in its pods.
+    let lookup_sa = object(&docs, "ServiceAccount", "ward-lookup");
+    assert_eq!(lookup_sa["automountServiceAccountToken"], false);
+    let lookup = object(&docs, "DaemonSet", "ward-lookup");
+    assert_eq!(
+        lookup["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        false
+    );
+    // The nurse verifies every TLS peer and trusts no extra CA by default.
+    let nurse = template(&ONLY_NURSE);
+    assert_eq!(
+        nurse_env(&nurse, "KUBENURSE_INSECURE").as_deref(),
+        Some("false")
+    );
+    assert_eq!(nurse_env(&nurse, "KUBENURSE_EXTRA_CA"), None);
+    // No pod shares the host's namespaces, runs privileged or keeps data:
+    // the only volume is the e2e run's emptyDir /tmp (its JUnit file).
+    for doc in &docs {
+        let spec = match doc["kind"].as_str().unwrap() {
+            "DaemonSet" | "Deployment" => &doc["spec"]["template"]["spec"],
+            "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        let name = doc["metadata"]["name"].as_str().unwrap();
+        for host in ["hostNetwork", "hostPID", "hostIPC"] {
+            assert!(spec[host].is_null(), "{name}: {host}");
+        }
+        let c = &spec["containers"][0];
+        assert!(c["securityContext"]["privileged"].is_null(), "{name}");
+        assert!(
+            c["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|p| p["hostPort"].is_null()),
+            "{name}: hostPort"
+        );
+        let volumes = spec["volumes"].as_array().cloned().unwrap_or_default();
+        let want = if name == "ward-e2e" {
+            serde_json::json!([{"name": "tmp", "emptyDir": {}}])
+        } else {
+            serde_json::json!([])
+        };
+        assert_eq!(Value::Array(volumes), want, "{name}: volumes");
+    }
+    for service in ["ward-nurse", "ward-lookup"] {
+        assert_eq!(
+            object(&docs, "Service", service)["spec"]["type"],
+            "ClusterIP",
+            "{service}"
+        );
+    }
+}
+
 /// Every `*.yaml` under `dir`, by file name.
 fn yaml_files(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)

@@ -1,8 +1,11 @@
 //! `ward nurse` under faults and against kubenurse's known bugs: the token
-//! never leaves for a non-API-server host, a round publishes only when every
-//! check finished, redirects are recorded with their code, an API server
-//! outage is counted and recovered from, a silent neighbour times out without
-//! delaying the round, and garbage from a target is an error, not a crash.
+//! never leaves for a non-API-server host nor for an API server whose
+//! certificate is not trusted, and no endpoint shows it; a check reads at
+//! most 1 MiB of body; a half-sent request head is dropped after 10 s; a
+//! round publishes only when every check finished, redirects are recorded
+//! with their code, an API server outage is counted and recovered from, a
+//! silent neighbour times out without delaying the round, and garbage from a
+//! target is an error, not a crash.
 
 mod support;
 
@@ -134,6 +137,162 @@ fn token_goes_only_to_the_api_server_and_redirects_are_not_errors() {
         "{m}"
     );
     assert!(!m.contains("kubenurse_errors_total"), "{m}");
+    // No endpoint answers with the token it used.
+    for path in ["/alive", "/metrics", "/status", "/ui"] {
+        let body = http_get(addr, path).map(|r| r.body).unwrap_or_default();
+        assert!(!body.is_empty(), "{path}: no answer");
+        assert!(!body.contains("s3cret-token"), "{path}: {body}");
+    }
+}
+
+/// With TLS verification on (the default, KUBENURSE_INSECURE unset), an
+/// API server whose certificate the nurse does not trust gets no request at
+/// all: the handshake fails first, so the token never leaves the pod.
+#[test]
+fn the_token_is_not_sent_to_an_api_server_whose_certificate_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::builder()
+        .http_config("log_format auth '$uri auth=[$http_authorization]';")
+        .location("/", "access_log logs/auth.log auth; return 200 '{}';")
+        .tls(true)
+        .start()
+        .unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let https_port = nginx.https_addr().unwrap().port().to_string();
+    let addr: SocketAddr = format!("127.0.0.25:{}", free_port()).parse().unwrap();
+    // No KUBENURSE_EXTRA_CA: nginx's generated CA is trusted by nothing here.
+    let p = nurse(
+        dir.path(),
+        "untrusted",
+        addr,
+        &[
+            ("KUBERNETES_SERVICE_HOST", "127.0.0.1"),
+            ("KUBERNETES_SERVICE_PORT", &https_port),
+            ("KUBERNETES_SERVICE_DNS", "localhost"),
+            ("WARD_NURSE_TOKEN_FILE", token.to_str().unwrap()),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+        ],
+    );
+    let r = wait::until(DEADLINE, || alive(addr))
+        .unwrap_or_else(|| panic!("no round:\n{}", p.log_tail(20)));
+    for (check, host) in [
+        ("api_server_direct", "127.0.0.1"),
+        ("api_server_dns", "localhost"),
+    ] {
+        let result = r[check].as_str().unwrap();
+        assert!(
+            result.starts_with(&format!("Get \"https://{host}:{https_port}/version\": "))
+                && result.contains("invalid certificate: UnknownIssuer"),
+            "{check}: {result}"
+        );
+        let failures = format!("ward_nurse_check_failures_total{{type=\"{check}\",class=\"tls\"}}");
+        assert!(counter(addr, &failures) >= 1, "{}", metrics(addr));
+    }
+    // nginx logged no request: nothing, the token least of all, was sent.
+    let auth_log =
+        std::fs::read_to_string(nginx.access_log().with_file_name("auth.log")).unwrap_or_default();
+    assert_eq!(auth_log, "", "requests reached the untrusted server");
+    assert!(!nginx.error_log_text().contains("s3cret-token"));
+    // ... and the nurse did not log it either.
+    let log = std::fs::read_to_string(dir.path().join("untrusted.log")).unwrap();
+    assert!(log.contains("invalid certificate"), "{log}");
+    assert!(!log.contains("s3cret-token"), "{log}");
+}
+
+/// The nurse reads at most 1 MiB of a check's body: a body of exactly 1 MiB
+/// passes, one byte more fails the check (class `protocol`), and the nurse
+/// keeps serving.
+#[test]
+fn a_check_reads_at_most_one_mebibyte_of_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::builder()
+        .file("fits.bin", vec![b'x'; 1 << 20])
+        .file("big.bin", vec![b'x'; (1 << 20) + 1])
+        .location("/", "root html;")
+        .start()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.26:{}", free_port()).parse().unwrap();
+    let extra = format!(
+        "fits:{}|big:{}",
+        nginx.http_url("/fits.bin"),
+        nginx.http_url("/big.bin")
+    );
+    let p = nurse(
+        dir.path(),
+        "body",
+        addr,
+        &[
+            ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
+            ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+            ("KUBENURSE_EXTRA_CHECKS", &extra),
+        ],
+    );
+    let r = wait::until(DEADLINE, || alive(addr))
+        .unwrap_or_else(|| panic!("no round:\n{}", p.log_tail(20)));
+    assert_eq!(r["fits"], "ok");
+    let big = r["big"].as_str().unwrap();
+    assert!(
+        big.ends_with(&format!(
+            "response body from {} exceeds 1048576 bytes",
+            nginx.http_addr()
+        )),
+        "{big}"
+    );
+    assert!(
+        counter(
+            addr,
+            "ward_nurse_check_failures_total{type=\"big\",class=\"protocol\"}"
+        ) >= 1,
+        "{}",
+        metrics(addr)
+    );
+    assert_eq!(http_get(addr, "/alwayshappy").map(|r| r.status), Some(200));
+}
+
+/// A connection whose request head stops half-way is closed after 10 s
+/// (hyper's header read timeout): a slow client cannot hold it longer.
+#[test]
+fn a_request_head_that_stops_half_way_is_dropped_after_10s() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.27:{}", free_port()).parse().unwrap();
+    let _p = nurse(
+        dir.path(),
+        "slowloris",
+        addr,
+        &[
+            ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
+            ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+        ],
+    );
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"GET /alive HTTP/1.1\r\nHost: nurse\r\n")
+        .unwrap();
+    let sent = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = conn
+        .read(&mut buf)
+        .expect("the nurse closes the connection");
+    let after = sent.elapsed();
+    // Closed (hyper may first answer 408), not served, and on time.
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        after >= Duration::from_secs(9) && after < Duration::from_secs(12),
+        "closed after {after:?}"
+    );
+    assert_eq!(http_get(addr, "/alwayshappy").map(|r| r.status), Some(200));
 }
 
 #[test]
