@@ -11,7 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use support::ward;
 use ward_testkit::kube::KubeCluster;
@@ -574,6 +575,40 @@ fn the_shipped_rbac_is_enough_for_the_suite_and_the_policy_fences_namespaces() {
     assert!(
         err.to_string()
             .contains("ward e2e may only create and delete namespaces ward-e2e-*"),
+        "{err}"
+    );
+    // Nor write what RBAC grants it cluster-wide outside its namespaces: no
+    // ConfigMap changed, no token minted for another ServiceAccount.
+    let sa_client = namespaces.into_client();
+    let config_maps: Api<ConfigMap> = Api::namespaced(sa_client.clone(), "default");
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("planted".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = rt
+        .block_on(config_maps.create(&PostParams::default(), &cm))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "ward e2e may only write configmaps in namespaces ward-e2e-*, not in default"
+        ),
+        "{err}"
+    );
+    let accounts: Api<ServiceAccount> = Api::namespaced(sa_client, "kube-system");
+    let err = rt
+        .block_on(accounts.create_token_request(
+            "default",
+            &PostParams::default(),
+            &TokenRequest::default(),
+        ))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "ward e2e may only write serviceaccounts in namespaces ward-e2e-*, not in kube-system"
+        ),
         "{err}"
     );
 }

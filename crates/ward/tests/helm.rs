@@ -81,7 +81,7 @@ const LOOKUP: [&str; 3] = [
     "Service/ward-lookup",
     "ServiceAccount/ward-lookup",
 ];
-const E2E_RBAC: [&str; 7] = [
+const E2E_RBAC: [&str; 9] = [
     "ClusterRole/ward-e2e",
     "ClusterRoleBinding/ward-e2e",
     "Role/ward-e2e-lease",
@@ -89,6 +89,8 @@ const E2E_RBAC: [&str; 7] = [
     "ServiceAccount/ward-e2e",
     "ValidatingAdmissionPolicy/ward-e2e-namespaces",
     "ValidatingAdmissionPolicyBinding/ward-e2e-namespaces",
+    "ValidatingAdmissionPolicy/ward-e2e-objects",
+    "ValidatingAdmissionPolicyBinding/ward-e2e-objects",
 ];
 const ONLY_NURSE: [&str; 4] = [
     "--set",
