@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert_tests;
 pub mod duplicates;
 pub mod duration;
 pub mod error;

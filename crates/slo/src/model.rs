@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::duration::Duration;
+use crate::windows::MwmbGroup;
 
 /// A label name or value: shared text, so that label sets copied from one
 /// another (every rule of an SLO carries its labels) share their strings
@@ -219,6 +220,8 @@ pub struct SloResult {
     pub slo: Slo,
     /// Its rules.
     pub rules: SloRules,
+    /// The alert windows and burn-rate factors its alerts were made from.
+    pub alerts: MwmbGroup,
 }
 
 /// Everything generated from one spec document.

@@ -45,6 +45,9 @@ pub struct MwmbAlert {
     pub burn_rate_factor: f64,
     /// Error budget in percent (`100 - objective`).
     pub error_budget: f64,
+    /// Share of the error budget, in percent, that burning at the factor
+    /// spends over the long window (the catalog's `errorBudgetPercent`).
+    pub budget_percent: f64,
 }
 
 /// The four alerts of one SLO.
@@ -219,6 +222,7 @@ impl Catalog {
             long: win.long,
             burn_rate_factor: factor(w.period, win),
             error_budget: eb,
+            budget_percent: win.error_budget_percent,
         };
         Ok(MwmbGroup {
             page_quick: mk(&w.page_quick),

@@ -1,10 +1,15 @@
 //! `ward slo`'s messages on stderr (the rules themselves are `ward-slo`'s
 //! bytes): a warning per key sloth ignores, a line per invalid file, the
-//! validation total, and the failure that ends the command.
+//! validation total, and the failure that ends the command; and the report
+//! of `ward slo test` (a table, JSON or JUnit XML).
 
 use std::io::{self, Write};
 
-use ward_slo_files::Error;
+use serde::Serialize;
+use ward_slo::alert_tests::{Case, MARGIN};
+use ward_slo_files::{CaseResult, Error, SloReport};
+
+use super::Table;
 
 /// A warning: a key sloth ignores (the run goes on).
 pub(crate) fn warning(line: &str, out: &mut impl Write) -> io::Result<()> {
@@ -24,6 +29,239 @@ pub(crate) fn validated(specs: usize, out: &mut impl Write) -> io::Result<()> {
 /// The failure that ends `ward slo`.
 pub(crate) fn failure(e: &Error, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "ward slo: {e}")
+}
+
+/// Output format of `ward slo test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum TestFormat {
+    /// A table, then promtool's output for each failed case.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+    /// JUnit XML: a test suite per SLO, a test case per case.
+    Junit,
+}
+
+/// A number with at most four decimals (`14.4`, `5.6`, `0.9333`).
+fn short(x: f64) -> String {
+    let s = format!("{x:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// What a case expects: `nothing fires`, `page fires`, `page, ticket fire`.
+fn expectation(c: &Case) -> String {
+    match c.expected.as_slice() {
+        [] => "nothing fires".into(),
+        [one] => format!("{one} fires"),
+        many => format!("{} fire", many.join(", ")),
+    }
+}
+
+/// A case in one line: `page quick 5m/1h: burn 14.544x (1% above 14.4x) for 1h: page fires`.
+fn case_name(c: &Case) -> String {
+    format!(
+        "{} {} {}/{}: burn {}x ({}% {} {}x) for {}: {}",
+        c.severity,
+        c.pair,
+        c.short.prom(),
+        c.long.prom(),
+        short(c.burn_rate),
+        short(MARGIN * 100.0),
+        if c.above() { "above" } else { "below" },
+        short(c.threshold),
+        c.at.prom(),
+        expectation(c)
+    )
+}
+
+/// (cases, failed) over every SLO.
+fn totals(reports: &[SloReport]) -> (usize, usize) {
+    let cases = reports.iter().flat_map(|r| &r.cases);
+    let failed = cases.clone().filter(|c| c.failure.is_some()).count();
+    (cases.count(), failed)
+}
+
+/// JSON form of one case.
+#[derive(Serialize)]
+struct CaseJson<'a> {
+    name: String,
+    severity: &'a str,
+    pair: &'a str,
+    short_window: String,
+    long_window: String,
+    budget_percent: f64,
+    threshold: f64,
+    burn_rate: f64,
+    at: String,
+    expected_firing: &'a [&'static str],
+    passed: bool,
+    failure: Option<&'a str>,
+}
+
+impl<'a> From<&'a CaseResult> for CaseJson<'a> {
+    fn from(r: &'a CaseResult) -> Self {
+        let c = &r.case;
+        CaseJson {
+            name: case_name(c),
+            severity: c.severity,
+            pair: c.pair,
+            short_window: c.short.prom(),
+            long_window: c.long.prom(),
+            budget_percent: c.budget_percent,
+            threshold: c.threshold,
+            burn_rate: c.burn_rate,
+            at: c.at.prom(),
+            expected_firing: &c.expected,
+            passed: r.failure.is_none(),
+            failure: r.failure.as_deref(),
+        }
+    }
+}
+
+/// JSON form of one SLO.
+#[derive(Serialize)]
+struct SloJson<'a> {
+    file: &'a str,
+    id: &'a str,
+    cases: Vec<CaseJson<'a>>,
+}
+
+/// JSON form of the whole report.
+#[derive(Serialize)]
+struct ReportJson<'a> {
+    slos: Vec<SloJson<'a>>,
+    cases: usize,
+    passed: usize,
+    failed: usize,
+}
+
+/// `s` escaped for XML text and attribute values.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && !matches!(c, '\n' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes the report of `ward slo test`.
+pub(crate) fn test_report(
+    reports: &[SloReport],
+    format: TestFormat,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let (cases, failed) = totals(reports);
+    match format {
+        TestFormat::Text => {
+            let mut t = Table::new([
+                "SLO", "ALERT", "WINDOWS", "BUDGET", "BURN", "AFTER", "EXPECTED", "RESULT",
+            ]);
+            for r in reports {
+                if r.cases.is_empty() {
+                    t.row([r.id.as_str(), "-", "", "", "", "", "", "no alerts enabled"]);
+                }
+                for c in &r.cases {
+                    let k = &c.case;
+                    t.row([
+                        r.id.clone(),
+                        format!("{} {}", k.severity, k.pair),
+                        format!("{}/{}", k.short.prom(), k.long.prom()),
+                        format!("{}%", short(k.budget_percent)),
+                        format!(
+                            "{}x {} {}x",
+                            short(k.burn_rate),
+                            if k.above() { ">" } else { "<" },
+                            short(k.threshold)
+                        ),
+                        k.at.prom(),
+                        expectation(k),
+                        if c.failure.is_some() { "FAIL" } else { "pass" }.into(),
+                    ]);
+                }
+            }
+            t.write(out)?;
+            writeln!(
+                out,
+                "{} SLOs, {cases} cases: {} passed, {failed} failed",
+                reports.len(),
+                cases - failed
+            )?;
+            for r in reports {
+                for c in &r.cases {
+                    if let Some(f) = &c.failure {
+                        writeln!(out, "\nFAIL {}: {}", r.id, case_name(&c.case))?;
+                        for line in f.lines() {
+                            writeln!(out, "  {line}")?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        TestFormat::Json => super::json(
+            &ReportJson {
+                slos: reports
+                    .iter()
+                    .map(|r| SloJson {
+                        file: &r.file,
+                        id: &r.id,
+                        cases: r.cases.iter().map(CaseJson::from).collect(),
+                    })
+                    .collect(),
+                cases,
+                passed: cases - failed,
+                failed,
+            },
+            out,
+        ),
+        TestFormat::Junit => {
+            writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+            writeln!(
+                out,
+                r#"<testsuites name="ward slo test" tests="{cases}" failures="{failed}">"#
+            )?;
+            for r in reports {
+                let (n, f) = totals(std::slice::from_ref(r));
+                write!(
+                    out,
+                    r#"  <testsuite name="{}" file="{}" tests="{n}" failures="{f}""#,
+                    xml(&r.id),
+                    xml(&r.file)
+                )?;
+                if r.cases.is_empty() {
+                    writeln!(out, "/>")?;
+                    continue;
+                }
+                writeln!(out, ">")?;
+                for c in &r.cases {
+                    let open = format!(
+                        r#"    <testcase classname="{}" name="{}""#,
+                        xml(&r.id),
+                        xml(&case_name(&c.case))
+                    );
+                    match &c.failure {
+                        None => writeln!(out, "{open}/>")?,
+                        Some(f) => writeln!(
+                            out,
+                            "{open}>\n      <failure message=\"promtool test rules failed\">{}</failure>\n    </testcase>",
+                            xml(f)
+                        )?,
+                    }
+                }
+                writeln!(out, "  </testsuite>")?;
+            }
+            writeln!(out, "</testsuites>")
+        }
+    }
 }
 
 #[cfg(test)]

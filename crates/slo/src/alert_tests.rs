@@ -1,0 +1,468 @@
+//! `promtool test rules` unit tests that prove an SLO's multi-window
+//! multi-burn-rate alerts, made from the rules ward generated for it.
+//!
+//! For each enabled alert (page, ticket) and each of its two window pairs
+//! (quick, slow) there are two cases: the error budget burns [`MARGIN`]
+//! faster than the pair's threshold, and the pair's alert must fire once the
+//! pair's share of the budget is spent (default catalog: page 2% in 1h and
+//! 5% in 6h, ticket 10% in 1d and 10% in 3d); or it burns [`MARGIN`] slower,
+//! and nothing may fire. Thresholds, windows and shares come from the SLO's
+//! own window catalog, so custom catalogs and periods are tested as generated.
+//!
+//! The input series are the SLI recordings `slo:sli_error:ratio_rate<w>`
+//! (with the labels of ward's recording rule for `w`), not the raw series
+//! the SLI's queries read. An `events` or `raw` SLI is arbitrary PromQL
+//! (`sum(rate(x{code=~"5.."}[{{.window}}]))`, subqueries, `or vector(0)`,
+//! histogram buckets): which label values make a user's error query select
+//! errors and not successes cannot be derived from the query in general,
+//! and a guess that misses would test nothing. So this proves the alerting
+//! half (thresholds, window pairs, label matching, `max without
+//! (sloth_window)`, `for:`), given SLI recordings that say what the SLI
+//! says; it does not prove that the user's queries measure their errors.
+//! The recordings are those of a steady error ratio starting at time 0: over
+//! a window `w` the recorded ratio ramps up linearly for `w`, then stays.
+//!
+//! The rule file is ward's own output for the SLO's alert group (written by
+//! [`crate::output::write_std`]) without annotations, which are text and
+//! need Prometheus' template engine to compare. Pure: the caller writes the
+//! files and runs promtool.
+
+use crate::duration::{parse_prom, Duration};
+use crate::model::{merge, GroupResult, Labels, Rule, RuleGroup, SloResult, SloRules};
+use crate::output::write_std;
+use crate::rules::{label_filter, sli_metric};
+use crate::windows::MwmbAlert;
+use crate::yaml::emit::Emitter;
+
+/// How far above or below a pair's threshold each case burns (1%).
+pub const MARGIN: f64 = 0.01;
+
+/// The name of the rule file the test files load.
+pub const RULES_FILE: &str = "rules.yaml";
+
+/// One promtool unit test: a steady burn rate, and which alerts fire after
+/// the pair's long window (plus the alert's `for:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// The alert the case is about: `page` or `ticket`.
+    pub severity: &'static str,
+    /// The window pair: `quick` or `slow`.
+    pub pair: &'static str,
+    /// The pair's short window.
+    pub short: Duration,
+    /// The pair's long window.
+    pub long: Duration,
+    /// Share of the error budget, in percent, spent over the long window at the threshold.
+    pub budget_percent: f64,
+    /// The pair's burn-rate threshold (its factor).
+    pub threshold: f64,
+    /// The burn rate of the case: [`MARGIN`] above or below the threshold.
+    pub burn_rate: f64,
+    /// When the alerts are checked: the long window plus the alert's `for:`.
+    pub at: Duration,
+    /// The alerts expected to fire then (`page`, `ticket`), computed from the windows.
+    pub expected: Vec<&'static str>,
+    /// The promtool test file (loads [`RULES_FILE`]).
+    pub test_file: String,
+}
+
+impl Case {
+    /// True for the case that burns above the threshold.
+    pub fn above(&self) -> bool {
+        self.burn_rate > self.threshold
+    }
+}
+
+/// Every case of one SLO, with the rule file they test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suite {
+    /// The SLO id (`sloth_id`).
+    pub id: String,
+    /// The SLO's alert rules as ward writes them (annotations left out;
+    /// empty when both alerts are disabled).
+    pub rules: String,
+    /// The cases: per enabled alert, quick pair above and below, then slow.
+    pub cases: Vec<Case>,
+}
+
+/// One enabled alert of an SLO: its severity, windows and rule.
+struct Alert<'r> {
+    severity: &'static str,
+    pairs: [(&'static str, MwmbAlert); 2],
+    for_: Duration,
+    rule: &'r Rule,
+}
+
+impl Alert<'_> {
+    /// True when the alert fires at `at` with the SLI of `ratio` (a steady
+    /// error ratio since time 0): one pair's windows both over the pair's
+    /// threshold since `at - for`.
+    fn fires(&self, ratio: f64, at: Duration) -> bool {
+        let since = at.0 - self.for_.0;
+        since >= 0
+            && self.pairs.iter().any(|(_, p)| {
+                let threshold = p.burn_rate_factor * p.error_budget / 100.0;
+                [p.short, p.long]
+                    .iter()
+                    .all(|w| ratio * since.min(w.0) as f64 / w.0 as f64 > threshold)
+            })
+    }
+}
+
+/// The test suite of one generated SLO.
+pub fn suite(res: &SloResult) -> Result<Suite, String> {
+    let slo = &res.slo;
+    let enabled: Vec<(&'static str, [(&'static str, MwmbAlert); 2])> = [
+        (
+            "page",
+            slo.page.disable,
+            [
+                ("quick", res.alerts.page_quick),
+                ("slow", res.alerts.page_slow),
+            ],
+        ),
+        (
+            "ticket",
+            slo.ticket.disable,
+            [
+                ("quick", res.alerts.ticket_quick),
+                ("slow", res.alerts.ticket_slow),
+            ],
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, disabled, _)| !disabled)
+    .map(|(severity, _, pairs)| (severity, pairs))
+    .collect();
+    let rules: Vec<&Rule> = res
+        .rules
+        .alerts
+        .rules
+        .iter()
+        .filter(|r| !r.alert.is_empty())
+        .collect();
+    if rules.len() != enabled.len() {
+        return Err(format!(
+            "{} alert rules generated for {} enabled alerts (page, ticket): a plugin changed them",
+            rules.len(),
+            enabled.len()
+        ));
+    }
+    let alerts = enabled
+        .into_iter()
+        .zip(rules)
+        .map(|((severity, pairs), rule)| {
+            let for_ = match rule.for_.as_str() {
+                "" => Ok(Duration(0)),
+                f => parse_prom(f).map_err(|e| format!("{severity} alert: for: {e}")),
+            }?;
+            Ok(Alert {
+                severity,
+                pairs,
+                for_,
+                rule,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    if alerts.is_empty() {
+        return Ok(Suite {
+            id: slo.id.clone(),
+            rules: String::new(),
+            cases: Vec::new(),
+        });
+    }
+    let rules = rule_file(res)?;
+    let series = input_series(res)?;
+    let mut cases = Vec::new();
+    for alert in &alerts {
+        for (pair, p) in alert.pairs {
+            for burn_rate in [
+                p.burn_rate_factor * (1.0 + MARGIN),
+                p.burn_rate_factor * (1.0 - MARGIN),
+            ] {
+                let at = Duration(p.long.0 + alert.for_.0);
+                let ratio = burn_rate * p.error_budget / 100.0;
+                let expected: Vec<&'static str> = alerts
+                    .iter()
+                    .filter(|a| a.fires(ratio, at))
+                    .map(|a| a.severity)
+                    .collect();
+                let step = interval(at, &alerts);
+                let test_file = test_file(&series, &alerts, &expected, ratio, at, step)
+                    .map_err(|e| format!("writing the promtool test: {e}"))?;
+                cases.push(Case {
+                    severity: alert.severity,
+                    pair,
+                    short: p.short,
+                    long: p.long,
+                    budget_percent: p.budget_percent,
+                    threshold: p.burn_rate_factor,
+                    burn_rate,
+                    at,
+                    expected,
+                    test_file,
+                });
+            }
+        }
+    }
+    Ok(Suite {
+        id: slo.id.clone(),
+        rules,
+        cases,
+    })
+}
+
+/// The SLO's alert group as ward writes it, without annotations.
+fn rule_file(res: &SloResult) -> Result<String, String> {
+    let mut alerts = res.rules.alerts.clone();
+    for r in &mut alerts.rules {
+        r.annotations.clear();
+    }
+    let only_alerts = GroupResult {
+        kind: crate::model::SpecKind::PrometheusV1,
+        k8s: None,
+        slos: vec![SloResult {
+            slo: res.slo.clone(),
+            rules: SloRules {
+                sli: RuleGroup::default(),
+                meta: RuleGroup::default(),
+                alerts,
+                extra: Vec::new(),
+            },
+            alerts: res.alerts,
+        }],
+    };
+    let out = write_std(
+        &only_alerts,
+        "# ward slo test: the alert rules under test",
+        Vec::new(),
+    )
+    .map_err(|_| "no alert rules to test".to_string())?;
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// The SLI recording of each alert window: (window, metric name, labels),
+/// the labels those of ward's recording rule for the window.
+fn input_series(res: &SloResult) -> Result<Vec<(Duration, String, Labels)>, String> {
+    res.alerts
+        .windows()
+        .into_iter()
+        .map(|w| {
+            let metric = sli_metric(w);
+            let rule = res
+                .rules
+                .sli
+                .rules
+                .iter()
+                .find(|r| r.record == metric)
+                .ok_or_else(|| format!("no SLI recording rule {metric} for the alerts to read"))?;
+            Ok((w, metric, Labels::clone(&rule.labels)))
+        })
+        .collect()
+}
+
+/// The most evaluations a case takes (promtool evaluates every step up to
+/// the case's time: a 3d case at 5m steps would take 864).
+const MAX_STEPS: i64 = 120;
+
+/// The evaluation interval of a case checked at `at`: it divides `at` and
+/// every alert's `for:` (so the alerts are evaluated exactly when their
+/// condition must have started to hold), in whole milliseconds, with at
+/// most [`MAX_STEPS`] steps. Recordings need not fall on it: a window
+/// shorter than a step is at its full ratio from the first step on.
+fn interval(at: Duration, alerts: &[Alert<'_>]) -> Duration {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    const MS: i64 = 1_000_000;
+    let base = alerts.iter().map(|a| a.for_.0).fold(at.0, gcd) / MS;
+    let k = (1..=MAX_STEPS)
+        .rev()
+        .find(|k| base % k == 0 && at.0 / MS / (base / k) <= MAX_STEPS)
+        .unwrap_or(1);
+    Duration(base / k * MS)
+}
+
+/// promtool's expanding notation for the recording of window `w` sampled
+/// every `step` up to `at`: at step `k`, `ratio * min(k * step, w) / w` (a
+/// linear ramp from 0 over `w`, then `ratio`).
+fn ramp(ratio: f64, w: Duration, step: Duration, at: Duration) -> String {
+    let samples = at.0 / step.0;
+    // Steps strictly inside the window (the ramp's samples after 0).
+    let inside = (w.0 - 1) / step.0;
+    let inc = ratio * step.0 as f64 / w.0 as f64;
+    if inside >= samples {
+        format!("0+{inc}x{samples}")
+    } else {
+        format!("0+{inc}x{inside} {ratio}x{}", samples - inside - 1)
+    }
+}
+
+/// The promtool test file of one case.
+fn test_file(
+    series: &[(Duration, String, Labels)],
+    alerts: &[Alert<'_>],
+    expected: &[&str],
+    ratio: f64,
+    at: Duration,
+    step: Duration,
+) -> std::io::Result<String> {
+    let mut e = Emitter::new(Vec::new());
+    e.map_start();
+    e.key("rule_files")?;
+    e.seq_start();
+    e.str(RULES_FILE)?;
+    e.seq_end();
+    e.kv("evaluation_interval", &step.prom())?;
+    e.key("tests")?;
+    e.seq_start();
+    e.map_start();
+    e.kv("interval", &step.prom())?;
+    e.key("input_series")?;
+    e.seq_start();
+    for (w, metric, labels) in series {
+        e.map_start();
+        e.kv("series", &format!("{metric}{}", label_filter(labels)))?;
+        e.kv("values", &ramp(ratio, *w, step, at))?;
+        e.map_end();
+    }
+    e.seq_end();
+    e.key("alert_rule_test")?;
+    e.seq_start();
+    // Page and ticket share a name in sloth's specs: one check per name.
+    let mut names: Vec<&str> = alerts.iter().map(|a| a.rule.alert.as_str()).collect();
+    names.dedup();
+    for name in names {
+        e.map_start();
+        e.kv("eval_time", &at.prom())?;
+        e.kv("alertname", name)?;
+        e.key("exp_alerts")?;
+        let firing: Vec<&Alert<'_>> = alerts
+            .iter()
+            .filter(|a| a.rule.alert == name && expected.contains(&a.severity))
+            .collect();
+        if firing.is_empty() {
+            e.empty_seq();
+        } else {
+            e.seq_start();
+            for a in firing {
+                e.map_start();
+                e.key("exp_labels")?;
+                e.string_map(
+                    alert_labels(series, a.rule)
+                        .iter()
+                        .map(|(k, v)| (&**k, &**v)),
+                )?;
+                e.map_end();
+            }
+            e.seq_end();
+        }
+        e.map_end();
+    }
+    e.seq_end();
+    e.map_end();
+    e.seq_end();
+    e.map_end();
+    String::from_utf8(e.finish()?).map_err(std::io::Error::other)
+}
+
+/// The labels a firing alert carries: the recordings' (without
+/// `sloth_window`, which the rule aggregates away), then the rule's.
+fn alert_labels(series: &[(Duration, String, Labels)], rule: &Rule) -> Labels {
+    let mut labels = series
+        .first()
+        .map(|(_, _, l)| Labels::clone(l))
+        .unwrap_or_default();
+    labels.remove("sloth_window");
+    merge(&[&labels, &rule.labels])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Generator};
+
+    const SPEC: &str = "version: prometheus/v1\nservice: svc\nslos:\n  - name: avail\n    objective: 99.9\n    labels: {team: a}\n    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}\n    alerting: {name: High, page_alert: {labels: {to: pager}}, ticket_alert: {disable: false}}\n";
+
+    fn generated(spec: &str) -> SloResult {
+        let gen = Generator::new(Config::default()).unwrap();
+        let mut res = gen.generate_doc("s.yaml", spec, &mut Vec::new()).unwrap();
+        res.slos.remove(0)
+    }
+
+    #[test]
+    fn cases_follow_the_catalog() {
+        let s = suite(&generated(SPEC)).unwrap();
+        assert_eq!(s.id, "svc-avail");
+        let got: Vec<String> = s
+            .cases
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} {}/{} {}% at {} {} {:?}",
+                    c.severity,
+                    c.pair,
+                    c.short.prom(),
+                    c.long.prom(),
+                    c.budget_percent,
+                    c.at.prom(),
+                    if c.above() { "above" } else { "below" },
+                    c.expected
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                r#"page quick 5m/1h 2% at 1h above ["page"]"#,
+                r#"page quick 5m/1h 2% at 1h below []"#,
+                r#"page slow 30m/6h 5% at 6h above ["page"]"#,
+                r#"page slow 30m/6h 5% at 6h below []"#,
+                r#"ticket quick 2h/1d 10% at 1d above ["ticket"]"#,
+                r#"ticket quick 2h/1d 10% at 1d below []"#,
+                r#"ticket slow 6h/3d 10% at 3d above ["ticket"]"#,
+                r#"ticket slow 6h/3d 10% at 3d below []"#,
+            ]
+        );
+        assert!(!s.rules.contains("annotations"), "{}", s.rules);
+        assert!(s.rules.contains("alert: High"), "{}", s.rules);
+    }
+
+    #[test]
+    fn the_test_file_ramps_each_window_and_names_the_alert_labels() {
+        let s = suite(&generated(SPEC)).unwrap();
+        let first = &s.cases[0].test_file;
+        assert!(
+            first.starts_with("rule_files:\n- rules.yaml\nevaluation_interval: 30s\n"),
+            "{first}"
+        );
+        // 1h in 120 steps of 30s: the 5m window is at its ratio from the
+        // 10th step on, the 1h window at the last, the 2h one half way.
+        let ratio = 14.4 * 1.01 * (100.0 - 99.9) / 100.0;
+        for (window, values) in [
+            ("5m", format!("0+{}x9 {ratio}x110", ratio * 30e9 / 300e9)),
+            ("1h", format!("0+{}x119 {ratio}x0", ratio * 30e9 / 3600e9)),
+            ("2h", format!("0+{}x120", ratio * 30e9 / 7200e9)),
+        ] {
+            let series = format!("sloth_window=\"{window}\", team=\"a\"}}\n    values: {values}\n");
+            assert!(first.contains(&series), "{series}\n{first}");
+        }
+        assert!(first.contains("    exp_alerts:\n    - exp_labels:\n        sloth_id: svc-avail\n        sloth_service: svc\n        sloth_severity: page\n        sloth_slo: avail\n        team: a\n        to: pager\n"), "{first}");
+        assert!(s.cases[1].test_file.contains("exp_alerts: []"));
+    }
+
+    #[test]
+    fn disabled_alerts_have_no_cases() {
+        let spec = SPEC.replace(
+            "ticket_alert: {disable: false}",
+            "ticket_alert: {disable: true}",
+        );
+        let s = suite(&generated(&spec)).unwrap();
+        assert_eq!(s.cases.len(), 4);
+        assert!(s.cases.iter().all(|c| c.severity == "page"));
+    }
+}
