@@ -325,6 +325,30 @@ mod tests {
         assert_eq!(g.out, "-");
         assert_eq!(g.common.default_slo_period, "30d");
         assert!(T::try_parse_from(["x", "validate"]).is_err());
+        let t = T::try_parse_from([
+            "x",
+            "test",
+            "-i",
+            "s.yaml",
+            "-o",
+            "junit",
+            "--promtool",
+            "/p",
+        ])
+        .unwrap();
+        let SloCommand::Test(a) = t.cmd else { panic!() };
+        assert_eq!(
+            (a.input.as_str(), a.output),
+            ("s.yaml", render::slo::TestFormat::Junit)
+        );
+        assert_eq!(a.promtool, Some(PathBuf::from("/p")));
+        let t = T::try_parse_from(["x", "test", "-i", "s.yaml"]).unwrap();
+        let SloCommand::Test(a) = t.cmd else { panic!() };
+        assert_eq!(
+            (a.output, a.promtool),
+            (render::slo::TestFormat::Text, None)
+        );
+        assert!(T::try_parse_from(["x", "test", "-i", "s.yaml", "-o", "xml"]).is_err());
         assert!(T::try_parse_from(["x", "generate", "--bogus"]).is_err());
     }
 

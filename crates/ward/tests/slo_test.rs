@@ -1,0 +1,326 @@
+//! `ward slo test` on the in-repo copies of sloth's specs: every case of
+//! every SLO passes under the real promtool (default 30d and 28d catalogs,
+//! a custom 7d catalog, Kubernetes, OpenSLO and multi-document specs), the
+//! table is exact, the JSON and JUnit reports parse and count the cases.
+//! Negative controls: the same cases run against rules with a wrong page
+//! threshold fail (only the case that needs the page alert to fire), and a
+//! promtool wrapper that breaks the rules the same way makes the command
+//! exit 1. Bad input: a missing promtool or a malformed spec is one line
+//! on stderr and a non-zero exit.
+
+mod slo_support;
+
+use std::path::{Path, PathBuf};
+
+use slo_support::{ward, Run};
+use ward_slo_files::{Settings, TestRequest};
+
+/// The in-repo copies of sloth's conformance specs (and the 7d catalog).
+fn conformance() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slo/conformance")
+}
+
+/// promtool, found as every other test finds it.
+fn promtool() -> PathBuf {
+    ward_testkit::process::find_binary("promtool", "promtool")
+        .expect("promtool: run scripts/install-test-deps.sh (Debian package prometheus)")
+}
+
+/// `ward slo test ARGS… --promtool <promtool>` in the conformance folder.
+fn slo_test(args: &[&str]) -> Run {
+    let mut all: Vec<String> = ["slo", "test"].iter().map(|s| s.to_string()).collect();
+    all.extend(args.iter().map(|s| s.to_string()));
+    all.push("--promtool".into());
+    all.push(promtool().display().to_string());
+    ward(&conformance(), &all, &[])
+}
+
+const BASE_TABLE: &str = "\
+SLO                             ALERT         WINDOWS  BUDGET  BURN             AFTER  EXPECTED       RESULT
+checkout-requests-availability  page quick    5m/1h    2%      14.544x > 14.4x  1h     page fires     pass
+checkout-requests-availability  page quick    5m/1h    2%      14.256x < 14.4x  1h     nothing fires  pass
+checkout-requests-availability  page slow     30m/6h   5%      6.06x > 6x       6h     page fires     pass
+checkout-requests-availability  page slow     30m/6h   5%      5.94x < 6x       6h     nothing fires  pass
+checkout-requests-availability  ticket quick  2h/1d    10%     3.03x > 3x       1d     ticket fires   pass
+checkout-requests-availability  ticket quick  2h/1d    10%     2.97x < 3x       1d     nothing fires  pass
+checkout-requests-availability  ticket slow   6h/3d    10%     1.01x > 1x       3d     ticket fires   pass
+checkout-requests-availability  ticket slow   6h/3d    10%     0.99x < 1x       3d     nothing fires  pass
+checkout-queue-latency          -                                                                     no alerts enabled
+2 SLOs, 8 cases: 8 passed, 0 failed
+";
+
+#[test]
+fn the_table_of_a_spec_is_exact() {
+    let r = slo_test(&["-i", "specs/base.yaml"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, BASE_TABLE);
+}
+
+#[test]
+fn every_spec_and_catalog_passes() {
+    for (args, summary) in [
+        (
+            &["-i", "specs/base-k8s.yaml"][..],
+            "2 SLOs, 8 cases: 8 passed, 0 failed",
+        ),
+        (
+            &["-i", "specs/multi.yaml"],
+            "2 SLOs, 8 cases: 8 passed, 0 failed",
+        ),
+        (
+            &["-i", "specs/multi-k8s.yaml"],
+            "2 SLOs, 8 cases: 8 passed, 0 failed",
+        ),
+        (
+            &["-i", "specs/openslo.yaml"],
+            "1 SLOs, 0 cases: 0 passed, 0 failed",
+        ),
+        (
+            &["-i", "specs/base.yaml", "--default-slo-period", "28d"],
+            "2 SLOs, 8 cases: 8 passed, 0 failed",
+        ),
+        (
+            &[
+                "-i",
+                "specs/base.yaml",
+                "--default-slo-period",
+                "7d",
+                "--slo-period-windows-path",
+                "windows",
+            ],
+            "2 SLOs, 8 cases: 8 passed, 0 failed",
+        ),
+    ] {
+        let r = slo_test(args);
+        assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.ends_with(&format!("{summary}\n")),
+            "{args:?}:\n{}",
+            r.stdout
+        );
+    }
+    // The custom 7d catalog's own shares and factors, not the default ones.
+    let r = slo_test(&[
+        "-i",
+        "specs/base.yaml",
+        "--default-slo-period",
+        "7d",
+        "--slo-period-windows-path",
+        "windows",
+    ]);
+    assert!(
+        r.stdout.contains(
+            "ticket slow   6h/3d    50%     1.1783x > 1.1667x  3d     ticket fires   pass\n"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn json_counts_every_case() {
+    let r = slo_test(&["-i", "specs/multi.yaml", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(
+        (
+            v["cases"].as_u64(),
+            v["passed"].as_u64(),
+            v["failed"].as_u64()
+        ),
+        (Some(8), Some(8), Some(0))
+    );
+    let slos = v["slos"].as_array().expect("slos");
+    let ids: Vec<&str> = slos.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["search-query-errors", "indexer-batch-failures"]);
+    let first = &slos[0]["cases"][0];
+    assert_eq!(
+        first,
+        &serde_json::json!({
+            "name": "page quick 5m/1h: burn 14.544x (1% above 14.4x) for 1h: page fires",
+            "severity": "page",
+            "pair": "quick",
+            "short_window": "5m",
+            "long_window": "1h",
+            "budget_percent": 2.0,
+            "threshold": 14.4,
+            "burn_rate": 14.4 * 1.01,
+            "at": "1h",
+            "expected_firing": ["page"],
+            "passed": true,
+            "failure": null
+        })
+    );
+}
+
+/// The `<testsuites>` and `<testsuite>` elements, read with an XML parser,
+/// one line each: `name tests=N failures=N`, and for a suite `testcases=N`
+/// (the `<testcase>` elements it holds).
+fn junit(xml: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let attr = |e: &quick_xml::events::BytesStart<'_>, name: &str| {
+        e.try_get_attribute(name)
+            .expect("attribute")
+            .map(|a| a.unescape_value().expect("value").into_owned())
+            .unwrap_or_default()
+    };
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut lines: Vec<String> = Vec::new();
+    let mut testcases = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
+                name @ (b"testsuites" | b"testsuite") => {
+                    lines.push(format!(
+                        "{} {} tests={} failures={}",
+                        String::from_utf8_lossy(name),
+                        attr(&e, "name"),
+                        attr(&e, "tests"),
+                        attr(&e, "failures")
+                    ));
+                    testcases.push(0);
+                }
+                b"testcase" => *testcases.last_mut().expect("suite") += 1,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    lines
+        .into_iter()
+        .zip(testcases)
+        .map(|(l, n)| {
+            if l.starts_with("testsuites ") {
+                l
+            } else {
+                format!("{l} testcases={n}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn junit_is_xml_with_the_right_counts() {
+    let r = slo_test(&["-i", "specs/base.yaml", "-o", "junit"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        junit(&r.stdout),
+        [
+            "testsuites ward slo test tests=8 failures=0",
+            "testsuite checkout-requests-availability tests=8 failures=0 testcases=8",
+            "testsuite checkout-queue-latency tests=0 failures=0 testcases=0",
+        ]
+    );
+}
+
+#[test]
+fn the_cases_catch_a_wrong_threshold() {
+    let gen = Settings::default().generator("cli").expect("generator");
+    let request = TestRequest {
+        input: conformance().join("specs/base.yaml").display().to_string(),
+        ..TestRequest::default()
+    };
+    let suites = ward_slo_files::suites(&gen, &request, &mut |w| panic!("{w}")).expect("suites");
+    let (_, suite) = &suites[0];
+    let wrong = suite.rules.replace("(14.4 *", "(20 *");
+    assert_ne!(wrong, suite.rules);
+    let results = ward_slo_files::run_suite(&promtool(), suite, &wrong).expect("promtool ran");
+    let failed: Vec<bool> = results.iter().map(|r| r.failure.is_some()).collect();
+    // Only the case where the page alert must fire at 14.544x over 1h.
+    assert_eq!(
+        failed,
+        [true, false, false, false, false, false, false, false]
+    );
+    let output = results[0].failure.as_deref().unwrap();
+    assert!(output.contains("FAILED"), "{output}");
+    // The right rules pass the same cases.
+    let right = ward_slo_files::run_suite(&promtool(), suite, &suite.rules).expect("promtool ran");
+    assert!(right.iter().all(|r| r.failure.is_none()));
+}
+
+#[test]
+fn a_failing_case_exits_1_and_shows_promtools_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrapper = dir.path().join("promtool");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nsed -i 's/(14.4 \\*/(20 */' rules.yaml\nexec {} \"$@\"\n",
+            promtool().display()
+        ),
+    )
+    .expect("write wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let run = |format: &str| {
+        let args = [
+            "slo",
+            "test",
+            "-i",
+            "specs/base.yaml",
+            "-o",
+            format,
+            "--promtool",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push(wrapper.display().to_string());
+        ward(&conformance(), &args, &[])
+    };
+    let junit_report = run("junit");
+    assert_eq!(junit_report.code, 1, "{}", junit_report.stderr);
+    assert_eq!(
+        junit(&junit_report.stdout)[..2],
+        [
+            "testsuites ward slo test tests=8 failures=1",
+            "testsuite checkout-requests-availability tests=8 failures=1 testcases=8",
+        ]
+    );
+    let r = run("text");
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("14.544x > 14.4x  1h     page fires     FAIL\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2 SLOs, 8 cases: 7 passed, 1 failed\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("\nFAIL checkout-requests-availability: page quick 5m/1h: burn 14.544x (1% above 14.4x) for 1h: page fires\n  Unit Testing:  case-1.yaml\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    let missing = ward(
+        &conformance(),
+        &[
+            "slo".into(),
+            "test".into(),
+            "-i".into(),
+            "specs/base.yaml".into(),
+        ],
+        &[("PATH", "/nonexistent")],
+    );
+    assert_eq!(missing.code, 2);
+    assert_eq!(
+        missing.stderr,
+        "ward slo: promtool not found on PATH: install Prometheus' promtool (Debian/Ubuntu: apt-get install prometheus; or a release from https://prometheus.io/download/) or pass --promtool PATH\n"
+    );
+    let bad = slo_test(&["-i", "specs/bad-version.yaml"]);
+    assert_eq!(bad.code, 1);
+    assert_eq!(
+        bad.stderr,
+        "ward slo: specs/bad-version.yaml: invalid spec, could not load with any of the supported spec types\n"
+    );
+    assert_eq!(bad.stdout, "");
+}
