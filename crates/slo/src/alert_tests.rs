@@ -134,24 +134,27 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
     .filter(|(_, disabled, _)| !disabled)
     .map(|(severity, _, pairs)| (severity, pairs))
     .collect();
-    let rules: Vec<&Rule> = res
-        .rules
-        .alerts
-        .rules
-        .iter()
-        .filter(|r| !r.alert.is_empty())
-        .collect();
-    if rules.len() != enabled.len() {
-        return Err(format!(
-            "{} alert rules generated for {} enabled alerts (page, ticket): a plugin changed them",
-            rules.len(),
-            enabled.len()
-        ));
-    }
     let alerts = enabled
         .into_iter()
-        .zip(rules)
-        .map(|((severity, pairs), rule)| {
+        .map(|(severity, pairs)| {
+            // The rule sloth's alert plugin made (plugins may add others
+            // to the group, such as ErrorBudgetExhausted).
+            let meta = if severity == "page" { &slo.page } else { &slo.ticket };
+            let rule = res
+                .rules
+                .alerts
+                .rules
+                .iter()
+                .find(|r| {
+                    r.alert == meta.name
+                        && r.labels.get("sloth_severity").map(|v| &**v) == Some(severity)
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "no {severity} alert rule {:?} with label sloth_severity={severity} (a plugin or an alert label changed it)",
+                        meta.name
+                    )
+                })?;
             let for_ = match rule.for_.as_str() {
                 "" => Ok(Duration(0)),
                 f => parse_prom(f).map_err(|e| format!("{severity} alert: for: {e}")),
@@ -187,7 +190,12 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
                     .filter(|a| a.fires(ratio, at))
                     .map(|a| a.severity)
                     .collect();
-                let step = interval(at, &alerts);
+                let step = match res.rules.alerts.interval {
+                    // The group's own interval (rule_intervals plugin) is
+                    // when promtool evaluates it.
+                    Duration(0) => interval(at, &alerts),
+                    group => group,
+                };
                 let test_file = test_file(&series, &alerts, &expected, ratio, at, step)
                     .map_err(|e| format!("writing the promtool test: {e}"))?;
                 cases.push(Case {

@@ -117,6 +117,41 @@ fn every_spec_and_catalog_passes() {
     );
 }
 
+/// SLO plugins that add an alert (ErrorBudgetExhausted, same group) and set
+/// the groups' evaluation interval (promtool then evaluates at it).
+const CONTRIB_SPEC: &str = r#"version: "prometheus/v1"
+service: "shop"
+slo_plugins:
+  chain:
+    - id: sloth.dev/contrib/error_budget_exhausted_alert/v1
+      config: {threshold: 0}
+    - id: sloth.dev/contrib/rule_intervals/v1
+      config: {interval: {default: 5m}}
+slos:
+  - name: checkout
+    objective: 99.5
+    sli:
+      events:
+        error_query: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
+        total_query: sum(rate(http_requests_total[{{.window}}]))
+    alerting:
+      name: ShopCheckoutErrors
+"#;
+
+#[test]
+fn plugins_adding_alerts_and_intervals_are_tested_as_generated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = dir.path().join("contrib.yaml");
+    std::fs::write(&spec, CONTRIB_SPEC).expect("write spec");
+    let r = slo_test(&["-i", &spec.display().to_string()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.ends_with("1 SLOs, 8 cases: 8 passed, 0 failed\n"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn json_counts_every_case() {
     let r = slo_test(&["-i", "specs/multi.yaml", "-o", "json"]);
