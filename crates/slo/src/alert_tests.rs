@@ -62,6 +62,10 @@ pub struct Case {
     pub at: Duration,
     /// The alerts expected to fire then (`page`, `ticket`), computed from the windows.
     pub expected: Vec<&'static str>,
+    /// With `for:` and a burn above the threshold: the last evaluation
+    /// before the alert may fire (its condition has held one step less
+    /// than `for`), and the alerts expected to fire then (not this one).
+    pub pending: Option<(Duration, Vec<&'static str>)>,
     /// The promtool test file (loads [`RULES_FILE`]).
     pub test_file: String,
 }
@@ -94,19 +98,33 @@ struct Alert<'r> {
 }
 
 impl Alert<'_> {
-    /// True when the alert fires at `at` with the SLI of `ratio` (a steady
-    /// error ratio since time 0): one pair's windows both over the pair's
-    /// threshold since `at - for`.
-    fn fires(&self, ratio: f64, at: Duration) -> bool {
-        let since = at.0 - self.for_.0;
-        since >= 0
+    /// True when the alert's condition holds at `t` with the SLI of `ratio`
+    /// (a steady error ratio since time 0): one pair's windows both over
+    /// the pair's threshold.
+    fn holds(&self, ratio: f64, t: i64) -> bool {
+        t >= 0
             && self.pairs.iter().any(|(_, p)| {
                 let threshold = p.burn_rate_factor * p.error_budget / 100.0;
                 [p.short, p.long]
                     .iter()
-                    .all(|w| ratio * since.min(w.0) as f64 / w.0 as f64 > threshold)
+                    .all(|w| ratio * t.min(w.0) as f64 / w.0 as f64 > threshold)
             })
     }
+
+    /// True when the alert fires at `at`: its condition has held since
+    /// `at - for` (it only grows with time here).
+    fn fires(&self, ratio: f64, at: Duration) -> bool {
+        self.holds(ratio, at.0 - self.for_.0)
+    }
+}
+
+/// The alerts (severities) firing at `at`.
+fn firing(alerts: &[Alert<'_>], ratio: f64, at: Duration) -> Vec<&'static str> {
+    alerts
+        .iter()
+        .filter(|a| a.fires(ratio, at))
+        .map(|a| a.severity)
+        .collect()
 }
 
 /// The test suite of one generated SLO.
@@ -185,18 +203,32 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
             ] {
                 let at = Duration(p.long.0 + alert.for_.0);
                 let ratio = burn_rate * p.error_budget / 100.0;
-                let expected: Vec<&'static str> = alerts
-                    .iter()
-                    .filter(|a| a.fires(ratio, at))
-                    .map(|a| a.severity)
-                    .collect();
                 let step = match res.rules.alerts.interval {
                     // The group's own interval (rule_intervals plugin) is
                     // when promtool evaluates it.
                     Duration(0) => interval(at, &alerts),
                     group => group,
                 };
-                let test_file = test_file(&series, &alerts, &expected, ratio, at, step)
+                // With `for:`, the last evaluation before the alert may fire:
+                // its condition has held for one step less than `for`.
+                let above = burn_rate > p.burn_rate_factor;
+                let pending = (above && alert.for_.0 > 0)
+                    .then(|| {
+                        (0..=at.0 / step.0)
+                            .map(|k| k * step.0)
+                            .find(|&t| alert.holds(ratio, t))
+                            .map(|held| Duration(held + alert.for_.0 - step.0))
+                    })
+                    .flatten()
+                    .filter(|t| t.0 < at.0)
+                    .map(|t| (t, firing(&alerts, ratio, t)));
+                let expected = firing(&alerts, ratio, at);
+                let checks: Vec<(Duration, Vec<&'static str>)> = pending
+                    .iter()
+                    .cloned()
+                    .chain([(at, expected.clone())])
+                    .collect();
+                let test_file = test_file(&series, &alerts, &checks, ratio, at, step)
                     .map_err(|e| format!("writing the promtool test: {e}"))?;
                 cases.push(Case {
                     severity: alert.severity,
@@ -208,6 +240,7 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
                     burn_rate,
                     at,
                     expected,
+                    pending,
                     test_file,
                 });
             }
@@ -314,7 +347,7 @@ fn ramp(ratio: f64, w: Duration, step: Duration, at: Duration) -> String {
 fn test_file(
     series: &[(Duration, String, Labels)],
     alerts: &[Alert<'_>],
-    expected: &[&str],
+    checks: &[(Duration, Vec<&'static str>)],
     ratio: f64,
     at: Duration,
     step: Duration,
@@ -344,9 +377,12 @@ fn test_file(
     // Page and ticket share a name in sloth's specs: one check per name.
     let mut names: Vec<&str> = alerts.iter().map(|a| a.rule.alert.as_str()).collect();
     names.dedup();
-    for name in names {
+    for (name, (t, expected)) in checks
+        .iter()
+        .flat_map(|check| names.iter().map(move |n| (*n, check)))
+    {
         e.map_start();
-        e.kv("eval_time", &at.prom())?;
+        e.kv("eval_time", &t.prom())?;
         e.kv("alertname", name)?;
         e.key("exp_alerts")?;
         let firing: Vec<&Alert<'_>> = alerts
@@ -461,6 +497,27 @@ mod tests {
         }
         assert!(first.contains("    exp_alerts:\n    - exp_labels:\n        sloth_id: svc-avail\n        sloth_service: svc\n        sloth_severity: page\n        sloth_slo: avail\n        team: a\n        to: pager\n"), "{first}");
         assert!(s.cases[1].test_file.contains("exp_alerts: []"));
+    }
+
+    #[test]
+    fn an_alert_with_for_is_checked_before_it_may_fire() {
+        let spec = SPEC.replace("{labels: {to: pager}}", "{labels: {to: pager}, for: 5m}");
+        let s = suite(&generated(&spec)).unwrap();
+        assert!(s.rules.contains("    for: 5m\n"), "{}", s.rules);
+        let above = &s.cases[0];
+        assert_eq!(above.at.prom(), "1h5m");
+        // 37.5s steps: the 1h window first holds the ratio at 1h; the alert
+        // may fire from 1h5m, so it is pending one step before.
+        let pending = above.pending.as_ref().map(|(t, f)| (t.prom(), f.clone()));
+        assert_eq!(pending, Some(("1h4m22s500ms".to_string(), vec![])));
+        assert!(above.test_file.contains("- eval_time: 1h4m22s500ms\n"));
+        assert!(above.test_file.contains("- eval_time: 1h5m\n"));
+        // Only the page's cases above the threshold: not below, not the
+        // ticket (no `for:`).
+        let with_pending: Vec<usize> = (0..s.cases.len())
+            .filter(|&i| s.cases[i].pending.is_some())
+            .collect();
+        assert_eq!(with_pending, [0, 2]);
     }
 
     #[test]

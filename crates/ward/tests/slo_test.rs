@@ -182,6 +182,7 @@ fn json_counts_every_case() {
             "burn_rate": 14.4 * 1.01,
             "at": "1h",
             "expected_firing": ["page"],
+            "pending": null,
             "passed": true,
             "failure": null
         })

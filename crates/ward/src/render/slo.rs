@@ -49,12 +49,21 @@ fn short(x: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// What a case expects: `nothing fires`, `page fires`, `page, ticket fire`.
-fn expectation(c: &Case) -> String {
-    match c.expected.as_slice() {
+/// Which alerts fire: `nothing fires`, `page fires`, `page, ticket fire`.
+fn fire(expected: &[&str]) -> String {
+    match expected {
         [] => "nothing fires".into(),
         [one] => format!("{one} fires"),
         many => format!("{} fire", many.join(", ")),
+    }
+}
+
+/// What a case expects, with the check before `for:` has passed if any:
+/// `page fires`, `page fires; nothing fires at 1h4m22s500ms`.
+fn expectation(c: &Case) -> String {
+    match &c.pending {
+        None => fire(&c.expected),
+        Some((t, pending)) => format!("{}; {} at {}", fire(&c.expected), fire(pending), t.prom()),
     }
 }
 
@@ -95,6 +104,7 @@ struct CaseJson<'a> {
     burn_rate: f64,
     at: String,
     expected_firing: &'a [&'static str],
+    pending: Option<PendingJson<'a>>,
     passed: bool,
     failure: Option<&'a str>,
 }
@@ -113,10 +123,21 @@ impl<'a> From<&'a CaseResult> for CaseJson<'a> {
             burn_rate: c.burn_rate,
             at: c.at.prom(),
             expected_firing: &c.expected,
+            pending: c.pending.as_ref().map(|(t, firing)| PendingJson {
+                at: t.prom(),
+                expected_firing: firing,
+            }),
             passed: r.failure.is_none(),
             failure: r.failure.as_deref(),
         }
     }
+}
+
+/// JSON form of the check before an alert's `for:` has passed.
+#[derive(Serialize)]
+struct PendingJson<'a> {
+    at: String,
+    expected_firing: &'a [&'static str],
 }
 
 /// JSON form of one SLO.
