@@ -112,8 +112,7 @@ fn slo_test_proves_the_period_and_for() {
     );
     assert_eq!(k8s.code, 0, "{}{}", k8s.stdout, k8s.stderr);
     assert!(
-        k8s.stdout
-            .ends_with("1 SLOs, 4 cases: 4 passed, 0 failed\n"),
+        k8s.stdout.ends_with("1 SLO, 4 cases: 4 passed, 0 failed\n"),
         "{}",
         k8s.stdout
     );

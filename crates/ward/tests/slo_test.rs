@@ -73,7 +73,7 @@ fn every_spec_and_catalog_passes() {
         ),
         (
             &["-i", "specs/openslo.yaml"],
-            "1 SLOs, 0 cases: 0 passed, 0 failed",
+            "1 SLO, 0 cases: 0 passed, 0 failed",
         ),
         (
             &["-i", "specs/base.yaml", "--default-slo-period", "28d"],
@@ -146,7 +146,7 @@ fn plugins_adding_alerts_and_intervals_are_tested_as_generated() {
     let r = slo_test(&["-i", &spec.display().to_string()]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stdout.ends_with("1 SLOs, 8 cases: 8 passed, 0 failed\n"),
+        r.stdout.ends_with("1 SLO, 8 cases: 8 passed, 0 failed\n"),
         "{}",
         r.stdout
     );

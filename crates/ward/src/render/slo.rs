@@ -210,10 +210,13 @@ pub(crate) fn test_report(
                 }
             }
             t.write(out)?;
+            let plural =
+                |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
             writeln!(
                 out,
-                "{} SLOs, {cases} cases: {} passed, {failed} failed",
-                reports.len(),
+                "{}, {}: {} passed, {failed} failed",
+                plural(reports.len(), "SLO"),
+                plural(cases, "case"),
                 cases - failed
             )?;
             for r in reports {
@@ -293,6 +296,18 @@ mod tests {
         let mut out = Vec::new();
         f(&mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn junit_text_is_escaped() {
+        assert_eq!(
+            xml("a<b && \"c\" 'd'\u{1b}[0m\n"),
+            "a&lt;b &amp;&amp; &quot;c&quot; &apos;d&apos;[0m\n"
+        );
+        assert_eq!(
+            (short(14.4 * 1.01), short(5.6000000000000005), short(2.0)),
+            ("14.544".into(), "5.6".into(), "2".into())
+        );
     }
 
     #[test]
