@@ -11,16 +11,11 @@ mod slo_support;
 
 use std::path::{Path, PathBuf};
 
-use slo_support::{sloth, ward, Run};
+use slo_support::{promtool, sloth, ward, Run};
 use ward_slo_files::{Settings, TestRequest};
 
 fn extensions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slo/extensions")
-}
-
-fn promtool() -> PathBuf {
-    ward_testkit::process::find_binary("promtool", "promtool")
-        .expect("promtool: run scripts/install-test-deps.sh (Debian package prometheus)")
 }
 
 fn ward_slo(dir: &Path, args: &[&str]) -> Run {

@@ -12,18 +12,12 @@ mod slo_support;
 
 use std::path::{Path, PathBuf};
 
-use slo_support::{ward, Run};
+use slo_support::{promtool, ward, Run};
 use ward_slo_files::{Settings, TestRequest};
 
 /// The in-repo copies of sloth's conformance specs (and the 7d catalog).
 fn conformance() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slo/conformance")
-}
-
-/// promtool, found as every other test finds it.
-fn promtool() -> PathBuf {
-    ward_testkit::process::find_binary("promtool", "promtool")
-        .expect("promtool: run scripts/install-test-deps.sh (Debian package prometheus)")
 }
 
 /// `ward slo test ARGS… --promtool <promtool>` in the conformance folder.
