@@ -2,7 +2,11 @@
 //! every SLO passes under the real promtool (default 30d and 28d catalogs,
 //! a custom 7d catalog, Kubernetes, OpenSLO and multi-document specs), the
 //! table is exact, the JSON and JUnit reports parse and count the cases.
-//! Negative controls: the same cases run against rules with a wrong page
+//! The inputs `slo test` feeds (SLI recordings ramping up from a steady
+//! error ratio) are what ward's recording rules make of raw traffic: on raw
+//! counters with 3 days of clean history, the whole generated rule file
+//! pages 1h after errors start 1% above the quick page threshold, and not
+//! 1% below it. Negative controls: the same cases run against rules with a wrong page
 //! threshold fail (only the case that needs the page alert to fire), and a
 //! promtool wrapper that breaks the rules the same way makes the command
 //! exit 1. Bad input: a missing promtool or a malformed spec is one line
@@ -14,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use slo_support::{promtool, ward, Run};
 use ward_slo_files::{Settings, TestRequest};
+use ward_testkit::prometheus::promtool_test_rules;
 
 /// The in-repo copies of sloth's conformance specs (and the 7d catalog).
 fn conformance() -> PathBuf {
@@ -242,6 +247,72 @@ fn junit_is_xml_with_the_right_counts() {
             "testsuite checkout-queue-latency tests=0 failures=0 testcases=0",
         ]
     );
+}
+
+/// A promtool test on raw counters for base.yaml's events SLI
+/// (`nginx_http_requests_total{app="checkout"}`, 5xx are errors): 100
+/// requests a minute, clean for 3d, then errors at `burn` times the budget
+/// rate; the alerts expected 1h later.
+fn raw_traffic_test(burn: f64, exp_alerts: &str) -> String {
+    let errors_per_minute = burn * (100.0 - 99.95) / 100.0 * 100.0;
+    let good_per_minute = 100.0 - errors_per_minute;
+    format!(
+        r#"rule_files: [rules.yaml]
+evaluation_interval: 5m
+group_eval_order:
+- sloth-slo-sli-recordings-checkout-requests-availability
+- sloth-slo-meta-recordings-checkout-requests-availability
+- sloth-slo-alerts-checkout-requests-availability
+- sloth-slo-sli-recordings-checkout-queue-latency
+- sloth-slo-meta-recordings-checkout-queue-latency
+tests:
+- interval: 1m
+  input_series:
+  - series: 'nginx_http_requests_total{{app="checkout",status="200"}}'
+    values: '0+100x4319 432000+{good_per_minute}x60'
+  - series: 'nginx_http_requests_total{{app="checkout",status="500"}}'
+    values: '0x4320 {errors_per_minute}+{errors_per_minute}x59'
+  alert_rule_test:
+  - eval_time: 3d1h
+    alertname: CheckoutAvailability
+    exp_alerts: {exp_alerts}
+"#
+    )
+}
+
+#[test]
+fn the_inputs_are_what_the_recording_rules_make_of_raw_traffic() {
+    let generated = ward(
+        &conformance(),
+        &["slo", "generate", "-i", "specs/base.yaml"].map(String::from),
+        &[],
+    );
+    assert_eq!(generated.code, 0, "{}", generated.stderr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("rules.yaml"), &generated.stdout).expect("write rules");
+    let page = r#"
+    - exp_labels: {category: availability, owner: payments-team, severity: critical, sloth_id: checkout-requests-availability, sloth_service: checkout, sloth_severity: page, sloth_slo: requests-availability, team: payments, tier: "1"}
+      exp_annotations: {summary: Checkout is burning its error budget, title: (page) checkout requests-availability SLO error budget burn rate is too fast.}"#;
+    let cases = [
+        ("above.yaml", 14.4 * 1.01, page),
+        ("below.yaml", 14.4 * 0.99, "[]"),
+    ];
+    for (name, burn, exp) in cases {
+        std::fs::write(dir.path().join(name), raw_traffic_test(burn, exp)).expect("write test");
+    }
+    std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .map(|(name, _, _)| {
+                let dir = dir.path();
+                (name, s.spawn(move || promtool_test_rules(dir, name)))
+            })
+            .into_iter()
+            .collect();
+        for (name, run) in runs {
+            let result = run.join().expect("promtool thread");
+            assert!(result.is_ok(), "{name}: {result:?}");
+        }
+    });
 }
 
 #[test]
