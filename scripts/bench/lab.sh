@@ -57,7 +57,7 @@ wait_for() {
 
 LAB_PORT="$(free_port)"
 "$WARD" lab --nodes "$NODES" --neighbour-limit "$K" --check-interval "$INTERVAL" \
-  --listen "127.0.0.1:$LAB_PORT" --live false --duration "$((WARMUP + MEASURE + 60))s" \
+  --listen "127.0.0.1:$LAB_PORT" --live=false --duration "$((WARMUP + MEASURE + 60))s" \
   >"$work/lab.out" 2>"$work/lab.err" &
 lab=$!
 BASE="http://127.0.0.1:$LAB_PORT"

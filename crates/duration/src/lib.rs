@@ -15,19 +15,40 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A duration that is not in Go's syntax, or is negative or too large.
+/// A duration that is not in Go's syntax, is negative or too large, or is
+/// zero where a positive one is needed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?} (expected e.g. 500ms, 5s, 1m30s)")]
-pub struct ParseError {
-    /// The text given.
-    pub input: String,
+pub enum ParseError {
+    /// Not in Go's syntax, negative or too large.
+    #[error("invalid duration {input:?} (expected e.g. 500ms, 5s, 1m30s)")]
+    Syntax {
+        /// The text given.
+        input: String,
+    },
+    /// Zero, for a setting that needs a positive duration ([`parse_positive`]).
+    #[error("{input:?}: must be greater than zero")]
+    Zero {
+        /// The text given.
+        input: String,
+    },
+}
+
+/// [`parse`], refusing zero: for intervals and timeouts, where zero would
+/// mean a busy loop or a check that always times out.
+pub fn parse_positive(input: &str) -> Result<Duration, ParseError> {
+    match parse(input)? {
+        d if d.is_zero() => Err(ParseError::Zero {
+            input: input.to_string(),
+        }),
+        d => Ok(d),
+    }
 }
 
 /// Parses a Go `time.ParseDuration` string: a sequence of decimal numbers,
 /// each with a unit (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), such as `300ms`,
 /// `1.5s` or `1m30s`; `0` alone needs no unit. Negative durations are refused.
 pub fn parse(input: &str) -> Result<Duration, ParseError> {
-    let bad = || ParseError {
+    let bad = || ParseError::Syntax {
         input: input.to_string(),
     };
     let s = input.trim();
@@ -173,13 +194,31 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations_naming_the_input() {
-        for bad in ["5x", "", "5", "-1s", "s", "1.2.3s", "abc", "1d"] {
+        for bad in [
+            "5x", "", "5", "-1s", "s", "1.2.3s", "abc", "1d", "200sec", "200",
+        ] {
             assert_eq!(
                 parse(bad).unwrap_err().to_string(),
                 format!("invalid duration {bad:?} (expected e.g. 500ms, 5s, 1m30s)"),
                 "{bad}"
             );
         }
+    }
+
+    /// Intervals and timeouts refuse zero in every spelling, with the input named.
+    #[test]
+    fn positive_durations_refuse_zero() {
+        assert_eq!(parse_positive("1ms"), Ok(Duration::from_millis(1)));
+        for zero in ["0", "0s", "0ms", "0h0m"] {
+            assert_eq!(
+                parse_positive(zero).unwrap_err().to_string(),
+                format!("{zero:?}: must be greater than zero")
+            );
+        }
+        assert!(matches!(
+            parse_positive("5x"),
+            Err(ParseError::Syntax { .. })
+        ));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::chrono::{DateTime, Utc};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use serde::Serialize;
 
 use crate::config::{LeaseConfig, TestName};
@@ -59,23 +59,23 @@ impl Cluster {
         };
         let config = match kubeconfig {
             Some(path) => {
-                let kc = Kubeconfig::read_from(path).map_err(|e| {
-                    Error::Config(format!("reading kubeconfig {}: {e}", path.display()))
-                })?;
+                let kc = Kubeconfig::read_from(path)
+                    .map_err(|e| Error::Config(kubeconfig_error(&e, Some(path))))?;
                 kube::Config::from_custom_kubeconfig(kc, &options)
                     .await
-                    .map_err(|e| {
-                        Error::Config(format!("loading kubeconfig {}: {e}", path.display()))
-                    })?
+                    .map_err(|e| Error::Config(kubeconfig_error(&e, Some(path))))?
             }
-            None if context.is_some() => kube::Config::from_kubeconfig(&options)
-                .await
-                .map_err(|e| Error::Config(format!("loading kubeconfig: {e}")))?,
-            None => kube::Config::infer().await.map_err(|e| {
-                Error::Config(format!(
-                    "no kubeconfig and not in a cluster (pass --kubeconfig): {e}"
-                ))
-            })?,
+            None => match kube::Config::from_kubeconfig(&options).await {
+                Ok(config) => config,
+                // No kubeconfig in a pod: its service account, as kube's `infer`.
+                Err(e) if context.is_none() => kube::Config::incluster().map_err(|_| {
+                    Error::Config(format!(
+                        "{}; not in a cluster either (pass --kubeconfig)",
+                        kubeconfig_error(&e, None)
+                    ))
+                })?,
+                Err(e) => return Err(Error::Config(kubeconfig_error(&e, None))),
+            },
         };
         Self::from_config(config)
     }
@@ -129,6 +129,18 @@ impl Cluster {
             }
         }
         Ok(missing)
+    }
+}
+
+/// One line on a kubeconfig that could not be used, naming its path (the
+/// one given, or the one kube read from $KUBECONFIG or ~/.kube/config).
+fn kubeconfig_error(e: &KubeconfigError, given: Option<&Path>) -> String {
+    match (e, given) {
+        (KubeconfigError::ReadConfig(io, path), _) => {
+            format!("reading kubeconfig {}: {io}", path.display())
+        }
+        (e, Some(path)) => format!("loading kubeconfig {}: {e}", path.display()),
+        (e, None) => format!("loading kubeconfig: {e}"),
     }
 }
 

@@ -71,7 +71,8 @@ pub async fn run_once(
 
 /// Runs the selected tests once. Setup problems (API server unreachable,
 /// credentials rejected, missing permissions) are errors and leave nothing
-/// behind; test failures are in the report. A Lease held by another runner is
+/// behind, recorded as every selected test failing its
+/// [`metrics::PREFLIGHT_STEP`]; test failures are in the report. A Lease held by another runner is
 /// no error: the run is skipped (logged, counted, [`Report::skipped`]).
 pub async fn run(
     cluster: &Cluster,
@@ -81,40 +82,20 @@ pub async fn run(
 ) -> Result<Report> {
     let started_at = metrics::unix_now();
     let start = Instant::now();
-    cluster.check_reachable().await?;
     let run_id = config.run_id.clone().unwrap_or_else(cluster::random_id);
     let ns = format!("{}{run_id}", cluster::NAMESPACE_PREFIX);
-    let needs = cluster::permissions(
-        &config.tests,
-        &ns,
-        config.lease.as_ref(),
-        config.storage_class.is_some(),
-    );
-    let missing = cluster.missing_permissions(&needs).await?;
-    if !missing.is_empty() {
-        return Err(Error::Permissions(
-            missing.iter().map(|p| format!("cannot {p}")).collect(),
-        ));
-    }
-    let lease = match &config.lease {
-        Some(l) => match cluster::acquire_lease(&cluster.client, l).await {
-            Ok(guard) => Some(guard),
-            Err(busy @ Error::Busy { .. }) => {
-                let skip = Skip::new(SkipReason::LeaseHeld, format!("run skipped: {busy}"));
-                tracing::warn!(reason = skip.reason.as_str(), "{}", skip.message);
-                recorder.run_skipped(skip.reason);
-                return Ok(skipped_run(config, ns, started_at, start, skip));
-            }
-            Err(e) => return Err(e),
-        },
-        None => None,
-    };
-    if let Err(e) = cluster::create_namespace(&cluster.client, &ns, config.ttl).await {
-        if let Some(lease) = lease {
-            let _ = lease.release().await;
+    let lease = match preflight(cluster, config, &ns).await {
+        Ok(Start::Go(lease)) => lease,
+        Ok(Start::Skipped(skip)) => {
+            tracing::warn!(reason = skip.reason.as_str(), "{}", skip.message);
+            recorder.run_skipped(skip.reason);
+            return Ok(skipped_run(config, ns, started_at, start, skip));
         }
-        return Err(e);
-    }
+        Err(e) => {
+            recorder.preflight_failed(&config.tests, start.elapsed());
+            return Err(e);
+        }
+    };
     tracing::info!(namespace = %ns, tests = ?config.tests, "e2e run started");
 
     let mut tests = Vec::new();
@@ -162,6 +143,51 @@ pub async fn run(
         cancelled,
         skipped: None,
     })
+}
+
+/// How a run starts after its [`preflight`].
+enum Start {
+    /// Tests may run, with the Lease held (`None`: run without one).
+    Go(Option<cluster::LeaseGuard>),
+    /// Another runner holds the Lease.
+    Skipped(Skip),
+}
+
+/// Everything before the first test: the API server answers, every
+/// permission is granted, the Lease is ours and the run's namespace exists.
+/// An error leaves nothing behind.
+async fn preflight(cluster: &Cluster, config: &Config, ns: &str) -> Result<Start> {
+    cluster.check_reachable().await?;
+    let needs = cluster::permissions(
+        &config.tests,
+        ns,
+        config.lease.as_ref(),
+        config.storage_class.is_some(),
+    );
+    let missing = cluster.missing_permissions(&needs).await?;
+    if !missing.is_empty() {
+        return Err(Error::Permissions(
+            missing.iter().map(|p| format!("cannot {p}")).collect(),
+        ));
+    }
+    let lease = match &config.lease {
+        Some(l) => match cluster::acquire_lease(&cluster.client, l).await {
+            Ok(guard) => Some(guard),
+            Err(busy @ Error::Busy { .. }) => {
+                let message = format!("run skipped: {busy}");
+                return Ok(Start::Skipped(Skip::new(SkipReason::LeaseHeld, message)));
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    if let Err(e) = cluster::create_namespace(&cluster.client, ns, config.ttl).await {
+        if let Some(lease) = lease {
+            let _ = lease.release().await;
+        }
+        return Err(e);
+    }
+    Ok(Start::Go(lease))
 }
 
 fn skipped(test: TestName, skip: Skip) -> TestReport {

@@ -16,6 +16,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::Resource;
 use ward_agent::metrics::{HistogramKind, Registry};
 
+use crate::config::TestName;
 use crate::error::{Error, Result};
 use crate::report::SkipReason;
 
@@ -46,6 +47,11 @@ pub const LABEL_TEST: &str = "test_name";
 pub const LABEL_REASON: &str = "reason";
 /// Label naming the step.
 pub const LABEL_STEP: &str = "step";
+/// The step every selected test fails when a run cannot start (API server
+/// unreachable, credentials rejected, permissions missing, Lease or
+/// namespace not created), so the failing-test alerts see a cluster that
+/// cannot be tested.
+pub const PREFLIGHT_STEP: &str = "preflight";
 /// The OTel meter (and default service) name.
 pub const METER: &str = "ward-e2e";
 
@@ -279,6 +285,15 @@ impl Recorder {
                 o.last_success.record(now, &attrs);
             }
             o.last_duration.record(duration.as_secs_f64(), &attrs);
+        }
+    }
+
+    /// Records a run that could not start: each test and its
+    /// [`PREFLIGHT_STEP`] failed after `duration`.
+    pub fn preflight_failed(&self, tests: &[TestName], duration: Duration) {
+        for test in tests {
+            self.record(test.as_str(), Some(PREFLIGHT_STEP), duration, false);
+            self.record(test.as_str(), None, duration, false);
         }
     }
 

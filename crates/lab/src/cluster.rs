@@ -3,7 +3,7 @@
 //! kube-sim (namespaces, the API server's Service, the nurses' headless
 //! Service, one Node and one running nurse Pod per node), and cordoning.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::json;
 use ward_kube_sim::{store, KubeSim};
@@ -141,6 +141,11 @@ pub(crate) fn register(sim: &KubeSim, config: &LabConfig) -> Result<(), Error> {
 }
 
 impl Inner {
+    /// The address of a node's nurse.
+    pub(crate) fn nurse_addr(&self, node: usize) -> SocketAddr {
+        SocketAddr::from((node_ip(node), self.nurse_port))
+    }
+
     pub(crate) fn set_unschedulable(&self, node: &str, on: bool) -> Result<(), Error> {
         let r = store::resource("nodes").ok_or_else(|| Error::Register {
             what: node.into(),

@@ -3,7 +3,8 @@
 //! ingress and service paths the nurses check (`/ingress/alwayshappy`,
 //! `/service/alwayshappy`, and the same under `/from/NODE/` naming the
 //! caller; see `route`), the fault controls (`POST /lab/fault?spec=…`,
-//! `POST /lab/clear?spec=…`), and `/metrics` with the cluster DNS probers'
+//! `POST /lab/clear?spec=…`), the SLO and API-server panel's figures
+//! (`/lab/slo`, see `slo`), and `/metrics` with the cluster DNS probers'
 //! series (hostlookuper's names).
 
 use std::collections::BTreeMap;
@@ -54,6 +55,7 @@ pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>, stop: Cancel
         .route("/lab/fault", post(apply))
         .route("/lab/clear", post(clear))
         .route("/lab/summary", get(summary))
+        .route("/lab/slo", get(slo))
         .fallback(|| async { (StatusCode::FOUND, [(LOCATION, "/ui")]) })
         .with_state(inner.clone())
         .merge(ward_agent::metrics_router(inner.dns_metrics.clone()));
@@ -70,6 +72,10 @@ async fn check_all(State(inner): State<Arc<Inner>>) -> Response {
 
 async fn summary(State(inner): State<Arc<Inner>>) -> Response {
     axum::Json(inner.summary()).into_response()
+}
+
+async fn slo(State(inner): State<Arc<Inner>>) -> Response {
+    axum::Json(inner.slo_panel()).into_response()
 }
 
 fn fault_from(q: &BTreeMap<String, String>) -> Result<Fault, crate::Error> {

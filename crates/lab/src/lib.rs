@@ -22,8 +22,11 @@ pub mod fault;
 mod http;
 mod ingress;
 mod nurses;
+mod promql;
 mod route;
 mod run;
+mod series;
+pub mod slo;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -178,6 +181,8 @@ pub(crate) struct Inner {
     rounds: tokio::sync::broadcast::Sender<Round>,
     /// The DNS probers' series (hostlookuper's names), served on `/metrics`.
     dns_metrics: Arc<ward_agent::Registry>,
+    /// The lab's scraped series and the SLOs computed from them.
+    slo: slo::SloState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -203,6 +208,18 @@ impl Lab {
                     "must be 1 to {MAX_NODES} (the lab uses the loopback addresses 127.0.0.2 to 127.0.0.254)"
                 ),
             });
+        }
+        for (arg, value) in [
+            ("--check-interval", config.check_interval),
+            ("--check-timeout", config.check_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Config {
+                    arg,
+                    value: ward_duration::GoDuration(value).to_string(),
+                    reason: "must be greater than zero".into(),
+                });
+            }
         }
         for f in &config.faults {
             f.check_node(config.nodes)?;
@@ -279,6 +296,7 @@ impl Lab {
             router,
             rounds: tokio::sync::broadcast::channel(ROUNDS_KEPT).0,
             dns_metrics,
+            slo: slo::SloState::new(),
             config: config.clone(),
         });
         for i in 0..config.nodes {
@@ -287,6 +305,7 @@ impl Lab {
         let stop = tokio_util::sync::CancellationToken::new();
         let server = tokio::spawn(http::serve(listener, inner.clone(), stop.clone()));
         tokio::spawn(inner.clone().probe_dns(lookupers, stop.clone()));
+        tokio::spawn(inner.clone().sample_series(stop.clone()));
         for f in &config.faults {
             inner.apply(f)?;
         }
@@ -314,7 +333,7 @@ impl Lab {
 
     /// The address of a node's nurse.
     pub fn nurse_addr(&self, node: usize) -> SocketAddr {
-        SocketAddr::from((node_ip(node), self.inner.nurse_port))
+        self.inner.nurse_addr(node)
     }
 
     /// Applies a fault now.
@@ -325,6 +344,11 @@ impl Lab {
     /// Clears a fault now.
     pub fn clear(&self, fault: &Fault) -> Result<(), Error> {
         self.inner.clear(fault)
+    }
+
+    /// The SLO and API-server panel as the lab's series stand now.
+    pub fn slo_panel(&self) -> slo::SloPanel {
+        self.inner.slo_panel()
     }
 
     /// What the lab has seen so far.

@@ -26,12 +26,21 @@ pub struct Tally {
     pub last_error: Option<String>,
     /// Whether the last result failed.
     pub failing_now: bool,
+    /// Passed, but slow (`ward_nurse::status::SLOW`, 100 ms, or more).
+    pub slow: u64,
+    /// Whether the last result was slow.
+    pub slow_now: bool,
+    /// Time of the last result, in seconds.
+    pub last_seconds: f64,
 }
 
 impl Tally {
     /// Counts one result.
     pub(crate) fn count(&mut self, cell: &Cell) {
         self.failing_now = !cell.ok;
+        self.slow_now = cell.slow();
+        self.slow += u64::from(self.slow_now);
+        self.last_seconds = cell.seconds;
         if cell.ok {
             self.ok += 1;
         } else {
@@ -42,7 +51,7 @@ impl Tally {
     }
 }
 
-/// A check that failed at least once.
+/// A check that failed (or, in the slow lists, was slow) at least once.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Failing {
     /// The checking node.
@@ -82,14 +91,22 @@ pub struct Summary {
     pub path_checks: u64,
     /// Path checks failed.
     pub path_failures: u64,
+    /// Path checks that passed slowly (100 ms or more).
+    pub path_slow: u64,
     /// Distinct paths checked in the latest rounds (n × k when all is well).
     pub paths_now: usize,
     /// Paths failing in the latest rounds.
     pub paths_failing_now: usize,
+    /// Paths slow in the latest rounds.
+    pub paths_slow_now: usize,
     /// Paths that failed at least once.
     pub failing_paths: Vec<Failing>,
     /// Other checks (API server, ingress, service, DNS) that failed at least once.
     pub failing_checks: Vec<Failing>,
+    /// Paths that were slow at least once (a delay shows here, not as a failure).
+    pub slow_paths: Vec<Failing>,
+    /// Other checks that were slow at least once.
+    pub slow_checks: Vec<Failing>,
     /// The DNS checks run (every node's lookup prober resolves each name).
     pub dns_checks: Vec<DnsCheck>,
     /// Faults active now.
@@ -178,10 +195,14 @@ impl Inner {
             rounds: state.rounds,
             path_checks: 0,
             path_failures: 0,
+            path_slow: 0,
             paths_now: 0,
             paths_failing_now: 0,
+            paths_slow_now: 0,
             failing_paths: Vec::new(),
             failing_checks: Vec::new(),
+            slow_paths: Vec::new(),
+            slow_checks: Vec::new(),
             dns_checks: Vec::new(),
             faults: state.active.iter().map(|f| f.to_string()).collect(),
             faults_applied: state.applied.clone(),
@@ -190,9 +211,8 @@ impl Inner {
             for (k, c) in &status.checks {
                 if k.starts_with("path_") {
                     s.paths_now += 1;
-                    if !c.ok {
-                        s.paths_failing_now += 1;
-                    }
+                    s.paths_failing_now += usize::from(!c.ok);
+                    s.paths_slow_now += usize::from(c.slow());
                 }
             }
         }
@@ -216,18 +236,23 @@ impl Inner {
             if is_path {
                 s.path_checks += t.ok + t.failed;
                 s.path_failures += t.failed;
+                s.path_slow += t.slow;
             }
+            let listed = || Failing {
+                from: from.clone(),
+                to: to.trim_start_matches('#').to_string(),
+                tally: t.clone(),
+            };
+            let (failing, slow) = if is_path {
+                (&mut s.failing_paths, &mut s.slow_paths)
+            } else {
+                (&mut s.failing_checks, &mut s.slow_checks)
+            };
             if t.failed > 0 {
-                let f = Failing {
-                    from: from.clone(),
-                    to: to.trim_start_matches('#').to_string(),
-                    tally: t.clone(),
-                };
-                if is_path {
-                    s.failing_paths.push(f);
-                } else {
-                    s.failing_checks.push(f);
-                }
+                failing.push(listed());
+            }
+            if t.slow > 0 {
+                slow.push(listed());
             }
         }
         s.dns_checks = dns.into_values().collect();

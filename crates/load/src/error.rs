@@ -25,8 +25,9 @@ pub enum Error {
         /// What was expected.
         reason: String,
     },
-    /// A scenario file is not YAML (or JSON) of the expected shape.
-    #[error(transparent)]
+    /// A scenario file is not YAML (or JSON) of the expected shape (on one
+    /// line: a key the parser quotes may hold a line break).
+    #[error("{}", one_line(&.0.to_string()))]
     Scenario(#[from] serde_yaml_ng::Error),
     /// A threshold expression could not be parsed.
     #[error("threshold {input:?}: {reason}")]
@@ -48,6 +49,11 @@ pub enum Error {
     /// The TLS settings were rejected.
     #[error("TLS configuration: {0}")]
     Tls(#[from] ward_probe::ConfigError),
+}
+
+/// `text` with its line breaks written as `\\n` and `\\r`.
+fn one_line(text: &str) -> String {
+    text.replace('\n', "\\n").replace('\r', "\\r")
 }
 
 impl Error {

@@ -68,6 +68,10 @@ pub enum CloseKind {
     None,
     /// Nothing was seen, but a request after the wait failed: something dropped the connection silently.
     SilentDrop,
+    /// The server keeps no connection alive: it closes each after one
+    /// response (HTTP/1.0 without `Connection: keep-alive`, or
+    /// `Connection: close`), so there is no idle timeout.
+    NoKeepAlive,
 }
 
 impl CloseKind {
@@ -120,6 +124,11 @@ pub struct IdleReport {
     /// Bisection only: the idle times between which the connection was dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bracket: Option<Bracket>,
+    /// A proxy the response names (its `Via` header, or a `Server` header
+    /// naming a reverse proxy such as nginx or Envoy): the timeout measured
+    /// is then that proxy's client-side one, not its backend's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     /// Every sample.
     pub samples: Vec<IdleSample>,
 }
@@ -150,14 +159,47 @@ pub fn resolution(max_wait: Duration) -> Duration {
     (max_wait / (BISECT_PARALLEL + 1).pow(BISECT_ROUNDS)).max(MIN_STEP * (BISECT_PARALLEL + 1))
 }
 
-/// Opens a connection and completes one request on it; returns the
-/// connection and when the response ended.
+/// One completed request: its connection, when the response ended, and
+/// what the response said.
+pub(crate) struct Answered {
+    /// The connection, for the next request or the wait.
+    pub(crate) conn: Connection,
+    /// When the response's body ended.
+    pub(crate) ended: Instant,
+    /// The status code.
+    pub(crate) status: u16,
+    /// HTTP/1.0 or HTTP/1.1 (HTTP/2 on a TLS connection that negotiated it).
+    pub(crate) version: String,
+    /// The server lets the connection carry another request.
+    pub(crate) keeps_alive: bool,
+    /// A proxy the response names ([`IdleReport::proxy`]).
+    pub(crate) proxy: Option<String>,
+}
+
+/// `Server` header words of reverse proxies (lower case).
+const PROXY_SERVERS: [&str; 6] = ["nginx", "openresty", "envoy", "haproxy", "traefik", "caddy"];
+
+/// A proxy the headers name: `Via`, or a `Server` of a reverse proxy.
+fn proxy_named(headers: &http::HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(via) = header(http::header::VIA) {
+        return Some(format!("Via: {via}"));
+    }
+    let server = header(http::header::SERVER)?;
+    let lower = server.to_ascii_lowercase();
+    PROXY_SERVERS
+        .iter()
+        .any(|p| lower.contains(p))
+        .then(|| format!("Server: {server}"))
+}
+
+/// Opens a connection and completes one request on it.
 pub(crate) async fn request_once(
     connector: &Connector,
     request: &HttpRequest,
     conn: Option<Connection>,
     timeout: Duration,
-) -> std::result::Result<(Connection, Instant, u16), ProbeError> {
+) -> std::result::Result<Answered, ProbeError> {
     let mut trace = Trace::start();
     let mut conn = match conn {
         Some(c) => c,
@@ -173,8 +215,18 @@ pub(crate) async fn request_once(
     };
     let head = conn.send(request, &mut trace, timeout).await?;
     let status = head.status;
+    let version = format!("{:?}", head.version);
+    let keeps_alive = head.keeps_alive();
+    let proxy = proxy_named(&head.headers);
     head.read_body(&mut trace, 64 << 20, timeout).await?;
-    Ok((conn, Instant::now(), status))
+    Ok(Answered {
+        conn,
+        ended: Instant::now(),
+        status,
+        version,
+        keeps_alive,
+        proxy,
+    })
 }
 
 /// How much later each sample starts than the one before.
@@ -201,12 +253,25 @@ pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
         url: url.clone(),
         source,
     };
-    // First sample alone: surfaces an unreachable target as an error.
-    let mut first = Some(
-        request_once(&connector, &config.request, None, config.timeout)
-            .await
-            .map_err(unreachable)?,
-    );
+    // First sample alone: surfaces an unreachable target as an error, and
+    // a server that keeps no connection alive.
+    let answered = request_once(&connector, &config.request, None, config.timeout)
+        .await
+        .map_err(unreachable)?;
+    let proxy = answered.proxy.clone();
+    if !answered.keeps_alive {
+        let mut report = summarise(
+            url,
+            config.max_wait,
+            answered.version,
+            IdleMethod::Passive,
+            Vec::new(),
+        );
+        report.close = CloseKind::NoKeepAlive;
+        report.proxy = proxy;
+        return Ok(report);
+    }
+    let mut first = Some(answered);
     let mut set = JoinSet::new();
     for i in 0..config.samples {
         let connector = connector.clone();
@@ -214,14 +279,14 @@ pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
         let (timeout, max_wait) = (config.timeout, config.max_wait);
         let opened = if i == 0 { first.take() } else { None };
         set.spawn(async move {
-            let (conn, ended, _) = match opened {
+            let answered = match opened {
                 Some(o) => o,
                 None => {
                     tokio::time::sleep(SAMPLE_STAGGER * i).await;
                     request_once(&connector, &request, None, timeout).await?
                 }
             };
-            Ok::<_, ProbeError>(wait_close(conn, ended, max_wait).await)
+            Ok::<_, ProbeError>(wait_close(answered.conn, answered.ended, max_wait).await)
         });
     }
     let mut samples = Vec::new();
@@ -279,6 +344,7 @@ pub async fn probe(config: &IdleConfig) -> Result<IdleReport> {
     }
     let mut report = summarise(url, config.max_wait, version, method, samples);
     report.bracket = bracket;
+    report.proxy = proxy;
     Ok(report)
 }
 
@@ -330,6 +396,7 @@ fn summarise(
         max_wait,
         http_version,
         bracket: None,
+        proxy: None,
         samples,
     }
 }
@@ -351,12 +418,11 @@ async fn bisect(connector: &Connector, config: &IdleConfig) -> Bracket {
             let request = config.request.clone();
             let timeout = config.timeout;
             set.spawn(async move {
-                let Ok((conn, ended, _)) = request_once(&connector, &request, None, timeout).await
-                else {
+                let Ok(answered) = request_once(&connector, &request, None, timeout).await else {
                     return (wait, None);
                 };
-                tokio::time::sleep_until(ended + wait).await;
-                let ok = request_once(&connector, &request, Some(conn), timeout)
+                tokio::time::sleep_until(answered.ended + wait).await;
+                let ok = request_once(&connector, &request, Some(answered.conn), timeout)
                     .await
                     .is_ok();
                 (wait, Some(ok))

@@ -31,14 +31,25 @@ pub struct Plan {
     pub repeat: u32,
 }
 
+/// VUs of a flat run unless told otherwise (k6's default).
+pub const DEFAULT_VUS: u64 = 1;
+/// Length of a flat run unless told otherwise (k6's default).
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
 impl Default for Plan {
     fn default() -> Self {
-        Plan::flat(1, Duration::from_secs(10))
+        Plan::flat(DEFAULT_VUS, DEFAULT_DURATION)
     }
 }
 
 /// The upper bound on VUs, to keep a typo from exhausting file descriptors.
 pub const MAX_VUS: u64 = 100_000;
+
+/// The upper bound on cycles, to keep a typo from laying out billions of them.
+pub const MAX_REPEAT: u32 = 100_000;
+
+/// The upper bound on a run's length (every cycle, without idle gaps): a year.
+pub const MAX_RUN: Duration = Duration::from_secs(365 * 86_400);
 
 impl Plan {
     /// `vus` VUs for `duration` (k6's `--vus N --duration D`).
@@ -73,6 +84,22 @@ impl Plan {
         }
         if self.repeat == 0 {
             return Err(Error::config("repeat", "must be at least 1"));
+        }
+        if self.repeat > MAX_REPEAT {
+            return Err(Error::config(
+                "repeat",
+                format!("{} cycles exceeds the limit of {MAX_REPEAT}", self.repeat),
+            ));
+        }
+        if self.cycle_duration().saturating_mul(self.repeat) > MAX_RUN {
+            return Err(Error::config(
+                "stages",
+                format!(
+                    "{} cycles of {:?} run longer than the limit of a year",
+                    self.repeat,
+                    self.cycle_duration()
+                ),
+            ));
         }
         if self.cycle_duration().is_zero() {
             return Err(Error::config("stages", "the stages last 0s in total"));
@@ -221,6 +248,25 @@ mod tests {
             duration: Duration::from_secs(secs),
             target,
         }
+    }
+
+    #[test]
+    fn a_huge_repeat_or_run_is_refused_before_it_is_laid_out() {
+        let plan = |secs, repeat| Plan {
+            start_vus: 0,
+            stages: vec![s(secs, 1)],
+            cycle_idle: None,
+            repeat,
+        };
+        assert_eq!(
+            plan(1, 4_000_000_000).validate().unwrap_err().to_string(),
+            "repeat: 4000000000 cycles exceeds the limit of 100000"
+        );
+        assert_eq!(
+            plan(400 * 86_400, 1).validate().unwrap_err().to_string(),
+            "stages: 1 cycles of 34560000s run longer than the limit of a year"
+        );
+        assert!(plan(1, MAX_REPEAT).validate().is_ok());
     }
 
     #[test]

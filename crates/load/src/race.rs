@@ -205,17 +205,18 @@ async fn backend_response_time(
     timeout: Duration,
 ) -> Option<Duration> {
     let request = HttpRequest::get(url.clone());
-    let (mut conn, _, _) = idle::request_once(connector, &request, None, timeout)
+    let mut conn = idle::request_once(connector, &request, None, timeout)
         .await
-        .ok()?;
+        .ok()?
+        .conn;
     let mut times = Vec::with_capacity(BACKEND_TIMINGS);
     for _ in 0..BACKEND_TIMINGS {
         let start = Instant::now();
-        let (next, end, _) = idle::request_once(connector, &request, Some(conn), timeout)
+        let next = idle::request_once(connector, &request, Some(conn), timeout)
             .await
             .ok()?;
-        times.push(end.saturating_duration_since(start));
-        conn = next;
+        times.push(next.ended.saturating_duration_since(start));
+        conn = next.conn;
     }
     median(times)
 }
@@ -455,11 +456,11 @@ async fn send_wave(
     while let Some(joined) = set.join_next().await {
         let Ok((i, r)) = joined else { continue };
         match r {
-            Ok((conn, end, status)) => {
+            Ok(answered) => {
                 if let Some(lane) = lanes.get_mut(i) {
-                    *lane = Some(conn);
+                    *lane = Some(answered.conn);
                 }
-                out.push(Ok((status, end)));
+                out.push(Ok((answered.status, answered.ended)));
             }
             Err(e) => out.push(Err(e)),
         }

@@ -1,7 +1,7 @@
 //! The load test runner: closed model (VUs following a [`Schedule`]) or open
-//! model (constant arrival rate, latency from the intended send time), each
-//! worker holding one connection (or a new one per request with `reuse:
-//! false`). Every request is bounded by the timeout and the run ends at the
+//! model (constant arrival rate, latency from the intended send time, each
+//! send on the worker idle last), each worker holding one keep-alive
+//! connection (or a new one per request with `reuse: false`). Every request is bounded by the timeout and the run ends at the
 //! end of its plan plus one timeout at most; cancelling stops at once and
 //! returns the summary so far. Requests are never retried.
 
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -36,10 +36,14 @@ pub enum Model {
         rate: f64,
         /// How long to send.
         duration: Duration,
-        /// Concurrent workers (connections) available to send on time.
+        /// The most workers (each with its own connection), started only
+        /// when all others are busy at a send time.
         workers: u64,
     },
 }
+
+/// The most open-model workers unless told otherwise.
+pub const DEFAULT_WORKERS: u64 = 100;
 
 /// Everything a load test needs.
 #[derive(Debug, Clone)]
@@ -154,8 +158,6 @@ struct Shared {
     kill: CancellationToken,
     requests: AtomicU64,
     failed: AtomicU64,
-    /// Open model: the next send slot.
-    slot: AtomicU64,
     /// Requests started and not yet recorded.
     in_flight: AtomicU64,
     shards: Vec<Mutex<Recorder>>,
@@ -206,7 +208,6 @@ pub async fn run(
         kill: CancellationToken::new(),
         requests: AtomicU64::new(0),
         failed: AtomicU64::new(0),
-        slot: AtomicU64::new(0),
         in_flight: AtomicU64::new(0),
         shards: (0..SHARDS)
             .map(|_| Mutex::new(Recorder::default()))
@@ -233,15 +234,8 @@ pub async fn run(
             duration,
             workers: n,
         } => {
-            for id in 0..*n {
-                workers.spawn(open_worker(id, sh.clone(), t0, *rate, *duration));
-            }
-            sh.target.store(*n, Ordering::Relaxed);
-            tokio::select! {
-                _ = tokio::time::sleep_until(t0 + *duration) => {}
-                _ = cancel.cancelled() => {}
-            }
-            (*n, Some(*rate))
+            let started = drive_open(&sh, t0, (*rate, *duration, *n), &cancel, &mut workers).await;
+            (started, Some(*rate))
         }
     };
     // Let requests in flight finish (bounded by the timeout) unless cancelled.
@@ -399,25 +393,80 @@ async fn vu(id: u64, sh: Arc<Shared>) {
     }
 }
 
-/// One open-model worker: claims the next send slot, waits for its
-/// intended time and sends; latency counts from the intended time.
-async fn open_worker(id: u64, sh: Arc<Shared>, t0: Instant, rate: f64, duration: Duration) {
+/// Open model: hands each send slot, at its intended time, to the worker
+/// that went idle last, so the fewest workers (and warm keep-alive
+/// connections) carry the rate, as k6's arrival-rate executors reuse their
+/// VUs; another worker starts only when all are busy, up to `max`. Slots
+/// end at `duration` (or `cancel`); returns the most workers started.
+async fn drive_open(
+    sh: &Arc<Shared>,
+    t0: Instant,
+    (rate, duration, max): (f64, Duration, u64),
+    cancel: &CancellationToken,
+    workers: &mut JoinSet<()>,
+) -> u64 {
+    let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<usize>();
+    let mut slots: Vec<mpsc::Sender<Instant>> = Vec::new();
+    let dispatch = async {
+        let mut idle: Vec<usize> = Vec::new();
+        let interval = 1.0 / rate;
+        for k in 0u64.. {
+            let offset = Duration::from_secs_f64(k as f64 * interval);
+            if offset >= duration {
+                break;
+            }
+            let intended = t0 + offset;
+            // Slots already due (the timer ticks by the millisecond) go out at once.
+            if Instant::now() < intended {
+                tokio::time::sleep_until(intended).await;
+            }
+            // Idle in the order they finished: the top of the stack is the warmest.
+            while let Ok(id) = idle_rx.try_recv() {
+                idle.push(id);
+            }
+            let id = match idle.pop() {
+                Some(id) => id,
+                None if (slots.len() as u64) < max => {
+                    let (tx, rx) = mpsc::channel(1);
+                    let id = slots.len();
+                    workers.spawn(open_worker(id, sh.clone(), rx, idle_tx.clone()));
+                    slots.push(tx);
+                    sh.target.store(slots.len() as u64, Ordering::Relaxed);
+                    id
+                }
+                // All busy: the slot goes out late, its latency counting from `intended`.
+                None => match idle_rx.recv().await {
+                    Some(id) => id,
+                    None => break,
+                },
+            };
+            // An idle worker's one-slot channel is empty; one that was killed is gone.
+            if let Some(slot) = slots.get(id) {
+                let _ = slot.try_send(intended);
+            }
+        }
+    };
+    tokio::select! {
+        _ = dispatch => {}
+        _ = tokio::time::sleep_until(t0 + duration) => {}
+        _ = cancel.cancelled() => {}
+    }
+    // Dropping the senders lets each worker exit after its request in flight.
+    slots.len() as u64
+}
+
+/// One open-model worker: sends each slot it is handed on its own
+/// connection (latency from the intended time), then reports itself idle.
+async fn open_worker(
+    id: usize,
+    sh: Arc<Shared>,
+    mut slots: mpsc::Receiver<Instant>,
+    idle: mpsc::UnboundedSender<usize>,
+) {
     let mut conn = None;
-    let interval = 1.0 / rate;
-    loop {
-        let k = sh.slot.fetch_add(1, Ordering::Relaxed);
-        let offset = Duration::from_secs_f64(k as f64 * interval);
-        if offset >= duration {
-            break;
-        }
-        let intended = t0 + offset;
-        // Slots end at `duration`, so this sleep never outlasts the run.
-        if sh.stop.is_cancelled() {
-            break;
-        }
-        tokio::time::sleep_until(intended).await;
-        let now = Instant::now();
-        if !request(id, &sh, &mut conn, intended, now.max(intended) + sh.timeout).await {
+    while let Some(intended) = slots.recv().await {
+        let deadline = Instant::now().max(intended) + sh.timeout;
+        if !request(id as u64, &sh, &mut conn, intended, deadline).await || idle.send(id).is_err() {
             break;
         }
     }

@@ -118,6 +118,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_scenario_error_is_one_line_even_when_a_key_holds_a_line_break() {
+        // Found by the bounded fuzz run (crates/fuzz, load_scenario).
+        let err = from_yaml("stages:\n  - \"a\\nb\": 1s\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "stages[0]: unknown field `a\\nb`, expected `duration` or `target` at line 2 column 5"
+        );
+    }
+
+    #[test]
     fn stages_parse_like_k6() {
         let stage: Stage = "1m:0".parse().unwrap();
         assert_eq!(stage.duration, Duration::from_secs(60));

@@ -11,6 +11,10 @@ use ward_probe::Outcome;
 use crate::ring;
 use crate::round::RoundResult;
 
+/// A check that passed but took this long or longer is slow (the
+/// dashboard's `!`, the lab's slow paths and checks).
+pub const SLOW: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One check result, as the matrix and the status API show it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Cell {
@@ -24,6 +28,13 @@ pub struct Cell {
     pub class: Option<&'static str>,
     /// Error message, when it failed.
     pub error: Option<String>,
+}
+
+impl Cell {
+    /// It passed, in [`SLOW`] or more.
+    pub fn slow(&self) -> bool {
+        self.ok && self.seconds >= SLOW.as_secs_f64()
+    }
 }
 
 impl From<&Outcome> for Cell {

@@ -314,12 +314,21 @@ pub struct ResponseHead {
     pub status: u16,
     /// `HTTP/1.1` or `HTTP/2.0`.
     pub version: Version,
+    /// The response's headers.
+    pub headers: http::HeaderMap,
     body: Incoming,
     remote: SocketAddr,
     target: String,
 }
 
 impl ResponseHead {
+    /// True when the server lets the connection carry another request: not
+    /// an HTTP/1.1 `Connection: close`, and for HTTP/1.0 only with an
+    /// explicit `Connection: keep-alive` (HTTP/2 always).
+    pub fn keeps_alive(&self) -> bool {
+        keeps_alive(self.version, &self.headers)
+    }
+
     /// Reads (and discards) the body, at most `max_body` bytes, until
     /// `timeout` after the trace started; marks `body_done`. Returns the byte count.
     pub async fn read_body(
@@ -472,13 +481,34 @@ impl Connection {
         }
         let status = response.status().as_u16();
         let version = response.version();
+        let (parts, body) = response.into_parts();
         Ok(ResponseHead {
             status,
             version,
-            body: response.into_body(),
+            headers: parts.headers,
+            body,
             remote,
             target,
         })
+    }
+}
+
+/// HTTP/1.x persistence (RFC 9112 9.3): HTTP/1.1 connections persist unless
+/// a `Connection` header says `close`; HTTP/1.0 ones only with `keep-alive`.
+fn keeps_alive(version: Version, headers: &http::HeaderMap) -> bool {
+    let says = |token: &str| {
+        headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    match version {
+        Version::HTTP_09 => false,
+        Version::HTTP_10 => says("keep-alive") && !says("close"),
+        Version::HTTP_11 => !says("close"),
+        _ => true,
     }
 }
 
@@ -744,6 +774,39 @@ impl AsyncWrite for Timed {
         match &mut self.inner {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// HTTP/1.1 persists unless told `close`; HTTP/1.0 (`python3 -m
+    /// http.server`) only when told `keep-alive`.
+    #[test]
+    fn persistence_follows_the_version_and_the_connection_header() {
+        let headers = |value: Option<&str>| {
+            let mut h = http::HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(http::header::CONNECTION, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        for (version, connection, persists) in [
+            (Version::HTTP_11, None, true),
+            (Version::HTTP_11, Some("close"), false),
+            (Version::HTTP_11, Some("Upgrade, Close"), false),
+            (Version::HTTP_11, Some("keep-alive"), true),
+            (Version::HTTP_10, None, false),
+            (Version::HTTP_10, Some("Keep-Alive"), true),
+            (Version::HTTP_2, None, true),
+        ] {
+            assert_eq!(
+                keeps_alive(version, &headers(connection)),
+                persists,
+                "{version:?} {connection:?}"
+            );
         }
     }
 }

@@ -259,6 +259,33 @@ pub struct GenerateRequest {
     pub k8s_transform_plugin: String,
 }
 
+/// Words `-o` takes as a format everywhere else in ward (`-o json`); sloth's
+/// `-o/--out` names the output file instead.
+const FORMAT_WORDS: [&str; 5] = ["json", "yaml", "yml", "text", "table"];
+
+/// Refuses an empty `-i/--input`, naming the flag (reading `""` failed
+/// with "No such file or directory").
+fn require_input(input: &str) -> Result<()> {
+    if input.is_empty() {
+        return Err(Error::Setting(
+            "-i/--input: no SLO spec given (a spec file, or a directory walked recursively)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A warning when `out` is a bare format word (`-o json`): the rules go to
+/// a file of that name, which a ward user rarely means; `./json` is taken
+/// as meant, without a warning.
+fn out_warning(out: &str) -> Option<String> {
+    FORMAT_WORDS.contains(&out).then(|| {
+        format!(
+            "-o {out}: writing the rules to a file named {out:?} (sloth's -o/--out is the output \
+             file; the rules are always Prometheus YAML); write -o ./{out} if that file is meant"
+        )
+    })
+}
+
 /// Keys sloth ignores in `file`: one warning each, or with `strict` the file's error.
 fn ignored_fields(file: &str, ignored: &[String], strict: bool) -> Result<Vec<String>> {
     if strict && !ignored.is_empty() {
@@ -282,6 +309,10 @@ pub fn generate(
     stdout: Option<&mut dyn Write>,
     on_warning: &mut dyn FnMut(String),
 ) -> Result<()> {
+    require_input(&request.input)?;
+    if let Some(warning) = out_warning(&request.out) {
+        on_warning(warning);
+    }
     if request.k8s_transform_plugin != ward_slo::plugins::K8S_TRANSFORM_PROMETHEUS_RULE {
         let id = &request.k8s_transform_plugin;
         return Err(Error::Input(format!(
@@ -366,6 +397,7 @@ pub fn validate(
     on_warning: &mut dyn FnMut(String),
     on_file: &mut dyn FnMut(&str, &[String]),
 ) -> Result<usize> {
+    require_input(&request.input)?;
     let files = request.filters.discover(&request.input)?;
     let mut ids = ward_slo::duplicates::SloIds::default();
     let mut bad = 0usize;
@@ -451,5 +483,21 @@ mod tests {
                 .to_string(),
             "f.yaml: unknown field slos[0].x (--strict)"
         );
+    }
+
+    /// A missing input names its flag; a bare format word as `-o` warns.
+    #[test]
+    fn missing_input_and_format_words_as_out() {
+        assert_eq!(
+            require_input("").unwrap_err().to_string(),
+            "-i/--input: no SLO spec given (a spec file, or a directory walked recursively)"
+        );
+        assert!(require_input("slo.yaml").is_ok());
+        assert!(out_warning("json")
+            .unwrap()
+            .starts_with("-o json: writing the rules to a file named \"json\""));
+        for meant in ["./json", "rules.json", "-", "out"] {
+            assert_eq!(out_warning(meant), None, "{meant}");
+        }
     }
 }

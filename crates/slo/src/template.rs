@@ -202,8 +202,10 @@ fn action(body: &str) -> Result<Option<Part<'_>>, String> {
             return Ok(Some(Part::Text(Cow::Owned(s))));
         }
     }
+    // On one line: an action may span several.
     Err(format!(
-        "template: sliExpr:1: unsupported action {{{{{body}}}}}"
+        "template: sliExpr:1: unsupported action {{{{{}}}}}",
+        body.replace('\n', "\\n")
     ))
 }
 
@@ -250,6 +252,15 @@ fn unquote(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsupported_action_over_several_lines_is_named_on_one_line() {
+        // Found by the bounded fuzz run (crates/fuzz, slo_spec).
+        assert_eq!(
+            render("x[{{.winde 1s,\n )}}]", &[("window", "5m")], true).unwrap_err(),
+            "template: sliExpr:1: unsupported action {{.winde 1s,\\n )}}"
+        );
+    }
 
     #[test]
     fn renders_window() {

@@ -2,6 +2,8 @@
 //! (`ward lookup` for hostlookuper, `ward nurse` for kubenurse): Go's `flag`
 //! package reads `-interval 5s` and `--interval 5s` alike and reports a bad
 //! flag in one line, and manifests written for those tools must keep working.
+//! Every subcommand reports a usage error that way: one line, `ward SUB: …`,
+//! exit 2.
 //!
 //! Which subcommands: those configured as those agents are, every flag of
 //! their own a long one (a Go flag set has no short flags) with an
@@ -9,7 +11,7 @@
 //! knows no subcommand by name. Within them (and their subcommands) `-name` and
 //! `-name=value` become `--name…` where `name` is one of the command's long
 //! flags; short flags (`-o`) and values are left as they are. Other
-//! subcommands see their argv unchanged and clap's own errors.
+//! subcommands see their argv unchanged.
 
 use std::ffi::OsString;
 
@@ -23,31 +25,47 @@ pub(crate) struct Invocation {
     pub(crate) argv: Vec<OsString>,
     /// The top-level subcommand, when it speaks Go's flags.
     pub(crate) go_command: Option<String>,
+    /// The command argv invokes, `ward` and its subcommands (`ward keepalive race`).
+    pub(crate) command: String,
 }
 
 /// Parses argv as `C`, accepting Go's spelling where it applies; exits like
-/// clap on help, version and usage errors (usage errors of a Go-style
-/// subcommand in one line naming the flag, exit 2).
+/// clap on help and version, and with one line naming the command and the
+/// flag on a usage error (exit 2).
 pub(crate) fn parse<C: clap::Parser>(argv: Vec<OsString>) -> C {
     let invocation = rewrite(&C::command(), argv);
-    C::try_parse_from(&invocation.argv).unwrap_or_else(|err| exit(err, invocation.go_command))
+    C::try_parse_from(&invocation.argv).unwrap_or_else(|err| exit(err, &invocation.command))
 }
 
-fn exit(err: clap::Error, go_command: Option<String>) -> ! {
+fn exit(err: clap::Error, command: &str) -> ! {
     let plain = matches!(
         err.kind(),
         ErrorKind::DisplayHelp
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
-    match go_command {
-        Some(name) if !plain => {
-            let text = err.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("ward {name}: {}", line.trim_start_matches("error: "));
-            std::process::exit(2)
-        }
-        _ => err.exit(),
+    if plain {
+        err.exit()
+    }
+    eprintln!("{command}: {}", one_line(&err));
+    std::process::exit(2)
+}
+
+/// clap's error in one line: its first paragraph (the message, and the list
+/// of missing arguments), without the `error: ` prefix, the tip and the usage.
+pub(crate) fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let line = first.join(" ");
+    let line = line.trim_start_matches("error: ");
+    if line.is_empty() {
+        "invalid arguments".to_string()
+    } else {
+        line.to_string()
     }
 }
 
@@ -91,6 +109,7 @@ pub(crate) fn rewrite(root: &Command, mut argv: Vec<OsString>) -> Invocation {
     root.build();
     let mut cmd = &root;
     let mut go_command: Option<String> = None;
+    let mut command = root.get_name().to_string();
     let mut depth = 0;
     let mut i = 1;
     while i < argv.len() {
@@ -126,6 +145,8 @@ pub(crate) fn rewrite(root: &Command, mut argv: Vec<OsString>) -> Invocation {
         } else {
             if let Some(sub) = cmd.find_subcommand(&arg) {
                 cmd = sub;
+                command.push(' ');
+                command.push_str(sub.get_name());
                 depth += 1;
                 if depth == 1 && speaks_go(sub) {
                     go_command = Some(sub.get_name().to_string());
@@ -135,7 +156,11 @@ pub(crate) fn rewrite(root: &Command, mut argv: Vec<OsString>) -> Invocation {
         };
         i += if takes_next && !has_value { 2 } else { 1 };
     }
-    Invocation { argv, go_command }
+    Invocation {
+        argv,
+        go_command,
+        command,
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +208,7 @@ mod tests {
                     "-hosts"
                 ]),
                 go_command: Some("lookup".into()),
+                command: "ward lookup".into(),
             }
         );
         // probe has short flags: `-interval` is clap's `-i nterval`, left alone.
@@ -191,6 +217,7 @@ mod tests {
             Invocation {
                 argv: os(&["ward", "probe", "-interval"]),
                 go_command: None,
+                command: "ward probe".into(),
             }
         );
     }
@@ -271,5 +298,27 @@ mod tests {
             let cli = crate::Cli::try_parse_from(invoke(argv).argv).unwrap();
             assert!(matches!(cli.command, crate::Command::Lookup(_)), "{argv:?}");
         }
+    }
+
+    /// Every subcommand's usage error is one line naming the command: the
+    /// message, and the missing arguments clap lists under it.
+    #[test]
+    fn usage_errors_are_one_line() {
+        let err = |args: &[&str]| {
+            let invocation = invoke(args);
+            let e = crate::Cli::try_parse_from(&invocation.argv).unwrap_err();
+            format!("{}: {}", invocation.command, one_line(&e))
+        };
+        assert_eq!(
+            err(&["ward", "keepalive", "race"]),
+            "ward keepalive race: the following required arguments were not provided: \
+             --proxy <PROXY> --backend <BACKEND>"
+        );
+        assert_eq!(
+            err(&["ward", "lab", "--bogus"]),
+            "ward lab: unexpected argument '--bogus' found"
+        );
+        assert!(err(&["ward", "lab", "--nodes", "0"])
+            .starts_with("ward lab: invalid value '0' for '--nodes <NODES>': must be 1 to 253"));
     }
 }

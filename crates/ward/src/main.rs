@@ -58,18 +58,19 @@ enum Command {
 }
 
 impl Command {
-    /// Log targets the subcommand silences at the default log level.
-    fn quiet_logs(&self) -> &'static [&'static str] {
+    /// What the subcommand changes in the log filter.
+    fn log_tweaks(&self) -> logging::Tweaks {
         match self {
-            Command::Lab(_) => cmd::lab::QUIET_LOGS,
-            _ => &[],
+            Command::Lab(_) => cmd::lab::LOG_TWEAKS,
+            Command::Lookup(args) => args.log_tweaks(),
+            _ => logging::Tweaks::default(),
         }
     }
 }
 
 fn main() -> ExitCode {
     let cli: Cli = compat::parse(std::env::args_os().collect());
-    logging::init(&cli.log, cli.command.quiet_logs());
+    logging::init(&cli.log, cli.command.log_tweaks());
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),

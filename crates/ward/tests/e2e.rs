@@ -285,6 +285,102 @@ fn sweep_deletes_a_stale_namespace_and_keeps_a_fresh_one() {
     );
 }
 
+/// A kubeconfig in `dir` naming an API server on a loopback port nothing
+/// listens on; returns its path and the port.
+fn refused_kubeconfig(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
+    let kubeconfig = dir.join("kubeconfig");
+    let port = ward_testkit::net::free_port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"https://127.0.0.1:{port}\"}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    (kubeconfig, port)
+}
+
+/// A kubeconfig that does not exist is the first and only error, naming its
+/// path, whether given with --kubeconfig or $KUBECONFIG (it was a Lease
+/// error, since the Lease needs a namespace outside a cluster; issue 26 item 4).
+#[test]
+fn a_missing_kubeconfig_is_named_before_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-kubeconfig");
+    let shown = missing.display();
+    for sub in ["run", "serve"] {
+        let out = ward()
+            .args(["e2e", sub, "--kubeconfig"])
+            .arg(&missing)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("ward: reading kubeconfig {shown}: No such file or directory (os error 2)\n"),
+            "{sub}"
+        );
+    }
+    let out = ward()
+        .args(["e2e", "run"])
+        .env("KUBECONFIG", &missing)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ward: reading kubeconfig {shown}: No such file or directory (os error 2); \
+             not in a cluster either (pass --kubeconfig)\n"
+        )
+    );
+}
+
+/// `serve` against an API server it cannot reach serves the suite's metric
+/// families with the failure counted: each test failed its `preflight` step
+/// (it served only process_* metrics; issue 26 item 4).
+#[test]
+fn serve_counts_an_unreachable_api_server_as_failed_preflights() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, _) = refused_kubeconfig(dir.path());
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], ward_testkit::net::free_port()).into();
+    let mut child = ward()
+        .args(["e2e", "serve", "--no-lease", "--interval", "1h"])
+        .args(["--shutdown-duration", "0s", "--listen", &addr.to_string()])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = wait::until(Duration::from_secs(30), || {
+        ward_testkit::net::http_get(addr, "/metrics").filter(|r| {
+            r.body
+                .contains("test_executed_total{test_name=\"rbac\"} 1\n")
+        })
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = metrics.expect("the failed run in /metrics").body;
+    for test in ["api", "deployment", "storage", "networking", "rbac"] {
+        for line in [
+            format!("test_executed_total{{test_name=\"{test}\"}} 1\n"),
+            format!("test_errors_total{{test_name=\"{test}\"}} 1\n"),
+            format!("test_executed_total{{test_name=\"{test}\",step=\"preflight\"}} 1\n"),
+            format!("test_errors_total{{test_name=\"{test}\",step=\"preflight\"}} 1\n"),
+            format!("test_last_success_timestamp_seconds{{test_name=\"{test}\"}} 0\n"),
+        ] {
+            assert!(body.contains(&line), "{line} missing in:\n{body}");
+        }
+    }
+    assert!(
+        body.contains("# TYPE test_duration_seconds histogram\n"),
+        "{body}"
+    );
+}
+
 #[test]
 fn bad_input_is_one_line_and_exit_code_2() {
     let out = ward()
@@ -296,16 +392,7 @@ fn bad_input_is_one_line_and_exit_code_2() {
     assert!(stderr.contains("unknown test \"dns\""), "{stderr}");
 
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let port = ward_testkit::net::free_port();
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"https://127.0.0.1:{port}\"}}}}]\n\
-             users: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
-        ),
-    )
-    .unwrap();
+    let (kubeconfig, port) = refused_kubeconfig(dir.path());
     let out = ward()
         .args(["e2e", "run", "--no-lease", "--kubeconfig"])
         .arg(&kubeconfig)

@@ -5,7 +5,8 @@
 //! the mesh as the matrix, the graph and the ring show it; the graph's
 //! keyboard; a path's latency history; a cut node and its recovery; a
 //! failed ingress or service check named by the nurse that did not answer;
-//! forced colours; a hidden tab; the same page served by a nurse. The graph
+//! forced colours; a hidden tab; the same page served by a nurse; the SLO
+//! and API-server panel before and during an API-server outage. The graph
 //! is drawn on a canvas: `window.wardGraphArrows()` says what the last draw
 //! drew, and its text alternative counts the arrows. Screenshots are
 //! written to `$CARGO_TARGET_TMPDIR/lab-dashboard-*.png`.
@@ -52,7 +53,7 @@ impl Dashboard {
         // Free on 127.0.0.1, so almost surely on 127.0.0.2.. too (the lab says so if not).
         let nurse_port = free_port();
         let mut lab = support::ward()
-            .args(["lab", "--listen", "127.0.0.1:0", "--live", "false"])
+            .args(["lab", "--listen", "127.0.0.1:0", "--live=false"])
             .args(["--duration", "60s", "--nodes", &NODES.to_string()])
             .args(["--neighbour-limit", &K.to_string()])
             .args(["--check-interval", "500ms", "--check-timeout", "400ms"])
@@ -488,6 +489,83 @@ fn a_cut_node_fails_on_the_page_and_recovers() {
     wait::expect("node-3's arrows ok again", LIMIT * 2, || {
         arrows_into(&d, "node-3").iter().all(arrow_ok)
     });
+}
+
+/// The SLO panel's rows: `[data-slo or data-api-check, cell texts…]` each.
+fn panel_rows(d: &Browser, table: &str) -> Vec<Vec<String>> {
+    let rows = d.script(&format!(
+        "return [...document.querySelectorAll('#{table} tbody tr')].map(tr => \
+           [tr.dataset.slo || tr.dataset.apiCheck, ...[...tr.children].map(c => c.textContent)])"
+    ));
+    serde_json::from_value(rows).unwrap_or_default()
+}
+
+#[test]
+fn the_slo_panel_shows_budget_and_burn_from_the_labs_own_series() {
+    let d = Dashboard::start();
+    let healthy = wait::expect_value(
+        "every SLO with data and the API server checked",
+        Duration::from_secs(15),
+        || {
+            let slos = panel_rows(&d, "slos");
+            let api = panel_rows(&d, "apiserver");
+            (slos.len() == 5
+                && slos.iter().all(|r| r[6] == "✓ ok")
+                && api.len() == 2
+                && api.iter().all(|r| r[2] != "–"))
+            .then_some((slos, api))
+        },
+    );
+    let (slos, api) = healthy;
+    let names: Vec<&str> = slos.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "api-server-checks",
+            "ingress-service-checks",
+            "neighbour-checks",
+            "check-latency",
+            "dns-availability"
+        ]
+    );
+    assert_eq!(
+        slos[0][1..],
+        [
+            "ward-nurse / api-server-checks",
+            "99.9 %",
+            "100.0 %",
+            "0.00",
+            "0.00",
+            "✓ ok"
+        ]
+    );
+    assert_eq!(api[0][0], "api_server_direct");
+    assert_eq!(api[0][3], "0.0 %", "{api:?}");
+    // Six nurses, a round every 500 ms (with jitter): about 12 checks/s, over the
+    // time the lab has run, not over a minute it has not.
+    let per_second: f64 = api[0][2].parse().unwrap();
+    assert!((4.0..24.0).contains(&per_second), "{api:?}");
+    // The page shows what /lab/slo computed.
+    let json: Value = serde_json::from_str(&http_get(d.addr, "/lab/slo").unwrap().body).unwrap();
+    assert_eq!(json["windows"], json!(["1m", "5m"]));
+    assert_eq!(json["slos"][4]["service"], "ward-lookup");
+
+    d.lab_api("/lab/fault?spec=api-down");
+    let burning = wait::expect_value("the API-server SLO burning fast", LIMIT * 3, || {
+        let slos = panel_rows(&d, "slos");
+        (slos.first()?.get(6)? == "✗ fast burn").then_some(slos)
+    });
+    let budget: f64 = burning[0][3].trim_end_matches(" %").parse().unwrap();
+    assert!(budget < 0.0, "the budget overspent: {burning:?}");
+    assert_eq!(
+        burning[2][6], "✓ ok",
+        "neighbours still answer each other: {burning:?}"
+    );
+    let api = panel_rows(&d, "apiserver");
+    assert_ne!(api[0][3], "0.0 %", "API-server errors shown: {api:?}");
+    d.script("document.getElementById('slopanel').scrollIntoView()");
+    let shot = d.screenshot("slo");
+    eprintln!("screenshot: {}", shot.display());
 }
 
 /// The line under the own-checks table, and its failed ingress and service

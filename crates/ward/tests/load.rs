@@ -47,6 +47,40 @@ fn thresholds_set_the_exit_code() {
     assert_eq!(json["thresholds"][0]["passed"], false);
 }
 
+/// `--rate` sends on warm keep-alive connections as k6 does: a send goes to
+/// the worker idle last, so 100 requests at 100/s from up to 100 workers
+/// take a few connections (it opened one per request, so every latency
+/// held a TCP connect; issue 26 item 10). `--no-reuse` still opens one per
+/// request. The backend counts the connections it accepted, one of them
+/// ward's preflight.
+#[test]
+fn open_model_reuses_keep_alive_connections() {
+    for no_reuse in ["--no-reuse=false", "--no-reuse=true"] {
+        let b = backend(Duration::from_secs(30));
+        let url = b.url("/");
+        let args = [
+            "load", &url, "--rate", "100/s", "-z", "1s", no_reuse, "--quiet", "-o", "json",
+        ];
+        let out = run(args);
+        assert_eq!(out.code(), Some(0), "{no_reuse}: {}", out.stderr);
+        let json = out.json();
+        assert_eq!(json["requests"], 100, "{no_reuse}: {json}");
+        assert_eq!(json["status_codes"]["200"], 100, "{no_reuse}: {json}");
+        let opened = json["connections_opened"].as_u64().unwrap();
+        assert_eq!(b.connections(), opened + 1, "{no_reuse}: {json}");
+        if no_reuse.ends_with("true") {
+            assert_eq!(opened, 100, "{json}");
+        } else {
+            assert!(
+                opened <= 10,
+                "{opened} connections for 100 requests: {json}"
+            );
+            // Each worker holds one connection, started only when all were busy.
+            assert_eq!(json["vus_max"].as_u64(), Some(opened), "{json}");
+        }
+    }
+}
+
 #[test]
 fn bad_input_is_a_one_line_error_naming_the_argument_exit_2() {
     let b = backend(Duration::from_secs(30));
@@ -168,9 +202,57 @@ fn keepalive_probe_reports_timeout_and_close_kind_as_json() {
     assert!((t - 1.0).abs() < 0.3, "{json}");
     assert_eq!(json["close"], "fin");
     let text = run(["keepalive", "probe", &b.url("/"), "--samples", "1"]).stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "no note on proxies after a direct measurement: {text}"
+    );
+    assert!(lines[0].contains("idle keep-alive timeout"), "{text}");
     assert!(
-        text.contains("idle keep-alive timeout") && text.contains("FIN"),
-        "{text}"
+        lines[1].starts_with("samples: ") && lines[1].ends_with("ms FIN"),
+        "sample kinds in words, not Rust names (`Fin`): {text}"
+    );
+}
+
+/// A server that closes the connection after every response has no idle
+/// timeout: the probe says so (it reported "idle keep-alive timeout
+/// 0.000ms … without FIN or RST"). nginx with `keepalive_timeout 0` answers
+/// `Connection: close`; it names itself, so the note on proxies follows.
+#[test]
+fn keepalive_probe_says_when_the_server_keeps_no_connection_alive() {
+    let nginx = Nginx::builder()
+        .http_config("keepalive_timeout 0;")
+        .location("/", "return 200 'ok';")
+        .start()
+        .expect("nginx");
+    let url = nginx.http_url("/");
+    let out = run(["keepalive", "probe", &url]);
+    assert_eq!(out.code(), Some(0), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{url}: the server does not keep connections alive: its HTTP/1.1 response ends the \
+             connection (HTTP/1.0 without `Connection: keep-alive`, or `Connection: close`), so \
+             there is no idle timeout to measure"
+        )
+    );
+    assert!(
+        lines[1].starts_with("note: the server is a proxy (Server: nginx"),
+        "{}",
+        out.stdout
+    );
+    let json = run(["keepalive", "probe", &url, "-o", "json"]).json();
+    assert_eq!(json["close"], "no_keep_alive", "{json}");
+    assert_eq!(json["timeout_seconds"], serde_json::Value::Null, "{json}");
+    assert_eq!(json["samples"], serde_json::json!([]), "{json}");
+    assert!(
+        json["proxy"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Server: nginx"),
+        "{json}"
     );
 }
 

@@ -205,6 +205,41 @@ fn once_prints_a_table_per_server_and_json() {
         .all(|l| l["queries"].as_array().map(Vec::len) == Some(1)));
 }
 
+/// hostlookuper's debug log: `-debug` or `HOSTLOOKUPER_DEBUG=true` log
+/// every lookup at the default log level (they printed nothing: the lines
+/// were info, below the default `warn`); without it nothing is logged.
+#[test]
+fn debug_logs_every_lookup_at_the_default_level() {
+    let server = unbound("127.0.0.43");
+    let servers = format!("udp://{}", server.addr());
+    let once = ["lookup", "once", "a.test", "-dns-servers", &servers];
+    let quiet = support::run(once);
+    assert_eq!(quiet.code(), Some(0), "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "", "no log without -debug");
+    for run in [
+        support::run(once.iter().chain(&["-debug"])),
+        support::ward()
+            .args(once)
+            .env("HOSTLOOKUPER_DEBUG", "true")
+            .output()
+            .expect("ward runs")
+            .into(),
+    ] {
+        assert_eq!(run.code(), Some(0), "{}", run.stderr);
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("lookup result"))
+            .unwrap_or_else(|| panic!("no lookup logged: {:?}", run.stderr));
+        assert!(
+            line.contains("host=a.test")
+                && line.contains(&format!("dns_server={servers}"))
+                && line.contains("rcode=\"NOERROR\""),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
     for (args, flag) in [

@@ -114,8 +114,7 @@ fn start_lab(dir: &Path, name: &str, nodes: usize, faults: &[&str]) -> Lab {
         "1s",
         "--duration",
         "600s",
-        "--live",
-        "false",
+        "--live=false",
     ]
     .iter()
     .map(|s| s.to_string())

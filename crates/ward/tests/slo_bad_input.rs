@@ -291,3 +291,43 @@ fn garbage_never_panics() {
         assert!(!r.stderr.contains("panicked"), "input {i}: {}", r.stderr);
     }
 }
+
+/// `-i` missing is named (it said `reading SLO spec input ""`); `-o json`
+/// still writes a file named `json`, as sloth does, but says so, since
+/// everywhere else in ward `-o` is a format; `-o ./json` is taken as meant.
+#[test]
+fn a_missing_input_is_named_and_a_format_word_as_out_warns() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let r = ward(d.path(), &[s("slo"), s("generate")], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "ward slo generate: the following required arguments were not provided: --input <INPUT>\n"
+    );
+    let r = ward(d.path(), &[s("slo"), s("generate"), s("-i"), s("")], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "ward slo: -i/--input: no SLO spec given (a spec file, or a directory walked recursively)\n"
+    );
+    write(d.path(), "g.yaml", GOOD);
+    let out = |o: &str| {
+        ward(
+            d.path(),
+            &[s("slo"), s("generate"), s("-i"), s("g.yaml"), s("-o"), s(o)],
+            &[],
+        )
+    };
+    let r = out("json");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "ward slo: warning: -o json: writing the rules to a file named \"json\" (sloth's \
+         -o/--out is the output file; the rules are always Prometheus YAML); write -o ./json \
+         if that file is meant\n"
+    );
+    assert!(d.path().join("json").is_file());
+    let r = out("./json");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+}

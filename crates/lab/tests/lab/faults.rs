@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 use tokio::sync::broadcast::Receiver;
-use ward_lab::{Fault, Lab, Round};
+use ward_lab::{Fault, Lab, LabConfig, Round};
 use ward_probe::http::{AcceptStatus, HttpRequest};
 use ward_probe::{Prober, ProberConfig};
 
@@ -195,6 +195,19 @@ fn an_unknown_node_is_refused_at_start_and_through_the_fault_api() {
         assert_eq!(
             refused.map(|e| e.to_string()).as_deref(),
             Some("--fault \"cut:node-9\": no node \"node-9\"; the lab has node-1 to node-6")
+        );
+        let zero = LabConfig {
+            check_interval: Duration::ZERO,
+            ..config(NODES, &[])
+        };
+        assert_eq!(
+            Lab::start(zero)
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("--check-interval 0s: must be greater than zero"),
+            "named as the lab's own setting, not its DNS prober's -interval"
         );
         let lab = Lab::start(config(NODES, &[])).await.unwrap();
         let refused = lab.apply(&"kill:node-7".parse().unwrap()).unwrap_err();

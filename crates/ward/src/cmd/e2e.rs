@@ -110,10 +110,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The kubeconfig first: without a usable one nothing else matters.
 async fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let cluster = args.suite.kube.connect().await?;
     let config = args.suite.config()?;
     let otlp = args.suite.otlp()?;
-    let cluster = args.suite.kube.connect().await?;
     let cancel = ward_agent::lifecycle::cancel_on_termination();
     let report = ward_e2e::run_once(&cluster, &config, otlp.as_ref(), cancel).await?;
     if let Some(path) = &args.junit {
@@ -129,6 +130,7 @@ async fn run_once(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let cluster = args.suite.kube.connect().await?;
     let config = args.suite.config()?;
     let serve = ServeConfig {
         listen: args.listen,
@@ -136,7 +138,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown_duration: args.shutdown_duration.0,
         otlp: args.suite.otlp()?,
     };
-    let cluster = args.suite.kube.connect().await?;
     ward_e2e::serve(cluster, config, serve, Lifecycle::new()).await?;
     Ok(ExitCode::SUCCESS)
 }

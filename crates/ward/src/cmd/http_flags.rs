@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use clap::builder::BoolishValueParser;
 use ward_probe::http::{HttpRequest, HttpVersion};
 use ward_probe::tls::{Roots, TlsConfig};
 use ward_probe::{ConfigError, TlsFile};
@@ -21,10 +22,10 @@ pub(crate) struct RequestArgs {
     #[arg(long, short = 'd')]
     pub(crate) data: Option<String>,
     /// Speak HTTP/1.1 only.
-    #[arg(long, conflicts_with = "http2")]
+    #[arg(long, conflicts_with = "http2", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) http1: bool,
     /// Speak HTTP/2 only (prior knowledge on plain HTTP).
-    #[arg(long)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) http2: bool,
 }
 
@@ -45,7 +46,7 @@ impl RequestArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TlsArgs {
     /// Skip TLS certificate verification.
-    #[arg(long, short = 'k')]
+    #[arg(long, short = 'k', value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) insecure: bool,
     /// Extra CA certificate file (PEM) to trust (repeatable).
     #[arg(long = "cacert")]

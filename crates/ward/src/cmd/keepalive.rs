@@ -38,10 +38,10 @@ pub(crate) struct ProbeArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) samples: u32,
     /// Longest wait for the server to close an idle connection.
-    #[arg(long, default_value = "2m", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "2m", value_parser = ward_duration::parse_positive)]
     pub(crate) max_wait: Duration,
     /// Deadline of each request.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
     pub(crate) timeout: Duration,
     #[command(flatten)]
     pub(crate) request: RequestArgs,
@@ -71,16 +71,16 @@ pub(crate) struct RaceArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) lanes: u32,
     /// Longest run, measuring included.
-    #[arg(long, default_value = "60s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "60s", value_parser = ward_duration::parse_positive)]
     pub(crate) max_time: Duration,
     /// Stop after this many 502s (0: run for --max-time).
     #[arg(long, default_value_t = 3)]
     pub(crate) stop_after: u64,
     /// Deadline of each request.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
     pub(crate) timeout: Duration,
     /// Longest wait for the backend's idle close while measuring.
-    #[arg(long, default_value = "2m", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "2m", value_parser = ward_duration::parse_positive)]
     pub(crate) max_wait: Duration,
     #[command(flatten)]
     pub(crate) request: RequestArgs,

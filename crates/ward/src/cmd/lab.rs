@@ -6,8 +6,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use ward_lab::{Fault, Lab, LabConfig, Summary};
 
+use crate::logging::Tweaks;
 use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
@@ -28,12 +30,15 @@ fn parse_nodes(s: &str) -> Result<usize, String> {
 
 /// The lab's live line reports failed checks; the nurses' and DNS probers'
 /// own logs would drown it, so they are off unless a log level is asked for.
-pub(crate) const QUIET_LOGS: &[&str] = &["ward_nurse", "ward_lookup"];
+pub(crate) const LOG_TWEAKS: Tweaks = Tweaks {
+    quiet: &["ward_nurse", "ward_lookup"],
+    loud: &[],
+};
 
 /// Arguments of `ward lab`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Simulated nodes, each with a nurse on its own 127.0.0.x (2 to 254).
+    /// Simulated nodes (1 to 253), each with a nurse on its own address, 127.0.0.2 to 127.0.0.254.
     #[arg(long, env = "WARD_LAB_NODES", default_value = "6", value_parser = parse_nodes)]
     nodes: usize,
     /// Stop after this long (default: run until Ctrl-C).
@@ -49,16 +54,16 @@ pub(crate) struct Args {
     #[arg(long, env = "WARD_LAB_NURSE_PORT", default_value_t = 0)]
     nurse_port: u16,
     /// Time between check rounds.
-    #[arg(long, env = "WARD_LAB_CHECK_INTERVAL", default_value = "2s", value_parser = ward_duration::parse)]
+    #[arg(long, env = "WARD_LAB_CHECK_INTERVAL", default_value = "2s", value_parser = ward_duration::parse_positive)]
     check_interval: Duration,
     /// Deadline of one check.
-    #[arg(long, env = "WARD_LAB_CHECK_TIMEOUT", default_value = "1s", value_parser = ward_duration::parse)]
+    #[arg(long, env = "WARD_LAB_CHECK_TIMEOUT", default_value = "1s", value_parser = ward_duration::parse_positive)]
     check_timeout: Duration,
     /// Ring neighbours each node checks (0: all).
     #[arg(long, env = "WARD_LAB_NEIGHBOUR_LIMIT", default_value_t = 3)]
     neighbour_limit: u32,
     /// Print the live line every check interval (`false` to stay quiet until the summary).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     live: bool,
     /// Format of the final summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
@@ -92,8 +97,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             lab.dns_addr(),
             lab.dashboard_url()
         );
-        // The URL on stdout too, first line, for scripts.
-        println!("{}", lab.dashboard_url());
+        // The URL on stdout too, first line of the text output, for scripts;
+        // with `-o json` stdout is the JSON document and nothing else.
+        if args.output == Format::Text {
+            println!("{}", lab.dashboard_url());
+        }
         let live = |s: &Summary| {
             if args.live {
                 let _ = render::lab::write_live(s, &mut std::io::stderr().lock());
@@ -120,6 +128,21 @@ mod tests {
     fn defaults_and_bad_values_name_the_flag() {
         let cli = parse(&[]).unwrap();
         assert_eq!(cli.nodes, 6);
+        assert_eq!(parse(&["--nodes", "1"]).unwrap().nodes, 1);
+        assert_eq!(
+            parse(&["--nodes", &ward_lab::MAX_NODES.to_string()])
+                .unwrap()
+                .nodes,
+            253
+        );
+        assert!(parse(&["--nodes", "254"]).is_err());
+        assert!(parse(&["--nodes", "0"]).is_err());
+        let err = parse(&["--check-interval", "0s"]).unwrap_err().to_string();
+        assert!(
+            err.contains("'--check-interval <CHECK_INTERVAL>'")
+                && err.contains("must be greater than zero"),
+            "{err}"
+        );
         assert_eq!(cli.check_interval, Duration::from_secs(2));
         let err = parse(&["--nodes", "300"]).unwrap_err().to_string();
         assert!(

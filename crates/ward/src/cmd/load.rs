@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use ward_agent::lifecycle::cancel_on_termination;
-use ward_load::plan::{Plan, Stage};
-use ward_load::run::{LoadConfig, Model, Progress};
+use ward_load::plan::{Plan, Stage, DEFAULT_DURATION, DEFAULT_VUS};
+use ward_load::run::{LoadConfig, Model, Progress, DEFAULT_WORKERS};
 use ward_load::scenario;
 use ward_load::threshold::Threshold;
 
@@ -22,11 +23,13 @@ use crate::runtime::{runtime, Threads};
 pub(crate) struct Args {
     /// The URL to load (`http://` or `https://`).
     pub(crate) url: String,
-    /// Virtual users for a flat run (closed model); workers (connections) with `--rate`.
+    /// Virtual users of a flat run (closed model; default 1), or with `--rate` the most
+    /// workers (default 100), each with its own keep-alive connection; a send goes to the
+    /// worker idle last and another starts only when all are busy.
     #[arg(long, short = 'u')]
     pub(crate) vus: Option<u64>,
-    /// Length of a flat run, or of an open-model (`--rate`) run.
-    #[arg(long, short = 'z', value_parser = ward_duration::parse)]
+    /// Length of a flat run (default 10s), or of an open-model run (`--rate` needs it).
+    #[arg(long, short = 'z', value_parser = ward_duration::parse_positive)]
     pub(crate) duration: Option<Duration>,
     /// A stage `DURATION:TARGET_VUS` ramped linearly from the previous target, like k6 (repeatable).
     #[arg(long = "stage", short = 's')]
@@ -34,7 +37,8 @@ pub(crate) struct Args {
     /// A scenario file (YAML or JSON): `stages`, `start_vus`, `cycle_idle`, `repeat`.
     #[arg(long, conflicts_with_all = ["stages", "rate"])]
     pub(crate) scenario: Option<PathBuf>,
-    /// Idle gap between repeated cycles: `4s` or a random `4s..11s` (0 VUs, connections kept).
+    /// Idle gap between repeated cycles: `4s` or a random `4s..11s` (0 VUs, connections kept;
+    /// default: none, cycles back to back).
     #[arg(long, value_parser = scenario::idle_range)]
     pub(crate) cycle_idle: Option<(Duration, Duration)>,
     /// How many times to run the stages.
@@ -44,10 +48,10 @@ pub(crate) struct Args {
     #[arg(long, value_parser = scenario::rate, conflicts_with = "stages")]
     pub(crate) rate: Option<f64>,
     /// Open a new connection for every request.
-    #[arg(long)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) no_reuse: bool,
     /// Deadline of one request, including connecting.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
     pub(crate) timeout: Duration,
     /// Pass/fail threshold such as `p95<200ms`, `p(99)<1s`, `errors<0.1%`, `rps>1000` (repeatable).
     #[arg(long = "threshold", short = 't')]
@@ -57,7 +61,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) tls: TlsArgs,
     /// Hide the live progress line.
-    #[arg(long)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) quiet: bool,
     /// Output format of the summary.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
@@ -80,8 +84,8 @@ fn plan(args: &Args) -> anyhow::Result<Plan> {
         }
     } else {
         Plan::flat(
-            args.vus.unwrap_or(1),
-            args.duration.unwrap_or(Duration::from_secs(10)),
+            args.vus.unwrap_or(DEFAULT_VUS),
+            args.duration.unwrap_or(DEFAULT_DURATION),
         )
     };
     if args.cycle_idle.is_some() {
@@ -113,7 +117,7 @@ pub(crate) fn config(args: &Args) -> anyhow::Result<LoadConfig> {
             duration: args
                 .duration
                 .context("--rate needs --duration (how long to send)")?,
-            workers: args.vus.unwrap_or(100),
+            workers: args.vus.unwrap_or(DEFAULT_WORKERS),
         },
         None => Model::Closed(plan(args)?),
     };
@@ -200,6 +204,41 @@ mod tests {
             .to_string();
         assert!(err.contains("--rate"), "{err}");
         assert!(parse(&["http://127.0.0.1/", "--cycle-idle", "11s..4s"]).is_err());
+    }
+
+    /// `--help` says the defaults the run really uses (issue 26 item 10).
+    #[test]
+    fn help_names_the_defaults_the_run_uses() {
+        let cmd = <Args as clap::Args>::augment_args(clap::Command::new("load"));
+        let help = |id: &str| {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == id).unwrap();
+            arg.get_long_help().or(arg.get_help()).unwrap().to_string()
+        };
+        let vus = help("vus");
+        assert!(
+            vus.contains(&format!("(closed model; default {DEFAULT_VUS})")),
+            "{vus}"
+        );
+        assert!(
+            vus.contains(&format!("(default {DEFAULT_WORKERS})")),
+            "{vus}"
+        );
+        let duration = help("duration");
+        let secs = DEFAULT_DURATION.as_secs();
+        assert!(
+            duration.contains(&format!("(default {secs}s)")),
+            "{duration}"
+        );
+        let args = parse(&["http://127.0.0.1/"]).unwrap();
+        match config(&args).unwrap().model {
+            Model::Closed(plan) => assert_eq!(plan, Plan::flat(DEFAULT_VUS, DEFAULT_DURATION)),
+            other => panic!("{other:?}"),
+        }
+        let args = parse(&["http://127.0.0.1/", "--rate", "5/s", "-z", "1s"]).unwrap();
+        match config(&args).unwrap().model {
+            Model::Open { workers, .. } => assert_eq!(workers, DEFAULT_WORKERS),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

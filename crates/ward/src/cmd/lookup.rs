@@ -14,6 +14,7 @@ use ward_lookup::config::{
 };
 use ward_lookup::{agent, Config, HostSpec, Lookuper, ServerSpec};
 
+use crate::logging::Tweaks;
 use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
@@ -27,10 +28,10 @@ pub(crate) struct Args {
     #[command(subcommand)]
     pub(crate) command: Option<LookupCommand>,
     /// Interval between DNS checks (Go duration: 5s, 1m, …).
-    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse, allow_hyphen_values = true)]
+    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse_positive, allow_hyphen_values = true)]
     pub(crate) interval: Duration,
     /// Maximum time for one DNS query (Go duration).
-    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse, global = true, allow_hyphen_values = true)]
+    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse_positive, global = true, allow_hyphen_values = true)]
     pub(crate) timeout: Duration,
     /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
     #[arg(long, env = "HOSTLOOKUPER_LISTEN", default_value = DEFAULT_LISTEN)]
@@ -48,11 +49,11 @@ pub(crate) struct Args {
     #[arg(long, env = "HOSTLOOKUPER_PROM_HISTOGRAM", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub(crate) prom_histogram: bool,
-    /// Log every lookup result.
-    #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true,
+    /// Log every lookup result (at any `--log-level`).
+    #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true, global = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub(crate) debug: bool,
-    /// resolv.conf mode: also resolve every host through this file as the libc stub
+    /// resolv.conf mode (default: off): also resolve every host through this file as the libc stub
     /// resolver does (search list, ndots, attempts, TCP fallback) and report the
     /// queries and time one lookup costs (`dns_server="resolv.conf"`).
     #[arg(long = "resolv-conf", env = "HOSTLOOKUPER_RESOLV_CONF", global = true)]
@@ -99,6 +100,18 @@ fn servers_arg(s: &str) -> Result<ServerList, String> {
 }
 
 impl Args {
+    /// `-debug` logs every lookup (hostlookuper's debug log) whatever the log level.
+    pub(crate) fn log_tweaks(&self) -> Tweaks {
+        Tweaks {
+            quiet: &[],
+            loud: if self.debug {
+                &["ward_lookup=debug"]
+            } else {
+                &[]
+            },
+        }
+    }
+
     /// The library configuration: flag > env > hostlookuper default.
     fn config(&self, once: Option<&OnceArgs>) -> Config {
         let hosts = match once {

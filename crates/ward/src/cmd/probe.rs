@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use ward_probe::demo::Demo;
 use ward_probe::http::AcceptStatus;
 use ward_probe::{Check, Prober, ProberConfig, Target};
@@ -20,8 +21,9 @@ pub(crate) struct Args {
     /// `dns://server[:port]/name[?type=AAAA&proto=tcp|tls]`.
     #[arg(required_unless_present = "demo")]
     pub(crate) target: Option<String>,
-    /// Start a small HTTP server on loopback and probe it (no target needed).
-    #[arg(long, conflicts_with = "target")]
+    /// Start a small HTTP server on loopback and probe it (no target needed): at least 5
+    /// checks, 100 ms apart, summed up per phase.
+    #[arg(long, conflicts_with = "target", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) demo: bool,
     /// Number of checks to run.
     #[arg(long, short = 'c', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -30,10 +32,10 @@ pub(crate) struct Args {
     #[arg(long, short = 'i', default_value = "1s", value_parser = ward_duration::parse)]
     pub(crate) interval: Duration,
     /// Deadline of one check.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse)]
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
     pub(crate) timeout: Duration,
     /// Reuse the connection between repeated checks (skips dns/connect/tls).
-    #[arg(long)]
+    #[arg(long, value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) reuse: bool,
     #[command(flatten)]
     pub(crate) request: RequestArgs,

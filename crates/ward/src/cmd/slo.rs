@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::BoolishValueParser;
 use ward_slo_files::{Error, Filters, GenerateRequest, Settings, ValidateRequest};
 
 use crate::render;
@@ -80,11 +81,16 @@ pub(crate) struct Common {
     /// Disables the default SLO plugins (validate, SLI, metadata and alert rules).
     #[arg(
         long = "disable-default-slo-plugins",
-        env = "SLOTH_DISABLE_DEFAULT_SLO_PLUGINS"
+        env = "SLOTH_DISABLE_DEFAULT_SLO_PLUGINS",
+        value_parser = BoolishValueParser::new(),
+        num_args = 0..=1,
+        require_equals = true,
+        default_value = "false",
+        default_missing_value = "true"
     )]
     pub(crate) disable_default_slo_plugins: bool,
     /// Fail on spec keys sloth would silently ignore (ward only; default: warn).
-    #[arg(long = "strict", env = "WARD_SLO_STRICT")]
+    #[arg(long = "strict", env = "WARD_SLO_STRICT", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) strict: bool,
 }
 
@@ -92,16 +98,17 @@ pub(crate) struct Common {
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
     /// SLO spec input file or directory (directories are walked recursively; out must be a directory).
-    #[arg(short = 'i', long = "input", env = "SLOTH_INPUT", default_value = "")]
+    #[arg(short = 'i', long = "input", env = "SLOTH_INPUT")]
     pub(crate) input: String,
-    /// Output file, directory, or `-` for stdout.
+    /// Output file, directory, or `-` for stdout (sloth's flag: a file, not a format;
+    /// the rules are Prometheus YAML).
     #[arg(short = 'o', long = "out", env = "SLOTH_OUT", default_value = "-")]
     pub(crate) out: String,
     /// Disables recording rules generation.
-    #[arg(long = "disable-recordings", env = "SLOTH_DISABLE_RECORDINGS")]
+    #[arg(long = "disable-recordings", env = "SLOTH_DISABLE_RECORDINGS", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) disable_recordings: bool,
     /// Disables alert rules generation.
-    #[arg(long = "disable-alerts", env = "SLOTH_DISABLE_ALERTS")]
+    #[arg(long = "disable-alerts", env = "SLOTH_DISABLE_ALERTS", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) disable_alerts: bool,
     /// The plugin that turns Kubernetes specs into objects (only the Prometheus Operator one exists).
     #[arg(
@@ -121,7 +128,7 @@ pub(crate) struct ValidateArgs {
     #[arg(short = 'i', long = "input", env = "SLOTH_INPUT")]
     pub(crate) input: String,
     /// Don't fail when the same SLO id appears in several specs.
-    #[arg(long = "ignore-slo-duplicates", env = "SLOTH_IGNORE_SLO_DUPLICATES")]
+    #[arg(long = "ignore-slo-duplicates", env = "SLOTH_IGNORE_SLO_DUPLICATES", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     pub(crate) ignore_slo_duplicates: bool,
     #[command(flatten)]
     pub(crate) common: Common,
@@ -350,6 +357,10 @@ mod tests {
         );
         assert!(T::try_parse_from(["x", "test", "-i", "s.yaml", "-o", "xml"]).is_err());
         assert!(T::try_parse_from(["x", "generate", "--bogus"]).is_err());
+        assert!(
+            T::try_parse_from(["x", "generate"]).is_err(),
+            "-i is required"
+        );
     }
 
     #[test]

@@ -35,10 +35,32 @@ fn close_words(kind: CloseKind) -> &'static str {
         }
         CloseKind::None => "no close",
         CloseKind::SilentDrop => "a silent drop (no FIN or RST; later requests fail)",
+        CloseKind::NoKeepAlive => "no keep-alive (closed after each response)",
+    }
+}
+
+/// A sample's close in a word or two (`FIN`, `RST`, `silent drop`).
+fn close_short(kind: CloseKind) -> &'static str {
+    match kind {
+        CloseKind::Fin => "FIN",
+        CloseKind::Reset => "RST",
+        CloseKind::Other => "ended",
+        CloseKind::None => "open",
+        CloseKind::SilentDrop => "silent drop",
+        CloseKind::NoKeepAlive => "no keep-alive",
     }
 }
 
 fn probe_text(r: &IdleReport, out: &mut impl Write) -> io::Result<()> {
+    if r.close == CloseKind::NoKeepAlive {
+        writeln!(
+            out,
+            "{}: the server does not keep connections alive: its {} response ends the connection \
+             (HTTP/1.0 without `Connection: keep-alive`, or `Connection: close`), so there is no idle timeout to measure",
+            r.url, r.http_version
+        )?;
+        return proxy_note(r, out);
+    }
     match r.timeout {
         Some(t) => writeln!(
             out,
@@ -53,8 +75,9 @@ fn probe_text(r: &IdleReport, out: &mut impl Write) -> io::Result<()> {
         )?,
         None => writeln!(
             out,
-            "{}: no idle close within {:?}; a request after the wait still worked (no idle timeout below it)",
-            r.url, r.max_wait
+            "{}: no idle close within {}; a request after the wait still worked (no idle timeout below it)",
+            r.url,
+            ward_duration::GoDuration(r.max_wait)
         )?,
     }
     if let Some(b) = r.bracket {
@@ -70,15 +93,26 @@ fn probe_text(r: &IdleReport, out: &mut impl Write) -> io::Result<()> {
         .samples
         .iter()
         .map(|s| match s.idle {
-            Some(d) => format!("{} {:?}", millis(d), s.close),
-            None => format!("- {:?}", s.close),
+            Some(d) => format!("{} {}", millis(d), close_short(s.close)),
+            None => format!("- {}", close_short(s.close)),
         })
         .collect();
     writeln!(out, "samples: {}", samples.join(", "))?;
-    writeln!(
-        out,
-        "note: through a proxy this is the proxy's client-side timeout (nginx keepalive_timeout, 75s by default), not the backend's; measure each hop directly."
-    )
+    proxy_note(r, out)
+}
+
+/// When the response named a proxy: what was measured is its client-side
+/// timeout, not its backend's.
+fn proxy_note(r: &IdleReport, out: &mut impl Write) -> io::Result<()> {
+    match &r.proxy {
+        Some(proxy) => writeln!(
+            out,
+            "note: the server is a proxy ({proxy}): if it passes requests to a backend, this \
+             is its client-side timeout (nginx keepalive_timeout, 75s by default), not the \
+             backend's; measure each hop directly."
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Draws the race's live line (elapsed, waves, requests, 502s) on stderr
@@ -262,6 +296,7 @@ mod tests {
             max_wait: Duration::from_secs(120),
             http_version: "HTTP/1.1".into(),
             bracket: None,
+            proxy: None,
             samples: vec![IdleSample {
                 idle: Some(Duration::from_millis(5_002)),
                 close: CloseKind::Fin,
@@ -272,13 +307,42 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
-            lines[..2],
+            lines,
             [
                 "http://127.0.0.1:8080/: idle keep-alive timeout 5000.000ms (a clean close (FIN), observed)",
-                "samples: 5002.000ms Fin",
-            ]
+                "samples: 5002.000ms FIN",
+            ],
+            "a backend measured directly: no note about proxies"
         );
-        assert!(lines[2].starts_with("note: through a proxy"), "{text}");
+        let through = IdleReport {
+            proxy: Some("Server: nginx/1.26.3".into()),
+            ..report.clone()
+        };
+        let mut out = Vec::new();
+        write_probe(&through, Format::Text, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .last()
+                .unwrap_or_default()
+                .starts_with("note: the server is a proxy (Server: nginx/1.26.3): if it passes"),
+            "{text}"
+        );
+        let closing = IdleReport {
+            close: CloseKind::NoKeepAlive,
+            timeout: None,
+            samples: vec![],
+            http_version: "HTTP/1.0".into(),
+            ..report
+        };
+        let mut out = Vec::new();
+        write_probe(&closing, Format::Text, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "http://127.0.0.1:8080/: the server does not keep connections alive: its HTTP/1.0 \
+             response ends the connection (HTTP/1.0 without `Connection: keep-alive`, or \
+             `Connection: close`), so there is no idle timeout to measure\n"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use clap::builder::BoolishValueParser;
 use ward_duration::GoDuration;
 use ward_e2e::config::{LeaseConfig, Timeouts, DEFAULT_TTL};
 use ward_e2e::{Cluster, Config, OtlpConfig, TestName};
@@ -111,7 +112,7 @@ pub(super) struct SuiteArgs {
     /// Replicas of the test Deployments.
     #[arg(long, env = "WARD_E2E_REPLICAS", default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=50))]
     replicas: i32,
-    /// Node selector of the test pods (`k=v,k2=v2`).
+    /// Node selector of the test pods (`k=v,k2=v2`; default: none).
     #[arg(long, env = "WARD_E2E_NODE_SELECTOR", default_value = "", value_parser = key_values)]
     node_selector: BTreeMap<String, String>,
     /// Image of the storage test's two Jobs: runs `sh -c` with echo, sync, cat
@@ -163,24 +164,24 @@ pub(super) struct SuiteArgs {
     #[arg(long, env = "WARD_E2E_LEASE_NAME", default_value = "ward-e2e")]
     lease_name: String,
     /// Run without a Lease.
-    #[arg(long, env = "WARD_E2E_NO_LEASE")]
+    #[arg(long, env = "WARD_E2E_NO_LEASE", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     no_lease: bool,
     /// This runner's identity in the Lease (default: the pod or host name).
     #[arg(long, env = "POD_NAME")]
     holder: Option<String>,
-    /// OTLP base endpoint (`/v1/metrics` is appended).
+    /// OTLP base endpoint (`/v1/metrics` is appended; default: none, no OTLP export).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
     /// OTLP metrics endpoint, used as is.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")]
     otlp_metrics_endpoint: Option<String>,
-    /// OTLP protocol (only http/protobuf).
+    /// OTLP protocol (default and only one: http/protobuf).
     #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
     otlp_protocol: Option<String>,
     /// OTLP headers, `k=v,k2=v2`.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", hide_env_values = true)]
     otlp_headers: Option<String>,
-    /// `service.name` of the exported metrics.
+    /// `service.name` of the exported metrics (default: ward-e2e).
     #[arg(long, env = "OTEL_SERVICE_NAME")]
     otlp_service_name: Option<String>,
 }

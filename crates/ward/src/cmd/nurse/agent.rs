@@ -16,23 +16,25 @@ use super::{defaults, kube_flag, kube_toggle, neighbour_limit};
 /// The agent's settings; each flag falls back to kubenurse's environment variable.
 #[derive(Debug, clap::Args)]
 pub(super) struct AgentArgs {
-    /// Base URL of this DaemonSet's Ingress (`/alwayshappy` is appended).
+    /// Base URL of this DaemonSet's Ingress (`/alwayshappy` is appended); no default: set
+    /// it, or turn the check off with `--check-me-ingress=false`.
     #[arg(long, env = "KUBENURSE_INGRESS_URL", default_value = "")]
     ingress_url: String,
-    /// Base URL of this DaemonSet's Service (`/alwayshappy` is appended).
+    /// Base URL of this DaemonSet's Service (`/alwayshappy` is appended); no default: set
+    /// it, or turn the check off with `--check-me-service=false`.
     #[arg(long, env = "KUBENURSE_SERVICE_URL", default_value = "")]
     service_url: String,
-    /// Namespace of the neighbour pods (empty: all namespaces).
+    /// Namespace of the neighbour pods (default: empty, all namespaces).
     #[arg(long, env = "KUBENURSE_NAMESPACE", default_value = "")]
     namespace: String,
-    /// Label selector of the neighbour pods.
+    /// Label selector of the neighbour pods (default: empty, no selector).
     #[arg(long, env = "KUBENURSE_NEIGHBOUR_FILTER", default_value = "")]
     neighbour_filter: String,
     /// How many ring neighbours to check (0: all).
     #[arg(long, env = "KUBENURSE_NEIGHBOUR_LIMIT", default_value_t = defaults().neighbour_limit, value_parser = neighbour_limit)]
     neighbour_limit: i64,
     /// Also check neighbours on cordoned nodes (`true` to enable).
-    #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     allow_unschedulable: bool,
     /// Time between check rounds.
     #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval))]
@@ -41,43 +43,44 @@ pub(super) struct AgentArgs {
     #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value_t = GoDuration(defaults().shutdown_duration))]
     shutdown_duration: GoDuration,
     /// Reuse keep-alive connections between rounds (`true` to enable).
-    #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_REUSE_CONNECTIONS", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     reuse_connections: bool,
     /// Check the API server by IP (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DIRECT", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DIRECT", value_parser = kube_toggle, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     check_api_server_direct: bool,
     /// Check the API server by DNS name (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DNS", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_CHECK_API_SERVER_DNS", value_parser = kube_toggle, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     check_api_server_dns: bool,
     /// Check the Ingress round trip (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_ME_INGRESS", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_CHECK_ME_INGRESS", value_parser = kube_toggle, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     check_me_ingress: bool,
     /// Check the Service round trip (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_ME_SERVICE", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_CHECK_ME_SERVICE", value_parser = kube_toggle, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     check_me_service: bool,
     /// Discover and check ring neighbours (`false` to disable).
-    #[arg(long, env = "KUBENURSE_CHECK_NEIGHBOURHOOD", default_value = "true", value_parser = kube_toggle, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_CHECK_NEIGHBOURHOOD", value_parser = kube_toggle, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     check_neighbourhood: bool,
-    /// Extra checks, `name:url|name:tcp://host:port|name:dns://server/name`.
+    /// Extra checks, `name:url|name:tcp://host:port|name:dns://server/name` (default: none).
     #[arg(long, env = "KUBENURSE_EXTRA_CHECKS", default_value = "")]
     extra_checks: String,
-    /// Histogram bucket bounds, comma-separated and increasing.
+    /// Histogram bucket bounds, comma-separated and increasing (default: empty, kubenurse's
+    /// buckets).
     #[arg(long, env = "KUBENURSE_HISTOGRAM_BUCKETS", default_value = "")]
     histogram_buckets: String,
     /// Use VictoriaMetrics `vmrange` histograms (`true` to enable).
-    #[arg(long, env = "KUBENURSE_VICTORIAMETRICS_HISTOGRAM", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_VICTORIAMETRICS_HISTOGRAM", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     victoriametrics_histogram: bool,
     /// Write `# HELP`/`# TYPE` lines (`true` to enable).
-    #[arg(long, env = "KUBENURSE_EXPOSE_METADATA", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_EXPOSE_METADATA", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     expose_metadata: bool,
     /// Skip TLS verification of outgoing checks (`true` to enable).
-    #[arg(long, env = "KUBENURSE_INSECURE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_INSECURE", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     insecure: bool,
     /// Extra CA file (PEM) trusted by outgoing checks.
     #[arg(long, env = "KUBENURSE_EXTRA_CA")]
     extra_ca: Option<PathBuf>,
     /// Also serve HTTPS and check neighbours over HTTPS (`true` to enable).
-    #[arg(long, env = "KUBENURSE_USE_TLS", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
+    #[arg(long, env = "KUBENURSE_USE_TLS", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     use_tls: bool,
     /// Server certificate (PEM) for HTTPS.
     #[arg(long, env = "KUBENURSE_CERT_FILE")]
@@ -85,7 +88,8 @@ pub(super) struct AgentArgs {
     /// Server key (PEM) for HTTPS.
     #[arg(long, env = "KUBENURSE_CERT_KEY")]
     cert_key: Option<PathBuf>,
-    /// API server address for `api_server_direct`.
+    /// API server address for `api_server_direct` (default: empty; Kubernetes sets it in
+    /// every pod).
     #[arg(long, env = "KUBERNETES_SERVICE_HOST", default_value = "")]
     kubernetes_service_host: String,
     /// API server port for both API-server checks.
@@ -97,7 +101,7 @@ pub(super) struct AgentArgs {
     /// This pod's name (downward API); defaults to the host name.
     #[arg(long, env = "POD_NAME")]
     pod_name: Option<String>,
-    /// This pod's node (downward API); found from the pod when absent.
+    /// This pod's node (downward API; default: found from the pod).
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
     /// Address of the plain HTTP endpoints.
@@ -227,10 +231,8 @@ mod tests {
     #[test]
     fn kubenurse_boolean_rules_apply_to_flags() {
         let cli = parse(&[
-            "--check-me-ingress",
-            "False",
-            "--reuse-connections",
-            "True",
+            "--check-me-ingress=False",
+            "--reuse-connections=True",
             "--kubernetes-service-host",
             "10.0.0.1",
         ])
