@@ -11,17 +11,11 @@ mod slo_support;
 
 use std::path::{Path, PathBuf};
 
-use slo_support::{promtool, sloth, ward, Run};
+use slo_support::{promtool, sloth, ward_slo};
 use ward_slo_files::{Settings, TestRequest};
 
 fn extensions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/slo/extensions")
-}
-
-fn ward_slo(dir: &Path, args: &[&str]) -> Run {
-    let mut all = vec!["slo".to_string()];
-    all.extend(args.iter().map(|a| a.to_string()));
-    ward(dir, &all, &[])
 }
 
 /// The text from the first group of SLO `id` on.
@@ -35,7 +29,7 @@ fn from_slo<'a>(rules: &'a str, id: &str) -> &'a str {
 #[test]
 fn extensions_change_only_the_slos_that_use_them() {
     let dir = extensions();
-    let got = ward_slo(&dir, &["generate", "-i", "period-and-for.yaml"]);
+    let got = ward_slo(&dir, &["generate", "-i", "period-and-for.yaml"], &[]);
     assert_eq!((got.code, got.stderr.as_str()), (0, ""));
     let want = sloth(&dir, &["generate", "-i", "period-and-for.yaml"]);
     assert_eq!(want.code, 0, "sloth: {}", want.stderr);
@@ -61,7 +55,7 @@ fn extensions_change_only_the_slos_that_use_them() {
 
 #[test]
 fn for_stays_in_the_kubernetes_form() {
-    let got = ward_slo(&extensions(), &["generate", "-i", "for-k8s.yaml"]);
+    let got = ward_slo(&extensions(), &["generate", "-i", "for-k8s.yaml"], &[]);
     assert_eq!((got.code, got.stderr.as_str()), (0, ""));
     assert!(
         got.stdout
@@ -98,12 +92,14 @@ fn slo_test_proves_the_period_and_for() {
     let r = ward_slo(
         &extensions(),
         &["test", "-i", "period-and-for.yaml", "--promtool", &promtool],
+        &[],
     );
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     assert_eq!(r.stdout, TABLE);
     let k8s = ward_slo(
         &extensions(),
         &["test", "-i", "for-k8s.yaml", "--promtool", &promtool],
+        &[],
     );
     assert_eq!(k8s.code, 0, "{}{}", k8s.stdout, k8s.stderr);
     assert!(
@@ -163,7 +159,7 @@ fn a_bad_period_or_for_is_one_line_naming_the_field() {
     ] {
         std::fs::write(dir.path().join(name), spec.replace(from, to)).expect("write");
         for command in ["generate", "test"] {
-            let r = ward_slo(dir.path(), &[command, "-i", name]);
+            let r = ward_slo(dir.path(), &[command, "-i", name], &[]);
             assert_eq!((r.code, r.stderr.as_str(), r.stdout.as_str()), (1, message, ""), "{command} {name}");
         }
     }

@@ -16,7 +16,7 @@ mod slo_support;
 
 use std::path::{Path, PathBuf};
 
-use slo_support::{promtool, ward, Run};
+use slo_support::{promtool, ward_slo, Run};
 use ward_slo_files::{Settings, TestRequest};
 use ward_testkit::prometheus::promtool_test_rules;
 
@@ -27,11 +27,13 @@ fn conformance() -> PathBuf {
 
 /// `ward slo test ARGS… --promtool <promtool>` in the conformance folder.
 fn slo_test(args: &[&str]) -> Run {
-    let mut all: Vec<String> = ["slo", "test"].iter().map(|s| s.to_string()).collect();
-    all.extend(args.iter().map(|s| s.to_string()));
-    all.push("--promtool".into());
-    all.push(promtool().display().to_string());
-    ward(&conformance(), &all, &[])
+    let promtool = promtool().display().to_string();
+    let all: Vec<&str> = ["test"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--promtool", &promtool])
+        .collect();
+    ward_slo(&conformance(), &all, &[])
 }
 
 const BASE_TABLE: &str = "\
@@ -282,11 +284,7 @@ tests:
 
 #[test]
 fn the_inputs_are_what_the_recording_rules_make_of_raw_traffic() {
-    let generated = ward(
-        &conformance(),
-        &["slo", "generate", "-i", "specs/base.yaml"].map(String::from),
-        &[],
-    );
+    let generated = ward_slo(&conformance(), &["generate", "-i", "specs/base.yaml"], &[]);
     assert_eq!(generated.code, 0, "{}", generated.stderr);
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("rules.yaml"), &generated.stdout).expect("write rules");
@@ -357,19 +355,18 @@ fn a_failing_case_exits_1_and_shows_promtools_output() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .expect("chmod");
+    let wrapper_path = wrapper.display().to_string();
     let run = |format: &str| {
         let args = [
-            "slo",
             "test",
             "-i",
             "specs/base.yaml",
             "-o",
             format,
             "--promtool",
+            &wrapper_path,
         ];
-        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        args.push(wrapper.display().to_string());
-        ward(&conformance(), &args, &[])
+        ward_slo(&conformance(), &args, &[])
     };
     let junit_report = run("junit");
     assert_eq!(junit_report.code, 1, "{}", junit_report.stderr);
@@ -402,14 +399,9 @@ fn a_failing_case_exits_1_and_shows_promtools_output() {
 
 #[test]
 fn bad_input_is_one_line_and_a_non_zero_exit() {
-    let missing = ward(
+    let missing = ward_slo(
         &conformance(),
-        &[
-            "slo".into(),
-            "test".into(),
-            "-i".into(),
-            "specs/base.yaml".into(),
-        ],
+        &["test", "-i", "specs/base.yaml"],
         &[("PATH", "/nonexistent")],
     );
     assert_eq!(missing.code, 2);

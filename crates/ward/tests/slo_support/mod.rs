@@ -28,6 +28,15 @@ pub(crate) fn ward(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs `ward slo ARGS…` in `dir`.
+pub(crate) fn ward_slo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let all: Vec<String> = std::iter::once("slo")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    ward(dir, &all, env)
+}
+
 /// The real sloth v0.16.0: `$WARD_TOOLS_DIR/bin/sloth` (default
 /// `${XDG_CACHE_HOME:-~/.cache}/ward/tools`), else `sloth` on PATH. Panics
 /// naming the install script when it is missing.
