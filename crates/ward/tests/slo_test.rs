@@ -58,6 +58,16 @@ fn the_table_of_a_spec_is_exact() {
 }
 
 #[test]
+fn docs_show_that_table() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/slo.md");
+    let text = std::fs::read_to_string(&docs).expect("docs/slo.md");
+    assert!(
+        text.contains(&format!("```text\n{BASE_TABLE}```\n")),
+        "docs/slo.md does not show the table of specs/base.yaml"
+    );
+}
+
+#[test]
 fn every_spec_and_catalog_passes() {
     for (args, summary) in [
         (
