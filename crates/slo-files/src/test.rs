@@ -39,6 +39,10 @@ pub struct SloReport {
     pub file: String,
     /// The SLO id (`sloth_id`).
     pub id: String,
+    /// The SLO's period.
+    pub period: ward_slo::duration::Duration,
+    /// The SLO's objective, in percent.
+    pub objective: f64,
     /// Its cases, in [`Suite`] order (none when both alerts are disabled).
     pub cases: Vec<CaseResult>,
 }
@@ -154,6 +158,8 @@ pub fn test(
                 cases: run_suite(&promtool, &suite, &suite.rules)?,
                 file,
                 id: suite.id,
+                period: suite.period,
+                objective: suite.objective,
             })
         })
         .collect()

@@ -82,6 +82,10 @@ impl Case {
 pub struct Suite {
     /// The SLO id (`sloth_id`).
     pub id: String,
+    /// The SLO's period (its own, or the default one).
+    pub period: Duration,
+    /// The SLO's objective, in percent.
+    pub objective: f64,
     /// The SLO's alert rules as ward writes them (annotations left out;
     /// empty when both alerts are disabled).
     pub rules: String,
@@ -188,6 +192,8 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
     if alerts.is_empty() {
         return Ok(Suite {
             id: slo.id.clone(),
+            period: slo.period,
+            objective: slo.objective,
             rules: String::new(),
             cases: Vec::new(),
         });
@@ -248,6 +254,8 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
     }
     Ok(Suite {
         id: slo.id.clone(),
+        period: slo.period,
+        objective: slo.objective,
         rules,
         cases,
     })

@@ -96,6 +96,27 @@ fn slo_test_proves_the_period_and_for() {
     );
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     assert_eq!(r.stdout, TABLE);
+    let json = ward_slo(
+        &extensions(),
+        &[
+            "test",
+            "-i",
+            "period-and-for.yaml",
+            "-o",
+            "json",
+            "--promtool",
+            &promtool,
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let periods: Vec<&str> = v["slos"]
+        .as_array()
+        .expect("slos")
+        .iter()
+        .map(|s| s["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(periods, ["4w", "30d"]);
     let k8s = ward_slo(
         &extensions(),
         &["test", "-i", "for-k8s.yaml", "--promtool", &promtool],

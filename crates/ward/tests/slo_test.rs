@@ -178,8 +178,17 @@ fn json_counts_every_case() {
         (Some(8), Some(8), Some(0))
     );
     let slos = v["slos"].as_array().expect("slos");
-    let ids: Vec<&str> = slos.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["search-query-errors", "indexer-batch-failures"]);
+    let slo = |s: &serde_json::Value| {
+        let (id, period) = (s["id"].as_str().unwrap(), s["period"].as_str().unwrap());
+        format!("{id} {period} {}", s["objective"])
+    };
+    assert_eq!(
+        slos.iter().map(slo).collect::<Vec<_>>(),
+        [
+            "search-query-errors 30d 99.5",
+            "indexer-batch-failures 30d 90.0"
+        ]
+    );
     let first = &slos[0]["cases"][0];
     assert_eq!(
         first,

@@ -145,6 +145,8 @@ struct PendingJson<'a> {
 struct SloJson<'a> {
     file: &'a str,
     id: &'a str,
+    period: String,
+    objective: f64,
     cases: Vec<CaseJson<'a>>,
 }
 
@@ -238,6 +240,8 @@ pub(crate) fn test_report(
                     .map(|r| SloJson {
                         file: &r.file,
                         id: &r.id,
+                        period: r.period.prom(),
+                        objective: r.objective,
                         cases: r.cases.iter().map(CaseJson::from).collect(),
                     })
                     .collect(),
