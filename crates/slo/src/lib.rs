@@ -43,6 +43,7 @@ pub(crate) use ward_gostrconv as gofmt;
 pub mod model;
 pub mod output;
 pub mod plugins;
+pub mod raw_series;
 pub mod rules;
 pub mod spec;
 pub mod template;
