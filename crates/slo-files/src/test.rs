@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ward_slo::alert_tests::{self, Case, Suite, RULES_FILE};
+use ward_slo::alert_tests::{self, Case, Suite, ALL_RULES_FILE, RULES_FILE};
 use ward_slo::Generator;
 
 use crate::{ignored_fields, io_error, walk, Error, Filters, Result};
@@ -43,6 +43,8 @@ pub struct SloReport {
     pub period: ward_slo::duration::Duration,
     /// The SLO's objective, in percent.
     pub objective: f64,
+    /// Why the SLO has no raw-traffic cases (see [`Suite::raw_skipped`]).
+    pub raw_skipped: Option<String>,
     /// Its cases, in [`Suite`] order (none when both alerts are disabled).
     pub cases: Vec<CaseResult>,
 }
@@ -95,8 +97,9 @@ pub fn promtool(explicit: Option<&Path>) -> Result<PathBuf> {
         .ok_or_else(|| Error::Tool(format!("promtool not found on PATH: {HOW}")))
 }
 
-/// Runs every case of `suite` against `rules` (the suite's own rule file,
-/// or another to see the cases catch it), each in its own promtool run, all
+/// Runs every case of `suite` against `rules` (the suite's own alert rule
+/// file, or another to see the cases catch it; the raw-traffic cases read
+/// the suite's whole rule file), each in its own promtool run, all
 /// at once; one result per case, in order.
 pub fn run_suite(promtool: &Path, suite: &Suite, rules: &str) -> Result<Vec<CaseResult>> {
     let dir = tempfile::tempdir().map_err(io_error("creating a directory for promtool"))?;
@@ -105,6 +108,9 @@ pub fn run_suite(promtool: &Path, suite: &Suite, rules: &str) -> Result<Vec<Case
         std::fs::write(&path, text).map_err(io_error(format!("writing {}", path.display())))
     };
     write(RULES_FILE, rules)?;
+    if !suite.all_rules.is_empty() {
+        write(ALL_RULES_FILE, &suite.all_rules)?;
+    }
     let run = |i: usize, case: &Case| -> Result<CaseResult> {
         let name = format!("case-{}.yaml", i + 1);
         write(&name, &case.test_file)?;
@@ -160,6 +166,7 @@ pub fn test(
                 id: suite.id,
                 period: suite.period,
                 objective: suite.objective,
+                raw_skipped: suite.raw_skipped,
             })
         })
         .collect()

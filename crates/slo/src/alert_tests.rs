@@ -30,6 +30,7 @@
 use crate::duration::{parse_prom, Duration};
 use crate::model::{merge, GroupResult, Labels, Rule, RuleGroup, SloResult, SloRules};
 use crate::output::write_std;
+use crate::raw_series::synthesize;
 use crate::rules::{label_filter, sli_metric};
 use crate::windows::MwmbAlert;
 use crate::yaml::emit::Emitter;
@@ -37,8 +38,11 @@ use crate::yaml::emit::Emitter;
 /// How far above or below a pair's threshold each case burns (1%).
 pub const MARGIN: f64 = 0.01;
 
-/// The name of the rule file the test files load.
+/// The name of the rule file the test files on SLI recordings load.
 pub const RULES_FILE: &str = "rules.yaml";
+
+/// The name of the rule file the raw-traffic test files load.
+pub const ALL_RULES_FILE: &str = "all-rules.yaml";
 
 /// One promtool unit test: a steady burn rate, and which alerts fire after
 /// the pair's long window (plus the alert's `for:`).
@@ -66,7 +70,10 @@ pub struct Case {
     /// before the alert may fire (its condition has held one step less
     /// than `for`), and the alerts expected to fire then (not this one).
     pub pending: Option<(Duration, Vec<&'static str>)>,
-    /// The promtool test file (loads [`RULES_FILE`]).
+    /// The inputs are raw counters read by the whole rule file (see
+    /// [`crate::raw_series`]); else the SLI recordings the alerts read.
+    pub raw: bool,
+    /// The promtool test file (loads [`RULES_FILE`], or [`ALL_RULES_FILE`] when raw).
     pub test_file: String,
 }
 
@@ -89,6 +96,12 @@ pub struct Suite {
     /// The SLO's alert rules as ward writes them (annotations left out;
     /// empty when both alerts are disabled).
     pub rules: String,
+    /// All the SLO's rules (recordings and alerts, annotations left out),
+    /// for the raw-traffic cases; empty when there are none.
+    pub all_rules: String,
+    /// Why there are no raw-traffic cases, when alerts are enabled but the
+    /// SLI cannot be inverted (see [`crate::raw_series`]).
+    pub raw_skipped: Option<String>,
     /// The cases: per enabled alert, quick pair above and below, then slow.
     pub cases: Vec<Case>,
 }
@@ -195,11 +208,17 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
             period: slo.period,
             objective: slo.objective,
             rules: String::new(),
+            all_rules: String::new(),
+            raw_skipped: None,
             cases: Vec::new(),
         });
     }
-    let rules = rule_file(res)?;
+    let rules = rule_file(res, false)?;
     let series = input_series(res)?;
+    let recorded = series
+        .first()
+        .map(|(_, _, l)| l)
+        .ok_or("no alert windows")?;
     let mut cases = Vec::new();
     for alert in &alerts {
         for (pair, p) in alert.pairs {
@@ -234,7 +253,23 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
                     .cloned()
                     .chain([(at, expected.clone())])
                     .collect();
-                let test_file = test_file(&series, &alerts, &checks, ratio, at, step)
+                let inputs = TestInputs {
+                    rule_file: RULES_FILE,
+                    group_order: &[],
+                    step,
+                    sample: step,
+                    series: series
+                        .iter()
+                        .map(|(w, metric, labels)| {
+                            (
+                                format!("{metric}{}", label_filter(labels)),
+                                ramp(ratio, *w, step, at),
+                            )
+                        })
+                        .collect(),
+                    recorded,
+                };
+                let test_file = test_file(&inputs, &alerts, &checks)
                     .map_err(|e| format!("writing the promtool test: {e}"))?;
                 cases.push(Case {
                     severity: alert.severity,
@@ -247,47 +282,158 @@ pub fn suite(res: &SloResult) -> Result<Suite, String> {
                     at,
                     expected,
                     pending,
+                    raw: false,
                     test_file,
                 });
             }
         }
     }
+    let (all_rules, raw_skipped) = match raw_cases(res, &alerts, recorded) {
+        Ok((all_rules, raw)) => {
+            cases.extend(raw);
+            (all_rules, None)
+        }
+        Err(why) => (String::new(), Some(why)),
+    };
     Ok(Suite {
         id: slo.id.clone(),
         period: slo.period,
         objective: slo.objective,
         rules,
+        all_rules,
+        raw_skipped,
         cases,
     })
 }
 
-/// The SLO's alert group as ward writes it, without annotations.
-fn rule_file(res: &SloResult) -> Result<String, String> {
-    let mut alerts = res.rules.alerts.clone();
-    for r in &mut alerts.rules {
+/// The SLO's alert group as ward writes it, or with `all` every group of
+/// the SLO, without annotations.
+fn rule_file(res: &SloResult, all: bool) -> Result<String, String> {
+    let mut rules = if all {
+        res.rules.clone()
+    } else {
+        SloRules {
+            alerts: res.rules.alerts.clone(),
+            ..SloRules::default()
+        }
+    };
+    for r in &mut rules.alerts.rules {
         r.annotations.clear();
     }
-    let only_alerts = GroupResult {
+    let one_slo = GroupResult {
         kind: crate::model::SpecKind::PrometheusV1,
         k8s: None,
         slos: vec![SloResult {
             slo: res.slo.clone(),
-            rules: SloRules {
-                sli: RuleGroup::default(),
-                meta: RuleGroup::default(),
-                alerts,
-                extra: Vec::new(),
-            },
+            rules,
             alerts: res.alerts,
         }],
     };
     let out = write_std(
-        &only_alerts,
-        "# ward slo test: the alert rules under test",
+        &one_slo,
+        "# ward slo test: the rules under test",
         Vec::new(),
     )
-    .map_err(|_| "no alert rules to test".to_string())?;
+    .map_err(|_| "no rules to test".to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
+}
+
+/// The raw-traffic cases of an SLO whose SLI [`synthesize`] can invert:
+/// the first enabled alert's quick pair, above and below its threshold,
+/// on raw counters read by the whole rule file (returned with them),
+/// after a clean history as long as the longest window.
+fn raw_cases(
+    res: &SloResult,
+    alerts: &[Alert<'_>],
+    recorded: &Labels,
+) -> Result<(String, Vec<Case>), String> {
+    let events = res
+        .slo
+        .sli
+        .events
+        .as_ref()
+        .ok_or("the SLI is not an events SLI")?;
+    let raw = synthesize(events)?;
+    let r = &res.rules;
+    let groups: Vec<&RuleGroup> = [&r.sli, &r.meta, &r.alerts]
+        .into_iter()
+        .chain(&r.extra)
+        .filter(|g| !g.rules.is_empty())
+        .collect();
+    if groups.iter().any(|g| g.interval.0 != 0) {
+        return Err("rule groups have their own evaluation intervals".into());
+    }
+    let group_order: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
+    let all_rules = rule_file(res, true)?;
+    let alert = alerts.first().ok_or("no alert enabled")?;
+    let (pair, p) = alert.pairs[0];
+    let windows = res.alerts.windows();
+    let history = windows.iter().max().copied().unwrap_or(Duration(0));
+    let shortest = windows.iter().min().copied().unwrap_or(Duration(0));
+    // Samples at a fifth of the shortest window, so every rate has several;
+    // on every step of the history and of the check.
+    const SECOND: i64 = 1_000_000_000;
+    let sample = [history.0, p.long.0 + alert.for_.0]
+        .into_iter()
+        .fold(shortest.0 / 5 / SECOND * SECOND, gcd);
+    if sample < SECOND {
+        return Err("the windows leave no whole-second sample interval".into());
+    }
+    let since = Duration(p.long.0 + alert.for_.0);
+    let at = Duration(history.0 + since.0);
+    let step = interval(at, alerts);
+    let (before, after) = (history.0 / sample, since.0 / sample);
+    let mut cases = Vec::new();
+    for burn_rate in [
+        p.burn_rate_factor * (1.0 + MARGIN),
+        p.burn_rate_factor * (1.0 - MARGIN),
+    ] {
+        let ratio = burn_rate * p.error_budget / 100.0;
+        // 100 requests a sample, `ratio` of them errors after the history.
+        let errors = ratio * 100.0;
+        let rest = if raw.rest_is_total {
+            format!("0+100x{}", before + after)
+        } else {
+            let good = 100.0 - errors;
+            format!(
+                "0+100x{before} {}+{good}x{}",
+                100.0 * before as f64 + good,
+                after - 1
+            )
+        };
+        let expected = firing(alerts, ratio, since);
+        let inputs = TestInputs {
+            rule_file: ALL_RULES_FILE,
+            group_order: &group_order,
+            step,
+            sample: Duration(sample),
+            series: vec![
+                (
+                    raw.errors.clone(),
+                    format!("0x{before} {errors}+{errors}x{}", after - 1),
+                ),
+                (raw.rest.clone(), rest),
+            ],
+            recorded,
+        };
+        let test_file = test_file(&inputs, alerts, &[(at, expected.clone())])
+            .map_err(|e| format!("writing the promtool test: {e}"))?;
+        cases.push(Case {
+            severity: alert.severity,
+            pair,
+            short: p.short,
+            long: p.long,
+            budget_percent: p.budget_percent,
+            threshold: p.burn_rate_factor,
+            burn_rate,
+            at: since,
+            expected,
+            pending: None,
+            raw: true,
+            test_file,
+        });
+    }
+    Ok((all_rules, cases))
 }
 
 /// The SLI recording of each alert window: (window, metric name, labels),
@@ -310,6 +456,15 @@ fn input_series(res: &SloResult) -> Result<Vec<(Duration, String, Labels)>, Stri
         .collect()
 }
 
+/// The greatest common divisor.
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 /// The most evaluations a case takes (promtool evaluates every step up to
 /// the case's time: a 3d case at 5m steps would take 864).
 const MAX_STEPS: i64 = 120;
@@ -320,13 +475,6 @@ const MAX_STEPS: i64 = 120;
 /// most [`MAX_STEPS`] steps. Recordings need not fall on it: a window
 /// shorter than a step is at its full ratio from the first step on.
 fn interval(at: Duration, alerts: &[Alert<'_>]) -> Duration {
-    fn gcd(a: i64, b: i64) -> i64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
     const MS: i64 = 1_000_000;
     let base = alerts.iter().map(|a| a.for_.0).fold(at.0, gcd) / MS;
     let k = (1..=MAX_STEPS)
@@ -351,32 +499,54 @@ fn ramp(ratio: f64, w: Duration, step: Duration, at: Duration) -> String {
     }
 }
 
-/// The promtool test file of one case.
+/// What one promtool test file holds besides the alert checks.
+struct TestInputs<'a> {
+    /// The rule file it loads.
+    rule_file: &'a str,
+    /// Rule groups in evaluation order (all of the rule file's, or none).
+    group_order: &'a [String],
+    /// Rule evaluation interval.
+    step: Duration,
+    /// Input sample interval.
+    sample: Duration,
+    /// Input series: (selector, values in promtool's notation).
+    series: Vec<(String, String)>,
+    /// Labels of the SLI recordings (the alerts keep all but `sloth_window`).
+    recorded: &'a Labels,
+}
+
+/// The promtool test file of one case: `inputs`, then the alerts expected
+/// at each of `checks`.
 fn test_file(
-    series: &[(Duration, String, Labels)],
+    inputs: &TestInputs<'_>,
     alerts: &[Alert<'_>],
     checks: &[(Duration, Vec<&'static str>)],
-    ratio: f64,
-    at: Duration,
-    step: Duration,
 ) -> std::io::Result<String> {
     let mut e = Emitter::new(Vec::new());
     e.map_start();
     e.key("rule_files")?;
     e.seq_start();
-    e.str(RULES_FILE)?;
+    e.str(inputs.rule_file)?;
     e.seq_end();
-    e.kv("evaluation_interval", &step.prom())?;
+    e.kv("evaluation_interval", &inputs.step.prom())?;
+    if !inputs.group_order.is_empty() {
+        e.key("group_eval_order")?;
+        e.seq_start();
+        for g in inputs.group_order {
+            e.str(g)?;
+        }
+        e.seq_end();
+    }
     e.key("tests")?;
     e.seq_start();
     e.map_start();
-    e.kv("interval", &step.prom())?;
+    e.kv("interval", &inputs.sample.prom())?;
     e.key("input_series")?;
     e.seq_start();
-    for (w, metric, labels) in series {
+    for (series, values) in &inputs.series {
         e.map_start();
-        e.kv("series", &format!("{metric}{}", label_filter(labels)))?;
-        e.kv("values", &ramp(ratio, *w, step, at))?;
+        e.kv("series", series)?;
+        e.kv("values", values)?;
         e.map_end();
     }
     e.seq_end();
@@ -405,7 +575,7 @@ fn test_file(
                 e.map_start();
                 e.key("exp_labels")?;
                 e.string_map(
-                    alert_labels(series, a.rule)
+                    alert_labels(inputs.recorded, a.rule)
                         .iter()
                         .map(|(k, v)| (&**k, &**v)),
                 )?;
@@ -424,11 +594,8 @@ fn test_file(
 
 /// The labels a firing alert carries: the recordings' (without
 /// `sloth_window`, which the rule aggregates away), then the rule's.
-fn alert_labels(series: &[(Duration, String, Labels)], rule: &Rule) -> Labels {
-    let mut labels = series
-        .first()
-        .map(|(_, _, l)| Labels::clone(l))
-        .unwrap_or_default();
+fn alert_labels(recorded: &Labels, rule: &Rule) -> Labels {
+    let mut labels = Labels::clone(recorded);
     labels.remove("sloth_window");
     merge(&[&labels, &rule.labels])
 }
@@ -455,7 +622,8 @@ mod tests {
             .iter()
             .map(|c| {
                 format!(
-                    "{} {} {}/{} {}% at {} {} {:?}",
+                    "{}{} {} {}/{} {}% at {} {} {:?}",
+                    if c.raw { "raw " } else { "" },
                     c.severity,
                     c.pair,
                     c.short.prom(),
@@ -478,10 +646,33 @@ mod tests {
                 r#"ticket quick 2h/1d 10% at 1d below []"#,
                 r#"ticket slow 6h/3d 10% at 3d above ["ticket"]"#,
                 r#"ticket slow 6h/3d 10% at 3d below []"#,
+                r#"raw page quick 5m/1h 2% at 1h above ["page"]"#,
+                r#"raw page quick 5m/1h 2% at 1h below []"#,
             ]
         );
         assert!(!s.rules.contains("annotations"), "{}", s.rules);
         assert!(s.rules.contains("alert: High"), "{}", s.rules);
+        assert_eq!(s.raw_skipped, None);
+    }
+
+    #[test]
+    fn the_raw_test_feeds_counters_to_every_rule_after_3d_of_history() {
+        let s = suite(&generated(SPEC)).unwrap();
+        assert!(s.all_rules.contains("record: slo:sli_error:ratio_rate3d"));
+        assert!(!s.all_rules.contains("annotations"), "{}", s.all_rules);
+        let raw = &s.cases[8].test_file;
+        // 1m samples (a fifth of 5m); 3d of history then 1h of errors: 100
+        // requests a minute, 14.544x the budget's 0.1% of them errors.
+        let errors = 14.4 * 1.01 * (100.0 - 99.9) / 100.0 * 100.0;
+        for line in [
+            "rule_files:\n- all-rules.yaml\nevaluation_interval: 36m30s\ngroup_eval_order:\n- sloth-slo-sli-recordings-svc-avail\n- sloth-slo-meta-recordings-svc-avail\n- sloth-slo-alerts-svc-avail\n",
+            "tests:\n- interval: 1m\n",
+            &format!("  - series: e{{}}\n    values: 0x4320 {errors}+{errors}x59\n"),
+            "  - series: t{}\n    values: 0+100x4380\n",
+            "  - eval_time: 3d1h\n",
+        ] {
+            assert!(raw.contains(line), "{line}\n{raw}");
+        }
     }
 
     #[test]
@@ -535,7 +726,7 @@ mod tests {
             "ticket_alert: {disable: true}",
         );
         let s = suite(&generated(&spec)).unwrap();
-        assert_eq!(s.cases.len(), 4);
+        assert_eq!(s.cases.len(), 6);
         assert!(s.cases.iter().all(|c| c.severity == "page"));
     }
 }

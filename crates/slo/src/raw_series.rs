@@ -222,8 +222,15 @@ pub fn synthesize(events: &Events) -> Result<RawSeries, String> {
         .find_map(|m| {
             let on_total = on(&total, &m.name);
             let mut rest = errors.clone();
-            let v = candidates(&on_total)
+            // What `m` itself refuses (`!="NOERROR"`: NOERROR) comes first.
+            let refused = match &m.op {
+                MatchOp::NotEqual => Some(m.value.clone()),
+                MatchOp::NotRe(_) => example(&m.value),
+                MatchOp::Equal | MatchOp::Re(_) => None,
+            };
+            let v = refused
                 .into_iter()
+                .chain(candidates(&on_total))
                 .find(|v| !m.is_match(v) && on_total.iter().all(|t| t.is_match(v)))?;
             if v.is_empty() {
                 rest.remove(m.name.as_str());
@@ -274,6 +281,15 @@ mod tests {
         assert_eq!(
             (s.errors.as_str(), s.rest.as_str()),
             (r#"x{code="x"}"#, r#"x{code="200"}"#)
+        );
+        let s = synthesize(&events(
+            r#"sum(rate(lookups_total{rcode!="NOERROR"}[{{.window}}]))"#,
+            "sum(rate(lookups_total[{{.window}}]))",
+        ))
+        .unwrap();
+        assert_eq!(
+            (s.errors.as_str(), s.rest.as_str()),
+            ("lookups_total{}", r#"lookups_total{rcode="NOERROR"}"#)
         );
     }
 

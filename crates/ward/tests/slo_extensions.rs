@@ -66,24 +66,27 @@ fn for_stays_in_the_kubernetes_form() {
 }
 
 const TABLE: &str = "\
-SLO            ALERT         WINDOWS  BUDGET  BURN               AFTER  EXPECTED                                   RESULT
-shop-checkout  page quick    5m/1h    2%      13.5744x > 13.44x  1h5m   page fires; nothing fires at 1h4m22s500ms  pass
-shop-checkout  page quick    5m/1h    2%      13.3056x < 13.44x  1h5m   nothing fires                              pass
-shop-checkout  page slow     30m/6h   5%      5.656x > 5.6x      6h5m   page fires; nothing fires at 6h            pass
-shop-checkout  page slow     30m/6h   5%      5.544x < 5.6x      6h5m   nothing fires                              pass
-shop-checkout  ticket quick  2h/1d    10%     2.828x > 2.8x      1d1h   ticket fires; nothing fires at 1d45m       pass
-shop-checkout  ticket quick  2h/1d    10%     2.772x < 2.8x      1d1h   nothing fires                              pass
-shop-checkout  ticket slow   6h/3d    10%     0.9427x > 0.9333x  3d1h   ticket fires; nothing fires at 3d15m       pass
-shop-checkout  ticket slow   6h/3d    10%     0.924x < 0.9333x   3d1h   nothing fires                              pass
-shop-search    page quick    5m/1h    2%      14.544x > 14.4x    1h     page fires                                 pass
-shop-search    page quick    5m/1h    2%      14.256x < 14.4x    1h     nothing fires                              pass
-shop-search    page slow     30m/6h   5%      6.06x > 6x         6h     page fires                                 pass
-shop-search    page slow     30m/6h   5%      5.94x < 6x         6h     nothing fires                              pass
-shop-search    ticket quick  2h/1d    10%     3.03x > 3x         1d     ticket fires                               pass
-shop-search    ticket quick  2h/1d    10%     2.97x < 3x         1d     nothing fires                              pass
-shop-search    ticket slow   6h/3d    10%     1.01x > 1x         3d     ticket fires                               pass
-shop-search    ticket slow   6h/3d    10%     0.99x < 1x         3d     nothing fires                              pass
-2 SLOs, 16 cases: 16 passed, 0 failed
+SLO            INPUTS    ALERT         WINDOWS  BUDGET  BURN               AFTER  EXPECTED                                   RESULT
+shop-checkout  recorded  page quick    5m/1h    2%      13.5744x > 13.44x  1h5m   page fires; nothing fires at 1h4m22s500ms  pass
+shop-checkout  recorded  page quick    5m/1h    2%      13.3056x < 13.44x  1h5m   nothing fires                              pass
+shop-checkout  recorded  page slow     30m/6h   5%      5.656x > 5.6x      6h5m   page fires; nothing fires at 6h            pass
+shop-checkout  recorded  page slow     30m/6h   5%      5.544x < 5.6x      6h5m   nothing fires                              pass
+shop-checkout  recorded  ticket quick  2h/1d    10%     2.828x > 2.8x      1d1h   ticket fires; nothing fires at 1d45m       pass
+shop-checkout  recorded  ticket quick  2h/1d    10%     2.772x < 2.8x      1d1h   nothing fires                              pass
+shop-checkout  recorded  ticket slow   6h/3d    10%     0.9427x > 0.9333x  3d1h   ticket fires; nothing fires at 3d15m       pass
+shop-checkout  recorded  ticket slow   6h/3d    10%     0.924x < 0.9333x   3d1h   nothing fires                              pass
+shop-checkout  raw       page quick    5m/1h    2%      13.5744x > 13.44x  1h5m   page fires                                 pass
+shop-checkout  raw       page quick    5m/1h    2%      13.3056x < 13.44x  1h5m   nothing fires                              pass
+shop-search    recorded  page quick    5m/1h    2%      14.544x > 14.4x    1h     page fires                                 pass
+shop-search    recorded  page quick    5m/1h    2%      14.256x < 14.4x    1h     nothing fires                              pass
+shop-search    recorded  page slow     30m/6h   5%      6.06x > 6x         6h     page fires                                 pass
+shop-search    recorded  page slow     30m/6h   5%      5.94x < 6x         6h     nothing fires                              pass
+shop-search    recorded  ticket quick  2h/1d    10%     3.03x > 3x         1d     ticket fires                               pass
+shop-search    recorded  ticket quick  2h/1d    10%     2.97x < 3x         1d     nothing fires                              pass
+shop-search    recorded  ticket slow   6h/3d    10%     1.01x > 1x         3d     ticket fires                               pass
+shop-search    recorded  ticket slow   6h/3d    10%     0.99x < 1x         3d     nothing fires                              pass
+2 SLOs, 18 cases: 18 passed, 0 failed
+shop-search: no raw-traffic cases: the SLI is not an events SLI
 ";
 
 #[test]
@@ -124,7 +127,7 @@ fn slo_test_proves_the_period_and_for() {
     );
     assert_eq!(k8s.code, 0, "{}{}", k8s.stdout, k8s.stderr);
     assert!(
-        k8s.stdout.ends_with("1 SLO, 4 cases: 4 passed, 0 failed\n"),
+        k8s.stdout.ends_with("1 SLO, 6 cases: 6 passed, 0 failed\n"),
         "{}",
         k8s.stdout
     );

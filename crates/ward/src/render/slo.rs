@@ -67,10 +67,20 @@ fn expectation(c: &Case) -> String {
     }
 }
 
-/// A case in one line: `page quick 5m/1h: burn 14.544x (1% above 14.4x) for 1h: page fires`.
+/// What a case feeds promtool: `recorded` SLI recordings or `raw` counters.
+fn inputs(c: &Case) -> &'static str {
+    if c.raw {
+        "raw"
+    } else {
+        "recorded"
+    }
+}
+
+/// A case in one line: `recorded page quick 5m/1h: burn 14.544x (1% above 14.4x) for 1h: page fires`.
 fn case_name(c: &Case) -> String {
     format!(
-        "{} {} {}/{}: burn {}x ({}% {} {}x) for {}: {}",
+        "{} {} {} {}/{}: burn {}x ({}% {} {}x) for {}: {}",
+        inputs(c),
         c.severity,
         c.pair,
         c.short.prom(),
@@ -95,6 +105,7 @@ fn totals(reports: &[SloReport]) -> (usize, usize) {
 #[derive(Serialize)]
 struct CaseJson<'a> {
     name: String,
+    inputs: &'static str,
     severity: &'a str,
     pair: &'a str,
     short_window: String,
@@ -114,6 +125,7 @@ impl<'a> From<&'a CaseResult> for CaseJson<'a> {
         let c = &r.case;
         CaseJson {
             name: case_name(c),
+            inputs: inputs(c),
             severity: c.severity,
             pair: c.pair,
             short_window: c.short.prom(),
@@ -147,6 +159,7 @@ struct SloJson<'a> {
     id: &'a str,
     period: String,
     objective: f64,
+    raw_skipped: Option<&'a str>,
     cases: Vec<CaseJson<'a>>,
 }
 
@@ -186,16 +199,28 @@ pub(crate) fn test_report(
     match format {
         TestFormat::Text => {
             let mut t = Table::new([
-                "SLO", "ALERT", "WINDOWS", "BUDGET", "BURN", "AFTER", "EXPECTED", "RESULT",
+                "SLO", "INPUTS", "ALERT", "WINDOWS", "BUDGET", "BURN", "AFTER", "EXPECTED",
+                "RESULT",
             ]);
             for r in reports {
                 if r.cases.is_empty() {
-                    t.row([r.id.as_str(), "-", "", "", "", "", "", "no alerts enabled"]);
+                    t.row([
+                        r.id.as_str(),
+                        "-",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "no alerts enabled",
+                    ]);
                 }
                 for c in &r.cases {
                     let k = &c.case;
                     t.row([
                         r.id.clone(),
+                        inputs(k).into(),
                         format!("{} {}", k.severity, k.pair),
                         format!("{}/{}", k.short.prom(), k.long.prom()),
                         format!("{}%", short(k.budget_percent)),
@@ -222,6 +247,11 @@ pub(crate) fn test_report(
                 cases - failed
             )?;
             for r in reports {
+                if let Some(why) = &r.raw_skipped {
+                    writeln!(out, "{}: no raw-traffic cases: {why}", r.id)?;
+                }
+            }
+            for r in reports {
                 for c in &r.cases {
                     if let Some(f) = &c.failure {
                         writeln!(out, "\nFAIL {}: {}", r.id, case_name(&c.case))?;
@@ -242,6 +272,7 @@ pub(crate) fn test_report(
                         id: &r.id,
                         period: r.period.prom(),
                         objective: r.objective,
+                        raw_skipped: r.raw_skipped.as_deref(),
                         cases: r.cases.iter().map(CaseJson::from).collect(),
                     })
                     .collect(),
