@@ -9,18 +9,25 @@
 //! and nothing may fire. Thresholds, windows and shares come from the SLO's
 //! own window catalog, so custom catalogs and periods are tested as generated.
 //!
-//! The input series are the SLI recordings `slo:sli_error:ratio_rate<w>`
-//! (with the labels of ward's recording rule for `w`), not the raw series
-//! the SLI's queries read. An `events` or `raw` SLI is arbitrary PromQL
-//! (`sum(rate(x{code=~"5.."}[{{.window}}]))`, subqueries, `or vector(0)`,
-//! histogram buckets): which label values make a user's error query select
-//! errors and not successes cannot be derived from the query in general,
-//! and a guess that misses would test nothing. So this proves the alerting
-//! half (thresholds, window pairs, label matching, `max without
-//! (sloth_window)`, `for:`), given SLI recordings that say what the SLI
-//! says; it does not prove that the user's queries measure their errors.
-//! The recordings are those of a steady error ratio starting at time 0: over
-//! a window `w` the recorded ratio ramps up linearly for `w`, then stays.
+//! The input series of these cases are the SLI recordings
+//! `slo:sli_error:ratio_rate<w>` (with the labels of ward's recording rule
+//! for `w`): those of a steady error ratio starting at time 0, over a
+//! window `w` ramping up linearly for `w`, then staying. That proves the
+//! alerting half (thresholds, window pairs, label matching, `max without
+//! (sloth_window)`, `for:`) for any SLI, given recordings that say what the
+//! SLI says.
+//!
+//! Where the SLI can be inverted ([`crate::raw_series`]: an `events` SLI
+//! reading one counter per query under `sum`), two more cases feed raw
+//! counters to the SLO's whole rule file (recording rules and alerts, in
+//! order): the first enabled alert's quick pair, above and below its
+//! threshold, after a clean history as long as the longest window. They
+//! prove the SLI half too: the user's queries select the counters, divide
+//! into the ratio, and the recordings carry the labels the alerts match.
+//! An `events` or `raw` SLI that is arbitrary PromQL (subqueries, several
+//! selectors, histogram buckets, `by`) has no such cases, and the suite
+//! says why: which label values make an error query select errors and
+//! not successes cannot be derived from it in general.
 //!
 //! The rule file is ward's own output for the SLO's alert group (written by
 //! [`crate::output::write_std`]) without annotations, which are text and
