@@ -1,17 +1,17 @@
 //! `ward slo test` on the in-repo copies of sloth's specs: every case of
 //! every SLO passes under the real promtool (default 30d and 28d catalogs,
-//! a custom 7d catalog, Kubernetes, OpenSLO and multi-document specs), the
-//! table is exact (and docs/slo.md shows it), the JSON and JUnit reports
-//! parse and count the cases; SLO plugins that add alerts or set intervals
-//! are tested as generated. The inputs `slo test` feeds (SLI recordings ramping up from a steady
-//! error ratio) are what ward's recording rules make of raw traffic: on raw
-//! counters with 3 days of clean history, the whole generated rule file
+//! a custom 7d catalog, Kubernetes, OpenSLO and multi-document specs), on
+//! SLI recordings and, where the SLI allows, on raw counters; the table is
+//! exact (and docs/slo.md shows it), the JSON and JUnit reports parse and
+//! count the cases; SLO plugins that add alerts or set intervals are tested
+//! as generated. An independent, hand-written raw-traffic test agrees: on
+//! raw counters with 3 days of clean history, the whole generated rule file
 //! pages 1h after errors start 1% above the quick page threshold, and not
 //! 1% below it. Negative controls: the same cases run against rules with a
-//! wrong page threshold fail (only the case that needs the page alert to fire), and a
-//! promtool wrapper that breaks the rules the same way makes the command
-//! exit 1. Bad input: a missing promtool or a malformed spec is one line
-//! on stderr and a non-zero exit.
+//! wrong page threshold fail (only the two that need the page alert to
+//! fire, recorded and raw), and a promtool wrapper that breaks the rules
+//! the same way makes the command exit 1. Bad input: a missing promtool or
+//! a malformed spec is one line on stderr and a non-zero exit.
 
 mod slo_support;
 
