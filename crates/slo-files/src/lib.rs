@@ -1,4 +1,4 @@
-//! `ward slo generate|validate` over files, as sloth's CLI does it, on top
+//! `ward slo generate|validate|test` over files, as sloth's CLI does it, on top
 //! of the pure `ward-slo`: the generator's settings from sloth's flag values
 //! ([`Settings`]), spec discovery (a recursive walk with include/exclude
 //! regexes), reading, and all-or-nothing writing (a temp file renamed into
@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
+mod test;
 mod walk;
 mod write;
 
@@ -26,6 +27,7 @@ use ward_slo::model::PluginRef;
 use ward_slo::windows::Catalog;
 use ward_slo::{Config, Generator};
 
+pub use test::{promtool, run_suite, suites, test, CaseResult, SloReport, TestRequest};
 pub use walk::discover;
 
 /// Why `generate` or `validate` failed.
@@ -67,6 +69,9 @@ pub enum Error {
     /// The generator refused the settings (the default period is not in the catalog).
     #[error("could not create Prometheus SLO generator: {0}")]
     Generator(Box<ward_slo::Error>),
+    /// A tool ward runs (promtool) is missing.
+    #[error("{0}")]
+    Tool(String),
     /// Reading or writing a file failed.
     #[error("{action}: {source}")]
     Io {

@@ -186,7 +186,7 @@ impl Generator {
                 rules.sli = RuleGroup::default();
                 rules.meta = RuleGroup::default();
             }
-            results.push(SloResult { slo, rules });
+            results.push(SloResult { slo, rules, alerts });
         }
         Ok(GroupResult {
             kind: group.kind,

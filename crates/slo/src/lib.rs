@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert_tests;
 pub mod duplicates;
 pub mod duration;
 pub mod error;
@@ -42,6 +43,7 @@ pub(crate) use ward_gostrconv as gofmt;
 pub mod model;
 pub mod output;
 pub mod plugins;
+pub mod raw_series;
 pub mod rules;
 pub mod spec;
 pub mod template;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::duration::Duration;
+use crate::windows::MwmbGroup;
 
 /// A label name or value: shared text, so that label sets copied from one
 /// another (every rule of an SLO carries its labels) share their strings
@@ -88,6 +89,8 @@ pub struct AlertMeta {
     pub labels: Labels,
     /// Alert annotations (common merged with per-severity).
     pub annotations: Labels,
+    /// `for:` of the alert rule (ward's spec extension; zero: none, as sloth).
+    pub for_: Duration,
 }
 
 /// One SLO plugin declaration of a chain.
@@ -159,6 +162,10 @@ pub struct Rule {
     pub expr: String,
     /// `for:` (Prometheus duration string, empty when unset).
     pub for_: String,
+    /// Write `for:` in the Kubernetes form too. sloth drops `for:` there
+    /// (its plugins' alerts lose it, and ward keeps that); the `for:` of
+    /// ward's spec extension is kept.
+    pub for_in_k8s: bool,
     /// `keep_firing_for:` (empty when unset).
     pub keep_firing_for: String,
     /// Labels, one map shared by rules with the same labels (copy on
@@ -180,6 +187,7 @@ impl Rule {
             alert: String::new(),
             expr,
             for_: String::new(),
+            for_in_k8s: false,
             keep_firing_for: String::new(),
             labels,
             annotations: Labels::new(),
@@ -219,6 +227,8 @@ pub struct SloResult {
     pub slo: Slo,
     /// Its rules.
     pub rules: SloRules,
+    /// The alert windows and burn-rate factors its alerts were made from.
+    pub alerts: MwmbGroup,
 }
 
 /// Everything generated from one spec document.

@@ -196,6 +196,9 @@ pub fn write_k8s<W: Write>(res: &GroupResult, header_text: &str, w: W) -> io::Re
                 }
                 labels_map(&mut e, "annotations", &r.annotations, &mut memo.annotations)?;
                 e.kv("expr", &r.expr)?;
+                if r.for_in_k8s {
+                    e.kv("for", &r.for_)?;
+                }
                 rule_labels(&mut e, &mut memo, &r.labels)?;
                 if !r.record.is_empty() {
                     e.kv("record", &r.record)?;

@@ -265,7 +265,11 @@ fn alert_rule(
         record: String::new(),
         alert: meta.name.clone(),
         expr,
-        for_: String::new(),
+        for_: match meta.for_ {
+            Duration(0) => String::new(),
+            d => d.prom(),
+        },
+        for_in_k8s: meta.for_.0 != 0,
         keep_firing_for: String::new(),
         labels: Rc::new(merged(sev, &meta.labels)),
         annotations: merged(ann, &meta.annotations),

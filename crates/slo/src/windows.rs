@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use crate::duration::{parse_prom, Duration};
+use crate::duration::Duration;
 use crate::spec::decode::{Mode, Obj};
-use crate::yaml::tree::{self, Value};
+use crate::yaml::tree;
 
 /// One alert window: share of the budget burnt over the long window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,6 +45,9 @@ pub struct MwmbAlert {
     pub burn_rate_factor: f64,
     /// Error budget in percent (`100 - objective`).
     pub error_budget: f64,
+    /// Share of the error budget, in percent, that burning at the factor
+    /// spends over the long window (the catalog's `errorBudgetPercent`).
+    pub budget_percent: f64,
 }
 
 /// The four alerts of one SLO.
@@ -93,25 +96,11 @@ pub struct Catalog {
 const GOOGLE_30D: &str = include_str!("windows/google-30d.yaml");
 const GOOGLE_28D: &str = include_str!("windows/google-28d.yaml");
 
-fn duration_field(o: &Obj<'_>, name: &str) -> Result<Duration, String> {
-    match o.get_present(name) {
-        None => Ok(Duration(0)),
-        Some(Value::Scalar(s)) => {
-            parse_prom(&s.raw).map_err(|e| format!("field {}: {e}", o.sub(name)))
-        }
-        Some(other) => Err(format!(
-            "field {}: cannot unmarshal {} into a duration",
-            o.sub(name),
-            other.kind()
-        )),
-    }
-}
-
 fn window(o: &Obj<'_>) -> Result<Window, String> {
     Ok(Window {
         error_budget_percent: o.float("errorBudgetPercent")?,
-        short: duration_field(o, "shortWindow")?,
-        long: duration_field(o, "longWindow")?,
+        short: o.duration("shortWindow")?,
+        long: o.duration("longWindow")?,
     })
 }
 
@@ -141,7 +130,7 @@ pub fn parse_windows(data: &str) -> Result<Windows, String> {
     let page = spec.obj("page").map_err(yerr)?;
     let ticket = spec.obj("ticket").map_err(yerr)?;
     let w = Windows {
-        period: duration_field(&spec, "sloPeriod").map_err(yerr)?,
+        period: spec.duration("sloPeriod").map_err(yerr)?,
         page_quick: window(&page.obj("quick").map_err(yerr)?).map_err(yerr)?,
         page_slow: window(&page.obj("slow").map_err(yerr)?).map_err(yerr)?,
         ticket_quick: window(&ticket.obj("quick").map_err(yerr)?).map_err(yerr)?,
@@ -219,6 +208,7 @@ impl Catalog {
             long: win.long,
             burn_rate_factor: factor(w.period, win),
             error_budget: eb,
+            budget_percent: win.error_budget_percent,
         };
         Ok(MwmbGroup {
             page_quick: mk(&w.page_quick),

@@ -1,12 +1,13 @@
 //! The SLO examples in `examples/slo/` (Kubernetes API server SLOs and SLOs
 //! over ward's own nurse/lookup metrics) validate, generate in directory
-//! mode, load in `promtool check rules`, and equal sloth's output.
+//! mode, load in `promtool check rules`, equal sloth's output, and pass
+//! `ward slo test` (on raw counters too where the SLI allows).
 
 mod slo_support;
 
 use std::path::PathBuf;
 
-use slo_support::{promtool_check, same_except_header, sloth, ward};
+use slo_support::{promtool, promtool_check, same_except_header, sloth, ward, ward_slo};
 
 fn examples() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/slo"))
@@ -62,4 +63,22 @@ fn examples_match_sloth() {
             panic!("{name}: {d}");
         }
     }
+}
+
+#[test]
+fn examples_pass_slo_test() {
+    let promtool = promtool().display().to_string();
+    let r = ward_slo(
+        &examples(),
+        &["test", "-i", ".", "--promtool", &promtool],
+        &[],
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.stdout);
+    let summary = "\
+8 SLOs, 62 cases: 62 passed, 0 failed
+kubernetes-apiserver-read-latency: no raw-traffic cases: the error query reads 4 series selectors, not one
+kubernetes-apiserver-write-latency: no raw-traffic cases: the error query reads 2 series selectors, not one
+ward-nurse-check-latency: no raw-traffic cases: the error query reads 2 series selectors, not one
+";
+    assert!(r.stdout.ends_with(summary), "{}", r.stdout);
 }

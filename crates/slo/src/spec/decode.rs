@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 
+use crate::duration::{parse_prom, Duration};
 use crate::gostrconv::format_g32;
 use crate::model::Labels;
 use crate::yaml::resolve::Resolved;
@@ -186,6 +187,21 @@ impl<'v> Obj<'v> {
         match self.get(name) {
             None => Ok(0.0),
             Some(v) => to_float(v, self.mode, self.field(name)),
+        }
+    }
+
+    /// A Prometheus duration field (`30d`; zero when absent or null).
+    pub fn duration(&self, name: &str) -> Result<Duration, DecodeError> {
+        match self.get_present(name) {
+            None => Ok(Duration(0)),
+            Some(Value::Scalar(s)) => {
+                parse_prom(&s.raw).map_err(|e| format!("field {}: {e}", self.sub(name)))
+            }
+            Some(other) => Err(format!(
+                "field {}: cannot unmarshal {} into a duration",
+                self.sub(name),
+                other.kind()
+            )),
         }
     }
 

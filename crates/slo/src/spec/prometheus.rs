@@ -70,6 +70,8 @@ fn alert(o: &Obj<'_>, common: &(String, Labels, Labels)) -> Result<AlertMeta, St
         name: common.0.clone(),
         labels: merge(&[&common.1, &labels]),
         annotations: merge(&[&common.2, &annotations]),
+        // ward's extension (sloth ignores the key): `for:` on the alert rule.
+        for_: o.duration("for")?,
     })
 }
 
@@ -153,7 +155,11 @@ pub(crate) fn map_spec(
             name,
             service: service.clone(),
             description: s.string("description")?,
-            period,
+            // ward's extension (sloth ignores the key): a period per SLO.
+            period: match s.duration("period")? {
+                Duration(0) => period,
+                own => own,
+            },
             objective,
             labels: merge(&[&group_labels, &labels]),
             sli,

@@ -27,7 +27,13 @@ const PLUGINS: Shape = Obj(&[
     ),
 ]);
 
-const ALERT: Shape = Obj(&[("disable", Any), ("labels", Any), ("annotations", Any)]);
+/// `for` is ward's extension (sloth ignores it).
+const ALERT: Shape = Obj(&[
+    ("disable", Any),
+    ("labels", Any),
+    ("annotations", Any),
+    ("for", Any),
+]);
 
 /// The fields of a spec (`prometheus/v1` root or Kubernetes `spec`) in one
 /// naming dialect, plus any extra root fields.
@@ -45,6 +51,8 @@ macro_rules! spec_fields {
                     ("name", Any),
                     ("description", Any),
                     ("objective", Any),
+                    // ward's extension (sloth ignores it).
+                    ("period", Any),
                     ("labels", Any),
                     ("plugins", PLUGINS),
                     (

@@ -1,8 +1,10 @@
 //! `ward slo generate|validate`: a drop-in for `sloth generate` and
 //! `sloth validate` (v0.16.0): same flags, same `SLOTH_*` env vars, same
-//! bytes out. Specs are `ward-slo`'s, files `ward-slo-files`'; this module
+//! bytes out; and `ward slo test`, which proves the generated alerts with
+//! promtool. Specs are `ward-slo`'s, files `ward-slo-files`'; this module
 //! turns flags into their settings and maps the error to the exit code
-//! (0 ok, 1 a spec/validation failure, 2 usage or IO error).
+//! (0 ok, 1 a spec/validation failure or a failed test case, 2 usage, IO
+//! or a missing promtool).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +28,8 @@ pub(crate) enum SloCommand {
     Generate(GenerateArgs),
     /// Validates SLO specs (sloth validate).
     Validate(ValidateArgs),
+    /// Proves each SLO's generated alerts with promtool unit tests (ward only).
+    Test(TestArgs),
 }
 
 /// Flags shared by generate and validate.
@@ -130,6 +134,28 @@ pub(crate) struct ValidateArgs {
     pub(crate) common: Common,
 }
 
+/// Arguments of `ward slo test`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArgs {
+    /// SLO spec input file or directory (walked recursively).
+    #[arg(short = 'i', long = "input", env = "SLOTH_INPUT")]
+    pub(crate) input: String,
+    /// Report format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "WARD_SLO_TEST_OUTPUT",
+        value_enum,
+        default_value_t
+    )]
+    pub(crate) output: render::slo::TestFormat,
+    /// The promtool binary (default: `promtool` on PATH).
+    #[arg(long = "promtool", env = "WARD_PROMTOOL")]
+    pub(crate) promtool: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) common: Common,
+}
+
 impl Common {
     fn settings(&self) -> Settings {
         if !self.plugins_path.is_empty() {
@@ -171,9 +197,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = match args.command {
         SloCommand::Generate(a) => generate(a, &mut warn),
         SloCommand::Validate(a) => validate(a, &mut warn),
+        SloCommand::Test(a) => test(a, &mut warn),
     };
     Ok(match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             let _ = render::slo::failure(&e, &mut std::io::stderr().lock());
             ExitCode::from(exit_code(&e))
@@ -189,11 +217,12 @@ fn exit_code(e: &Error) -> u8 {
         | Error::Invalid { .. }
         | Error::NoRules { .. }
         | Error::Input(_) => 1,
-        Error::Setting(_) | Error::Generator(_) | Error::Io { .. } => 2,
+        Error::Setting(_) | Error::Generator(_) | Error::Tool(_) | Error::Io { .. } => 2,
     }
 }
 
-fn generate(a: GenerateArgs, warn: &mut dyn FnMut(String)) -> Result<(), Error> {
+/// Generates rules (always true: a failure is an error).
+fn generate(a: GenerateArgs, warn: &mut dyn FnMut(String)) -> Result<bool, Error> {
     let settings = Settings {
         disable_alerts: a.disable_alerts,
         disable_recordings: a.disable_recordings,
@@ -210,12 +239,14 @@ fn generate(a: GenerateArgs, warn: &mut dyn FnMut(String)) -> Result<(), Error> 
     let stdout = &mut std::io::stdout().lock();
     match ward_slo_files::generate(&settings.generator("cli")?, &request, Some(stdout), warn) {
         // `ward slo generate | head`: the reader left; no failure of ours.
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(true)
+        }
+        other => other.map(|()| true),
     }
 }
 
-fn validate(a: ValidateArgs, warn: &mut dyn FnMut(String)) -> Result<(), Error> {
+fn validate(a: ValidateArgs, warn: &mut dyn FnMut(String)) -> Result<bool, Error> {
     let request = ValidateRequest {
         filters: a.common.filters(),
         ignore_duplicates: a.ignore_slo_duplicates,
@@ -232,7 +263,29 @@ fn validate(a: ValidateArgs, warn: &mut dyn FnMut(String)) -> Result<(), Error> 
         },
     )?;
     let _ = render::slo::validated(valid, &mut stderr.lock());
-    Ok(())
+    Ok(true)
+}
+
+/// Runs the promtool unit tests of every SLO; false when a case failed.
+fn test(a: TestArgs, warn: &mut dyn FnMut(String)) -> Result<bool, Error> {
+    let request = ward_slo_files::TestRequest {
+        filters: a.common.filters(),
+        promtool: a.promtool,
+        strict: a.common.strict,
+        input: a.input,
+    };
+    let reports = ward_slo_files::test(&a.common.settings().generator("cli")?, &request, warn)?;
+    let written = render::to_stdout(|out| render::slo::test_report(&reports, a.output, out));
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
+            action: "writing to stdout".into(),
+            source: e,
+        }),
+        _ => Ok(reports
+            .iter()
+            .flat_map(|r| &r.cases)
+            .all(|c| c.failure.is_none())),
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +332,30 @@ mod tests {
         assert_eq!(g.out, "-");
         assert_eq!(g.common.default_slo_period, "30d");
         assert!(T::try_parse_from(["x", "validate"]).is_err());
+        let t = T::try_parse_from([
+            "x",
+            "test",
+            "-i",
+            "s.yaml",
+            "-o",
+            "junit",
+            "--promtool",
+            "/p",
+        ])
+        .unwrap();
+        let SloCommand::Test(a) = t.cmd else { panic!() };
+        assert_eq!(
+            (a.input.as_str(), a.output),
+            ("s.yaml", render::slo::TestFormat::Junit)
+        );
+        assert_eq!(a.promtool, Some(PathBuf::from("/p")));
+        let t = T::try_parse_from(["x", "test", "-i", "s.yaml"]).unwrap();
+        let SloCommand::Test(a) = t.cmd else { panic!() };
+        assert_eq!(
+            (a.output, a.promtool),
+            (render::slo::TestFormat::Text, None)
+        );
+        assert!(T::try_parse_from(["x", "test", "-i", "s.yaml", "-o", "xml"]).is_err());
         assert!(T::try_parse_from(["x", "generate", "--bogus"]).is_err());
         assert!(
             T::try_parse_from(["x", "generate"]).is_err(),

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Result of one `ward` run.
 pub(crate) struct Run {
@@ -26,6 +26,15 @@ pub(crate) fn ward(dir: &Path, args: &[String], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `ward slo ARGS…` in `dir`.
+pub(crate) fn ward_slo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let all: Vec<String> = std::iter::once("slo")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    ward(dir, &all, env)
 }
 
 /// The real sloth v0.16.0: `$WARD_TOOLS_DIR/bin/sloth` (default
@@ -183,26 +192,22 @@ pub(crate) fn rule_documents(output: &str) -> Vec<String> {
         .collect()
 }
 
+/// promtool, found as every test finds it (testkit: `$WARD_TOOLS_DIR/bin`, then `PATH`).
+pub(crate) fn promtool() -> PathBuf {
+    ward_testkit::process::find_binary("promtool", "promtool")
+        .expect("promtool not found: run scripts/install-test-deps.sh (Debian package prometheus)")
+}
+
 /// Runs `promtool check rules` on every rule document of `output`.
 pub(crate) fn promtool_check(output: &str, what: &str) {
-    let promtool = ["/usr/bin/promtool", "promtool"]
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        })
-        .expect("promtool not found: run scripts/install-test-deps.sh (Debian package prometheus)");
+    let promtool = promtool();
     for (i, doc) in rule_documents(output).iter().enumerate() {
         let mut f = tempfile::Builder::new()
             .suffix(".yaml")
             .tempfile()
             .expect("temp file");
         f.write_all(doc.as_bytes()).expect("write temp");
-        let out = Command::new(promtool)
+        let out = Command::new(&promtool)
             .args(["check", "rules"])
             .arg(f.path())
             .output()
