@@ -8,6 +8,7 @@
 //! writes its own server loop or signal handling.
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
+mod idle;
 pub mod lifecycle;
 pub mod metrics;
 pub mod process_metrics;

@@ -20,8 +20,15 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::idle::IdleTimeout;
+
 /// How long open connections get to finish once the agent stops.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection may stay quiet (no byte either way) before it is
+/// closed, between requests as before the first: Prometheus scrapes every
+/// 15 to 60 s and reconnects after a close.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Readiness and shutdown state shared by an agent's rounds and endpoints.
 #[derive(Debug, Default)]
@@ -120,6 +127,7 @@ pub async fn serve(endpoint: Endpoint, router: Router, stop: CancellationToken) 
         let _ = stream.set_nodelay(true);
         // Handlers can read the peer address with `ConnectInfo<SocketAddr>`.
         let router = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let stream = IdleTimeout::new(stream, IDLE_TIMEOUT);
         match &endpoint.tls {
             None => {
                 tokio::spawn(serve_connection(stream, router, graceful.watcher()));
@@ -217,4 +225,38 @@ pub async fn run<R>(
         let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, server).await;
     }
     tracing::info!("stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            Endpoint::from_listener(listener, None),
+            Router::new(),
+            stop.clone(),
+        ));
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 16];
+        // Closed (EOF), or reset: either way the server let it go.
+        let read = tokio::time::timeout(IDLE_TIMEOUT * 2, conn.read(&mut buf))
+            .await
+            .expect("the server closes a quiet connection");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        let waited = start.elapsed();
+        assert!(
+            (IDLE_TIMEOUT..IDLE_TIMEOUT + Duration::from_secs(1)).contains(&waited),
+            "{waited:?}"
+        );
+        stop.cancel();
+        server.await.unwrap();
+    }
 }
