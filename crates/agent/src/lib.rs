@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::any;
 use axum::Router;
 
 pub use lifecycle::{Endpoint, Lifecycle};
@@ -43,7 +43,8 @@ pub fn host_name() -> Option<String> {
 /// The size a `/metrics` response chunk is filled to before it is sent.
 const METRICS_CHUNK: usize = 16 * 1024;
 
-/// A router serving `GET /metrics`: the registry's series, then process metrics.
+/// A router serving `/metrics` (for any method, as Go's `ServeMux` does):
+/// the registry's series, then process metrics.
 ///
 /// The text is written and sent in chunks of about 16 KiB as the client reads
 /// it, so a large exposition (hundreds of histograms) never sits in memory
@@ -51,7 +52,7 @@ const METRICS_CHUNK: usize = 16 * 1024;
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
     Router::new().route(
         "/metrics",
-        get(move || {
+        any(move || {
             let mut exposition = registry.exposition();
             let mut done = false;
             let chunks = std::iter::from_fn(move || {

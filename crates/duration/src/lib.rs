@@ -16,6 +16,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// A duration that is not in Go's syntax, or is negative or too large.
+///
+/// Also the error of [`parse_positive`] for zero and negative values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {input:?} (expected e.g. 500ms, 5s, 1m30s)")]
 pub struct ParseError {
@@ -65,6 +67,30 @@ pub fn parse(input: &str) -> Result<Duration, ParseError> {
         return Err(bad());
     }
     Ok(Duration::from_secs_f64(total))
+}
+
+/// A duration between rounds: [`parse`], and greater than zero. Zero and
+/// negative values (valid Go durations, which would make a Go ticker panic)
+/// are refused with that reason.
+pub fn parse_positive(input: &str) -> Result<Duration, PositiveError> {
+    let negative = input.trim().starts_with('-') && parse(&input.trim()[1..]).is_ok();
+    match parse(input) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(PositiveError::NotPositive(input.to_string())),
+        Err(_) if negative => Err(PositiveError::NotPositive(input.to_string())),
+        Err(e) => Err(PositiveError::Syntax(e)),
+    }
+}
+
+/// Why [`parse_positive`] refused a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PositiveError {
+    /// Not a duration at all.
+    #[error(transparent)]
+    Syntax(#[from] ParseError),
+    /// Zero or negative.
+    #[error("{0:?} must be greater than zero (e.g. 5s)")]
+    NotPositive(String),
 }
 
 /// A duration written and read in Go's syntax: [`parse`] reads it, and it
@@ -180,6 +206,21 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn positive_durations_refuse_zero_and_negative_values_as_such() {
+        assert_eq!(parse_positive("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "0s", "-1s", "-0.5m"] {
+            assert_eq!(
+                parse_positive(bad).unwrap_err().to_string(),
+                format!("{bad:?} must be greater than zero (e.g. 5s)")
+            );
+        }
+        assert_eq!(
+            parse_positive("5x").unwrap_err().to_string(),
+            "invalid duration \"5x\" (expected e.g. 500ms, 5s, 1m30s)"
+        );
     }
 
     #[test]

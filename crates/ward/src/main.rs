@@ -58,18 +58,23 @@ enum Command {
 }
 
 impl Command {
-    /// Log targets the subcommand silences at the default log level.
-    fn quiet_logs(&self) -> &'static [&'static str] {
+    /// What the subcommand changes in the logging defaults.
+    fn log_defaults(&self) -> logging::Defaults {
         match self {
-            Command::Lab(_) => cmd::lab::QUIET_LOGS,
-            _ => &[],
+            Command::Lab(_) => logging::Defaults {
+                quiet: cmd::lab::QUIET_LOGS,
+                ..Default::default()
+            },
+            Command::Lookup(_) => cmd::lookup::LOG_DEFAULTS,
+            _ => logging::Defaults::default(),
         }
     }
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = compat::parse(std::env::args_os().collect());
-    logging::init(&cli.log, cli.command.quiet_logs());
+    let (cli, invocation): (Cli, _) = compat::parse(std::env::args_os().collect());
+    logging::init(&cli.log, cli.command.log_defaults());
+    compat::log_ignored(&invocation);
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),

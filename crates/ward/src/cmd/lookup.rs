@@ -8,14 +8,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
 use ward_lookup::config::{
-    parse_hosts, parse_servers, DEFAULT_DNS_SERVERS, DEFAULT_HOSTS, DEFAULT_LISTEN,
+    parse_go_bool, parse_hosts, parse_servers, DEFAULT_DNS_SERVERS, DEFAULT_HOSTS, DEFAULT_LISTEN,
 };
 use ward_lookup::{agent, Config, HostSpec, Lookuper, ServerSpec};
 
 use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
+
+/// Logs as hostlookuper's do: JSON (zap's keys) unless stdout is a terminal.
+pub(crate) const LOG_DEFAULTS: crate::logging::Defaults = crate::logging::Defaults {
+    quiet: &[],
+    json_off_terminal: true,
+};
 
 /// The resolv.conf `ward lookup once` reads when no server is given.
 const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
@@ -26,10 +31,10 @@ pub(crate) struct Args {
     /// One-shot mode instead of the agent.
     #[command(subcommand)]
     pub(crate) command: Option<LookupCommand>,
-    /// Interval between DNS checks (Go duration: 5s, 1m, …).
-    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse, allow_hyphen_values = true)]
+    /// Interval between DNS checks of each host and server (Go duration: 5s, 1m, …).
+    #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse_positive, allow_hyphen_values = true)]
     pub(crate) interval: Duration,
-    /// Maximum time for one DNS query (Go duration).
+    /// Maximum time for one DNS query (Go duration; 0 = 2s, as hostlookuper's DNS library).
     #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse, global = true, allow_hyphen_values = true)]
     pub(crate) timeout: Duration,
     /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
@@ -46,11 +51,11 @@ pub(crate) struct Args {
     pub(crate) dns_servers: Option<ServerList>,
     /// Prometheus `le` histograms (.005 … 10) instead of VictoriaMetrics `vmrange` ones.
     #[arg(long, env = "HOSTLOOKUPER_PROM_HISTOGRAM", num_args = 0..=1, require_equals = true,
-          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+          default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) prom_histogram: bool,
     /// Log every lookup result.
     #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true,
-          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+          default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) debug: bool,
     /// resolv.conf mode: also resolve every host through this file as the libc stub
     /// resolver does (search list, ndots, attempts, TCP fallback) and report the
