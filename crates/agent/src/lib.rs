@@ -50,10 +50,13 @@ const METRICS_CHUNK: usize = 16 * 1024;
 /// it, so a large exposition (hundreds of histograms) never sits in memory
 /// whole.
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
+    let process = process_metrics::ProcessMetrics::new();
     Router::new().route(
         "/metrics",
         any(move || {
             let mut exposition = registry.exposition();
+            let metadata = registry.metadata();
+            let process = process.clone();
             let mut done = false;
             let chunks = std::iter::from_fn(move || {
                 if done {
@@ -61,7 +64,7 @@ pub fn metrics_router(registry: Arc<Registry>) -> Router {
                 }
                 let mut chunk = String::with_capacity(METRICS_CHUNK + METRICS_CHUNK / 4);
                 if !exposition.write(&mut chunk, METRICS_CHUNK) {
-                    process_metrics::encode(&mut chunk);
+                    process.encode(&mut chunk, metadata);
                     done = true;
                 }
                 Some(Ok::<_, Infallible>(chunk))

@@ -41,7 +41,8 @@ impl Schedule {
 
 /// Runs `round(n)` every `schedule.interval` until `stop` is cancelled; the first
 /// round starts at once unless jitter delays it. Rounds never overlap: a round
-/// longer than the interval delays the next one. Returns the number of rounds run.
+/// longer than the interval delays the next one. A round running when `stop`
+/// is cancelled is dropped where it waits. Returns the number of rounds run.
 pub async fn every<F, Fut>(schedule: Schedule, stop: CancellationToken, mut round: F) -> u64
 where
     F: FnMut(u64, RoundEnd) -> Fut,
@@ -54,12 +55,15 @@ where
     let mut n = 0u64;
     let mut last = RoundEnd::Completed;
     loop {
+        // `biased`: once `stop` is cancelled no round starts or completes.
         tokio::select! {
+            biased;
             _ = stop.cancelled() => return n,
             _ = ticker.tick() => {}
         }
         let run = tokio::time::timeout(schedule.round_timeout, round(n, last));
         last = tokio::select! {
+            biased;
             _ = stop.cancelled() => return n + 1,
             r = run => if r.is_ok() { RoundEnd::Completed } else { RoundEnd::TimedOut },
         };

@@ -100,24 +100,21 @@ fn exit(err: clap::Error, invocation: &Invocation) -> ! {
     );
     match &invocation.go_command {
         Some(name) if !plain => {
-            eprintln!("ward {name}: {}", one_line(&err, invocation));
+            let text = err.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            let line = line.trim_start_matches("error: ");
+            eprintln!("ward {name}: {}", env_named(line, &err, invocation));
             std::process::exit(2)
         }
         _ => err.exit(),
     }
 }
 
-/// A Go-style command's usage error in one line; a bad value that came
-/// from an environment variable (its flag not on the command line) names
-/// the variable.
-fn one_line(err: &clap::Error, invocation: &Invocation) -> String {
-    let text = err.render().to_string();
-    let line = text
-        .lines()
-        .next()
-        .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ")
-        .to_string();
+/// A Go-style command's usage error `line`; when it is a bad value that
+/// came from an environment variable (its flag not on the command line),
+/// naming the variable instead of the flag.
+fn env_named(line: &str, err: &clap::Error, invocation: &Invocation) -> String {
+    let line = line.to_string();
     let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
         return line;
     };
@@ -333,7 +330,11 @@ mod tests {
                 crate::Command::Lookup(a) => a,
                 other => panic!("lookup expected, got {other:?}"),
             })
-            .map_err(|e| one_line(&e, &invocation));
+            .map_err(|e| {
+                let text = e.render().to_string();
+                let line = text.lines().next().unwrap_or_default();
+                env_named(line.trim_start_matches("error: "), &e, &invocation)
+            });
         (parsed, invocation.ignored)
     }
 
@@ -393,11 +394,11 @@ mod tests {
             ),
             (
                 &["-interval", "0s"],
-                "invalid value '0s' for '--interval <INTERVAL>': \"0s\" must be greater than zero (e.g. 5s)",
+                "invalid value '0s' for '--interval <INTERVAL>': \"0s\": must be greater than zero",
             ),
             (
                 &["-interval=-1s"],
-                "invalid value '-1s' for '--interval <INTERVAL>': \"-1s\" must be greater than zero (e.g. 5s)",
+                "invalid value '-1s' for '--interval <INTERVAL>': invalid duration \"-1s\" (expected e.g. 500ms, 5s, 1m30s)",
             ),
             (
                 &["-hosts", "a.test,,b.test"],

@@ -40,8 +40,8 @@ pub(crate) enum LogFormat {
 }
 
 /// What a subcommand changes in the logging defaults.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Defaults {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tweaks {
     /// Log targets that are off unless a log level is asked for.
     pub(crate) quiet: &'static [&'static str],
     /// JSON unless stdout is a terminal (hostlookuper's logger does this).
@@ -62,27 +62,24 @@ impl Args {
     }
 
     /// The format in force: the one asked for, else the subcommand's default.
-    fn format(&self, defaults: Defaults, stdout_is_terminal: bool) -> LogFormat {
+    fn format(&self, tweaks: Tweaks, stdout_is_terminal: bool) -> LogFormat {
         match self.log_format {
             Some(f) => f,
-            None if defaults.json_off_terminal && !stdout_is_terminal => LogFormat::Json,
+            None if tweaks.json_off_terminal && !stdout_is_terminal => LogFormat::Json,
             None => LogFormat::Text,
         }
     }
 }
 
 /// Installs the global tracing subscriber; logs go to stderr.
-pub(crate) fn init(args: &Args, defaults: Defaults) {
+pub(crate) fn init(args: &Args, tweaks: Tweaks) {
     let filter =
-        EnvFilter::try_new(args.filter(defaults.quiet)).unwrap_or_else(|_| EnvFilter::new("warn"));
+        EnvFilter::try_new(args.filter(tweaks.quiet)).unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    match args.format(
-        defaults,
-        std::io::IsTerminal::is_terminal(&std::io::stdout()),
-    ) {
+    match args.format(tweaks, std::io::IsTerminal::is_terminal(&std::io::stdout())) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.event_format(ZapJson).init(),
     }
@@ -210,14 +207,14 @@ mod tests {
 
     #[test]
     fn json_is_the_default_off_a_terminal_where_the_subcommand_says_so() {
-        let go = Defaults {
+        let go = Tweaks {
             quiet: &[],
             json_off_terminal: true,
         };
         let a = args(DEFAULT_FILTER, None);
         assert_eq!(a.format(go, false), LogFormat::Json);
         assert_eq!(a.format(go, true), LogFormat::Text);
-        assert_eq!(a.format(Defaults::default(), false), LogFormat::Text);
+        assert_eq!(a.format(Tweaks::default(), false), LogFormat::Text);
         let asked = args(DEFAULT_FILTER, Some(LogFormat::Text));
         assert_eq!(asked.format(go, false), LogFormat::Text);
     }

@@ -59,21 +59,21 @@ enum Command {
 
 impl Command {
     /// What the subcommand changes in the logging defaults.
-    fn log_defaults(&self) -> logging::Defaults {
+    fn log_tweaks(&self) -> logging::Tweaks {
         match self {
-            Command::Lab(_) => logging::Defaults {
+            Command::Lab(_) => logging::Tweaks {
                 quiet: cmd::lab::QUIET_LOGS,
                 ..Default::default()
             },
-            Command::Lookup(_) => cmd::lookup::LOG_DEFAULTS,
-            _ => logging::Defaults::default(),
+            Command::Lookup(args) => args.log_tweaks(),
+            _ => logging::Tweaks::default(),
         }
     }
 }
 
 fn main() -> ExitCode {
     let (cli, invocation): (Cli, _) = compat::parse(std::env::args_os().collect());
-    logging::init(&cli.log, cli.command.log_defaults());
+    logging::init(&cli.log, cli.command.log_tweaks());
     compat::log_ignored(&invocation);
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),

@@ -266,12 +266,12 @@ fn what_hostlookuper_refuses_is_refused_with_exit_2() {
         (
             &["-interval", "0"],
             None,
-            "ward lookup: invalid value '0' for '--interval <INTERVAL>': \"0\" must be greater than zero (e.g. 5s)".into(),
+            "ward lookup: invalid value '0' for '--interval <INTERVAL>': \"0\": must be greater than zero".into(),
         ),
         (
             &[],
             Some(("HOSTLOOKUPER_INTERVAL", "-5s")),
-            "ward lookup: invalid value '-5s' for HOSTLOOKUPER_INTERVAL (--interval): \"-5s\" must be greater than zero (e.g. 5s)".into(),
+            "ward lookup: invalid value '-5s' for HOSTLOOKUPER_INTERVAL (--interval): invalid duration \"-5s\" (expected e.g. 500ms, 5s, 1m30s)".into(),
         ),
         (
             &["-timeout=-1s"],

@@ -16,12 +16,6 @@ use ward_lookup::{agent, Config, HostSpec, Lookuper, ServerSpec};
 use crate::render::{self, Format};
 use crate::runtime::{runtime, Threads};
 
-/// Logs as hostlookuper's do: JSON (zap's keys) unless stdout is a terminal.
-pub(crate) const LOG_DEFAULTS: crate::logging::Defaults = crate::logging::Defaults {
-    quiet: &[],
-    json_off_terminal: true,
-};
-
 /// The resolv.conf `ward lookup once` reads when no server is given.
 const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
 
@@ -104,6 +98,14 @@ fn servers_arg(s: &str) -> Result<ServerList, String> {
 }
 
 impl Args {
+    /// Logs as hostlookuper's do: JSON (zap's keys) unless stdout is a terminal.
+    pub(crate) fn log_tweaks(&self) -> crate::logging::Tweaks {
+        crate::logging::Tweaks {
+            quiet: &[],
+            json_off_terminal: true,
+        }
+    }
+
     /// The library configuration: flag > env > hostlookuper default.
     fn config(&self, once: Option<&OnceArgs>) -> Config {
         let hosts = match once {

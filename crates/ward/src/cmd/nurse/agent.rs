@@ -34,8 +34,8 @@ pub(super) struct AgentArgs {
     /// Also check neighbours on cordoned nodes (`true` to enable).
     #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", default_value = "false", value_parser = kube_flag, action = clap::ArgAction::Set)]
     allow_unschedulable: bool,
-    /// Time between check rounds.
-    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval))]
+    /// Time between check rounds (greater than zero).
+    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval), value_parser = positive_interval, allow_hyphen_values = true)]
     check_interval: GoDuration,
     /// Lameduck period after SIGTERM before the servers stop.
     #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value_t = GoDuration(defaults().shutdown_duration))]
@@ -121,6 +121,12 @@ pub(super) struct AgentArgs {
     /// ServiceAccount CA, trusted when present.
     #[arg(long, env = "WARD_NURSE_SERVICE_ACCOUNT_CA", default_value_os_t = defaults().service_account_ca)]
     service_account_ca: PathBuf,
+}
+
+/// A duration between rounds: zero or negative is bad input (kubenurse's
+/// ticker panics on it).
+fn positive_interval(s: &str) -> Result<GoDuration, ward_duration::ParseError> {
+    ward_duration::parse_positive(s).map(GoDuration)
 }
 
 impl AgentArgs {
@@ -217,6 +223,21 @@ mod tests {
             err.contains("invalid value '5x' for '--check-interval <CHECK_INTERVAL>'"),
             "{err}"
         );
+        for (bad, why) in [
+            ("0s", "\"0s\": must be greater than zero"),
+            (
+                "-1s",
+                "invalid duration \"-1s\" (expected e.g. 500ms, 5s, 1m30s)",
+            ),
+        ] {
+            let err = parse(&["--check-interval", bad]).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "invalid value '{bad}' for '--check-interval <CHECK_INTERVAL>': {why}"
+                )),
+                "{err}"
+            );
+        }
         let err = parse(&["--neighbour-limit=-3"]).unwrap_err().to_string();
         assert!(
             err.contains("must be 0 (check every neighbour) or a positive number"),
