@@ -53,4 +53,5 @@ bash scripts/oci-image.sh --out "$out" --name "$name" \
   --label org.opencontainers.image.licenses=Apache-2.0 \
   "$binary:/ward"
 echo "build-image.sh: $name in $out ($(du -k "$out" | cut -f1) KiB)" >&2
-echo "$out"
+# Absolute: tests run in their crate's directory, not here.
+realpath "$out"

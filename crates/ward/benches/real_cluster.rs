@@ -22,26 +22,14 @@ use ward_testkit::helm::Helm;
 use ward_testkit::real_node::RealNode;
 use ward_testkit::wait;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn archive() -> PathBuf {
-    std::env::var_os("WARD_IMAGE_ARCHIVE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo().join("target"))
-                .join("ward-image.tar")
-        })
 }
 
 /// Sizes of the archive's layers: (compressed, unpacked) bytes.
@@ -112,7 +100,7 @@ fn pod_stats(summary: &Value) -> Vec<(String, f64, f64, f64)> {
 
 fn main() {
     let seconds: u64 = env_or("WARD_BENCH_SECONDS", 300);
-    let archive = archive();
+    let archive = support::image_archive();
     assert!(
         archive.is_file(),
         "{}: run scripts/build-image.sh first",
@@ -134,7 +122,7 @@ fn main() {
     let helm = Helm::new()
         .unwrap()
         .with_kubeconfig(cluster.admin_kubeconfig());
-    let chart = repo().join("deploy/helm/ward");
+    let chart = support::repo().join("deploy/helm/ward");
     let began = Instant::now();
     let out = helm
         .run(&[

@@ -3,32 +3,11 @@
 //! that skopeo reads and copies (containerd's import is exercised by the
 //! real-cluster test). Bad input to the packer is refused with one line.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The archive scripts/test.sh built (see crates/ward/tests/real_cluster.rs).
-fn archive() -> PathBuf {
-    let path = std::env::var_os("WARD_IMAGE_ARCHIVE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo().join("target"))
-                .join("ward-image.tar")
-        });
-    assert!(
-        path.is_file(),
-        "{} not found: build it with `bash scripts/build-image.sh` (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
+mod support;
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap()
@@ -46,7 +25,7 @@ fn stdout_of(cmd: &mut Command) -> String {
 
 #[test]
 fn the_image_is_the_static_binary_alone_non_root_with_labels() {
-    let archive = archive();
+    let archive = support::image_archive();
     let reference = format!("oci-archive:{}", archive.display());
     let config: Value = serde_json::from_str(&stdout_of(
         Command::new("skopeo").args(["inspect", "--config", &reference]),
@@ -119,7 +98,7 @@ fn the_image_is_the_static_binary_alone_non_root_with_labels() {
 
 #[test]
 fn the_packer_refuses_bad_input_with_one_line() {
-    let packer = repo().join("scripts/oci-image.sh");
+    let packer = support::repo().join("scripts/oci-image.sh");
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("x.tar");
     let cases: [(Vec<&str>, &str); 4] = [
@@ -165,7 +144,7 @@ fn the_packer_refuses_bad_input_with_one_line() {
         assert!(!out.exists(), "{args:?} left an archive");
     }
     let build = run(Command::new("bash")
-        .arg(repo().join("scripts/build-image.sh"))
+        .arg(support::repo().join("scripts/build-image.sh"))
         .args(["--binary", "/bin/true"]));
     assert_eq!(build.status.code(), Some(2));
     assert_eq!(

@@ -37,32 +37,11 @@ use ward_testkit::helm::Helm;
 use ward_testkit::net::http_get;
 use ward_testkit::real_node::{RealNode, BUSYBOX};
 
+mod support;
+
 const RELEASE: &str = "ward";
 const NAMESPACE: &str = "ward";
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The image archive scripts/build-image.sh wrote.
-fn image_archive() -> PathBuf {
-    let path = std::env::var_os("WARD_IMAGE_ARCHIVE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo().join("target"));
-            target.join("ward-image.tar")
-        });
-    assert!(
-        path.is_file(),
-        "{} not found: build ward's image with `bash scripts/build-image.sh` (scripts/test.sh does) \
-         or name it in WARD_IMAGE_ARCHIVE",
-        path.display()
-    );
-    path
-}
 
 /// The image reference the archive names (`io.containerd.image.name`), split at the tag.
 fn image_reference(archive: &Path) -> (String, String) {
@@ -262,7 +241,7 @@ fn query_value(prometheus: &ward_testkit::prometheus::Prometheus, expr: &str) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_upgrade_and_uninstall_on_real_nodes() {
-    let archive = image_archive();
+    let archive = support::image_archive();
     let (repository, tag) = image_reference(&archive);
     let cluster = tokio::task::spawn_blocking(move || {
         RealNode::builder().nodes(2).image(archive).start().unwrap()
@@ -296,7 +275,7 @@ async fn helm_install_upgrade_and_uninstall_on_real_nodes() {
     let helm = Helm::new()
         .unwrap()
         .with_kubeconfig(cluster.admin_kubeconfig());
-    let chart = repo().join("deploy/helm/ward");
+    let chart = support::repo().join("deploy/helm/ward");
     let chart = chart.to_str().unwrap();
     let image_args = [
         "--set".to_string(),
@@ -706,7 +685,7 @@ async fn a_wrong_image_leaves_no_release_and_no_objects() {
     let helm = Helm::new()
         .unwrap()
         .with_kubeconfig(cluster.admin_kubeconfig());
-    let chart = repo().join("deploy/helm/ward");
+    let chart = support::repo().join("deploy/helm/ward");
     // An image no node has and none can pull (no registry is reachable).
     let out = helm
         .run(&[
@@ -806,7 +785,7 @@ async fn an_operator_managed_prometheus_scrapes_ward_through_the_charts_monitors
     use ward_testkit::prometheus_operator::{install_crds, Operator};
     use ward_testkit::real_node::{CONFIG_RELOADER, PROMETHEUS};
 
-    let archive = image_archive();
+    let archive = support::image_archive();
     let (repository, tag) = image_reference(&archive);
     let cluster = tokio::task::spawn_blocking(move || {
         let cluster = RealNode::builder().image(archive).start().unwrap();
@@ -825,7 +804,7 @@ async fn an_operator_managed_prometheus_scrapes_ward_through_the_charts_monitors
     let helm = Helm::new()
         .unwrap()
         .with_kubeconfig(cluster.admin_kubeconfig());
-    let chart = repo().join("deploy/helm/ward");
+    let chart = support::repo().join("deploy/helm/ward");
     let mut args: Vec<String> = [
         "install",
         RELEASE,

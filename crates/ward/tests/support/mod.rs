@@ -5,8 +5,36 @@
 #![allow(dead_code)] // each test file uses the part it needs
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+
+/// The repository's root.
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The image archive scripts/build-image.sh wrote: `WARD_IMAGE_ARCHIVE`, else
+/// `ward-image.tar` in the Cargo target directory; a relative path is taken
+/// from the repository's root, as the script means it (tests run in their
+/// crate's directory).
+pub(crate) fn image_archive() -> PathBuf {
+    let path = std::env::var_os("WARD_IMAGE_ARCHIVE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("target"))
+                .join("ward-image.tar")
+        });
+    let path = repo().join(path);
+    assert!(
+        path.is_file(),
+        "{} not found: build ward's image with `bash scripts/build-image.sh` (scripts/test.sh does) \
+         or name it in WARD_IMAGE_ARCHIVE",
+        path.display()
+    );
+    path
+}
 
 /// The `ward` binary Cargo built for these tests.
 pub(crate) fn ward_bin() -> &'static Path {
