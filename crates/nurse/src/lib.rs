@@ -75,6 +75,7 @@ fn prober_for(config: &NurseConfig) -> Result<Prober, Error> {
         timeout: config.check_timeout,
         reuse: config.reuse_connections,
         max_body: 1 << 20,
+        proxy: config.proxy.clone(),
         tls: TlsConfig {
             roots: Roots::System,
             extra_ca,

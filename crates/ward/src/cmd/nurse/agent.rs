@@ -10,6 +10,7 @@ use ward_agent::metrics::HistogramKind;
 use ward_duration::GoDuration;
 use ward_nurse::config::{parse_buckets, parse_extra_checks, ServeTls, Toggles};
 use ward_nurse::NurseConfig;
+use ward_probe::ProxyConfig;
 
 use super::{defaults, kube_flag, kube_toggle, neighbour_limit};
 
@@ -202,6 +203,8 @@ impl AgentArgs {
                 None => defaults().neighbour_port,
             }),
             tls,
+            // Go's http.ProxyFromEnvironment, as kubenurse's transport.
+            proxy: ProxyConfig::from_env(|name| std::env::var(name).ok())?,
         })
     }
 }
