@@ -141,6 +141,7 @@ fn start_nurse(
     node: &str,
     addr: SocketAddr,
     ingress: &str,
+    filter: &str,
     limit: &str,
     shutdown: &str,
 ) -> Process {
@@ -151,10 +152,7 @@ fn start_nurse(
     let env: Vec<(&str, &str)> = vec![
         ("KUBECONFIG", kubeconfig.to_str().unwrap()),
         ("KUBENURSE_NAMESPACE", ns),
-        (
-            "KUBENURSE_NEIGHBOUR_FILTER",
-            "app.kubernetes.io/name=ward-nurse",
-        ),
+        ("KUBENURSE_NEIGHBOUR_FILTER", filter),
         ("KUBENURSE_NEIGHBOUR_LIMIT", limit),
         ("KUBENURSE_CHECK_INTERVAL", "500ms"),
         ("KUBENURSE_SHUTDOWN_DURATION", shutdown),
@@ -230,6 +228,7 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
                 node,
                 addr,
                 &ingress,
+                "app.kubernetes.io/name=ward-nurse",
                 "2",
                 "1s",
             );
@@ -397,4 +396,61 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
         );
     }
     drop(prometheus);
+}
+
+/// kubenurse ignores the parse error of an invalid `KUBENURSE_NEIGHBOUR_FILTER`
+/// and checks every pod in the namespace, whatever it runs; ward passes the
+/// selector to the API server, checks nobody, and says why in `/alive` and
+/// the log every round, while its other checks go on.
+#[test]
+fn an_invalid_neighbour_filter_checks_nobody_and_reports_the_api_servers_answer() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "nurse-bad-filter";
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.31:{port}").parse().unwrap();
+    let account = runtime.block_on(async {
+        cluster.create_namespace(ns).await.unwrap();
+        cluster
+            .add_nodes(&[NodeSpec::ready("bad-filter-1")])
+            .await
+            .unwrap();
+        let ip: IpAddr = addr.ip();
+        cluster
+            .create_pod_on_node(ns, "nurse-bad", "bad-filter-1", &[LABEL], ip, ip)
+            .await
+            .unwrap();
+        nurse_account(cluster, ns).await
+    });
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &account.token).unwrap();
+    let ingress = format!("http://{addr}");
+    let nurse = start_nurse(
+        dir.path(),
+        cluster,
+        &account.path,
+        &token_file,
+        ns,
+        "nurse-bad",
+        "bad-filter-1",
+        addr,
+        &ingress,
+        "app in (",
+        "10",
+        "0s",
+    );
+    let r = wait::until(DEADLINE, || {
+        alive(addr).filter(|r| r.get("me_service").and_then(Value::as_str) == Some("ok"))
+    })
+    .unwrap_or_else(|| panic!("no round:\n{}", nurse.log_tail(20)));
+    assert_eq!(r["api_server_direct"], "ok", "{r:?}");
+    assert_eq!(path_checks(&r), BTreeSet::new(), "{r:?}");
+    assert_eq!(
+        r["neighbourhood_state"],
+        "discovery not synced: watching pods: failed to perform initial object list: \
+         ApiError: unable to parse requirement: found '', expected: ',', ')' or identifier: \
+         BadRequest (ErrorResponse { status: \"Failure\", message: \"unable to parse requirement: \
+         found '', expected: ',', ')' or identifier\", reason: \"BadRequest\", code: 400 })"
+    );
 }
