@@ -1,11 +1,13 @@
 //! A real HTTP forward proxy on loopback (Debian's tinyproxy): plain
 //! `GET http://…` requests and `CONNECT host:port` tunnels, with every
-//! request it handled readable from its log. It resolves names through its
-//! own [`Hosts`] file, so a test can use names that only the proxy knows.
+//! request it handled readable from its log. It resolves names through the
+//! `/etc/hosts` of an [`Isolated`] view, so a test can use names that only
+//! the proxy (and the program under test) know.
 //!
 //! ```no_run
-//! let hosts = ward_testkit::hosts::Hosts::new(&[("api.ward.test", [127, 0, 0, 1].into())]).unwrap();
-//! let proxy = ward_testkit::forward_proxy::ForwardProxy::start(&hosts).unwrap();
+//! use ward_testkit::isolate::Isolated;
+//! let view = Isolated::new().unwrap().hosts(&[("api.ward.test", [127, 0, 0, 1].into())]).unwrap();
+//! let proxy = ward_testkit::forward_proxy::ForwardProxy::start(&view).unwrap();
 //! let url = proxy.url(); // http://127.0.0.1:PORT, for HTTP_PROXY / HTTPS_PROXY
 //! let seen = proxy.requests(); // ["GET http://…/ HTTP/1.1", "CONNECT host:443 HTTP/1.1"]
 //! ```
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::hosts::Hosts;
+use crate::isolate::Isolated;
 use crate::net::{accepts, free_port};
 use crate::process::{find_binary, Process};
 use crate::{Error, Result};
@@ -29,9 +31,9 @@ pub struct ForwardProxy {
 
 impl ForwardProxy {
     /// Starts tinyproxy on 127.0.0.1 (any method, any CONNECT port, no
-    /// `Via` header), resolving names with `hosts`, and waits (up to 10 s)
-    /// until it accepts connections.
-    pub fn start(hosts: &Hosts) -> Result<Self> {
+    /// `Via` header), in the view `view` (its `/etc/hosts` resolves the
+    /// names), and waits (up to 10 s) until it accepts connections.
+    pub fn start(view: &Isolated) -> Result<Self> {
         let binary = find_binary("tinyproxy", "tinyproxy")?;
         let dir = tempfile::Builder::new()
             .prefix("ward-tinyproxy-")
@@ -47,7 +49,7 @@ impl ForwardProxy {
         let conf_path = dir.path().join("tinyproxy.conf");
         std::fs::write(&conf_path, conf)
             .map_err(|e| Error::io("tinyproxy", "writing tinyproxy.conf", e))?;
-        let (program, mut args) = hosts.wrap(&binary);
+        let (program, mut args) = view.wrap(&binary);
         args.extend(["-d".into(), "-c".into(), conf_path.display().to_string()]);
         let mut process =
             Process::spawn("tinyproxy", &program, args, &dir.path().join("stderr.log"))?;

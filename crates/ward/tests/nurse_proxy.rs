@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use ward_testkit::forward_proxy::ForwardProxy;
-use ward_testkit::hosts::Hosts;
+use ward_testkit::isolate::Isolated;
 use ward_testkit::net::{free_port, http_get};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::process::Process;
@@ -32,13 +32,15 @@ fn alive(addr: SocketAddr) -> Option<serde_json::Map<String, Value>> {
 #[test]
 fn checks_go_through_the_proxy_from_the_environment_except_no_proxy_and_loopback() {
     let dir = tempfile::tempdir().unwrap();
-    let hosts = Hosts::new(&[
-        ("api.ward.test", LOOPBACK),
-        ("ingress.ward.test", LOOPBACK),
-        ("service.ward.test", LOOPBACK),
-    ])
-    .unwrap();
-    let proxy = ForwardProxy::start(&hosts).unwrap();
+    let view = Isolated::new()
+        .unwrap()
+        .hosts(&[
+            ("api.ward.test", LOOPBACK),
+            ("ingress.ward.test", LOOPBACK),
+            ("service.ward.test", LOOPBACK),
+        ])
+        .unwrap();
+    let proxy = ForwardProxy::start(&view).unwrap();
     let nginx = Nginx::builder()
         .http_config("log_format seen '$host $uri auth=[$http_authorization]';")
         .location(
@@ -62,7 +64,7 @@ fn checks_go_through_the_proxy_from_the_environment_except_no_proxy_and_loopback
     let service = format!("http://service.ward.test:{http_port}");
     let extra = format!("local:http://localhost:{http_port}/alwayshappy");
     let proxy_url = proxy.url();
-    let (program, args) = hosts.wrap(support::ward_bin());
+    let (program, args) = view.wrap(support::ward_bin());
     let mut nurse = Process::spawn_with(
         "ward nurse",
         &program,
