@@ -266,4 +266,27 @@ mod tests {
         assert_eq!(config.check_interval, Duration::from_secs(5));
         assert_eq!(config.neighbour_port, 8080);
     }
+
+    #[test]
+    fn an_empty_api_server_host_with_the_api_checks_on_is_a_startup_error() {
+        let err = parse(&["--kubernetes-service-host", ""])
+            .unwrap()
+            .into_config()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "KUBERNETES_SERVICE_HOST is empty: set it, or KUBENURSE_CHECK_API_SERVER_DIRECT=false and KUBENURSE_CHECK_API_SERVER_DNS=false"
+        );
+        let off = parse(&[
+            "--kubernetes-service-host",
+            "",
+            "--check-api-server-direct",
+            "false",
+            "--check-api-server-dns",
+            "false",
+        ])
+        .unwrap();
+        assert!(off.into_config().is_ok());
+    }
 }
