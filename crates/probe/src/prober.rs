@@ -131,11 +131,15 @@ impl Prober {
                     request = std::borrow::Cow::Owned(next);
                     continue;
                 }
-                Ok(Ok(Some(next))) => Some(ProbeError::new(
-                    ErrorClass::Protocol,
-                    None,
-                    format!("{}: stopped after {MAX_REQUESTS} redirects", next.url),
-                )),
+                Ok(Ok(Some(next))) => {
+                    // As Go's url.Error: the target is where the last redirect pointed.
+                    outcome.target = next.url.to_string();
+                    Some(ProbeError::new(
+                        ErrorClass::Protocol,
+                        None,
+                        format!("stopped after {MAX_REQUESTS} redirects"),
+                    ))
+                }
                 Ok(Err(e)) => Some(e),
                 Err(_) => Some(ProbeError::timed_out(
                     &trace,
