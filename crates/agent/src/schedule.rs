@@ -100,6 +100,39 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn jitter_delays_only_the_first_round_within_one_interval() {
+        let interval = Duration::from_secs(5);
+        let mut firsts = Vec::new();
+        for _ in 0..20 {
+            let stop = CancellationToken::new();
+            let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (s, begin) = (starts.clone(), Instant::now());
+            let schedule = Schedule {
+                interval,
+                jitter: 1.0,
+                round_timeout: Duration::from_secs(1),
+            };
+            let task = tokio::spawn(every(schedule, stop.clone(), move |_, _| {
+                s.lock().unwrap().push(begin.elapsed());
+                async {}
+            }));
+            tokio::time::sleep(interval * 3).await;
+            stop.cancel();
+            task.await.unwrap();
+            let starts = starts.lock().unwrap().clone();
+            assert!(starts[0] < interval, "{starts:?}");
+            assert!(
+                starts.windows(2).all(|w| w[1] - w[0] == interval),
+                "then every interval: {starts:?}"
+            );
+            firsts.push(starts[0]);
+        }
+        firsts.sort();
+        firsts.dedup();
+        assert!(firsts.len() > 1, "random offsets: {firsts:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_interval_below_the_floor_runs_at_the_floor() {
         let stop = CancellationToken::new();
         let schedule = Schedule {
