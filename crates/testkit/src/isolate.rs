@@ -57,13 +57,19 @@ impl Isolated {
 
     /// `/etc/hosts` holds `localhost` and these names only.
     pub fn hosts(mut self, names: &[(&str, IpAddr)]) -> Result<Self> {
+        self.hosts = true;
+        self.rewrite_hosts(names)?;
+        Ok(self)
+    }
+
+    /// Changes the names of [`Isolated::hosts`], also for processes already
+    /// running (the file is rewritten in place, and the mount follows it).
+    pub fn rewrite_hosts(&self, names: &[(&str, IpAddr)]) -> Result<()> {
         let mut text = String::from("127.0.0.1 localhost\n::1 localhost\n");
         for (name, ip) in names {
             text.push_str(&format!("{ip} {name}\n"));
         }
-        self.write("hosts", &text)?;
-        self.hosts = true;
-        Ok(self)
+        self.write("hosts", &text)
     }
 
     /// The host name (`os.Hostname()`, `uname -n`) is `name`.

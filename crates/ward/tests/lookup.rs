@@ -14,6 +14,7 @@ use std::time::Duration;
 use support::ward_bin;
 
 use ward_testkit::dns::DnsServer;
+use ward_testkit::isolate::Isolated;
 use ward_testkit::net::{free_port, http_get, http_request};
 use ward_testkit::process::{find_binary, Process, Signal};
 use ward_testkit::wait;
@@ -539,4 +540,54 @@ fn drop_in_metric_families_and_label_sets_equal_hostlookupers() {
             "prom-histogram={prom}: families and label sets differ"
         );
     }
+}
+
+/// A server given by name (`udp://dns.ward.test:PORT`) is resolved again for
+/// every lookup, not once at start as hostlookuper does: when the name
+/// moves to another address, the lookups follow it (same series).
+#[test]
+fn server_names_are_resolved_again_for_every_lookup() {
+    let first = unbound("127.0.0.46");
+    let port = first.addr().port();
+    let second = DnsServer::unbound()
+        .bind_ip("127.0.0.47")
+        .port(port)
+        .a("a.test", "127.0.0.9")
+        .start()
+        .expect("unbound");
+    let at = |ip: [u8; 4]| [("dns.ward.test", ip.into())];
+    let view = Isolated::new()
+        .unwrap()
+        .hosts(&at([127, 0, 0, 46]))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let server = format!("udp://dns.ward.test:{port}");
+    let (program, mut args) = view.wrap(ward_bin());
+    args.extend(
+        [
+            "lookup",
+            "-interval",
+            "100ms",
+            "-listen",
+            &addr.to_string(),
+            "-hosts",
+            "a.test",
+            "-dns-servers",
+            &server,
+        ]
+        .map(String::from),
+    );
+    let ward = spawn("ward-lookup", dir.path(), &program, &args, &[]);
+    let series = format!(
+        "hostlookuper_dns_lookup_total{{host=\"a.test\",dns_server=\"{server}\",rcode=\"NOERROR\"}}"
+    );
+    wait_for_lookups(addr, std::slice::from_ref(&series), 2.0);
+    assert!(first.queries_for("a.test") >= 2);
+    assert_eq!(second.queries_for("a.test"), 0);
+    view.rewrite_hosts(&at([127, 0, 0, 47])).unwrap();
+    let moved = wait::until(Duration::from_secs(15), || {
+        (second.queries_for("a.test") >= 2).then_some(())
+    });
+    assert!(moved.is_some(), "{}", ward.log_tail(10));
 }
