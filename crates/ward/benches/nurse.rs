@@ -262,7 +262,8 @@ fn main() {
             r.rounds
         );
     }
-    if let [w, k] = runs.as_slice() {
+    let run = |tool: &str| runs.iter().find(|r| r.tool == tool);
+    if let (Some(w), Some(k)) = (run("ward"), run("kubenurse")) {
         println!(
             "ratios kubenurse/ward: RSS {:.1}x, CPU per round {:.1}x, API requests {:.1}x",
             k.rss_mib / w.rss_mib,
