@@ -2,14 +2,18 @@
 # Benchmark: 100 hosts x 3 DNS servers every second against unbound on
 # loopback, side by side in one run:
 #   - ward lookup (release build),
-#   - hostlookuper v1.0.9 (scripts/deps.d/hostlookuper.sh), if it could be built,
+#   - hostlookuper v1.0.9 from HOSTLOOKUPER_BIN (built from its source
+#     repository, docs/benchmarks.md), when given,
 #   - prometheus-blackbox-exporter's dns prober (Debian), driven like Prometheus
 #     would: one /probe per (host, server) per second, 300 probes/s.
 # ward and hostlookuper have their /metrics scraped every second too.
 # Prints CPU (user+sys over the window, as % of one core), RSS at the end and
-# peak RSS of each, and the ratios peer/ward.
+# peak RSS of each, lookups per second per core (lookups answered in the
+# window / CPU seconds) for ward and hostlookuper, and the ratios peer/ward.
+# Fails when ward or hostlookuper answered fewer than 90% of the lookups the
+# window asks for: a broken run cannot look like a win.
 #
-#   bash scripts/bench/lookup.sh              # 60 s window after 10 s warm-up
+#   HOSTLOOKUPER_BIN=/path/to/hostlookuper bash scripts/bench/lookup.sh   # 60 s window after 10 s warm-up
 #   SECONDS_MEASURED=30 bash scripts/bench/lookup.sh
 #   WARD_BIN=/path/to/ward bash scripts/bench/lookup.sh   # skip scripts/build-release.sh (the shipped static build)
 #   DROP_PAGE_CACHE=1 bash scripts/bench/lookup.sh   # drop ward's file from the page cache first
@@ -28,7 +32,7 @@ IPS=(127.0.0.31 127.0.0.32 127.0.0.33)
 WARD="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 UNBOUND="$(command -v unbound || echo /usr/sbin/unbound)"
 BLACKBOX="$(command -v prometheus-blackbox-exporter || echo /usr/bin/prometheus-blackbox-exporter)"
-HOSTLOOKUPER="$(command -v hostlookuper || true)"
+HOSTLOOKUPER="${HOSTLOOKUPER_BIN:-}"
 
 work="$(mktemp -d)"
 pids=()
@@ -97,16 +101,16 @@ pids+=("${PID[ward]}")
 
 if [ -n "$HOSTLOOKUPER" ]; then
   # hostlookuper checks every host with the system resolver at start and exits
-  # if one fails: give it an /etc/hosts with the bench names in a private mount
-  # namespace (root only).
+  # if one fails: give it an /etc/hosts with the bench names in private user
+  # and mount namespaces (as ward_testkit::isolate does; no root needed).
   HL_PORT="$(free_port)"
   { cat /etc/hosts; for i in $(seq 1 "$HOSTS"); do echo "127.0.1.$((i % 250 + 1)) h$i.bench"; done; } >"$work/hosts"
-  unshare -m sh -c "mount --bind '$work/hosts' /etc/hosts && exec '$HOSTLOOKUPER' -interval 1s -timeout 2s -listen 127.0.0.1:$HL_PORT -hosts '$hosts_csv' -dns-servers '$servers_csv'" \
+  unshare --map-root-user --mount --propagation=private sh -c "mount --bind '$work/hosts' /etc/hosts && exec '$HOSTLOOKUPER' -interval 1s -timeout 2s -listen 127.0.0.1:$HL_PORT -hosts '$hosts_csv' -dns-servers '$servers_csv'" \
     >"$work/hostlookuper.log" 2>&1 &
   PID[hostlookuper]=$!
   pids+=("${PID[hostlookuper]}")
 else
-  echo "bench: hostlookuper not found (scripts/deps.d/hostlookuper.sh could not build it); measuring without it" >&2
+  echo "bench: HOSTLOOKUPER_BIN not set; measuring without hostlookuper (docs/benchmarks.md says how to build it)" >&2
 fi
 
 BB_PORT="$(free_port)"
@@ -175,11 +179,20 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 # hostlookuper runs as a child of unshare's sh exec: same pid after exec.
 
+# Lookups answered so far by ward or hostlookuper (every rcode counted).
+declare -A PORT=([ward]="$WARD_PORT")
+[ -n "$HOSTLOOKUPER" ] && PORT[hostlookuper]="$HL_PORT"
+answered() {
+  curl -s "http://127.0.0.1:${PORT[$1]}/metrics" \
+    | awk '/^hostlookuper_dns_lookup_total\{.*rcode=/ {s += $2} END {print s + 0}'
+}
+
 sleep "$WARMUP"
-declare -A START
+declare -A START LOOKUPS0
 for k in "${!PID[@]}"; do START[$k]="$(cpu_ticks "${PID[$k]}")"; done
+for k in "${!PORT[@]}"; do LOOKUPS0[$k]="$(answered "$k")"; done
 sleep "$MEASURE"
-declare -A CPU RSS HWM
+declare -A CPU RSS HWM LPS
 hz="$(getconf CLK_TCK)"
 for k in "${!PID[@]}"; do
   end="$(cpu_ticks "${PID[$k]}")"
@@ -187,23 +200,33 @@ for k in "${!PID[@]}"; do
   RSS[$k]="$(rss_kb "${PID[$k]}")"
   HWM[$k]="$(hwm_kb "${PID[$k]}")"
 done
+expected=$((HOSTS * ${#IPS[@]} * MEASURE))
+for k in "${!PORT[@]}"; do
+  done_=$(($(answered "$k") - ${LOOKUPS0[$k]}))
+  if ((done_ * 10 < expected * 9)); then
+    echo "bench: $k answered $done_ lookups in ${MEASURE}s, expected about $expected" >&2
+    exit 1
+  fi
+  # lookups per CPU second = lookups/s one core sustains at this load
+  LPS[$k]="$(python3 -c "c = ${CPU[$k]} * $MEASURE / 100; print(round($done_ / c) if c > 0 else 0)")"
+  echo "$k: $done_ lookups answered in the ${MEASURE}s window (${LPS[$k]} lookups/s per core)" >&2
+done
 # What ward's resident memory is: its own allocations, or pages of the binary.
 ward_split="$(awk '/^RssAnon|^RssFile/ {printf "%s %.1f MiB  ", $1, $2 / 1024}' "/proc/${PID[ward]}/status")"
 if [ -n "${SMAPS_OUT:-}" ]; then cp "/proc/${PID[ward]}/smaps" "$SMAPS_OUT"; fi
 wait "$scraper" || true
 
-# Sanity: each prober really did the work.
-lookups="$(curl -s "http://127.0.0.1:$WARD_PORT/metrics" | awk '/^hostlookuper_dns_lookup_total/ {s += $2} END {print s + 0}')"
-echo "ward lookup: $lookups lookups in total ($(grep -c . "$urls") urls scraped per second; $(cat "$work/scraper.log"))" >&2
+echo "$(grep -c . "$urls") urls scraped per second; $(cat "$work/scraper.log")" >&2
 
-printf '\n%-14s %10s %10s %10s %12s %12s\n' "prober" "cpu %" "rss MiB" "peak MiB" "cpu x ward" "rss x ward"
+printf '\n%-14s %10s %10s %10s %16s %12s %12s\n' "prober" "cpu %" "rss MiB" "peak MiB" "lookups/s/core" "cpu x ward" "rss x ward"
 for k in ward hostlookuper blackbox; do
   [ -n "${PID[$k]:-}" ] || continue
-  python3 - "$k" "${CPU[$k]}" "${RSS[$k]}" "${HWM[$k]}" "${CPU[ward]}" "${RSS[ward]}" <<'PY'
+  python3 - "$k" "${CPU[$k]}" "${RSS[$k]}" "${HWM[$k]}" "${CPU[ward]}" "${RSS[ward]}" "${LPS[$k]:--}" <<'PY'
 import sys
-name, cpu, rss, hwm, wcpu, wrss = sys.argv[1], *map(float, sys.argv[2:])
+name, lps = sys.argv[1], sys.argv[7]
+cpu, rss, hwm, wcpu, wrss = map(float, sys.argv[2:7])
 r = lambda a, b: f"{a / b:.1f}x" if b > 0 else "-"
-print(f"{name:<14} {cpu:>10.2f} {rss / 1024:>10.1f} {hwm / 1024:>10.1f} {r(cpu, wcpu):>12} {r(rss, wrss):>12}")
+print(f"{name:<14} {cpu:>10.2f} {rss / 1024:>10.1f} {hwm / 1024:>10.1f} {lps:>16} {r(cpu, wcpu):>12} {r(rss, wrss):>12}")
 PY
 done
 echo "ward resident: $ward_split"

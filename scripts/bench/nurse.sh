@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# ward nurse on a fake cluster (the testkit control plane, unmanaged nodes, one
-# pod per node): RSS, CPU per check round, API requests per minute.
-#   bash scripts/bench/nurse.sh                  # 100 nodes, 60 s
-#   WARD_BENCH_NODES=1000 bash scripts/bench/nurse.sh
+# ward nurse vs kubenurse on a fake cluster (the testkit control plane,
+# unmanaged nodes, one pod per node), one after the other in one run with the
+# same work (neighbourhood check only, every second, limit 10): RSS, CPU per
+# check round, API requests per minute. The bench fails unless each really
+# checked its 10 neighbours (crates/ward/benches/nurse.rs).
+#   KUBENURSE_BIN=/path/to/kubenurse bash scripts/bench/nurse.sh     # 100 nodes, 60 s
+#   KUBENURSE_BIN=… WARD_BENCH_NODES=1000 bash scripts/bench/nurse.sh
 #   DROP_PAGE_CACHE=1 bash scripts/bench/nurse.sh   # drop ward's file from the page cache first
-# kubenurse is compared in the same run when a `kubenurse` binary is on PATH or
-# in the tools folder. Its Go module is not served by the module proxy this
-# project can reach (every version answers 403), so it cannot be built here.
+# KUBENURSE_BIN is kubenurse v1.15.3 built with `go build` from its source
+# repository (docs/benchmarks.md, "Building the peers"); without it ward is
+# measured alone. WARD_BIN skips scripts/build-release.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WARD_TOOLS_DIR="${WARD_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ward/tools}"
-if [ ! -x "$WARD_TOOLS_DIR/bin/kubenurse" ]; then
-  GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$WARD_TOOLS_DIR/bin" \
-    go install -ldflags "-X main.version=v1.15.3" github.com/postfinance/kubenurse@v1.15.3 \
-    || echo "nurse.sh: kubenurse could not be built; measuring ward alone" >&2
-fi
 export PATH="$WARD_TOOLS_DIR/bin:$PATH"
+if [ -n "${KUBENURSE_BIN:-}" ]; then
+  export KUBENURSE_BIN="$(realpath "$KUBENURSE_BIN")"
+else
+  echo "nurse.sh: KUBENURSE_BIN not set; measuring ward alone" >&2
+  export WARD_BENCH_TOOLS="${WARD_BENCH_TOOLS:-ward}"
+fi
 WARD_BIN="${WARD_BIN:-$(bash scripts/build-release.sh)}"
 export WARD_BIN="$(realpath "$WARD_BIN")"
 if [ "${DROP_PAGE_CACHE:-0}" = 1 ]; then

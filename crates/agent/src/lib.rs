@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::any;
 use axum::Router;
 
 pub use lifecycle::{Endpoint, Lifecycle};
@@ -44,16 +44,20 @@ pub fn host_name() -> Option<String> {
 /// The size a `/metrics` response chunk is filled to before it is sent.
 const METRICS_CHUNK: usize = 16 * 1024;
 
-/// A router serving `GET /metrics`: the registry's series, then process metrics.
+/// A router serving `/metrics` (for any method, as Go's `ServeMux` does):
+/// the registry's series, then process metrics.
 ///
 /// The text is written and sent in chunks of about 16 KiB as the client reads
 /// it, so a large exposition (hundreds of histograms) never sits in memory
 /// whole.
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
+    let process = process_metrics::ProcessMetrics::new();
     Router::new().route(
         "/metrics",
-        get(move || {
+        any(move || {
             let mut exposition = registry.exposition();
+            let metadata = registry.metadata();
+            let process = process.clone();
             let mut done = false;
             let chunks = std::iter::from_fn(move || {
                 if done {
@@ -61,7 +65,7 @@ pub fn metrics_router(registry: Arc<Registry>) -> Router {
                 }
                 let mut chunk = String::with_capacity(METRICS_CHUNK + METRICS_CHUNK / 4);
                 if !exposition.write(&mut chunk, METRICS_CHUNK) {
-                    process_metrics::encode(&mut chunk);
+                    process.encode(&mut chunk, metadata);
                     done = true;
                 }
                 Some(Ok::<_, Infallible>(chunk))

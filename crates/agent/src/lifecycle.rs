@@ -1,7 +1,9 @@
 //! Run forever, report on HTTP, stop gracefully: the readiness and shutdown
 //! state of an agent, its HTTP(S) endpoints, and the lameduck sequence
-//! (on SIGTERM `/ready` turns 503 at once, rounds and endpoints keep serving
-//! for the shutdown duration, then everything stops within a bound).
+//! (on SIGTERM `/ready` turns 503 at once and work that must not outlive
+//! the pod's endpoints stops ([`Lifecycle::lameduck_started`]), endpoints and
+//! other rounds keep serving for the shutdown duration, then everything
+//! stops within a bound).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub struct Lifecycle {
     first_round_done: AtomicBool,
     lameduck: AtomicBool,
+    lameduck_started: CancellationToken,
     shutdown: CancellationToken,
     stop: CancellationToken,
 }
@@ -68,6 +71,13 @@ impl Lifecycle {
     /// Cancelled when rounds and endpoints must stop (after the lameduck period).
     pub fn stopping(&self) -> CancellationToken {
         self.stop.clone()
+    }
+
+    /// Cancelled when the lameduck period starts (SIGTERM), before `/ready`
+    /// turns 503: for rounds that stop at once while the endpoints keep
+    /// serving (kubenurse stops checking then).
+    pub fn lameduck_started(&self) -> CancellationToken {
+        self.lameduck_started.clone()
     }
 }
 
@@ -197,7 +207,8 @@ pub fn cancel_on_termination() -> CancellationToken {
 
 /// Runs an agent: serves `router` on every endpoint and drives `rounds` (which
 /// must return once `lifecycle.stopping()` is cancelled) until SIGTERM/SIGINT or
-/// [`Lifecycle::request_shutdown`]; then lameduck for `shutdown_duration`, then stop.
+/// [`Lifecycle::request_shutdown`]; then lameduck for `shutdown_duration`
+/// ([`Lifecycle::lameduck_started`] cancelled, `/ready` 503), then stop.
 pub async fn run<R>(
     lifecycle: Arc<Lifecycle>,
     endpoints: Vec<Endpoint>,
@@ -217,6 +228,7 @@ pub async fn run<R>(
         _ = termination_signal() => tracing::info!("termination signal received, entering lameduck"),
         _ = lifecycle.shutdown.cancelled() => tracing::info!("shutdown requested, entering lameduck"),
     }
+    lifecycle.lameduck_started.cancel();
     lifecycle.lameduck.store(true, Ordering::Relaxed);
     tokio::time::sleep(shutdown_duration).await;
     stop.cancel();

@@ -294,6 +294,11 @@ impl Registry {
         }
     }
 
+    /// True when `# HELP`/`# TYPE` lines are written.
+    pub fn metadata(&self) -> bool {
+        self.metadata
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<SeriesKey, Metric>> {
         self.series.lock().unwrap_or_else(|p| p.into_inner())
     }

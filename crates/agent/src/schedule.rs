@@ -41,7 +41,8 @@ impl Schedule {
 
 /// Runs `round(n)` every `schedule.interval` until `stop` is cancelled; the first
 /// round starts at once unless jitter delays it. Rounds never overlap: a round
-/// longer than the interval delays the next one. Returns the number of rounds run.
+/// longer than the interval delays the next one. A round running when `stop`
+/// is cancelled is dropped where it waits. Returns the number of rounds run.
 pub async fn every<F, Fut>(schedule: Schedule, stop: CancellationToken, mut round: F) -> u64
 where
     F: FnMut(u64, RoundEnd) -> Fut,
@@ -54,12 +55,15 @@ where
     let mut n = 0u64;
     let mut last = RoundEnd::Completed;
     loop {
+        // `biased`: once `stop` is cancelled no round starts or completes.
         tokio::select! {
+            biased;
             _ = stop.cancelled() => return n,
             _ = ticker.tick() => {}
         }
         let run = tokio::time::timeout(schedule.round_timeout, round(n, last));
         last = tokio::select! {
+            biased;
             _ = stop.cancelled() => return n + 1,
             r = run => if r.is_ok() { RoundEnd::Completed } else { RoundEnd::TimedOut },
         };
@@ -93,6 +97,39 @@ mod tests {
         stop.cancel();
         assert_eq!(task.await.unwrap(), 3, "rounds at 0s, 5s, 10s");
         assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_delays_only_the_first_round_within_one_interval() {
+        let interval = Duration::from_secs(5);
+        let mut firsts = Vec::new();
+        for _ in 0..20 {
+            let stop = CancellationToken::new();
+            let starts = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (s, begin) = (starts.clone(), Instant::now());
+            let schedule = Schedule {
+                interval,
+                jitter: 1.0,
+                round_timeout: Duration::from_secs(1),
+            };
+            let task = tokio::spawn(every(schedule, stop.clone(), move |_, _| {
+                s.lock().unwrap().push(begin.elapsed());
+                async {}
+            }));
+            tokio::time::sleep(interval * 3).await;
+            stop.cancel();
+            task.await.unwrap();
+            let starts = starts.lock().unwrap().clone();
+            assert!(starts[0] < interval, "{starts:?}");
+            assert!(
+                starts.windows(2).all(|w| w[1] - w[0] == interval),
+                "then every interval: {starts:?}"
+            );
+            firsts.push(starts[0]);
+        }
+        firsts.sort();
+        firsts.dedup();
+        assert!(firsts.len() > 1, "random offsets: {firsts:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -53,7 +53,7 @@ fn ready_turns_503_then_the_agent_stops_after_the_shutdown_duration() {
     assert_eq!(http_get(addr, "/ready").unwrap().status, 200);
     let metrics = http_get(addr, "/metrics").unwrap().body;
     assert!(
-        metrics.starts_with("rounds_total 1\nprocess_cpu_seconds_total "),
+        metrics.starts_with("rounds_total 1\nprocess_cpu_seconds_system_total "),
         "{metrics}"
     );
 

@@ -1,15 +1,16 @@
-//! `ward lookup` as a long-running agent on `ward_agent`: rounds every
-//! interval, `/metrics`, `/healthz` (always 200) and `/readyz` (200 once the
-//! first round completed, 503 before and during shutdown). Signals, server
-//! loop and exposition belong to `ward_agent`.
+//! `ward lookup` as a long-running agent on `ward_agent`: each host x server
+//! pair looked up every interval on its own cadence, `/metrics`, `/healthz`
+//! (always 200) and `/readyz` (200 once every pair completed a lookup, 503
+//! before and during shutdown), each for any method as Go's mux serves them.
+//! Signals, server loop and exposition belong to `ward_agent`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::any;
 use axum::Router;
-use ward_agent::{lifecycle, metrics_router, Registry, Schedule};
+use ward_agent::{lifecycle, metrics_router, Registry};
 pub use ward_agent::{Endpoint, Lifecycle};
 
 use crate::config::{parse_listen, Config};
@@ -17,18 +18,18 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::round::Lookuper;
 
-/// The longest time over which a round's lookups are started (hostlookuper
-/// starts each host x server pair at a random offset in [0, 500 ms)); at
-/// most half the interval.
+/// The longest time over which the pairs' first lookups are started
+/// (hostlookuper starts each host x server pair at a random offset in
+/// [0, 500 ms)); at most half the interval.
 const MAX_SPREAD: Duration = Duration::from_millis(500);
 
-/// `/metrics`, `/healthz` and `/readyz`.
+/// `/metrics`, `/healthz` and `/readyz`, for any method.
 pub fn router(lifecycle: Arc<Lifecycle>, registry: Arc<Registry>) -> Router {
     metrics_router(registry)
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", any(|| async { "ok" }))
         .route(
             "/readyz",
-            get(move || {
+            any(move || {
                 let ready = lifecycle.has_completed_round() && !lifecycle.is_lameduck();
                 async move {
                     if ready {
@@ -58,8 +59,10 @@ pub async fn bind(listen: &str) -> Result<Endpoint> {
 
 /// Runs the agent until SIGTERM/SIGINT or [`Lifecycle::request_shutdown`].
 ///
-/// Each round starts its lookups spread over half the interval, at most
-/// 500 ms ([`Lookuper::paced_round`]).
+/// Each host x server pair keeps its own cadence ([`Lookuper::run`]): the
+/// pairs start spread over half the interval, at most 500 ms, and a server
+/// that does not answer slows no other. `/readyz` turns 200 once every pair
+/// completed a lookup.
 ///
 /// Hosts that do not resolve are reported in the metrics; the agent keeps running.
 pub async fn run(
@@ -71,23 +74,12 @@ pub async fn run(
     let lookuper = Arc::new(Lookuper::new(config, &registry)?);
     let interval = lookuper.config().interval;
     let spread = (interval / 2).min(MAX_SPREAD);
-    let schedule = Schedule {
-        interval,
-        jitter: 0.0,
-        round_timeout: lookuper.round_timeout() + spread,
-    };
     let stop = lifecycle.stopping();
     let lc = lifecycle.clone();
     let rounds = async move {
-        ward_agent::every(schedule, stop, move |_, _| {
-            let lookuper = lookuper.clone();
-            let lc = lc.clone();
-            async move {
-                lookuper.paced_round(spread).await;
-                lc.round_completed();
-            }
-        })
-        .await;
+        lookuper
+            .run(interval, spread, stop, || lc.round_completed())
+            .await;
     };
     let router = router(lifecycle.clone(), registry);
     lifecycle::run(lifecycle, endpoints, router, rounds, Duration::ZERO).await;

@@ -23,6 +23,9 @@ pub const DEFAULT_HOSTS: &str = "google.ch,ch.ch";
 pub const DEFAULT_DNS_SERVERS: &str = "udp://9.9.9.9:53,udp://8.8.8.8:53,udp://one.one.one.one:53";
 /// hostlookuper's default `-interval` and `-timeout`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// What `-timeout 0` means: hostlookuper hands the timeout to miekg/dns,
+/// whose zero is "its defaults", 2 s to connect and 2 s for the exchange.
+pub const ZERO_TIMEOUT_MEANS: Duration = Duration::from_secs(2);
 /// hostlookuper's default `-listen`.
 pub const DEFAULT_LISTEN: &str = ":9090";
 /// The `dns_server` label of lookups made through resolv.conf (the libc stub resolver's view).
@@ -74,12 +77,14 @@ pub struct HostSpec {
 impl FromStr for HostSpec {
     type Err = Error;
 
-    fn from_str(s: &str) -> Result<Self> {
-        let entry = s.trim();
+    fn from_str(entry: &str) -> Result<Self> {
         let bad = |reason: String| Error::Host {
             host: entry.to_string(),
             reason,
         };
+        if entry.contains(char::is_whitespace) {
+            return Err(bad("not a DNS name (white space)".into()));
+        }
         let (name, kind) = match entry.rsplit_once(':') {
             Some((name, ty)) => (name, parse_kind(ty).map_err(bad)?),
             None => (entry, QueryKind::One(RecordType::A)),
@@ -95,7 +100,7 @@ impl FromStr for HostSpec {
 
 /// Parses a record type name (`A`, `aaaa`, `SRV`, `ANY`, …) or `ADDR` (A+AAAA).
 pub fn parse_kind(ty: &str) -> std::result::Result<QueryKind, String> {
-    let upper = ty.trim().to_ascii_uppercase();
+    let upper = ty.to_ascii_uppercase();
     if upper == "ADDR" {
         return Ok(QueryKind::Addr);
     }
@@ -110,6 +115,9 @@ pub fn parse_kind(ty: &str) -> std::result::Result<QueryKind, String> {
 fn validate_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() {
         return Err("empty name".into());
+    }
+    if name.contains(char::is_whitespace) {
+        return Err("not a DNS name (white space)".into());
     }
     if name.len() > 253 || name.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
         return Err("not a DNS name".into());
@@ -128,18 +136,15 @@ fn validate_name(name: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Parses hostlookuper's `-hosts` value: a comma-separated list, at least one entry.
+/// Parses hostlookuper's `-hosts` value: a comma-separated list, at least
+/// one entry. As in hostlookuper, entries are not trimmed and none may be
+/// empty (it checks each with the system resolver at start and exits on
+/// `""` or `" b.test"`).
 pub fn parse_hosts(list: &str) -> Result<Vec<HostSpec>> {
-    let hosts: Vec<HostSpec> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(HostSpec::from_str)
-        .collect::<Result<_>>()?;
-    if hosts.is_empty() {
+    if list.is_empty() {
         return Err(Error::NoHosts);
     }
-    Ok(hosts)
+    list.split(',').map(HostSpec::from_str).collect()
 }
 
 /// One DNS server to probe directly.
@@ -172,8 +177,8 @@ impl FromStr for ServerSpec {
     type Err = Error;
 
     /// `[udp|tcp|tcp-tls://]host[:port]`; IPv6 as `[2001:db8::1]:53`, `[::1]` or bare `::1`.
-    fn from_str(s: &str) -> Result<Self> {
-        let entry = s.trim();
+    /// Not trimmed: hostlookuper uses an entry as written.
+    fn from_str(entry: &str) -> Result<Self> {
         let bad = |reason: &str| Error::Server {
             server: entry.to_string(),
             reason: reason.to_string(),
@@ -219,7 +224,11 @@ impl FromStr for ServerSpec {
             }
         };
         if host.is_empty() {
-            return Err(bad("empty host"));
+            return Err(bad(if entry.is_empty() {
+                "empty entry"
+            } else {
+                "empty host"
+            }));
         }
         if port == 0 {
             return Err(bad("port 0"));
@@ -241,13 +250,24 @@ impl FromStr for ServerSpec {
     }
 }
 
-/// Parses hostlookuper's `-dns-servers` value (comma-separated; empty entries skipped).
+/// Parses hostlookuper's `-dns-servers` value: comma-separated, entries
+/// as written, none empty (hostlookuper exits on an empty entry, failing to
+/// resolve the server `""`).
 pub fn parse_servers(list: &str) -> Result<Vec<ServerSpec>> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(ServerSpec::from_str)
-        .collect()
+    list.split(',').map(ServerSpec::from_str).collect()
+}
+
+/// Parses a boolean flag value as Go's `strconv.ParseBool` does (what
+/// hostlookuper's `flag` package accepts): `1`, `t`, `T`, `TRUE`, `true`,
+/// `True`, `0`, `f`, `F`, `FALSE`, `false`, `False`, and nothing else.
+pub fn parse_go_bool(value: &str) -> std::result::Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "invalid boolean value {value:?} (Go's flag package accepts 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)"
+        )),
+    }
 }
 
 /// Parses a Go listen address (`:9090`, `0.0.0.0:9090`, `[::1]:9090`, `localhost:9090`)
@@ -272,7 +292,8 @@ pub fn parse_listen(listen: &str) -> Result<Vec<SocketAddr>> {
 pub struct Config {
     /// Time between rounds (`-interval`).
     pub interval: Duration,
-    /// Deadline of one query (`-timeout`); in resolv.conf mode it also caps each try.
+    /// Deadline of one query (`-timeout`); in resolv.conf mode it also caps
+    /// each try. Zero means [`ZERO_TIMEOUT_MEANS`], as in hostlookuper.
     pub timeout: Duration,
     /// Names to look up (`-hosts`).
     pub hosts: Vec<HostSpec>,
@@ -301,7 +322,16 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Checks what flag parsers cannot see alone: something to probe, positive durations.
+    /// The deadline of one query: `timeout`, or [`ZERO_TIMEOUT_MEANS`] for zero.
+    pub fn query_timeout(&self) -> Duration {
+        if self.timeout.is_zero() {
+            ZERO_TIMEOUT_MEANS
+        } else {
+            self.timeout
+        }
+    }
+
+    /// Checks what flag parsers cannot see alone: something to probe, a positive interval.
     pub fn validate(&self) -> Result<()> {
         if self.hosts.is_empty() {
             return Err(Error::NoHosts);
@@ -311,9 +341,6 @@ impl Config {
         }
         if self.interval.is_zero() {
             return Err(Error::ZeroDuration { flag: "-interval" });
-        }
-        if self.timeout.is_zero() {
-            return Err(Error::ZeroDuration { flag: "-timeout" });
         }
         Ok(())
     }
@@ -375,7 +402,7 @@ mod tests {
 
     #[test]
     fn hosts_take_an_optional_type() {
-        let h = parse_hosts("google.ch, kubernetes.default.svc.cluster.local:A,x.test:aaaa,_s._tcp.x:SRV,y:ADDR,z.:ANY").unwrap();
+        let h = parse_hosts("google.ch,kubernetes.default.svc.cluster.local:A,x.test:aaaa,_s._tcp.x:SRV,y:ADDR,z.:ANY").unwrap();
         assert_eq!(h.len(), 6);
         assert_eq!(h[0].kind, QueryKind::One(RecordType::A));
         assert_eq!(h[1].name, "kubernetes.default.svc.cluster.local");
@@ -392,15 +419,72 @@ mod tests {
     #[test]
     fn bad_hosts_are_rejected() {
         assert!(matches!(parse_hosts(""), Err(Error::NoHosts)));
-        assert!(matches!(parse_hosts(" , "), Err(Error::NoHosts)));
         for bad in ["x:BOGUS", "a..b", "with space", ".lead", ":A"] {
             assert!(parse_hosts(bad).is_err(), "{bad}");
+        }
+        // Entries as written, as hostlookuper (which exits on each of these).
+        for (list, message) in [
+            ("a.test,,b.test", "host \"\": empty name"),
+            ("a.test,", "host \"\": empty name"),
+            (" , ", "host \" \": not a DNS name (white space)"),
+            (
+                "a.test, b.test",
+                "host \" b.test\": not a DNS name (white space)",
+            ),
+        ] {
+            assert_eq!(
+                parse_hosts(list).unwrap_err().to_string(),
+                message,
+                "{list:?}"
+            );
         }
         let e = parse_hosts("ok.test,x:BOGUS").unwrap_err().to_string();
         assert!(
             e.contains("\"x:BOGUS\"") && e.contains("unknown record type"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn server_entries_are_taken_as_written() {
+        for (list, message) in [
+            ("udp://127.0.0.1:53,", "DNS server \"\": empty entry"),
+            (
+                "udp://127.0.0.1:53, udp://127.0.0.2:53",
+                "DNS server \" udp://127.0.0.2:53\": unknown protocol (expected udp, tcp or tcp-tls)",
+            ),
+            (
+                " 127.0.0.1",
+                "DNS server \" 127.0.0.1\": not a DNS name (white space)",
+            ),
+        ] {
+            assert_eq!(parse_servers(list).unwrap_err().to_string(), message, "{list:?}");
+        }
+    }
+
+    #[test]
+    fn booleans_are_gos() {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert_eq!(parse_go_bool(t), Ok(true));
+        }
+        for f in ["0", "f", "F", "FALSE", "false", "False"] {
+            assert_eq!(parse_go_bool(f), Ok(false));
+        }
+        for bad in ["yes", "no", "on", "", "tRUE", " true"] {
+            assert!(parse_go_bool(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_zero_timeout_is_miekg_dns_default() {
+        let mut c = Config {
+            timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(c.query_timeout(), Duration::from_secs(2));
+        assert!(c.validate().is_ok());
+        c.timeout = Duration::from_millis(300);
+        assert_eq!(c.query_timeout(), Duration::from_millis(300));
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! One round of `ward lookup`: every host at every server, all at once or
-//! paced over a spread, each query bounded by the timeout, plus (in
-//! resolv.conf mode) every host through the libc search path; each lookup
-//! recorded in the metrics.
+//! The lookups of `ward lookup`: every host at every server, each query
+//! bounded by the timeout, plus (in resolv.conf mode) every host through the
+//! libc search path; each lookup recorded in the metrics. Either one round,
+//! all at once (`ward lookup once`), or each pair on its own cadence (the
+//! agent).
 
-use std::future::Future;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{join_all, Either};
+use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rustls::ClientConfig;
 use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
 use ward_agent::Registry;
 use ward_probe::dns::{DnsFailure, DnsProto};
 use ward_probe::tls::TlsConfig;
@@ -23,8 +26,8 @@ use crate::report::{Lookup, Query, QueryOutcome};
 use crate::resolv::ResolvConf;
 use crate::stub;
 
-/// A paced round starts its lookups in steps of this much: the lookups of a
-/// step share one timer wake-up, and their answers arrive close together.
+/// Pairs start on a grid of this step: the lookups of a step share one
+/// timer wake-up, and their answers arrive close together.
 const PACE_STEP: Duration = Duration::from_millis(50);
 
 /// Runs rounds of lookups and records them; built once, used every interval.
@@ -83,7 +86,7 @@ impl Lookuper {
 
     /// A deadline no healthy round reaches: the slowest possible lookup plus a second.
     pub fn round_timeout(&self) -> Duration {
-        let direct = self.config.timeout;
+        let direct = self.config.query_timeout();
         let walk = self
             .resolv
             .as_ref()
@@ -91,7 +94,7 @@ impl Lookuper {
                 self.config
                     .hosts
                     .iter()
-                    .map(|h| r.worst_case(&h.name, r.timeout.min(self.config.timeout)) * 2)
+                    .map(|h| r.worst_case(&h.name, r.timeout.min(self.config.query_timeout())) * 2)
                     .max()
                     .unwrap_or_default()
             })
@@ -110,79 +113,135 @@ impl Lookuper {
 
     /// Runs one round: all lookups in parallel; records and returns them.
     pub async fn round(&self) -> Vec<Lookup> {
-        join_all(self.lookups()).await
+        join_all((0..self.pairs()).map(|i| self.lookup(i)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
-    /// Runs one round with the lookups' starts spread evenly over `spread`
-    /// in steps of 50 ms, as hostlookuper's per-pair start jitter spreads its
-    /// queries, so no server gets every query of a round in one burst;
-    /// records them and keeps none: only the lookups in flight are held.
-    pub async fn paced_round(&self, spread: Duration) {
-        let count = (self.direct.len() + self.through_resolv.len()).max(1) as u32;
+    /// Runs every host x server pair (and, in resolv.conf mode, every host
+    /// through the search path) on its own cadence until `stop`, as
+    /// hostlookuper's goroutine per pair does: pair `i` starts `spread x i /
+    /// pairs` after the start (on the 50 ms steps, so pairs of one step share
+    /// a timer wake-up) and then every `interval` on that grid, whatever the
+    /// other pairs do. A lookup still running when its next tick comes is
+    /// followed at once by the next one when it ends (a Go ticker keeps one
+    /// missed tick and drops the others), so a server that never answers
+    /// slows only its own pairs. `first_pass` is called once every pair has
+    /// completed a lookup. Only the lookups in flight are held. An interval
+    /// below [`ward_agent::schedule::MIN_INTERVAL`] runs at that floor.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        spread: Duration,
+        stop: CancellationToken,
+        first_pass: impl FnOnce(),
+    ) {
+        let pairs = self.pairs();
+        if pairs == 0 {
+            return stop.cancelled().await;
+        }
+        let interval = interval.max(ward_agent::schedule::MIN_INTERVAL);
         let start = Instant::now();
-        let due_of = |i: usize| {
-            let offset = spread * i as u32 / count;
+        let origin = |i: usize| {
+            let offset = spread * i as u32 / pairs as u32;
             start + PACE_STEP * (offset.as_nanos() / PACE_STEP.as_nanos()) as u32
         };
-        let mut waiting = self.lookups().enumerate();
-        let mut next = waiting.next();
+        let mut due: BinaryHeap<Reverse<(Instant, usize)>> =
+            (0..pairs).map(|i| Reverse((origin(i), i))).collect();
+        let mut first_pass = Some(first_pass);
+        let mut waiting_first = pairs;
+        let mut done_once = vec![false; pairs];
+        let deadline = self.round_timeout();
         let mut running = FuturesUnordered::new();
         loop {
-            let due = next.as_ref().map(|(i, _)| due_of(*i));
+            let next = due.peek().map(|Reverse((at, _))| *at);
             tokio::select! {
-                () = sleep_until(due.unwrap_or(start)), if due.is_some() => {
-                    while let Some((_, lookup)) = next.take_if(|(i, _)| Some(due_of(*i)) <= due) {
-                        running.push(lookup);
-                        next = waiting.next();
+                () = stop.cancelled() => return,
+                () = sleep_until(next.unwrap_or(start)), if next.is_some() => {
+                    let now = Instant::now();
+                    while let Some(Reverse((at, i))) = due.peek().copied() {
+                        if at > now {
+                            break;
+                        }
+                        due.pop();
+                        let lookup = tokio::time::timeout(deadline, self.lookup(i));
+                        running.push(async move {
+                            let _ = lookup.await;
+                            (i, at)
+                        });
                     }
                 }
-                Some(_) = running.next(), if !running.is_empty() => {}
-                else => break,
+                Some((i, started)) = running.next(), if !running.is_empty() => {
+                    let now = Instant::now();
+                    due.push(Reverse((next_tick(origin(i), started, interval, now), i)));
+                    if !std::mem::replace(&mut done_once[i], true) {
+                        waiting_first -= 1;
+                        if waiting_first == 0 {
+                            if let Some(f) = first_pass.take() {
+                                f();
+                            }
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Every lookup of a round, not started: each host at each server, then
-    /// (in resolv.conf mode) each host through the search path; each records
-    /// and logs itself when done.
-    fn lookups(&self) -> impl Iterator<Item = impl Future<Output = Lookup> + '_> + '_ {
+    /// Lookup `i` of a round, not started: the host x server pairs in
+    /// order, then (in resolv.conf mode) each host through the search path;
+    /// it records and logs itself when done. `None` past the last one.
+    async fn lookup(&self, i: usize) -> Option<Lookup> {
         let hosts = &self.config.hosts;
-        let servers = &self.config.servers;
-        let direct = self.direct.iter().map(move |(h, s, m)| {
-            Either::Left(async move {
-                let lookup = direct_lookup(
-                    &hosts[*h],
-                    &servers[*s],
-                    self.config.timeout,
-                    self.tls.as_ref(),
-                )
-                .await;
-                m.record(&lookup);
-                self.log(&lookup);
-                lookup
-            })
-        });
-        let resolved = self.through_resolv.iter().filter_map(move |(h, m)| {
+        let (lookup, metrics) = if let Some((h, s, m)) = self.direct.get(i) {
+            let server = &self.config.servers[*s];
+            let lookup = direct_lookup(
+                &hosts[*h],
+                server,
+                self.config.query_timeout(),
+                self.tls.as_ref(),
+            )
+            .await;
+            (lookup, m)
+        } else {
+            let (h, m) = self.through_resolv.get(i - self.direct.len())?;
             let conf = self.resolv.as_ref()?;
-            Some(Either::Right(async move {
-                let lookup = stub::lookup(conf, &hosts[*h], self.config.timeout).await;
-                m.record(&lookup);
-                self.log(&lookup);
-                lookup
-            }))
-        });
-        direct.chain(resolved)
+            (
+                stub::lookup(conf, &hosts[*h], self.config.query_timeout()).await,
+                m,
+            )
+        };
+        metrics.record(&lookup);
+        self.log(&lookup);
+        Some(lookup)
+    }
+
+    /// How many lookups a round has.
+    fn pairs(&self) -> usize {
+        self.direct.len() + self.through_resolv.len()
     }
 
     fn log(&self, l: &Lookup) {
         if l.transport_error {
-            tracing::warn!(host = %l.host, dns_server = %l.server, error = l.message.as_deref().unwrap_or(""), "dns lookup failed");
+            tracing::error!(host = %l.host, dnsServer = %l.server, err = l.message.as_deref().unwrap_or(""), "dns lookup failed");
         } else if self.config.debug {
             tracing::info!(host = %l.host, dns_server = %l.server, time = ?l.duration, rcode = l.rcode.as_deref().unwrap_or(""), answers = l.answers.len(), queries = l.queries.len(), "lookup result");
         } else {
             tracing::debug!(host = %l.host, dns_server = %l.server, time = ?l.duration, rcode = l.rcode.as_deref().unwrap_or(""), "lookup result");
         }
     }
+}
+
+/// When a pair whose ticks fall on `origin + k x interval` looks up next,
+/// its lookup started at `started` having ended at `now`: at its next tick
+/// after `started`, or at once if that tick passed while the lookup ran (a
+/// Go ticker holds one missed tick and drops the rest).
+fn next_tick(origin: Instant, started: Instant, interval: Duration, now: Instant) -> Instant {
+    let since = started.saturating_duration_since(origin);
+    let ticks = (since.as_nanos() / interval.as_nanos()) as u32;
+    let next = origin + interval * (ticks + 1);
+    next.max(now)
 }
 
 /// hostlookuper's lookup: the host's record type(s) at one server, as an absolute name.

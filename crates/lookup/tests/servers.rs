@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use ward_agent::metrics::label_text;
 use ward_agent::Registry;
 use ward_lookup::config::{parse_hosts, parse_servers};
@@ -18,7 +19,10 @@ fn config(hosts: &str, servers: &str, timeout_ms: u64) -> Config {
         interval: Duration::from_millis(200),
         timeout: Duration::from_millis(timeout_ms),
         hosts: parse_hosts(hosts).expect("hosts"),
-        servers: parse_servers(servers).expect("servers"),
+        servers: match servers {
+            "" => Vec::new(),
+            list => parse_servers(list).expect("servers"),
+        },
         prom_histogram: false,
         resolv_conf: None,
         debug: false,
@@ -252,7 +256,7 @@ async fn dropped_queries_raise_errors_and_the_timeout_class_exactly() {
 }
 
 #[tokio::test]
-async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
+async fn the_pairs_first_lookups_start_spread_over_the_spread() {
     let server = unbound_with_a_test("127.0.0.36");
     let relay = DnsRelay::to(server.addr())
         .bind_ip("127.0.0.36")
@@ -265,10 +269,15 @@ async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
         2000,
     ));
     let spread = Duration::from_millis(1000);
-    lookuper.paced_round(spread).await;
+    // A long interval: each pair looks up once before every pair has.
+    let stop = CancellationToken::new();
+    let done = stop.clone();
+    lookuper
+        .run(Duration::from_secs(60), spread, stop, move || done.cancel())
+        .await;
     let arrivals = relay.udp_arrivals();
     assert_eq!(arrivals.len(), 10, "{arrivals:?}");
-    // Lookup i starts i x 100 ms into the round (on the 50 ms steps), so its
+    // Pair i starts i x 100 ms after the first (on the 50 ms steps), so its
     // query cannot reach the relay sooner after the first one (less the
     // first query's own delay).
     let slack = Duration::from_millis(60);
@@ -278,11 +287,67 @@ async fn a_paced_round_starts_its_lookups_spread_over_the_spread() {
             "query {i} at {at:?}: {arrivals:?}"
         );
     }
-    // The round ends with every lookup recorded.
+    // The first pass ends with every lookup recorded.
     let t = text(&registry);
     assert_eq!(
         sum(&t, metrics::DNS_LOOKUP_TOTAL, &["rcode=\"NXDOMAIN\""]),
         10.0,
+        "{t}"
+    );
+}
+
+/// hostlookuper runs a goroutine per host x server: a server that never
+/// answers costs its own pairs their timeouts, and every other pair keeps
+/// its interval. With a 100 ms interval and a 1 s timeout the silent pair
+/// looks up back to back (a Go ticker keeps one missed tick), once a
+/// second; by its third timeout the healthy pair has had about 20 lookups,
+/// where lock-step rounds would have given it 3.
+#[tokio::test]
+async fn a_silent_server_slows_only_its_own_pairs() {
+    let server = unbound_with_a_test("127.0.0.37");
+    let silent = DnsRelay::to(server.addr())
+        .bind_ip("127.0.0.38")
+        .drop_every(1)
+        .start()
+        .expect("relay");
+    let healthy = format!("udp://{}", server.addr());
+    let dropped = format!("udp://{}", silent.addr());
+    let mut cfg = config("a.test", &format!("{healthy},{dropped}"), 1000);
+    cfg.interval = Duration::from_millis(100);
+    let (lookuper, registry) = new_lookuper(cfg);
+    let stop = CancellationToken::new();
+    let run = lookuper.run(
+        Duration::from_millis(100),
+        Duration::from_millis(50),
+        stop.clone(),
+        || {},
+    );
+    let watch = async {
+        let t = wait::until_async(Duration::from_secs(10), || {
+            let t = text(&registry);
+            let errors = pair_value(&t, metrics::DNS_ERRORS_TOTAL, "a.test", &dropped, &[]);
+            std::future::ready((errors >= 3.0).then_some(t))
+        })
+        .await
+        .expect("three timeouts of the silent server");
+        stop.cancel();
+        t
+    };
+    let ((), t) = tokio::join!(run, watch);
+    let answered = pair_value(
+        &t,
+        metrics::DNS_LOOKUP_TOTAL,
+        "a.test",
+        &healthy,
+        &[("rcode", "NOERROR")],
+    );
+    assert!(
+        answered >= 15.0,
+        "the healthy server got {answered} lookups in three timeouts of the silent one:\n{t}"
+    );
+    assert_eq!(
+        pair_value(&t, metrics::DNS_ERRORS_TOTAL, "a.test", &healthy, &[]),
+        0.0,
         "{t}"
     );
 }

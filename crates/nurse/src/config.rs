@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ward_agent::metrics::HistogramKind;
-use ward_probe::Target;
+use ward_probe::{ProxyConfig, Target};
 
 /// A bad configuration value, naming the variable and the value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -187,6 +187,8 @@ pub struct NurseConfig {
     pub tls: Option<ServeTls>,
     /// Port of the neighbours' endpoint (8080, or 8443 with TLS).
     pub neighbour_port: u16,
+    /// Forward proxies of the HTTP checks (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`).
+    pub proxy: ProxyConfig,
 }
 
 /// Where a pod's ServiceAccount token and CA are mounted.
@@ -224,6 +226,7 @@ impl Default for NurseConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             tls: None,
             neighbour_port: 8080,
+            proxy: ProxyConfig::default(),
         }
     }
 }

@@ -75,6 +75,7 @@ fn prober_for(config: &NurseConfig) -> Result<Prober, Error> {
         timeout: config.check_timeout,
         reuse: config.reuse_connections,
         max_body: 1 << 20,
+        proxy: config.proxy.clone(),
         tls: TlsConfig {
             roots: Roots::System,
             extra_ca,
@@ -205,6 +206,10 @@ pub async fn run_with(
         round_timeout: config.check_timeout + Duration::from_secs(2),
     };
     let stop = lifecycle.stopping();
+    // As kubenurse: SIGTERM ends the checks at once (a check from a pod
+    // being shut down would report its own shutdown as errors); the
+    // endpoints and the incoming-checks gauge go on for the lameduck period.
+    let checking = lifecycle.lameduck_started();
     let rounds = {
         let shared = shared.clone();
         async move {
@@ -221,7 +226,7 @@ pub async fn run_with(
                     async {}
                 })
             };
-            let checks = every(schedule, stop, move |_, _| {
+            let checks = every(schedule, checking, move |_, _| {
                 let shared = shared.clone();
                 async move {
                     let result = shared.checker.round().await;

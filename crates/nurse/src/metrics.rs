@@ -3,7 +3,7 @@
 //! gauges, success, failure classes, certificate expiry).
 
 use ward_agent::metrics::{label_text, Registry};
-use ward_probe::{ErrorClass, Event, Outcome};
+use ward_probe::{ErrorClass, Event, Outcome, Trace};
 
 /// Histogram of request durations (to the response head), by `type`.
 pub const REQUEST_DURATION: &str = "kubenurse_httpclient_request_duration_seconds";
@@ -45,9 +45,9 @@ fn non_http_code(o: &Outcome) -> String {
     }
 }
 
-/// Records one check's outcome under `check` (the `type` label), as kubenurse's transport does.
-pub fn record(registry: &Registry, check: &str, o: &Outcome) {
-    for (event, at) in o.events.events() {
+/// The trace events of one request, as kubenurse's httptrace hooks observe them.
+fn record_events(registry: &Registry, check: &str, events: &Trace) {
+    for (event, at) in events.events() {
         if event != Event::BodyDone {
             registry
                 .histogram(
@@ -57,19 +57,35 @@ pub fn record(registry: &Registry, check: &str, o: &Outcome) {
                 .observe(at.as_secs_f64());
         }
     }
+}
+
+/// One answered request: its duration to the response head and its code.
+fn record_response(registry: &Registry, check: &str, events: &Trace, status: u16) {
+    if let Some(head) = events.get(Event::GotFirstRespByte) {
+        registry
+            .histogram(REQUEST_DURATION, &[("type", check)])
+            .observe(head.as_secs_f64());
+    }
+    registry
+        .counter(
+            REQUESTS_TOTAL,
+            &[("type", check), ("code", &status.to_string())],
+        )
+        .inc();
+}
+
+/// Records one check's outcome under `check` (the `type` label), as
+/// kubenurse's transport does: each followed redirect is a request of its
+/// own, counted with its 3xx code (not as an error).
+pub fn record(registry: &Registry, check: &str, o: &Outcome) {
+    for hop in &o.redirects {
+        record_events(registry, check, &hop.events);
+        record_response(registry, check, &hop.events, hop.status);
+    }
+    record_events(registry, check, &o.events);
     match (o.status, &o.error) {
         (Some(status), error) => {
-            if let Some(head) = o.events.get(Event::GotFirstRespByte) {
-                registry
-                    .histogram(REQUEST_DURATION, &[("type", check)])
-                    .observe(head.as_secs_f64());
-            }
-            registry
-                .counter(
-                    REQUESTS_TOTAL,
-                    &[("type", check), ("code", &status.to_string())],
-                )
-                .inc();
+            record_response(registry, check, &o.events, status);
             if status != 200 && !(300..400).contains(&status) {
                 let event = format!("status_code_{status}");
                 registry
@@ -203,16 +219,35 @@ mod tests {
     #[test]
     fn redirects_are_recorded_with_their_code_not_as_errors() {
         let r = Registry::new(HistogramKind::default(), false);
+        // Followed: each answer is a request of its own, as kubenurse's transport sees it.
+        let mut hop_events = Trace::start();
+        hop_events.mark(Event::GotFirstRespByte);
+        let mut followed = Outcome::new("x", Trace::start());
+        followed.status = Some(200);
+        followed.redirects.push(ward_probe::outcome::Hop {
+            target: "http://a/".into(),
+            status: 302,
+            events: hop_events,
+        });
+        record(&r, "me_ingress", &followed.finish(Trace::start(), None));
+        // Not followed (no Location): the 301 is the answer, still not an error.
         let mut o = Outcome::new("x", Trace::start());
         o.status = Some(301);
         let o = o.finish(
             Trace::start(),
             Some(ProbeError::new(ErrorClass::HttpStatus, None, "301")),
         );
-        record(&r, "me_ingress", &o);
+        record(&r, "me_service", &o);
         let text = encoded(&r);
-        assert!(text
-            .contains("kubenurse_httpclient_requests_total{type=\"me_ingress\",code=\"301\"} 1\n"));
+        for series in [
+            "kubenurse_httpclient_requests_total{type=\"me_ingress\",code=\"302\"} 1\n",
+            "kubenurse_httpclient_requests_total{type=\"me_ingress\",code=\"200\"} 1\n",
+            "kubenurse_httpclient_request_duration_seconds_count{type=\"me_ingress\"} 1\n",
+            "kubenurse_httpclient_trace_request_duration_seconds_count{type=\"me_ingress\",event=\"got_first_resp_byte\"} 1\n",
+            "kubenurse_httpclient_requests_total{type=\"me_service\",code=\"301\"} 1\n",
+        ] {
+            assert!(text.contains(series), "{series} not in {text}");
+        }
         assert!(!text.contains("kubenurse_errors_total"), "{text}");
     }
 

@@ -89,7 +89,7 @@ impl Checker {
 
     fn neighbour_request(&self, n: &Neighbour) -> Option<HttpRequest> {
         let url = self.neighbour_url(n, "/alwayshappy")?;
-        let mut request = accept_200(HttpRequest::get(url));
+        let mut request = kubenurse_get(HttpRequest::get(url));
         if let Ok(origin) = HeaderValue::from_str(&self.config.pod_name) {
             request
                 .headers
@@ -119,7 +119,7 @@ impl Checker {
                 join_host_port(host, c.api_server_port)
             ))
             .ok()?;
-            let mut request = accept_200(HttpRequest::get(url));
+            let mut request = kubenurse_get(HttpRequest::get(url));
             // The token goes to the API server and nowhere else.
             request.headers.push((AUTHORIZATION, bearer.clone()));
             Some(request)
@@ -187,7 +187,10 @@ impl Checker {
                 continue;
             }
             match Url::parse(&format!("{base}/alwayshappy")) {
-                Ok(url) => plans.push((name.into(), Plan::Http(accept_200(HttpRequest::get(url))))),
+                Ok(url) => plans.push((
+                    name.into(),
+                    Plan::Http(kubenurse_get(HttpRequest::get(url))),
+                )),
                 Err(e) => error(
                     &mut result,
                     name,
@@ -197,7 +200,7 @@ impl Checker {
         }
         for extra in &c.extra_checks {
             let plan = match &extra.target {
-                Target::Http(url) => Plan::Http(accept_200(HttpRequest::get(url.clone()))),
+                Target::Http(url) => Plan::Http(kubenurse_get(HttpRequest::get(url.clone()))),
                 other => Plan::Other(other.clone()),
             };
             plans.push((extra.name.clone(), plan));
@@ -255,8 +258,10 @@ impl Checker {
     }
 }
 
-fn accept_200(mut request: HttpRequest) -> HttpRequest {
+/// As kubenurse's client: only 200 is ok, redirects are followed (Go's rules).
+fn kubenurse_get(mut request: HttpRequest) -> HttpRequest {
     request.accept = AcceptStatus::Exact(vec![200]);
+    request.follow_redirects = true;
     request
 }
 

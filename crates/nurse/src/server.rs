@@ -18,7 +18,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use futures::future::join_all;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::time::Instant;
 use ward_agent::{Lifecycle, Registry};
 use ward_probe::http::{AcceptStatus, HttpRequest};
@@ -145,13 +145,22 @@ fn go_json(value: &impl Serialize) -> String {
 }
 
 #[derive(Serialize)]
-struct Alive {
-    hostname: String,
+struct Alive<'a> {
+    hostname: &'a str,
     headers: BTreeMap<String, Vec<String>>,
     user_agent: String,
     request_uri: String,
     remote_addr: String,
-    last_check_result: Map<String, Value>,
+    last_check_result: BTreeMap<&'a str, Entry<'a>>,
+}
+
+/// A value of `last_check_result`: a check's result, or the neighbours
+/// (each with kubenurse's struct field order).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    Text(&'a str),
+    Neighbours(&'a [crate::discovery::Neighbour]),
 }
 
 async fn alive(
@@ -163,30 +172,48 @@ async fn alive(
     let Some(last) = shared.last() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    (
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        alive_body(&shared.hostname, &headers, &uri, peer, &last),
+    )
+        .into_response()
+}
+
+/// kubenurse's `/alive` text: the request as Go's server sees it (its
+/// header map has no `Host`: Go moves it to `Request.Host`), the last
+/// round's results with their keys sorted as Go writes a map, and the
+/// neighbours' fields in the order of kubenurse's struct.
+fn alive_body(
+    hostname: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    peer: SocketAddr,
+    last: &RoundResult,
+) -> String {
     let mut canonical_headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in &headers {
+    for (name, value) in headers {
+        if name == axum::http::header::HOST {
+            continue;
+        }
         canonical_headers
             .entry(canonical(name.as_str()))
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
-    let mut result: Map<String, Value> = last
+    let mut result: BTreeMap<&str, Entry> = last
         .checks
         .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .map(|(k, v)| (k.as_str(), Entry::Text(v)))
         .collect();
     if let Some(snapshot) = &last.neighbourhood {
-        result.insert(
-            "neighbourhood".into(),
-            serde_json::to_value(&snapshot.neighbours).unwrap_or(Value::Null),
-        );
+        result.insert("neighbourhood", Entry::Neighbours(&snapshot.neighbours));
     }
     result.insert(
-        "neighbourhood_state".into(),
-        Value::String(last.neighbourhood_state.clone()),
+        "neighbourhood_state",
+        Entry::Text(&last.neighbourhood_state),
     );
-    let body = Alive {
-        hostname: shared.hostname.clone(),
+    go_json(&Alive {
+        hostname,
         user_agent: headers
             .get("user-agent")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -198,12 +225,7 @@ async fn alive(
             .unwrap_or_default(),
         remote_addr: peer.to_string(),
         last_check_result: result,
-    };
-    (
-        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-        go_json(&body),
-    )
-        .into_response()
+    })
 }
 
 /// The most distinct origins remembered at once (an unauthenticated caller
@@ -371,6 +393,71 @@ mod tests {
             "Kubenurse-Neighbour-Origin"
         );
         assert_eq!(canonical("accept"), "Accept");
+    }
+
+    #[test]
+    fn alive_is_kubenurses_text() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "10.0.0.1:8080".parse().unwrap());
+        headers.insert("user-agent", "curl/8.5.0".parse().unwrap());
+        headers.insert("accept", "*/*".parse().unwrap());
+        let last = RoundResult {
+            checks: BTreeMap::from([
+                ("api_server_direct".into(), "ok".into()),
+                ("path_kind-worker2".into(), "ok".into()),
+            ]),
+            neighbourhood: Some(Arc::new(crate::discovery::Snapshot {
+                self_node: Some("kind-worker".into()),
+                neighbours: vec![crate::discovery::Neighbour {
+                    pod_name: "kubenurse-8fh2x".into(),
+                    pod_ip: "10.244.2.5".into(),
+                    host_ip: "172.18.0.3".into(),
+                    node_name: "kind-worker2".into(),
+                    node_hash: 13234443386785301234,
+                }],
+            })),
+            neighbourhood_state: "ok".into(),
+            ..RoundResult::default()
+        };
+        let body = alive_body(
+            "kubenurse-x2bwx",
+            &headers,
+            &"/alive".parse().unwrap(),
+            "10.244.1.1:53422".parse().unwrap(),
+            &last,
+        );
+        assert_eq!(
+            body,
+            r#"{
+ "hostname": "kubenurse-x2bwx",
+ "headers": {
+  "Accept": [
+   "*/*"
+  ],
+  "User-Agent": [
+   "curl/8.5.0"
+  ]
+ },
+ "user_agent": "curl/8.5.0",
+ "request_uri": "/alive",
+ "remote_addr": "10.244.1.1:53422",
+ "last_check_result": {
+  "api_server_direct": "ok",
+  "neighbourhood": [
+   {
+    "PodName": "kubenurse-8fh2x",
+    "PodIP": "10.244.2.5",
+    "HostIP": "172.18.0.3",
+    "NodeName": "kind-worker2",
+    "NodeHash": 13234443386785301234
+   }
+  ],
+  "neighbourhood_state": "ok",
+  "path_kind-worker2": "ok"
+ }
+}
+"#
+        );
     }
 
     #[test]

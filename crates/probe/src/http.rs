@@ -1,7 +1,9 @@
 //! HTTP(S) checks on hyper's low-level connection API, so every phase can be
-//! timed: [`Connector`] resolves, connects and handshakes (TLS, ALPN h2 or
-//! HTTP/1.1); a [`Connection`] sends requests and times the request write and
-//! the first response byte at the socket.
+//! timed: [`Connector`] resolves, connects (directly or through an HTTP
+//! forward proxy: absolute-form requests for http URLs, a `CONNECT` tunnel for
+//! https ones) and handshakes (TLS, ALPN h2 or HTTP/1.1); a [`Connection`]
+//! sends requests and times the request write and the first response byte at
+//! the socket.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,8 +13,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use base64::Engine;
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, HOST, PROXY_AUTHORIZATION, USER_AGENT};
 use http::{Method, Request, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -21,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
@@ -29,6 +32,7 @@ use tokio_rustls::TlsConnector;
 use url::Url;
 
 use crate::error::{ErrorClass, ProbeError};
+use crate::proxy::ProxyConfig;
 use crate::target::join_host_port;
 use crate::tcp;
 use crate::trace::{Event, Trace};
@@ -86,6 +90,8 @@ pub struct HttpRequest {
     pub connect_to: Option<SocketAddr>,
     /// Which statuses count as success.
     pub accept: AcceptStatus,
+    /// Follow redirects as Go's `http.Client` does (see [`HttpRequest::redirected`]).
+    pub follow_redirects: bool,
 }
 
 impl HttpRequest {
@@ -98,18 +104,92 @@ impl HttpRequest {
             body: Bytes::new(),
             connect_to: None,
             accept: AcceptStatus::default(),
+            follow_redirects: false,
         }
+    }
+
+    /// The request that follows a `status` answer with `location`, as Go's
+    /// `http.Client` makes it, or `None` when `status` is not followed (only
+    /// 301, 302, 303, 307 and 308 are). `Ok(None)` also without a Location.
+    ///
+    /// 301, 302 and 303 turn any method but HEAD into a bodiless GET; 307 and
+    /// 308 repeat the request. Credentials (`Authorization`,
+    /// `WWW-Authenticate`, `Cookie`, `Cookie2`) are dropped when the new URL
+    /// is on another host than this request's (stricter than Go, which keeps
+    /// them for subdomains) or goes from https to http; once dropped they are
+    /// not sent again, as in Go since 1.22.11.
+    pub fn redirected(
+        &self,
+        status: u16,
+        location: Option<&HeaderValue>,
+    ) -> Result<Option<HttpRequest>, ProbeError> {
+        let resend = match status {
+            301..=303 => false,
+            307 | 308 => true,
+            _ => return Ok(None),
+        };
+        let Some(location) = location else {
+            return Ok(None);
+        };
+        let bad = |reason: String| ProbeError::new(ErrorClass::Protocol, None, reason);
+        let text = location.to_str().map_err(|_| {
+            bad(format!(
+                "{} answered {status} with a Location that is not text",
+                self.url
+            ))
+        })?;
+        let url = self
+            .url
+            .join(text)
+            .map_err(|e| bad(format!("failed to parse Location header {text:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!(
+                "{} redirects to {url}: unsupported protocol scheme {:?}",
+                self.url,
+                url.scheme()
+            )));
+        }
+        let mut next = self.clone();
+        let same_host = url.host_str().map(str::to_ascii_lowercase)
+            == self.url.host_str().map(str::to_ascii_lowercase);
+        let downgrade = self.url.scheme() == "https" && url.scheme() == "http";
+        if !same_host || downgrade {
+            next.headers
+                .retain(|(name, _)| !SENSITIVE_ON_REDIRECT.contains(&name.as_str()));
+        }
+        if !resend {
+            if next.method != Method::HEAD {
+                next.method = Method::GET;
+            }
+            next.body = Bytes::new();
+        }
+        // An address pinned for the first URL holds only for its host and port.
+        if !same_host || url.port_or_known_default() != self.url.port_or_known_default() {
+            next.connect_to = None;
+        }
+        next.url = url;
+        Ok(Some(next))
     }
 
     /// Builds the hyper request for a connection speaking `version`.
     pub fn to_hyper(&self, version: Version) -> Result<Request<Full<Bytes>>, ProbeError> {
+        self.build(version, None)
+    }
+
+    /// The hyper request; through a proxy (`Some(authorization)`), in
+    /// absolute form (`GET http://host/path`) with the proxy's credentials.
+    fn build(
+        &self,
+        version: Version,
+        proxy: Option<&Option<HeaderValue>>,
+    ) -> Result<Request<Full<Bytes>>, ProbeError> {
         let bad = |e: String| ProbeError::new(ErrorClass::Protocol, Some(Event::WroteRequest), e);
         let path_and_query = match self.url.query() {
             Some(q) => format!("{}?{q}", self.url.path()),
             None => self.url.path().to_string(),
         };
         let authority = authority(&self.url);
-        let uri: Uri = if version == Version::HTTP_2 {
+        let uri: Uri = if version == Version::HTTP_2 || proxy.is_some() {
             format!("{}://{authority}{path_and_query}", self.url.scheme())
         } else {
             path_and_query
@@ -133,6 +213,9 @@ impl HttpRequest {
         headers
             .entry(USER_AGENT)
             .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
+        if let Some(Some(authorization)) = proxy {
+            headers.insert(PROXY_AUTHORIZATION, authorization.clone());
+        }
         Ok(request)
     }
 }
@@ -144,6 +227,9 @@ fn authority(url: &Url) -> String {
         None => host.to_string(),
     }
 }
+
+/// Headers a redirect to another host does not carry (Go's `shouldCopyHeaderOnRedirect`).
+const SENSITIVE_ON_REDIRECT: [&str; 4] = ["authorization", "www-authenticate", "cookie", "cookie2"];
 
 /// Facts about the TLS session of a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,6 +247,7 @@ pub struct TlsInfo {
 pub struct Connector {
     tls: TlsConnector,
     version: HttpVersion,
+    proxy: ProxyConfig,
 }
 
 impl Connector {
@@ -181,10 +268,20 @@ impl Connector {
         Self {
             tls: TlsConnector::from(tls),
             version,
+            proxy: ProxyConfig::default(),
         }
     }
 
-    /// Opens a connection for `url` (connecting to `connect_to` when given), marking trace events up to `got_conn`.
+    /// The same connector, reaching the URLs `proxy` names through their proxy.
+    pub fn with_proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Opens a connection for `url` (connecting to `connect_to` when given,
+    /// else through the configured proxy when it covers `url`), marking trace
+    /// events up to `got_conn`. The dns and connect events are the proxy's
+    /// when there is one.
     pub async fn connect(
         &self,
         url: &Url,
@@ -197,7 +294,38 @@ impl Connector {
             .trim_matches(['[', ']'])
             .to_string();
         let port = url.port_or_known_default().unwrap_or(80);
-        let (stream, remote) = tcp::connect(&host, port, connect_to, trace).await?;
+        let proxy = connect_to
+            .is_none()
+            .then(|| self.proxy.for_url(url))
+            .flatten();
+        let (stream, remote, proxy_auth) = match proxy {
+            None => {
+                let (stream, remote) = tcp::connect(&host, port, connect_to, trace).await?;
+                (stream, remote, None)
+            }
+            Some(proxy) => {
+                let proxy_host = proxy
+                    .host_str()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']']);
+                let proxy_port = proxy.port_or_known_default().unwrap_or(80);
+                let (mut stream, remote) =
+                    tcp::connect(proxy_host, proxy_port, None, trace).await?;
+                let authorization = proxy_authorization(proxy);
+                if url.scheme() == "https" {
+                    tunnel(
+                        &mut stream,
+                        &join_host_port(&host, port),
+                        remote,
+                        &authorization,
+                    )
+                    .await?;
+                }
+                (stream, remote, Some(authorization))
+            }
+        };
+        // Plain http through a proxy: absolute-form HTTP/1.1 requests to the proxy.
+        let absolute_form = proxy_auth.filter(|_| url.scheme() == "http");
         let (io, tls_info) = if url.scheme() == "https" {
             trace.mark(Event::TlsHandshakeStart);
             let name = ServerName::try_from(host.clone()).map_err(|e| {
@@ -238,6 +366,7 @@ impl Connector {
             (Stream::Plain(stream), None)
         };
         let h2 = match (&tls_info, self.version) {
+            _ if absolute_form.is_some() => false,
             (_, HttpVersion::Http2) => true,
             (Some(info), HttpVersion::Auto) => info.alpn.as_deref() == Some("h2"),
             _ => false,
@@ -279,7 +408,83 @@ impl Connector {
             remote,
             tls: tls_info,
             requests: 0,
+            absolute_form,
         })
+    }
+}
+
+/// `Basic` credentials from the proxy URL's user info (percent-decoded, as Go).
+fn proxy_authorization(proxy: &Url) -> Option<HeaderValue> {
+    if proxy.username().is_empty() && proxy.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = format!(
+        "{}:{}",
+        decode(proxy.username()),
+        decode(proxy.password().unwrap_or_default())
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    HeaderValue::from_str(&format!("Basic {encoded}")).ok()
+}
+
+/// The longest proxy answer to `CONNECT` read before giving up.
+const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
+
+/// Asks the proxy at `remote` for a tunnel to `target` (`host:port`) and
+/// reads its answer head; anything but 200 is an error naming the status.
+async fn tunnel(
+    stream: &mut TcpStream,
+    target: &str,
+    remote: SocketAddr,
+    authorization: &Option<HeaderValue>,
+) -> Result<(), ProbeError> {
+    let failed = |reason: String| {
+        ProbeError::new(
+            ErrorClass::Connect,
+            None,
+            format!("proxy {remote} tunnel to {target}: {reason}"),
+        )
+    };
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n").into_bytes();
+    if let Some(value) = authorization {
+        request.extend_from_slice(b"Proxy-Authorization: ");
+        request.extend_from_slice(value.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(USER_AGENT.as_str().as_bytes());
+    request.extend_from_slice(format!(": {USER_AGENT_VALUE}\r\n\r\n").as_bytes());
+    stream
+        .write_all(&request)
+        .await
+        .map_err(|e| failed(format!("sending CONNECT: {e}")))?;
+    // Byte by byte: nothing after the head may be consumed (it is the TLS handshake's).
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_CONNECT_RESPONSE {
+            return Err(failed(format!(
+                "answer head longer than {MAX_CONNECT_RESPONSE} bytes"
+            )));
+        }
+        match stream.read_u8().await {
+            Ok(byte) => head.push(byte),
+            Err(e) => return Err(failed(format!("reading the answer to CONNECT: {e}"))),
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status_line = text.lines().next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    match (parts.next(), parts.next()) {
+        (Some(v), Some("200")) if v.starts_with("HTTP/1.") => Ok(()),
+        (Some(v), Some(_)) if v.starts_with("HTTP/1.") => Err(failed(format!(
+            "answered {}",
+            status_line.split_once(' ').map_or("", |(_, s)| s)
+        ))),
+        _ => Err(failed(format!("not an HTTP answer: {status_line:?}"))),
     }
 }
 
@@ -306,6 +511,8 @@ pub struct Connection {
     remote: SocketAddr,
     tls: Option<TlsInfo>,
     requests: u64,
+    /// Through a proxy to a plain http URL: the proxy's credentials, if any.
+    absolute_form: Option<Option<HeaderValue>>,
 }
 
 /// The head of a response; the body is read with [`ResponseHead::read_body`].
@@ -436,7 +643,7 @@ impl Connection {
         timeout: Duration,
     ) -> Result<ResponseHead, ProbeError> {
         let deadline = trace.started() + timeout;
-        let hyper_request = request.to_hyper(self.version())?;
+        let hyper_request = request.build(self.version(), self.absolute_form.as_ref())?;
         let remote = self.remote;
         let target = request.url.to_string();
         let timed_out = |trace: &mut Trace, clock: &IoClock| {

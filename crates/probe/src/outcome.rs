@@ -41,6 +41,19 @@ pub struct Outcome {
     pub dns: Option<DnsAnswer>,
     /// Why the check failed.
     pub error: Option<ProbeError>,
+    /// The redirect answers followed before the final one, in order.
+    pub redirects: Vec<Hop>,
+}
+
+/// One followed redirect of an HTTP check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hop {
+    /// The URL requested.
+    pub target: String,
+    /// Its 3xx status.
+    pub status: u16,
+    /// When each event of this request fired, seconds since it started.
+    pub events: Trace,
 }
 
 impl Outcome {
@@ -60,6 +73,7 @@ impl Outcome {
             tls: None,
             dns: None,
             error: None,
+            redirects: Vec::new(),
         }
     }
 

@@ -12,7 +12,8 @@ use rustls::ClientConfig;
 use crate::dns::{self, DnsFailure, DnsQuery};
 use crate::error::{ConfigError, ErrorClass, ProbeError};
 use crate::http::{Connection, Connector, HttpRequest, HttpVersion};
-use crate::outcome::Outcome;
+use crate::outcome::{Hop, Outcome};
+use crate::proxy::ProxyConfig;
 use crate::target::{join_host_port, Target};
 use crate::tcp;
 use crate::tls::TlsConfig;
@@ -31,7 +32,13 @@ pub struct ProberConfig {
     pub http_version: HttpVersion,
     /// Largest response body read before the check fails.
     pub max_body: u64,
+    /// Forward proxies for HTTP checks (none by default).
+    pub proxy: ProxyConfig,
 }
+
+/// The most requests one HTTP check makes when following redirects (Go's
+/// `http.Client`: "stopped after 10 redirects" at the tenth redirect answer).
+pub const MAX_REQUESTS: usize = 10;
 
 impl Default for ProberConfig {
     fn default() -> Self {
@@ -41,6 +48,7 @@ impl Default for ProberConfig {
             reuse: false,
             http_version: HttpVersion::Auto,
             max_body: 1 << 20,
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -60,7 +68,8 @@ impl Prober {
     pub fn new(config: ProberConfig) -> Result<Self, ConfigError> {
         let tls = config.tls.build()?;
         Ok(Self {
-            connector: Connector::new(tls.clone(), config.http_version),
+            connector: Connector::new(tls.clone(), config.http_version)
+                .with_proxy(config.proxy.clone()),
             tls,
             config,
             idle: Mutex::new(HashMap::new()),
@@ -93,24 +102,58 @@ impl Prober {
         (outcome, body)
     }
 
-    async fn http(&self, request: &HttpRequest, body: Option<&mut Vec<u8>>) -> Outcome {
-        let mut trace = Trace::start();
-        let mut outcome = Outcome::new(request.url.as_str(), trace);
-        let result = tokio::time::timeout(
-            self.config.timeout,
-            self.http_round(request, &mut trace, &mut outcome, body),
-        )
-        .await;
-        let error = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(ProbeError::timed_out(
-                &trace,
-                request.url.as_str(),
-                self.config.timeout,
-            )),
-        };
-        outcome.finish(trace, error)
+    /// One request, or with `follow_redirects` a chain of at most
+    /// [`MAX_REQUESTS`], all within one timeout. The outcome describes the
+    /// last request; the redirects before it are in `redirects`.
+    async fn http(&self, request: &HttpRequest, mut body: Option<&mut Vec<u8>>) -> Outcome {
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let mut redirects = Vec::new();
+        let mut request = std::borrow::Cow::Borrowed(request);
+        loop {
+            let mut trace = Trace::start();
+            let mut outcome = Outcome::new(request.url.as_str(), trace);
+            if let Some(body) = body.as_deref_mut() {
+                body.clear();
+            }
+            let result = tokio::time::timeout_at(
+                deadline,
+                self.http_round(&request, &mut trace, &mut outcome, body.as_deref_mut()),
+            )
+            .await;
+            let error = match result {
+                Ok(Ok(None)) => None,
+                Ok(Ok(Some(next))) if redirects.len() + 1 < MAX_REQUESTS => {
+                    redirects.push(Hop {
+                        target: request.url.to_string(),
+                        status: outcome.status.unwrap_or_default(),
+                        events: trace,
+                    });
+                    request = std::borrow::Cow::Owned(next);
+                    continue;
+                }
+                Ok(Ok(Some(next))) => {
+                    // As Go's url.Error: the target is where the last redirect pointed.
+                    outcome.target = next.url.to_string();
+                    Some(ProbeError::new(
+                        ErrorClass::Protocol,
+                        None,
+                        format!("stopped after {MAX_REQUESTS} redirects"),
+                    ))
+                }
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(ProbeError::timed_out(
+                    &trace,
+                    request.url.as_str(),
+                    self.config.timeout,
+                )),
+            };
+            let mut outcome = outcome.finish(trace, error);
+            if let Some(first) = redirects.first() {
+                outcome.total = first.events.started().elapsed();
+            }
+            outcome.redirects = redirects;
+            return outcome;
+        }
     }
 
     async fn http_round(
@@ -119,7 +162,7 @@ impl Prober {
         trace: &mut Trace,
         outcome: &mut Outcome,
         body: Option<&mut Vec<u8>>,
-    ) -> Result<(), ProbeError> {
+    ) -> Result<Option<HttpRequest>, ProbeError> {
         let key: PoolKey = (origin(&request.url), request.connect_to);
         let pooled = if self.config.reuse {
             self.checkout(&key)
@@ -139,6 +182,7 @@ impl Prober {
         outcome.tls = conn.tls().cloned();
         let head = conn.send(request, trace, self.config.timeout).await?;
         let status = head.status;
+        let location = head.headers.get(http::header::LOCATION).cloned();
         outcome.status = Some(status);
         outcome.http_version = Some(format!("{:?}", head.version));
         outcome.body_bytes = head
@@ -147,8 +191,13 @@ impl Prober {
         if self.config.reuse && !conn.is_closed() {
             self.checkin(key, conn);
         }
+        if request.follow_redirects {
+            if let Some(next) = request.redirected(status, location.as_ref())? {
+                return Ok(Some(next));
+            }
+        }
         if request.accept.accepts(status) {
-            Ok(())
+            Ok(None)
         } else {
             Err(ProbeError::new(
                 ErrorClass::HttpStatus,

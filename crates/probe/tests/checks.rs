@@ -483,3 +483,104 @@ async fn a_silent_dns_server_times_out_naming_the_timeout_in_whole_milliseconds(
     );
     drop(silent);
 }
+
+/// An nginx logging each request's host, path and credentials to `seen.log`.
+fn credential_logging(locations: &[(&str, String)]) -> Nginx {
+    locations
+        .iter()
+        .fold(
+            Nginx::builder().http_config(
+                "log_format seen '$host $uri auth=[$http_authorization] cookie=[$http_cookie]';",
+            ),
+            |b, (path, body)| b.location(*path, format!("access_log logs/seen.log seen; {body}")),
+        )
+        .start()
+        .unwrap()
+}
+
+fn seen(nginx: &Nginx) -> Vec<String> {
+    std::fs::read_to_string(nginx.access_log().with_file_name("seen.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn redirects_are_followed_and_credentials_never_reach_another_host() {
+    let other = credential_logging(&[("= /landing", "return 307 $arg_back;".into())]);
+    let first = credential_logging(&[
+        ("= /start", "return 301 /next;".into()),
+        (
+            "= /next",
+            format!(
+                "return 302 'http://localhost:{}/landing?back=http://127.0.0.1:$server_port/back';",
+                other.http_addr().port()
+            ),
+        ),
+        ("= /back", "return 200 'home';".into()),
+    ]);
+    let mut request = HttpRequest::get(first.http_url("/start").parse().unwrap());
+    request.follow_redirects = true;
+    request.headers = vec![
+        (http::header::AUTHORIZATION, "Bearer t0ken".parse().unwrap()),
+        (http::header::COOKIE, "session=1".parse().unwrap()),
+    ];
+    let o = prober(ProberConfig::default()).check_http(&request).await;
+    assert!(o.success, "{:?}", o.error);
+    assert_eq!((o.status, o.body_bytes), (Some(200), 4));
+    let port = first.http_addr().port();
+    let other_port = other.http_addr().port();
+    assert_eq!(o.target, format!("http://127.0.0.1:{port}/back"));
+    let hops: Vec<(String, u16)> = o
+        .redirects
+        .iter()
+        .map(|h| (h.target.clone(), h.status))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            (format!("http://127.0.0.1:{port}/start"), 301),
+            (format!("http://127.0.0.1:{port}/next"), 302),
+            (
+                format!("http://localhost:{other_port}/landing?back=http://127.0.0.1:{port}/back"),
+                307
+            ),
+        ]
+    );
+    assert!(o
+        .redirects
+        .iter()
+        .all(|h| h.events.get(Event::GotFirstRespByte).is_some()));
+    // Same host: the credentials go along. Another host: they are dropped,
+    // and a later redirect back to the first host does not restore them.
+    assert_eq!(
+        seen(&first),
+        [
+            "127.0.0.1 /start auth=[Bearer t0ken] cookie=[session=1]",
+            "127.0.0.1 /next auth=[Bearer t0ken] cookie=[session=1]",
+            "127.0.0.1 /back auth=[-] cookie=[-]",
+        ]
+    );
+    assert_eq!(seen(&other), ["localhost /landing auth=[-] cookie=[-]"]);
+
+    // Not asked to follow: the 301 is the answer.
+    request.follow_redirects = false;
+    let o = prober(ProberConfig::default()).check_http(&request).await;
+    assert_eq!((o.status, o.redirects.len()), (Some(301), 0));
+    assert_eq!(o.error.unwrap().class, ErrorClass::HttpStatus);
+}
+
+#[tokio::test]
+async fn a_redirect_loop_stops_at_gos_ten_requests() {
+    let nginx = credential_logging(&[("= /loop", "return 302 /loop;".into())]);
+    let mut request = HttpRequest::get(nginx.http_url("/loop").parse().unwrap());
+    request.follow_redirects = true;
+    let o = prober(ProberConfig::default()).check_http(&request).await;
+    let error = o.error.expect("a loop fails");
+    assert_eq!(error.class, ErrorClass::Protocol);
+    assert_eq!(error.message, "stopped after 10 redirects");
+    assert_eq!(o.target, nginx.http_url("/loop"));
+    assert_eq!((o.status, o.redirects.len()), (Some(302), 9));
+    assert_eq!(seen(&nginx).len(), 10, "Go's client sends 10 requests");
+}

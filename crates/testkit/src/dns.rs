@@ -43,6 +43,7 @@ pub enum Record {
 pub struct Builder {
     kind: Kind,
     ip: String,
+    port: Option<u16>,
     zones: Vec<String>,
     records: Vec<Record>,
 }
@@ -51,6 +52,13 @@ impl Builder {
     /// Binds to this loopback IP instead of 127.0.0.1.
     pub fn bind_ip(mut self, ip: impl Into<String>) -> Self {
         self.ip = ip.into();
+        self
+    }
+
+    /// Listens on this port (UDP and TCP) instead of a free one, e.g. the
+    /// port of a server on another loopback IP.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 
@@ -86,7 +94,7 @@ impl Builder {
             .prefix(&format!("ward-{component}-"))
             .tempdir()
             .map_err(|e| Error::io(component, "creating temp dir", e))?;
-        let port = free_dual_port_on(&self.ip);
+        let port = self.port.unwrap_or_else(|| free_dual_port_on(&self.ip));
         let addr: SocketAddr = format!("{}:{port}", self.ip).parse().map_err(|_| {
             Error::io(
                 component,
@@ -204,6 +212,7 @@ impl DnsServer {
         Builder {
             kind,
             ip: "127.0.0.1".into(),
+            port: None,
             zones: Vec::new(),
             records: Vec::new(),
         }

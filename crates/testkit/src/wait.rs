@@ -39,3 +39,25 @@ pub fn expect(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) ->
 pub fn expect_value<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
     until(timeout, check).unwrap_or_else(|| panic!("{what}: not within {timeout:?}"))
 }
+
+/// [`until`] inside an async test: polls `check` with the same back-off,
+/// yielding to the runtime (so the code under test runs on the same
+/// thread) instead of blocking it.
+pub async fn until_async<T, F>(timeout: Duration, mut check: impl FnMut() -> F) -> Option<T>
+where
+    F: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}

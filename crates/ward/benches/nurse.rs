@@ -1,15 +1,22 @@
 //! Benchmark (not a test): `ward nurse` vs kubenurse on the same fake cluster,
 //! one after the other in one run: RSS at the end, CPU seconds per check round,
 //! API requests per minute. Both run the neighbourhood check only (the
-//! configuration Zalando runs at scale), every second, limit 10.
+//! configuration Zalando runs at scale), every second, limit 10, and both must
+//! have checked their 10 neighbours with answers of 200 before the window
+//! starts and go on doing so in it, or the bench fails: a broken peer run
+//! cannot look like a win.
 //!
 //! ```sh
-//! cargo bench -p ward --bench nurse                       # 100 nodes, 60 s each
+//! KUBENURSE_BIN=/path/to/kubenurse cargo bench -p ward --bench nurse     # 100 nodes, 60 s each
 //! WARD_BENCH_NODES=1000 WARD_BENCH_SECONDS=120 WARD_BENCH_TOOLS=ward cargo bench -p ward --bench nurse
 //! ```
-//! kubenurse comes from `scripts/bench/nurse.sh` (built from its Go module);
-//! `WARD_BIN` names the ward binary to measure (nurse.sh passes the shipped
-//! static build), else the bench's own build is used.
+//! `KUBENURSE_BIN` names a kubenurse v1.15.3 built from its source repository
+//! (docs/benchmarks.md); without it kubenurse is skipped. It gets what a pod
+//! gives it: a ServiceAccount token file (it sends no request without one) and
+//! the pod's name as host name (its identity), in a private view of the system
+//! (`ward_testkit::isolate`); ward gets `POD_NAME`. `WARD_BIN` names the ward
+//! binary to measure (nurse.sh passes the shipped static build), else the
+//! bench's own build is used.
 //! Prints RSS split into the process's own memory (`RssAnon`) and pages of its
 //! binary (`RssFile`); `WARD_BENCH_SMAPS=FILE` saves the last run's smaps.
 
@@ -18,10 +25,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use ward_testkit::isolate::Isolated;
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 use ward_testkit::net::http_get;
-use ward_testkit::process::{find_binary, Process};
+use ward_testkit::process::Process;
 use ward_testkit::wait;
+
+/// The pod the measured nurse is, by name (its node is `bench-0000`).
+const SELF_POD: &str = "nurse-0000";
+/// Neighbours each nurse checks.
+const LIMIT: usize = 10;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -59,14 +72,21 @@ fn proc_status_mib(pid: u32, field: &str) -> f64 {
         / 1024.0
 }
 
-fn checks_done() -> f64 {
+/// Neighbour checks answered 200 so far, and how many neighbours answered.
+fn checks_done() -> (f64, usize) {
     let body = http_get("127.0.0.1:8080".parse().unwrap(), "/metrics")
         .map(|r| r.body)
         .unwrap_or_default();
-    body.lines()
-        .filter(|l| l.starts_with("kubenurse_httpclient_requests_total{type=\"path_"))
+    let ok: Vec<f64> = body
+        .lines()
+        .filter(|l| {
+            l.starts_with("kubenurse_httpclient_requests_total{")
+                && l.contains("type=\"path_")
+                && l.contains("code=\"200\"")
+        })
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
+        .collect();
+    (ok.iter().sum(), ok.len())
 }
 
 fn api_requests(runtime: &tokio::runtime::Runtime, cluster: &KubeCluster) -> f64 {
@@ -133,18 +153,24 @@ fn main() {
         started.elapsed()
     );
     let dir = tempfile::tempdir().unwrap();
+    // kubenurse's identity is its host name, and it sends nothing without a token file.
+    let pod_view = Isolated::new()
+        .unwrap()
+        .hostname(SELF_POD)
+        .service_account_token("bench-token")
+        .unwrap();
     let mut runs = Vec::new();
     for tool in tools.split(',') {
-        let (binary, args): (PathBuf, Vec<&str>) = match tool {
+        let (binary, args): (PathBuf, Vec<String>) = match tool {
             "ward" => (
                 std::env::var_os("WARD_BIN")
                     .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ward")), PathBuf::from),
-                vec!["nurse"],
+                vec!["nurse".into()],
             ),
-            "kubenurse" => match find_binary("kubenurse", "kubenurse") {
-                Ok(b) => (b, vec![]),
-                Err(e) => {
-                    eprintln!("skipping kubenurse: {e} (scripts/bench/nurse.sh builds it)");
+            "kubenurse" => match std::env::var_os("KUBENURSE_BIN") {
+                Some(b) => pod_view.wrap(&PathBuf::from(b)),
+                None => {
+                    eprintln!("skipping kubenurse: KUBENURSE_BIN is not set (docs/benchmarks.md says how to build it)");
                     continue;
                 }
             },
@@ -155,13 +181,15 @@ fn main() {
             ("KUBENURSE_NAMESPACE", ns),
             ("KUBENURSE_NEIGHBOUR_FILTER", "app=nurse"),
             ("KUBENURSE_NEIGHBOUR_LIMIT", "10"),
+            ("KUBENURSE_INGRESS_URL", "http://127.0.0.1:8080"),
+            ("KUBENURSE_SERVICE_URL", "http://127.0.0.1:8080"),
             ("KUBENURSE_ALLOW_UNSCHEDULABLE", "false"),
             ("KUBENURSE_CHECK_INTERVAL", "1s"),
             ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
             ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
             ("KUBENURSE_CHECK_ME_INGRESS", "false"),
             ("KUBENURSE_CHECK_ME_SERVICE", "false"),
-            ("POD_NAME", "nurse-0000"),
+            ("POD_NAME", SELF_POD),
             ("WARD_NURSE_LISTEN", "0.0.0.0:8080"),
             ("WARD_LOG", "error"),
         ];
@@ -179,17 +207,24 @@ fn main() {
         })
         .unwrap();
         let warm = wait::until(Duration::from_secs(60), || {
-            (checks_done() >= 10.0).then_some(())
+            let (ok, neighbours) = checks_done();
+            (ok >= 2.0 * LIMIT as f64 && neighbours == LIMIT).then_some(())
         });
         assert!(
             warm.is_some(),
-            "{tool} never checked neighbours:\n{}",
+            "{tool} did not check its {LIMIT} neighbours (200s from {} of them):\n{}",
+            checks_done().1,
             p.log_tail(20)
         );
-        let (cpu0, checks0, t0) = (proc_cpu_seconds(p.pid()), checks_done(), Instant::now());
+        let (cpu0, (checks0, _), t0) = (proc_cpu_seconds(p.pid()), checks_done(), Instant::now());
         wait::until(Duration::from_secs(seconds), || None::<()>);
         let cpu = proc_cpu_seconds(p.pid()) - cpu0;
-        let rounds = (checks_done() - checks0) / 10.0;
+        let rounds = (checks_done().0 - checks0) / LIMIT as f64;
+        assert!(
+            rounds >= seconds as f64 / 2.0,
+            "{tool} ran only {rounds} rounds of {LIMIT} ok checks in {seconds} s:\n{}",
+            p.log_tail(20)
+        );
         let elapsed = t0.elapsed().as_secs_f64();
         let rss = proc_status_mib(p.pid(), "VmRSS");
         let (anon, file) = (
@@ -227,7 +262,8 @@ fn main() {
             r.rounds
         );
     }
-    if let [w, k] = runs.as_slice() {
+    let run = |tool: &str| runs.iter().find(|r| r.tool == tool);
+    if let (Some(w), Some(k)) = (run("ward"), run("kubenurse")) {
         println!(
             "ratios kubenurse/ward: RSS {:.1}x, CPU per round {:.1}x, API requests {:.1}x",
             k.rss_mib / w.rss_mib,

@@ -58,7 +58,7 @@ enum Command {
 }
 
 impl Command {
-    /// What the subcommand changes in the log filter.
+    /// What the subcommand changes in the logging defaults.
     fn log_tweaks(&self) -> logging::Tweaks {
         match self {
             Command::Lab(_) => cmd::lab::LOG_TWEAKS,
@@ -69,8 +69,9 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = compat::parse(std::env::args_os().collect());
+    let (cli, invocation): (Cli, _) = compat::parse(std::env::args_os().collect());
     logging::init(&cli.log, cli.command.log_tweaks());
+    compat::log_ignored(&invocation);
     let outcome = match cli.command {
         Command::Nurse(args) => cmd::nurse::run(args),
         Command::Probe(args) => cmd::probe::run(args),

@@ -14,7 +14,8 @@ use std::time::Duration;
 use support::ward_bin;
 
 use ward_testkit::dns::DnsServer;
-use ward_testkit::net::{free_port, http_get};
+use ward_testkit::isolate::Isolated;
+use ward_testkit::net::{free_port, http_get, http_request};
 use ward_testkit::process::{find_binary, Process, Signal};
 use ward_testkit::wait;
 
@@ -231,10 +232,21 @@ fn debug_logs_every_lookup_at_the_default_level() {
             .lines()
             .find(|l| l.contains("lookup result"))
             .unwrap_or_else(|| panic!("no lookup logged: {:?}", run.stderr));
-        assert!(
-            line.contains("host=a.test")
-                && line.contains(&format!("dns_server={servers}"))
-                && line.contains("rcode=\"NOERROR\""),
+        // JSON with zap's keys: stderr is no terminal here (as hostlookuper).
+        let entry: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert_eq!(
+            (
+                &entry["level"],
+                &entry["host"],
+                &entry["dns_server"],
+                &entry["rcode"]
+            ),
+            (
+                &serde_json::json!("INFO"),
+                &serde_json::json!("a.test"),
+                &serde_json::json!(servers),
+                &serde_json::json!("NOERROR")
+            ),
             "{line}"
         );
     }
@@ -278,6 +290,144 @@ fn bad_input_is_one_line_naming_the_flag_and_exit_2() {
         "{}",
         run.stderr
     );
+}
+
+/// What hostlookuper (Go's flag package, then its own start-up checks)
+/// refuses, ward refuses too, in one line naming the flag, or the variable
+/// when the value came from one, with exit code 2 (Go's for a bad flag).
+#[test]
+fn what_hostlookuper_refuses_is_refused_with_exit_2() {
+    let boolean =
+        "(Go's flag package accepts 1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)";
+    for (args, env, line) in [
+        (
+            &["-debug=yes"][..],
+            None,
+            format!("ward lookup: invalid value 'yes' for '--debug[=<DEBUG>]': invalid boolean value \"yes\" {boolean}"),
+        ),
+        (
+            &[],
+            Some(("HOSTLOOKUPER_PROM_HISTOGRAM", "on")),
+            format!("ward lookup: invalid value 'on' for HOSTLOOKUPER_PROM_HISTOGRAM (--prom-histogram): invalid boolean value \"on\" {boolean}"),
+        ),
+        (
+            &["-interval", "0"],
+            None,
+            "ward lookup: invalid value '0' for '--interval <INTERVAL>': \"0\": must be greater than zero".into(),
+        ),
+        (
+            &[],
+            Some(("HOSTLOOKUPER_INTERVAL", "-5s")),
+            "ward lookup: invalid value '-5s' for HOSTLOOKUPER_INTERVAL (--interval): invalid duration \"-5s\" (expected e.g. 500ms, 5s, 1m30s)".into(),
+        ),
+        (
+            &["-timeout=-1s"],
+            None,
+            "ward lookup: invalid value '-1s' for '--timeout <TIMEOUT>': invalid duration \"-1s\" (expected e.g. 500ms, 5s, 1m30s)".into(),
+        ),
+        (
+            &["-hosts", "a.test, b.test"],
+            None,
+            "ward lookup: invalid value 'a.test, b.test' for '--hosts <HOSTS>': host \" b.test\": not a DNS name (white space)".into(),
+        ),
+        (
+            &[],
+            Some(("HOSTLOOKUPER_HOSTS", "a.test,")),
+            "ward lookup: invalid value 'a.test,' for HOSTLOOKUPER_HOSTS (--hosts): host \"\": empty name".into(),
+        ),
+        (
+            &["-dns-servers", "udp://127.0.0.1:53,,udp://127.0.0.2:53"],
+            None,
+            "ward lookup: invalid value 'udp://127.0.0.1:53,,udp://127.0.0.2:53' for '--dns-servers <DNS_SERVERS>': DNS server \"\": empty entry".into(),
+        ),
+        (
+            &["-listen", "127.0.0.1:1", "-nope"],
+            None,
+            "ward lookup: unexpected argument '--nope' found".into(),
+        ),
+    ] {
+        let mut cmd = support::ward();
+        cmd.arg("lookup").args(args);
+        if let Some((var, value)) = env {
+            cmd.env(var, value);
+        }
+        let run = support::Run::from(cmd.output().expect("running ward"));
+        assert_eq!(
+            (run.code(), run.stderr.trim_end()),
+            (Some(2), line.as_str()),
+            "{args:?} {env:?}"
+        );
+    }
+}
+
+/// Go's flag rules in a running agent: the last of a repeated flag wins,
+/// parsing stops at the first argument that is not a flag (a bool flag
+/// takes no separate value, so `-prom-histogram true` is `-prom-histogram`
+/// and ends the flags), `-timeout 0` is miekg/dns's 2 s; `/metrics` answers
+/// any method; the logs are zap's JSON, as hostlookuper's.
+#[test]
+fn agent_follows_gos_flag_rules_serves_any_method_and_logs_json() {
+    let server = unbound("127.0.0.44");
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let servers = format!("udp://{}", server.addr());
+    let args: Vec<String> = [
+        "lookup",
+        "-interval",
+        "5m",
+        "-listen",
+        "127.0.0.1:1",
+        "-interval=100ms",
+        "-timeout",
+        "0",
+        "-listen",
+        &addr.to_string(),
+        "-hosts",
+        "a.test",
+        "-dns-servers",
+        &servers,
+        "-prom-histogram",
+        "true",
+        "-interval",
+        "5m",
+        "-debug",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut ward = spawn("ward-lookup", dir.path(), ward_bin(), &args, &[]);
+    let answered = format!(
+        "hostlookuper_dns_lookup_total{{host=\"a.test\",dns_server=\"{servers}\",rcode=\"NOERROR\"}}"
+    );
+    // Five lookups at 100 ms, not one every 5 minutes.
+    let text = wait_for_lookups(addr, &[answered], 5.0);
+    assert!(
+        text.contains(",le=\"0.005\"}"),
+        "-prom-histogram on: {text}"
+    );
+    let posted = http_request(addr, "POST", "/metrics", "").expect("POST /metrics");
+    assert_eq!(posted.status, 200);
+    assert!(posted.body.contains("hostlookuper_dns_lookup_total"));
+    let log = std::fs::read_to_string(dir.path().join("ward-lookup.log")).unwrap();
+    let first = log.lines().next().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(first)
+        .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {first}"));
+    // zap's keys first, in zap's order.
+    let ts = json["ts"].as_str().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{{\"level\":\"WARN\",\"ts\":\"{ts}\",\"msg\":")),
+        "{first}"
+    );
+    assert!(
+        ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+        "ISO 8601 with milliseconds: {ts}"
+    );
+    assert_eq!(
+        json["msg"],
+        "ignoring \"true\" and what follows: flag parsing stops at the first argument that is not a flag, as in Go",
+        "{first}"
+    );
+    assert!(ward.is_running(), "{}", ward.log_tail(10));
 }
 
 /// Metric family → set of label-name lists (label values dropped, `vmrange`/`le` kept as names).
@@ -436,4 +586,54 @@ fn drop_in_metric_families_and_label_sets_equal_hostlookupers() {
             "prom-histogram={prom}: families and label sets differ"
         );
     }
+}
+
+/// A server given by name (`udp://dns.ward.test:PORT`) is resolved again for
+/// every lookup, not once at start as hostlookuper does: when the name
+/// moves to another address, the lookups follow it (same series).
+#[test]
+fn server_names_are_resolved_again_for_every_lookup() {
+    let first = unbound("127.0.0.46");
+    let port = first.addr().port();
+    let second = DnsServer::unbound()
+        .bind_ip("127.0.0.47")
+        .port(port)
+        .a("a.test", "127.0.0.9")
+        .start()
+        .expect("unbound");
+    let at = |ip: [u8; 4]| [("dns.ward.test", ip.into())];
+    let view = Isolated::new()
+        .unwrap()
+        .hosts(&at([127, 0, 0, 46]))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let server = format!("udp://dns.ward.test:{port}");
+    let (program, mut args) = view.wrap(ward_bin());
+    args.extend(
+        [
+            "lookup",
+            "-interval",
+            "100ms",
+            "-listen",
+            &addr.to_string(),
+            "-hosts",
+            "a.test",
+            "-dns-servers",
+            &server,
+        ]
+        .map(String::from),
+    );
+    let ward = spawn("ward-lookup", dir.path(), &program, &args, &[]);
+    let series = format!(
+        "hostlookuper_dns_lookup_total{{host=\"a.test\",dns_server=\"{server}\",rcode=\"NOERROR\"}}"
+    );
+    wait_for_lookups(addr, std::slice::from_ref(&series), 2.0);
+    assert!(first.queries_for("a.test") >= 2);
+    assert_eq!(second.queries_for("a.test"), 0);
+    view.rewrite_hosts(&at([127, 0, 0, 47])).unwrap();
+    let moved = wait::until(Duration::from_secs(15), || {
+        (second.queries_for("a.test") >= 2).then_some(())
+    });
+    assert!(moved.is_some(), "{}", ward.log_tail(10));
 }

@@ -143,12 +143,13 @@ fn start_nurse(
     ingress: &str,
     limit: &str,
     shutdown: &str,
+    overrides: &[(&str, &str)],
 ) -> Process {
     let api_port = cluster.server_url().rsplit(':').next().unwrap().to_string();
     let listen = addr.to_string();
     let port = addr.port().to_string();
     let service = format!("http://{addr}");
-    let env: Vec<(&str, &str)> = vec![
+    let mut env: Vec<(&str, &str)> = vec![
         ("KUBECONFIG", kubeconfig.to_str().unwrap()),
         ("KUBENURSE_NAMESPACE", ns),
         (
@@ -173,6 +174,8 @@ fn start_nurse(
         ("WARD_NURSE_CHECK_TIMEOUT", "2s"),
         ("WARD_LOG", "info"),
     ];
+    // Later entries win: the test's own settings.
+    env.extend_from_slice(overrides);
     Process::spawn_with(
         pod,
         support::ward_bin(),
@@ -232,6 +235,7 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
                 &ingress,
                 "2",
                 "1s",
+                &[],
             );
             Nurse {
                 node: node.clone(),
@@ -397,4 +401,141 @@ fn nurses_check_exactly_their_ring_neighbours_and_react_to_cordon_and_delete() {
         );
     }
     drop(prometheus);
+}
+
+/// kubenurse ignores the parse error of an invalid `KUBENURSE_NEIGHBOUR_FILTER`
+/// and checks every pod in the namespace, whatever it runs; ward passes the
+/// selector to the API server, checks nobody, and says why in `/alive` and
+/// the log every round, while its other checks go on.
+#[test]
+fn an_invalid_neighbour_filter_checks_nobody_and_reports_the_api_servers_answer() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "nurse-bad-filter";
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.31:{port}").parse().unwrap();
+    let account = runtime.block_on(async {
+        cluster.create_namespace(ns).await.unwrap();
+        cluster
+            .add_nodes(&[NodeSpec::ready("bad-filter-1")])
+            .await
+            .unwrap();
+        let ip: IpAddr = addr.ip();
+        cluster
+            .create_pod_on_node(ns, "nurse-bad", "bad-filter-1", &[LABEL], ip, ip)
+            .await
+            .unwrap();
+        nurse_account(cluster, ns).await
+    });
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &account.token).unwrap();
+    let ingress = format!("http://{addr}");
+    let nurse = start_nurse(
+        dir.path(),
+        cluster,
+        &account.path,
+        &token_file,
+        ns,
+        "nurse-bad",
+        "bad-filter-1",
+        addr,
+        &ingress,
+        "10",
+        "0s",
+        &[("KUBENURSE_NEIGHBOUR_FILTER", "app in (")],
+    );
+    let r = wait::until(DEADLINE, || {
+        alive(addr).filter(|r| r.get("me_service").and_then(Value::as_str) == Some("ok"))
+    })
+    .unwrap_or_else(|| panic!("no round:\n{}", nurse.log_tail(20)));
+    assert_eq!(r["api_server_direct"], "ok", "{r:?}");
+    assert_eq!(path_checks(&r), BTreeSet::new(), "{r:?}");
+    assert_eq!(
+        r["neighbourhood_state"],
+        "discovery not synced: watching pods: failed to perform initial object list: \
+         ApiError: unable to parse requirement: found '', expected: ',', ')' or identifier: \
+         BadRequest (ErrorResponse { status: \"Failure\", message: \"unable to parse requirement: \
+         found '', expected: ',', ')' or identifier\", reason: \"BadRequest\", code: 400 })"
+    );
+}
+
+/// With `KUBENURSE_ALLOW_UNSCHEDULABLE=true` a nurse needs no nodes RBAC:
+/// it does not watch nodes, is ready, and checks its neighbours (kubenurse's
+/// readiness watcher blocks forever on the missing permission).
+#[test]
+fn allowing_unschedulable_nodes_needs_no_nodes_rbac() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cluster = KubeCluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "nurse-no-nodes-rbac";
+    let port = free_port();
+    let nodes = ["no-rbac-1", "no-rbac-2"];
+    let addrs: Vec<SocketAddr> = (0..2)
+        .map(|i| format!("127.0.0.{}:{port}", 41 + i).parse().unwrap())
+        .collect();
+    let account = runtime.block_on(async {
+        cluster.create_namespace(ns).await.unwrap();
+        let specs: Vec<NodeSpec> = nodes.iter().map(|n| NodeSpec::ready(*n)).collect();
+        cluster.add_nodes(&specs).await.unwrap();
+        for (i, node) in nodes.iter().enumerate() {
+            let ip = addrs[i].ip();
+            cluster
+                .create_pod_on_node(ns, &format!("nurse-{node}"), node, &[LABEL], ip, ip)
+                .await
+                .unwrap();
+        }
+        // Pods only: no ClusterRole for nodes.
+        cluster
+            .create_service_account(
+                ns,
+                "nurse",
+                vec![rule(&[""], &["pods"], &["get", "list", "watch"])],
+            )
+            .await
+            .unwrap();
+        cluster
+            .service_account_kubeconfig(ns, "nurse")
+            .await
+            .unwrap()
+    });
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &account.token).unwrap();
+    let nurses: Vec<Process> = nodes
+        .iter()
+        .zip(&addrs)
+        .map(|(node, addr)| {
+            start_nurse(
+                dir.path(),
+                cluster,
+                &account.path,
+                &token_file,
+                ns,
+                &format!("nurse-{node}"),
+                node,
+                *addr,
+                &format!("http://{addr}"),
+                "10",
+                "0s",
+                &[("KUBENURSE_ALLOW_UNSCHEDULABLE", "true")],
+            )
+        })
+        .collect();
+    for (i, addr) in addrs.iter().enumerate() {
+        let other = format!("path_{}", nodes[1 - i]);
+        let r = wait::until(DEADLINE, || {
+            alive(*addr).filter(|r| r.get(&other).and_then(Value::as_str) == Some("ok"))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{} never checked {other}:\n{}",
+                nodes[i],
+                nurses[i].log_tail(20)
+            )
+        });
+        assert_eq!(r["neighbourhood_state"], "ok", "{r:?}");
+        assert_eq!(path_checks(&r), BTreeSet::from([nodes[1 - i].to_string()]));
+        let ready = http_get(*addr, "/ready").map(|r| r.status);
+        assert_eq!(ready, Some(200), "{}", nodes[i]);
+    }
 }

@@ -146,3 +146,81 @@ fn sigterm_with_a_shutdown_duration_loses_no_request_and_without_one_does() {
         "no failure among {sent} requests without lameduck: the test cannot tell"
     );
 }
+
+/// kubenurse stops checking at SIGTERM and only serves through its lameduck
+/// period, so a terminating pod reports no errors of its own shutdown: once
+/// `/ready` is 503 no check is counted any more, while `/metrics` keeps
+/// answering until the servers stop.
+#[test]
+fn sigterm_stops_the_checks_and_metrics_are_served_through_the_lameduck() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.14:{}", free_port()).parse().unwrap();
+    let listen = addr.to_string();
+    // The nurse checks its own /alwayshappy every 100 ms.
+    let extra = format!("self:http://{addr}/alwayshappy");
+    let env = [
+        ("KUBENURSE_CHECK_API_SERVER_DIRECT", "false"),
+        ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+        ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+        ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+        ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+        ("KUBENURSE_EXTRA_CHECKS", extra.as_str()),
+        ("KUBENURSE_CHECK_INTERVAL", "100ms"),
+        ("KUBENURSE_SHUTDOWN_DURATION", "2s"),
+        ("POD_NAME", "lameduck"),
+        ("WARD_NURSE_JITTER", "0"),
+        ("WARD_NURSE_LISTEN", listen.as_str()),
+    ];
+    let nurse = Process::spawn_with(
+        "ward nurse",
+        support::ward_bin(),
+        ["nurse"],
+        &dir.path().join("nurse.log"),
+        &env,
+    )
+    .unwrap();
+    let checks = || -> Option<u64> {
+        let body = http_get(addr, "/metrics")?.body;
+        Some(
+            body.lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        "kubenurse_httpclient_requests_total{type=\"self\",code=\"200\"} ",
+                    )
+                })
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        )
+    };
+    wait::expect("three checks", Duration::from_secs(10), || {
+        checks().is_some_and(|n| n >= 3)
+    });
+    nurse.signal(Signal::SIGTERM).unwrap();
+    wait::expect("/ready 503 after SIGTERM", Duration::from_secs(5), || {
+        http_get(addr, "/ready").is_some_and(|r| r.status == 503)
+    });
+    let at_sigterm = checks().expect("/metrics in lameduck");
+    // Scrape until the servers stop; every answer has the same count.
+    let mut scrapes = Vec::new();
+    wait::expect(
+        "the servers to stop",
+        Duration::from_secs(15),
+        || match checks() {
+            Some(n) => {
+                scrapes.push(n);
+                false
+            }
+            None => true,
+        },
+    );
+    assert!(
+        scrapes.len() >= 5,
+        "/metrics answered only {} times in a 2 s lameduck",
+        scrapes.len()
+    );
+    assert!(
+        scrapes.iter().all(|n| *n == at_sigterm),
+        "checks went on after SIGTERM: {at_sigterm} at 503, then {scrapes:?}\n{}",
+        nurse.log_tail(20)
+    );
+}

@@ -33,6 +33,7 @@ fn parse_nodes(s: &str) -> Result<usize, String> {
 pub(crate) const LOG_TWEAKS: Tweaks = Tweaks {
     quiet: &["ward_nurse", "ward_lookup"],
     loud: &[],
+    json_off_terminal: false,
 };
 
 /// Arguments of `ward lab`.

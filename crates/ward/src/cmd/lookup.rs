@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
 use ward_lookup::config::{
-    parse_hosts, parse_servers, DEFAULT_DNS_SERVERS, DEFAULT_HOSTS, DEFAULT_LISTEN,
+    parse_go_bool, parse_hosts, parse_servers, DEFAULT_DNS_SERVERS, DEFAULT_HOSTS, DEFAULT_LISTEN,
 };
 use ward_lookup::{agent, Config, HostSpec, Lookuper, ServerSpec};
 
@@ -27,11 +26,11 @@ pub(crate) struct Args {
     /// One-shot mode instead of the agent.
     #[command(subcommand)]
     pub(crate) command: Option<LookupCommand>,
-    /// Interval between DNS checks (Go duration: 5s, 1m, …).
+    /// Interval between DNS checks of each host and server (Go duration: 5s, 1m, …).
     #[arg(long, env = "HOSTLOOKUPER_INTERVAL", default_value = "5s", value_parser = ward_duration::parse_positive, allow_hyphen_values = true)]
     pub(crate) interval: Duration,
-    /// Maximum time for one DNS query (Go duration).
-    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse_positive, global = true, allow_hyphen_values = true)]
+    /// Maximum time for one DNS query (Go duration; 0 = 2s, as hostlookuper's DNS library).
+    #[arg(long, env = "HOSTLOOKUPER_TIMEOUT", default_value = "5s", value_parser = ward_duration::parse, global = true, allow_hyphen_values = true)]
     pub(crate) timeout: Duration,
     /// Address the HTTP endpoints (/metrics, /healthz, /readyz) listen on, e.g. 0.0.0.0:9090.
     #[arg(long, env = "HOSTLOOKUPER_LISTEN", default_value = DEFAULT_LISTEN)]
@@ -47,11 +46,11 @@ pub(crate) struct Args {
     pub(crate) dns_servers: Option<ServerList>,
     /// Prometheus `le` histograms (.005 … 10) instead of VictoriaMetrics `vmrange` ones.
     #[arg(long, env = "HOSTLOOKUPER_PROM_HISTOGRAM", num_args = 0..=1, require_equals = true,
-          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+          default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) prom_histogram: bool,
     /// Log every lookup result (at any `--log-level`).
     #[arg(long, env = "HOSTLOOKUPER_DEBUG", num_args = 0..=1, require_equals = true, global = true,
-          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+          default_value = "false", default_missing_value = "true", value_parser = parse_go_bool)]
     pub(crate) debug: bool,
     /// resolv.conf mode (default: off): also resolve every host through this file as the libc stub
     /// resolver does (search list, ndots, attempts, TCP fallback) and report the
@@ -100,7 +99,8 @@ fn servers_arg(s: &str) -> Result<ServerList, String> {
 }
 
 impl Args {
-    /// `-debug` logs every lookup (hostlookuper's debug log) whatever the log level.
+    /// Logs as hostlookuper's do: JSON (zap's keys) unless stdout is a
+    /// terminal; `-debug` logs every lookup whatever the log level.
     pub(crate) fn log_tweaks(&self) -> Tweaks {
         Tweaks {
             quiet: &[],
@@ -109,6 +109,7 @@ impl Args {
             } else {
                 &[]
             },
+            json_off_terminal: true,
         }
     }
 

@@ -10,6 +10,7 @@ use ward_agent::metrics::HistogramKind;
 use ward_duration::GoDuration;
 use ward_nurse::config::{parse_buckets, parse_extra_checks, ServeTls, Toggles};
 use ward_nurse::NurseConfig;
+use ward_probe::ProxyConfig;
 
 use super::{defaults, kube_flag, kube_toggle, neighbour_limit};
 
@@ -36,8 +37,8 @@ pub(super) struct AgentArgs {
     /// Also check neighbours on cordoned nodes (`true` to enable).
     #[arg(long, env = "KUBENURSE_ALLOW_UNSCHEDULABLE", value_parser = kube_flag, num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
     allow_unschedulable: bool,
-    /// Time between check rounds.
-    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval))]
+    /// Time between check rounds (greater than zero).
+    #[arg(long, env = "KUBENURSE_CHECK_INTERVAL", default_value_t = GoDuration(defaults().check_interval), value_parser = positive_interval, allow_hyphen_values = true)]
     check_interval: GoDuration,
     /// Lameduck period after SIGTERM before the servers stop.
     #[arg(long, env = "KUBENURSE_SHUTDOWN_DURATION", default_value_t = GoDuration(defaults().shutdown_duration))]
@@ -127,6 +128,12 @@ pub(super) struct AgentArgs {
     service_account_ca: PathBuf,
 }
 
+/// A duration between rounds: zero or negative is bad input (kubenurse's
+/// ticker panics on it).
+fn positive_interval(s: &str) -> Result<GoDuration, ward_duration::ParseError> {
+    ward_duration::parse_positive(s).map(GoDuration)
+}
+
 impl AgentArgs {
     pub(super) fn into_config(self) -> anyhow::Result<NurseConfig> {
         let extra_checks = parse_extra_checks(&self.extra_checks)?;
@@ -200,6 +207,8 @@ impl AgentArgs {
                 None => defaults().neighbour_port,
             }),
             tls,
+            // Go's http.ProxyFromEnvironment, as kubenurse's transport.
+            proxy: ProxyConfig::from_env(|name| std::env::var(name).ok())?,
         })
     }
 }
@@ -221,6 +230,21 @@ mod tests {
             err.contains("invalid value '5x' for '--check-interval <CHECK_INTERVAL>'"),
             "{err}"
         );
+        for (bad, why) in [
+            ("0s", "\"0s\": must be greater than zero"),
+            (
+                "-1s",
+                "invalid duration \"-1s\" (expected e.g. 500ms, 5s, 1m30s)",
+            ),
+        ] {
+            let err = parse(&["--check-interval", bad]).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "invalid value '{bad}' for '--check-interval <CHECK_INTERVAL>': {why}"
+                )),
+                "{err}"
+            );
+        }
         let err = parse(&["--neighbour-limit=-3"]).unwrap_err().to_string();
         assert!(
             err.contains("must be 0 (check every neighbour) or a positive number"),
@@ -243,5 +267,26 @@ mod tests {
         assert_eq!(config.neighbour_limit, 10);
         assert_eq!(config.check_interval, Duration::from_secs(5));
         assert_eq!(config.neighbour_port, 8080);
+    }
+
+    #[test]
+    fn an_empty_api_server_host_with_the_api_checks_on_is_a_startup_error() {
+        let err = parse(&["--kubernetes-service-host", ""])
+            .unwrap()
+            .into_config()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "KUBERNETES_SERVICE_HOST is empty: set it, or KUBENURSE_CHECK_API_SERVER_DIRECT=false and KUBENURSE_CHECK_API_SERVER_DNS=false"
+        );
+        let off = parse(&[
+            "--kubernetes-service-host",
+            "",
+            "--check-api-server-direct=false",
+            "--check-api-server-dns=false",
+        ])
+        .unwrap();
+        assert!(off.into_config().is_ok());
     }
 }
