@@ -498,12 +498,22 @@ fn credential_logging(locations: &[(&str, String)]) -> Nginx {
         .unwrap()
 }
 
-fn seen(nginx: &Nginx) -> Vec<String> {
-    std::fs::read_to_string(nginx.access_log().with_file_name("seen.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// The lines of `seen.log` once it has `n` (nginx writes a request's line
+/// after it answered, so the client can be done first), or what it has
+/// after 5 s.
+fn seen(nginx: &Nginx, n: usize) -> Vec<String> {
+    let read = || -> Vec<String> {
+        std::fs::read_to_string(nginx.access_log().with_file_name("seen.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    ward_testkit::wait::until(Duration::from_secs(5), || {
+        let lines = read();
+        (lines.len() >= n).then_some(lines)
+    })
+    .unwrap_or_else(read)
 }
 
 #[tokio::test]
@@ -555,14 +565,14 @@ async fn redirects_are_followed_and_credentials_never_reach_another_host() {
     // Same host: the credentials go along. Another host: they are dropped,
     // and a later redirect back to the first host does not restore them.
     assert_eq!(
-        seen(&first),
+        seen(&first, 3),
         [
             "127.0.0.1 /start auth=[Bearer t0ken] cookie=[session=1]",
             "127.0.0.1 /next auth=[Bearer t0ken] cookie=[session=1]",
             "127.0.0.1 /back auth=[-] cookie=[-]",
         ]
     );
-    assert_eq!(seen(&other), ["localhost /landing auth=[-] cookie=[-]"]);
+    assert_eq!(seen(&other, 1), ["localhost /landing auth=[-] cookie=[-]"]);
 
     // Not asked to follow: the 301 is the answer.
     request.follow_redirects = false;
@@ -582,5 +592,5 @@ async fn a_redirect_loop_stops_at_gos_ten_requests() {
     assert_eq!(error.message, "stopped after 10 redirects");
     assert_eq!(o.target, nginx.http_url("/loop"));
     assert_eq!((o.status, o.redirects.len()), (Some(302), 9));
-    assert_eq!(seen(&nginx).len(), 10, "Go's client sends 10 requests");
+    assert_eq!(seen(&nginx, 10).len(), 10, "Go's client sends 10 requests");
 }

@@ -78,8 +78,18 @@ if [ -n "$REAP_NETNS$REAP_CGROUPS" ]; then
     [ -d "$s" ] && rm -f /var/lib/cni/results/cni-loopback-"${s##*/}"-*
   done
   # The kubelet's device-plugin socket has a fixed path; remove it (and the
-  # folders it made) unless another kubelet runs.
-  if ! pgrep -x kubelet >/dev/null; then
+  # folders it made) unless another kubelet runs. A killed kubelet stays a
+  # zombie until the test process reaps it, which it does only after this
+  # script: zombies do not count (pgrep would count them).
+  live_kubelet() {
+    for d in /proc/[0-9]*; do
+      [ "$(cat "$d/comm" 2>/dev/null)" = kubelet ] && [ "$(cut -d' ' -f3 "$d/stat" 2>/dev/null)" != Z ] && return 0
+    done
+    return 1
+  }
+  n=0
+  while live_kubelet && [ $n -lt 30 ]; do sleep 0.1; n=$((n+1)); done
+  if ! live_kubelet; then
     rm -f /var/lib/kubelet/device-plugins/kubelet.sock
     rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
   fi
