@@ -35,8 +35,8 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// The least privilege the nurse asks for: pods in its namespace, nodes cluster-wide.
-async fn nurse_account(
+/// A ServiceAccount `nurse` that may read pods in its namespace and nothing else.
+async fn pods_only_account(
     cluster: &KubeCluster,
     ns: &str,
 ) -> ward_testkit::kube::ServiceAccountKubeconfig {
@@ -48,6 +48,18 @@ async fn nurse_account(
         )
         .await
         .unwrap();
+    cluster
+        .service_account_kubeconfig(ns, "nurse")
+        .await
+        .unwrap()
+}
+
+/// The least privilege the nurse asks for: pods in its namespace, nodes cluster-wide.
+async fn nurse_account(
+    cluster: &KubeCluster,
+    ns: &str,
+) -> ward_testkit::kube::ServiceAccountKubeconfig {
+    let account = pods_only_account(cluster, ns).await;
     let client = cluster.client().unwrap();
     let name = format!("{ns}-nurse-nodes");
     let role = ClusterRole {
@@ -81,10 +93,7 @@ async fn nurse_account(
     let _ = Api::<ClusterRoleBinding>::all(client)
         .create(&PostParams::default(), &binding)
         .await;
-    cluster
-        .service_account_kubeconfig(ns, "nurse")
-        .await
-        .unwrap()
+    account
 }
 
 struct Nurse {
@@ -486,18 +495,7 @@ fn allowing_unschedulable_nodes_needs_no_nodes_rbac() {
                 .unwrap();
         }
         // Pods only: no ClusterRole for nodes.
-        cluster
-            .create_service_account(
-                ns,
-                "nurse",
-                vec![rule(&[""], &["pods"], &["get", "list", "watch"])],
-            )
-            .await
-            .unwrap();
-        cluster
-            .service_account_kubeconfig(ns, "nurse")
-            .await
-            .unwrap()
+        pods_only_account(cluster, ns).await
     });
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, &account.token).unwrap();
