@@ -188,9 +188,10 @@ impl Api {
                     .enumerate()
                     .map(|(i, s)| {
                         let at = format!("data.result[{i}]");
-                        let values = s.get("values").and_then(Value::as_array).ok_or_else(|| {
-                            format!("{at}.values: expected an array of [time, \"value\"]")
-                        })?;
+                        let values =
+                            s.get("values").and_then(Value::as_array).ok_or_else(|| {
+                                format!("{at}.values: expected an array of [time, \"value\"]")
+                            })?;
                         Ok(Series {
                             labels: labels(s, &at)?,
                             points: values

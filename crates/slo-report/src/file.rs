@@ -44,7 +44,10 @@ impl Reserved {
     }
 
     /// Writes the file with `write` and puts it at its path.
-    pub fn commit(mut self, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    pub fn commit(
+        mut self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<()> {
         let path = self.path.display().to_string();
         write(&mut self.temp)
             .and_then(|()| self.temp.flush())

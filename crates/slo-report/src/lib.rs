@@ -153,17 +153,18 @@ pub async fn report(request: &Request) -> Result<Report> {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let at = (now.as_millis() as f64) / 1e3;
-    let series = api.query(r#"{__name__=~"slo:.+", sloth_id!=""}"#, at).await?;
+    let series = api
+        .query(r#"{__name__=~"slo:.+", sloth_id!=""}"#, at)
+        .await?;
     let rules = api.alert_rules().await?;
-    let mut slos = model::slos(&series, &rules).map_err(|(series, label, value, reason)| {
-        Error::Label {
+    let mut slos =
+        model::slos(&series, &rules).map_err(|(series, label, value, reason)| Error::Label {
             series,
             url: api.url(),
             label,
             value,
             reason,
-        }
-    })?;
+        })?;
     if slos.is_empty() {
         return Err(Error::NoRules { url: api.url() });
     }

@@ -140,8 +140,7 @@ pub(crate) fn slos(series: &[Sample], rules: &[AlertRule]) -> Result<Vec<SloStat
                 .filter(|v| v.is_finite())
         };
         let label = |name: &str| objective.labels.get(name).cloned().unwrap_or_default();
-        let error_budget =
-            value("slo:error_budget:ratio").unwrap_or(1.0 - objective.value);
+        let error_budget = value("slo:error_budget:ratio").unwrap_or(1.0 - objective.value);
         let period = value("slo:time_period:days")
             .and_then(|days| Duration::try_from_secs_f64(days * 86_400.0).ok());
         let windows = windows(id, &metrics, error_budget)?;
@@ -283,7 +282,12 @@ mod tests {
             sample("slo:objective:ratio", "svc-avail", &[], 0.99),
             sample("slo:error_budget:ratio", "svc-avail", &[], 0.01),
             sample("slo:time_period:days", "svc-avail", &[], 28.0),
-            sample("slo:period_error_budget_remaining:ratio", "svc-avail", &[], 0.5),
+            sample(
+                "slo:period_error_budget_remaining:ratio",
+                "svc-avail",
+                &[],
+                0.5,
+            ),
             sample("slo:current_burn_rate:ratio", "svc-avail", &[], 4.0),
             sample(
                 "slo:sli_error:ratio_rate4w",
@@ -376,7 +380,10 @@ mod tests {
     #[test]
     fn exhaustion_follows_the_budget_and_the_burn_rate() {
         let day = Some(Duration::from_secs(86_400));
-        assert_eq!(exhaustion(Some(-0.1), Some(2.0), day), Exhaustion::Exhausted);
+        assert_eq!(
+            exhaustion(Some(-0.1), Some(2.0), day),
+            Exhaustion::Exhausted
+        );
         assert_eq!(exhaustion(Some(0.0), None, None), Exhaustion::Exhausted);
         assert_eq!(exhaustion(Some(0.5), Some(0.0), day), Exhaustion::Never);
         assert_eq!(exhaustion(Some(0.5), None, day), Exhaustion::Unknown);

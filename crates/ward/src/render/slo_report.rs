@@ -63,7 +63,13 @@ fn alerts(slo: &SloStatus) -> String {
     let each: Vec<String> = slo
         .alerts
         .iter()
-        .map(|a| format!("{} {}", a.severity.as_deref().unwrap_or(&a.name), state(a.state)))
+        .map(|a| {
+            format!(
+                "{} {}",
+                a.severity.as_deref().unwrap_or(&a.name),
+                state(a.state)
+            )
+        })
         .collect();
     each.join(", ")
 }

@@ -92,9 +92,20 @@ mod tests {
         let a = t.args;
         assert_eq!(a.prometheus.as_str(), "http://p:9090/prom");
         assert_eq!(a.slos, ["a", "b"]);
-        assert_eq!((a.output, a.html, a.timeout), (render::Format::Text, None, GoDuration(DEFAULT_TIMEOUT)));
+        assert_eq!(
+            (a.output, a.html, a.timeout),
+            (render::Format::Text, None, GoDuration(DEFAULT_TIMEOUT))
+        );
         let t = T::try_parse_from([
-            "x", "--prometheus", "http://p", "-o", "json", "--html", "r.html", "--timeout", "2s",
+            "x",
+            "--prometheus",
+            "http://p",
+            "-o",
+            "json",
+            "--html",
+            "r.html",
+            "--timeout",
+            "2s",
         ])
         .unwrap();
         assert_eq!(t.args.output, render::Format::Json);
