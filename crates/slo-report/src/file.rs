@@ -91,7 +91,7 @@ mod tests {
         let path = dir.path().join("r.html");
         let r = Reserved::new(&path).unwrap();
         assert!(!path.exists(), "nothing at the path before commit");
-        r.commit(&mut |w: &mut dyn Write| w.write_all(b"<html>"))
+        r.commit(|w: &mut dyn Write| w.write_all(b"<html>"))
             .unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "<html>");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
