@@ -11,7 +11,8 @@
 //! overspent 29 times, page and ticket fire). The table is exact, the JSON's
 //! numbers are to 1e-9, the HTML page is written with a chart per SLO.
 //! Bad input: an unreachable Prometheus, one without SLO rules, an unknown
-//! SLO and an unwritable `--html` path are each one line and exit 2.
+//! SLO, a server that is no Prometheus or answers malformed JSON, and an
+//! unwritable `--html` path are each one line and exit 2.
 
 mod support;
 
@@ -20,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use support::{repo, run, Run};
 use ward_testkit::net::free_port;
+use ward_testkit::nginx::Nginx;
 use ward_testkit::prometheus::Prometheus;
 
 /// The spec the rules are generated from.
@@ -232,5 +234,38 @@ fn an_unreachable_prometheus_and_an_unwritable_page_are_one_line() {
             "",
             "ward slo report: writing \"/nonexistent/slo.html\": No such file or directory (os error 2)\n"
         )
+    );
+}
+
+#[test]
+fn an_answer_that_is_not_prometheus_names_the_path_and_field() {
+    // A value written as a number where Prometheus writes a string.
+    let answer = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"slo:objective:ratio","sloth_id":"a"},"value":[1,0.999]}]}}"#;
+    let nginx = Nginx::builder()
+        .location(
+            "= /api/v1/query",
+            format!("default_type application/json; return 200 '{answer}';"),
+        )
+        .start()
+        .expect("nginx starts");
+    let url = format!("http://{}", nginx.http_addr());
+    let r = report(&url, &[]);
+    assert_eq!(
+        (r.code(), r.stdout.as_str(), r.stderr),
+        (
+            Some(2),
+            "",
+            format!("ward slo report: Prometheus at {url}: /api/v1/query: malformed answer: data.result[0].value: expected [time, \"value\"]\n")
+        )
+    );
+    // nginx has no /api/v1/rules: its 404 page, on one line.
+    let r = report(&format!("{url}/prefix"), &[]);
+    assert_eq!(r.code(), Some(2));
+    assert!(
+        r.stderr.starts_with(&format!(
+            "ward slo report: Prometheus at {url}/prefix: /api/v1/query answered HTTP 404: <html> <head><title>404 Not Found</title></head>"
+        )) && r.stderr.lines().count() == 1,
+        "{}",
+        r.stderr
     );
 }
