@@ -38,7 +38,7 @@ pub struct Builder {
 #[derive(Debug, Clone)]
 struct Backfill {
     openmetrics: String,
-    rules: String,
+    rules: Vec<String>,
     start: u64,
     end: u64,
 }
@@ -83,21 +83,21 @@ impl Builder {
 
     /// Starts on a TSDB that already holds `openmetrics` (an OpenMetrics
     /// text with timestamps, ending in `# EOF`) and every recording rule of
-    /// the rule file `rules` (YAML) evaluated over it from `start` to `end`
+    /// the rule files `rules` (YAML text each) evaluated over it from `start` to `end`
     /// (Unix seconds) every minute, in as many passes as the rules depend on
     /// each other (`promtool` evaluates each rule against the blocks written
-    /// before it, not against the rules of its own pass); its alerting
+    /// before it, not against the rules of its own pass); their alerting
     /// rules are loaded and evaluated live.
-    pub fn backfill(
+    pub fn backfill<R: Into<String>>(
         mut self,
         openmetrics: impl Into<String>,
-        rules: impl Into<String>,
+        rules: impl IntoIterator<Item = R>,
         start: u64,
         end: u64,
     ) -> Self {
         self.backfill = Some(Backfill {
             openmetrics: openmetrics.into(),
-            rules: rules.into(),
+            rules: rules.into_iter().map(Into::into).collect(),
             start,
             end,
         });
@@ -273,13 +273,17 @@ impl Backfill {
             component: "prometheus backfill".into(),
             reason: what,
             log: "(rules)".into(),
-            tail: self.rules.clone(),
+            tail: self.rules.join("\n"),
         };
-        let doc: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(&self.rules).map_err(|e| bad(format!("rules: {e}")))?;
-        let groups = doc["groups"]
-            .as_sequence()
-            .ok_or_else(|| bad("rules: no groups".into()))?;
+        let mut groups = Vec::new();
+        for (i, file) in self.rules.iter().enumerate() {
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(file)
+                .map_err(|e| bad(format!("rule file {}: {e}", i + 1)))?;
+            let more = doc["groups"]
+                .as_sequence()
+                .ok_or_else(|| bad(format!("rule file {}: no groups", i + 1)))?;
+            groups.extend(more.iter().cloned());
+        }
         let rules =
             |g: &serde_yaml_ng::Value| g["rules"].as_sequence().cloned().unwrap_or_default();
         let mut pending: Vec<serde_yaml_ng::Value> = groups

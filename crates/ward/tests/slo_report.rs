@@ -1,6 +1,7 @@
 //! `ward slo report` against a real Prometheus that evaluated ward's rules:
 //! the rules `ward slo generate` writes for `fixtures/slo/report/shop.yaml`
-//! (a 30d SLO and a 28d one), two hours of synthetic counters backfilled
+//! (a 30d SLO and a 28d one) and for `weekly.yaml` with a custom 7d window
+//! catalog, two hours of synthetic counters backfilled
 //! with `promtool tsdb create-blocks-from openmetrics`, the recording rules
 //! evaluated over them by `promtool tsdb create-blocks-from rules` (testkit's
 //! `Builder::backfill`), the alerting rules evaluated live. Each SLO has a
@@ -8,7 +9,9 @@
 //! promtool evaluates at: checkout 0.05% of a 0.1% budget (burn rate 0.5 in
 //! every window, 50% of the budget left, exhausted in 30d at that rate,
 //! nothing fires), search 30% of a 1% budget over 28d (burn rate 30, budget
-//! overspent 29 times, page and ticket fire). The table is exact, the JSON's
+//! overspent 29 times, page and ticket fire), payments 5% of a 0.5% budget
+//! over 7d (burn rate 10, ticket firing, page pending for its `for: 1h`).
+//! The table is exact (and docs/slo.md shows it), the JSON's
 //! numbers are to 1e-9, the HTML page is written with a chart per SLO.
 //! Bad input: an unreachable Prometheus, one without SLO rules, an unknown
 //! SLO, a server that is no Prometheus or answers malformed JSON, and an
@@ -24,11 +27,18 @@ use ward_testkit::net::free_port;
 use ward_testkit::nginx::Nginx;
 use ward_testkit::prometheus::Prometheus;
 
-/// The spec the rules are generated from.
-const SPEC: &str = "crates/ward/tests/fixtures/slo/report/shop.yaml";
+/// The specs' folder.
+const SPECS: &str = "crates/ward/tests/fixtures/slo/report";
+
+/// The 7d catalog `weekly.yaml` is generated with.
+const WINDOWS_7D: &str = "crates/ward/tests/fixtures/slo/conformance/windows";
 
 /// Per SLO handler: requests per minute and errors among them.
-const TRAFFIC: [(&str, u64, u64); 2] = [("checkout", 10_000, 5), ("search", 1_000, 300)];
+const TRAFFIC: [(&str, u64, u64); 3] = [
+    ("checkout", 10_000, 5),
+    ("search", 1_000, 300),
+    ("payments", 2_000, 100),
+];
 
 /// How much history is backfilled.
 const HISTORY: Duration = Duration::from_secs(2 * 3600);
@@ -36,10 +46,12 @@ const HISTORY: Duration = Duration::from_secs(2 * 3600);
 const TABLE: &str = "\
 SLO            OBJECTIVE  PERIOD  BUDGET LEFT  BURN NOW  PERIOD BURN  EXHAUSTED IN  ALERTS
 shop-checkout  99.9%      30d     50%          0.5x      0.5x         30d           page inactive, ticket inactive
+shop-payments  99.5%      1w      -900%        10x       10x          exhausted     page pending, ticket firing
 shop-search    99%        4w      -2900%       30x       30x          exhausted     page firing, ticket firing
 
 SLO            BURN RATE BY WINDOW
 shop-checkout  5m 0.5x  30m 0.5x  1h 0.5x  2h 0.5x  6h 0.5x  1d 0.5x  3d 0.5x  30d 0.5x
+shop-payments  5m 10x  30m 10x  1h 10x  2h 10x  6h 10x  1d 10x  3d 10x  1w 10x
 shop-search    5m 30x  30m 30x  1h 30x  2h 30x  6h 30x  1d 30x  3d 30x  4w 30x
 ";
 
@@ -61,23 +73,33 @@ fn counters(start: u64, end: u64) -> String {
     out
 }
 
-/// A Prometheus holding two hours of the counters, up to now, and what
-/// ward's rules for [`SPEC`] recorded over them; alerts evaluated once.
-fn prometheus() -> Prometheus {
-    let generated = run([
-        "slo",
-        "generate",
-        "-i",
-        &repo().join(SPEC).display().to_string(),
-    ]);
+/// The rules `ward slo generate ARGS…` writes.
+fn generate(args: &[&str]) -> String {
+    let generated = run(["slo", "generate"].iter().chain(args));
     assert_eq!((generated.code(), generated.stderr.as_str()), (Some(0), ""));
+    generated.stdout
+}
+
+/// A Prometheus holding two hours of the counters, up to now, and what
+/// ward's rules for the specs recorded over them; alerts evaluated once.
+fn prometheus() -> Prometheus {
+    let specs = repo().join(SPECS);
+    let shop = generate(&["-i", &specs.join("shop.yaml").display().to_string()]);
+    let weekly = generate(&[
+        "-i",
+        &specs.join("weekly.yaml").display().to_string(),
+        "--slo-period-windows-path",
+        &repo().join(WINDOWS_7D).display().to_string(),
+        "--default-slo-period",
+        "7d",
+    ]);
     let end = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
     let start = end - HISTORY.as_secs();
     let prometheus = Prometheus::builder()
-        .backfill(counters(start, end), generated.stdout, start, end)
+        .backfill(counters(start, end), [shop, weekly], start, end)
         .start()
         .expect("prometheus starts on the backfilled data");
     prometheus
@@ -108,11 +130,16 @@ fn the_report_reads_budget_burn_rates_and_alerts_from_the_recordings() {
         (table.code(), table.stderr.as_str(), table.stdout.as_str()),
         (Some(0), "", TABLE)
     );
+    let docs = std::fs::read_to_string(repo().join("docs/slo.md")).expect("docs/slo.md");
+    assert!(
+        docs.contains(TABLE),
+        "docs/slo.md does not show the report's table"
+    );
     let page = std::fs::read_to_string(&html).unwrap();
-    for slo in ["shop-checkout", "shop-search"] {
+    for slo in ["shop-checkout", "shop-payments", "shop-search"] {
         assert!(page.contains(&format!("<h2>{slo}</h2>")), "{page}");
     }
-    assert_eq!(page.matches("<svg ").count(), 4, "two charts per SLO");
+    assert_eq!(page.matches("<svg ").count(), 6, "two charts per SLO");
     assert!(!page.contains("<script"), "{page}");
 
     let json = report(&url, &["-o", "json"]);
@@ -121,10 +148,11 @@ fn the_report_reads_budget_burn_rates_and_alerts_from_the_recordings() {
     assert_eq!(doc["prometheus"], url.as_str());
     let slos = doc["slos"].as_array().unwrap();
     let ids: Vec<&str> = slos.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["shop-checkout", "shop-search"]);
+    assert_eq!(ids, ["shop-checkout", "shop-payments", "shop-search"]);
     for (slo, objective, budget, days, burn, alerts) in [
-        (&slos[0], 0.999, 0.001, 30, 0.5, "inactive"),
-        (&slos[1], 0.99, 0.01, 28, 30.0, "firing"),
+        (&slos[0], 0.999, 0.001, 30, 0.5, ["inactive", "inactive"]),
+        (&slos[1], 0.995, 0.005, 7, 10.0, ["pending", "firing"]),
+        (&slos[2], 0.99, 0.01, 28, 30.0, ["firing", "firing"]),
     ] {
         let id = slo["id"].as_str().unwrap();
         assert_eq!(
@@ -156,7 +184,7 @@ fn the_report_reads_budget_burn_rates_and_alerts_from_the_recordings() {
                 )
             })
             .collect();
-        assert_eq!(states, [("page", alerts), ("ticket", alerts)], "{id}");
+        assert_eq!(states, [("page", alerts[0]), ("ticket", alerts[1])], "{id}");
         let history = slo["budget_history"].as_array().unwrap();
         let last = history.last().unwrap_or_else(|| panic!("{id}: no history"));
         assert!(close(&last[1], 1.0 - burn), "{id}: {last}");
@@ -192,7 +220,7 @@ shop-search  5m 30x  30m 30x  1h 30x  2h 30x  6h 30x  1d 30x  3d 30x  4w 30x
         (
             Some(2),
             "",
-            format!("ward slo report: Prometheus at {url} has no SLO \"shop-cart\": no slo:objective:ratio{{sloth_id=\"shop-cart\"}} series (its SLOs: shop-checkout, shop-search)\n")
+            format!("ward slo report: Prometheus at {url} has no SLO \"shop-cart\": no slo:objective:ratio{{sloth_id=\"shop-cart\"}} series (its SLOs: shop-checkout, shop-payments, shop-search)\n")
         )
     );
 }
