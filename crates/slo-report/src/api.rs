@@ -139,21 +139,13 @@ impl Api {
         let data = self
             .get(PATH, &[("query", expr), ("time", &format!("{at:.3}"))])
             .await?;
-        results(&data, "vector")
-            .and_then(|result| {
-                result
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let at = format!("data.result[{i}]");
-                        Ok(Sample {
-                            labels: labels(s, &at)?,
-                            value: point(s.get("value"), &format!("{at}.value"))?.1,
-                        })
-                    })
-                    .collect()
+        each_result(&data, "vector", |s, at| {
+            Ok(Sample {
+                labels: labels(s, at)?,
+                value: point(s.get("value"), &format!("{at}.value"))?.1,
             })
-            .map_err(|what| self.malformed(PATH, what))
+        })
+        .map_err(|what| self.malformed(PATH, what))
     }
 
     /// The series `expr` evaluates to from `start` to `end` every `step` (Unix seconds).
@@ -181,29 +173,21 @@ impl Api {
                 ],
             )
             .await?;
-        results(&data, "matrix")
-            .and_then(|result| {
-                result
+        each_result(&data, "matrix", |s, at| {
+            let values = s
+                .get("values")
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("{at}.values: expected an array of [time, \"value\"]"))?;
+            Ok(Series {
+                labels: labels(s, at)?,
+                points: values
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| {
-                        let at = format!("data.result[{i}]");
-                        let values =
-                            s.get("values").and_then(Value::as_array).ok_or_else(|| {
-                                format!("{at}.values: expected an array of [time, \"value\"]")
-                            })?;
-                        Ok(Series {
-                            labels: labels(s, &at)?,
-                            points: values
-                                .iter()
-                                .enumerate()
-                                .map(|(j, p)| point(Some(p), &format!("{at}.values[{j}]")))
-                                .collect::<Result<_, _>>()?,
-                        })
-                    })
-                    .collect()
+                    .map(|(j, p)| point(Some(p), &format!("{at}.values[{j}]")))
+                    .collect::<Result<_, _>>()?,
             })
-            .map_err(|what| self.malformed(PATH, what))
+        })
+        .map_err(|what| self.malformed(PATH, what))
     }
 
     /// Every alerting rule Prometheus has loaded, with its group and state.
@@ -228,6 +212,20 @@ fn results<'a>(data: &'a Value, kind: &str) -> Result<&'a Vec<Value>, String> {
     data.get("result")
         .and_then(Value::as_array)
         .ok_or_else(|| "data.result: expected an array".to_string())
+}
+
+/// `read` applied to each `data.result[i]` of a query answer of `kind`,
+/// with the element's path.
+fn each_result<T>(
+    data: &Value,
+    kind: &str,
+    read: impl Fn(&Value, &str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    results(data, kind)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| read(s, &format!("data.result[{i}]")))
+        .collect()
 }
 
 /// The `metric` labels of a result at path `at`.

@@ -84,6 +84,32 @@ fn windows(slo: &SloStatus) -> String {
     each.join("  ")
 }
 
+/// The columns of the report's table (and of the page's).
+const COLUMNS: [&str; 8] = [
+    "SLO",
+    "OBJECTIVE",
+    "PERIOD",
+    "BUDGET LEFT",
+    "BURN NOW",
+    "PERIOD BURN",
+    "EXHAUSTED IN",
+    "ALERTS",
+];
+
+/// One SLO's cells under [`COLUMNS`].
+fn cells(s: &SloStatus) -> [String; 8] {
+    [
+        s.id.clone(),
+        format!("{}%", num(s.objective * 100.0, 4)),
+        s.period.map_or("-".into(), prom),
+        percent(s.budget_remaining),
+        burn(s.current_burn_rate),
+        burn(s.period_burn_rate),
+        exhaustion(&s.exhaustion),
+        alerts(s),
+    ]
+}
+
 /// The failure that ends `ward slo report`.
 pub(crate) fn failure(e: &ward_slo_report::Error, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "ward slo report: {e}")
@@ -94,27 +120,9 @@ pub(crate) fn write(report: &Report, format: Format, out: &mut impl Write) -> io
     match format {
         Format::Json => super::json(report, out),
         Format::Text => {
-            let mut t = Table::new([
-                "SLO",
-                "OBJECTIVE",
-                "PERIOD",
-                "BUDGET LEFT",
-                "BURN NOW",
-                "PERIOD BURN",
-                "EXHAUSTED IN",
-                "ALERTS",
-            ]);
+            let mut t = Table::new(COLUMNS);
             for s in &report.slos {
-                t.row([
-                    s.id.clone(),
-                    format!("{}%", num(s.objective * 100.0, 4)),
-                    s.period.map_or("-".into(), prom),
-                    percent(s.budget_remaining),
-                    burn(s.current_burn_rate),
-                    burn(s.period_burn_rate),
-                    exhaustion(&s.exhaustion),
-                    alerts(s),
-                ]);
+                t.row(cells(s));
             }
             t.write(out)?;
             writeln!(out)?;
@@ -254,23 +262,17 @@ svg text{font-size:11px;fill:#444}.over{fill:#d9534f}.under{fill:#5b9bd5}\
 pub(crate) fn html(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let at = UNIX_EPOCH + Duration::from_secs_f64(report.at.max(0.0));
     let mut page = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>SLO report</title><style>{STYLE}</style></head><body>\n<h1>SLO report</h1>\n<p>Prometheus {} at {}</p>\n<table><tr><th>SLO</th><th>Objective</th><th>Period</th><th>Budget left</th><th>Burn now</th><th>Period burn</th><th>Exhausted in</th><th>Alerts</th></tr>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>SLO report</title><style>{STYLE}</style></head><body>\n<h1>SLO report</h1>\n<p>Prometheus {} at {}</p>\n<table><tr>",
         xml(&report.prometheus),
         crate::logging::iso8601(at)
     );
+    for c in COLUMNS {
+        let _ = write!(page, "<th>{c}</th>");
+    }
+    page.push_str("</tr>\n");
     for s in &report.slos {
-        let cells = [
-            s.id.clone(),
-            format!("{}%", num(s.objective * 100.0, 4)),
-            s.period.map_or("-".into(), prom),
-            percent(s.budget_remaining),
-            burn(s.current_burn_rate),
-            burn(s.period_burn_rate),
-            exhaustion(&s.exhaustion),
-            alerts(s),
-        ];
         page.push_str("<tr>");
-        for c in cells {
+        for c in cells(s) {
             let _ = write!(page, "<td>{}</td>", xml(&c));
         }
         page.push_str("</tr>\n");
