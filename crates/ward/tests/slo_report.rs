@@ -253,6 +253,15 @@ fn an_unreachable_prometheus_and_an_unwritable_page_are_one_line() {
             format!("ward slo report: Prometheus at {url} is unreachable: connecting to {addr} ({addr}): Connection refused (os error 111)\n")
         )
     );
+    let r = report("ftp://127.0.0.1", &[]);
+    assert_eq!(
+        (r.code(), r.stdout.as_str(), r.stderr.as_str()),
+        (
+            Some(2),
+            "",
+            "ward slo report: Prometheus URL \"ftp://127.0.0.1/\": expected an http:// or https:// URL with a host\n"
+        )
+    );
     // The page's path is checked first: Prometheus is not asked.
     let r = report(&url, &["--html", "/nonexistent/slo.html"]);
     assert_eq!(
