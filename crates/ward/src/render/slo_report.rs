@@ -141,6 +141,8 @@ const HEIGHT: f64 = 180.0;
 /// Room for the axis labels.
 const LEFT: f64 = 56.0;
 const BOTTOM: f64 = 24.0;
+/// Room for the budget chart's latest point on the right edge.
+const RIGHT: f64 = 8.0;
 
 /// A bar per window, its burn rate, with a dashed line at 1x (the rate that
 /// spends the budget exactly over the period).
@@ -205,7 +207,7 @@ fn budget_chart(slo: &SloStatus, at: f64, svg: &mut String) {
     let y = |v: f64| 8.0 + plot * (high - v) / (high - low);
     let x = |t: f64| {
         let start = at - period;
-        LEFT + (WIDTH - LEFT) * ((t - start) / period.max(1.0)).clamp(0.0, 1.0)
+        LEFT + (WIDTH - LEFT - RIGHT) * ((t - start) / period.max(1.0)).clamp(0.0, 1.0)
     };
     let _ = write!(
         svg,
@@ -240,6 +242,15 @@ fn budget_chart(slo: &SloStatus, at: f64, svg: &mut String) {
             r#"<polyline class="line" points="{}"/>"#,
             points.join(" ")
         );
+        // The latest point as a dot: a history of one point draws no line.
+        if let Some(&(t, v)) = slo.budget_history.last() {
+            let _ = write!(
+                svg,
+                r#"<circle class="dot" cx="{:.1}" cy="{:.1}" r="3"/>"#,
+                x(t),
+                y(v)
+            );
+        }
     }
     let period = slo.period.map_or("-".into(), prom);
     let _ = write!(
@@ -255,7 +266,7 @@ const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse}td,th{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}\
 section{margin-top:2em}svg{width:100%;max-width:640px;display:block;margin:.5em 0}\
 svg text{font-size:11px;fill:#444}.over{fill:#d9534f}.under{fill:#5b9bd5}\
-.axis{stroke:#999}.one{stroke:#d9534f;stroke-dasharray:4 3}.line{fill:none;stroke:#5b9bd5;stroke-width:2}";
+.axis{stroke:#999}.one{stroke:#d9534f;stroke-dasharray:4 3}.line{fill:none;stroke:#5b9bd5;stroke-width:2}.dot{fill:#5b9bd5}";
 
 /// Writes the report as one static HTML page: the table, then per SLO its
 /// burn rate by window and its budget over the period as inline SVG.
@@ -374,6 +385,10 @@ shop-checkout  5m 2x  30d 0.85x
         assert!(page.contains("at 2025-12-06T05:46:40.000Z"), "{page}");
         assert_eq!(page.matches("<svg ").count(), 2, "{page}");
         assert!(page.contains(r#"<polyline class="line" points="#), "{page}");
+        assert!(
+            page.contains(r#"<circle class="dot" cx="632.0" cy="#),
+            "the latest point, at the right edge: {page}"
+        );
         for external in ["<script", "src=", "href=", "http://www.w3.org/1999"] {
             assert!(!page.contains(external), "{external} in {page}");
         }
