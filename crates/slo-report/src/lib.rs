@@ -216,3 +216,41 @@ fn known(series: &[api::Sample]) -> String {
         .collect();
     ids.into_iter().collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slo(id: &str) -> SloStatus {
+        SloStatus {
+            id: id.into(),
+            service: String::new(),
+            slo: String::new(),
+            objective: 0.99,
+            error_budget: 0.01,
+            period: None,
+            budget_remaining: None,
+            current_burn_rate: None,
+            period_burn_rate: None,
+            windows: Vec::new(),
+            exhaustion: Exhaustion::Unknown,
+            alerts: Vec::new(),
+            budget_history: Vec::new(),
+        }
+    }
+
+    /// The SLOs asked for come in the order asked; the first unknown one is named.
+    #[test]
+    fn picked_slos_keep_the_order_asked() {
+        let all = vec![slo("a"), slo("b"), slo("c")];
+        let ids = |v: Vec<SloStatus>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(pick(all.clone(), &["c".into(), "a".into()]).unwrap()),
+            ["c", "a"]
+        );
+        assert_eq!(
+            pick(all, &["a".into(), "x".into(), "y".into()]).unwrap_err(),
+            "x"
+        );
+    }
+}
