@@ -31,6 +31,7 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
+use super::control_plane::wait_apiserver_ready;
 use super::objects::{create_service_account, poll, service_account_kubeconfig};
 use super::{
     temp_root, ControlPlane, Error, Identity, Ports, Result, ServiceAccountKubeconfig, Spec,
@@ -163,10 +164,9 @@ impl ApiServers {
                 instance_ip(i),
                 &format!("kube-apiserver-{}", i + 1),
                 &goaway_flag(*chance),
-                &client,
-                &rt,
             )?;
             reaper.watch(&apiserver);
+            wait_apiserver_ready(&rt, &client, &apiserver)?;
             more.push(apiserver);
         }
         let cluster = Self {

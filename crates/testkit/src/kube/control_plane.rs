@@ -348,8 +348,7 @@ impl ControlPlane {
 
     /// Starts one more API server on the same etcd, with the same certificates
     /// and flags, bound to and advertising `bind` (same port), plus `args`;
-    /// `name` names its log. Returns once its `/readyz` answers `ok` through
-    /// `client`, which must reach it.
+    /// `name` names its log. Wait for it with [`wait_apiserver_ready`].
     pub(crate) fn start_apiserver(
         &self,
         root: &Path,
@@ -357,12 +356,8 @@ impl ControlPlane {
         bind: IpAddr,
         name: &str,
         args: &[String],
-        client: &::kube::Client,
-        rt: &tokio::runtime::Runtime,
     ) -> Result<Process> {
-        let apiserver = start_apiserver(root, spec, &self.pki, bind, name, args)?;
-        wait_apiserver_ready(rt, client, &apiserver)?;
-        Ok(apiserver)
+        start_apiserver(root, spec, &self.pki, bind, name, args)
     }
 
     /// The path of `<stem>.kubeconfig` written for an identity (in-namespace URL).
@@ -480,7 +475,9 @@ fn start_apiserver(
     )?)
 }
 
-fn wait_apiserver_ready(
+/// Waits until `/readyz` of the API server `client` reaches answers `ok`,
+/// failing at once if `apiserver` exits.
+pub(crate) fn wait_apiserver_ready(
     rt: &tokio::runtime::Runtime,
     client: &::kube::Client,
     apiserver: &Process,
