@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -68,24 +68,35 @@ impl Instances {
         }
     }
 
-    /// The instances' addresses now (sorted, at most [`MAX_INSTANCES`]);
-    /// waits up to `wait` for the first sync.
+    /// The instances' addresses now (sorted, at most [`MAX_INSTANCES`]).
+    /// Before the first sync it waits up to `wait`, unless the watch has
+    /// already failed (then every round would wait for nothing).
     pub async fn addresses(&self, wait: Duration) -> Result<Vec<SocketAddr>, String> {
-        if tokio::time::timeout(wait, self.slices.wait_until_ready())
-            .await
-            .is_err()
-        {
-            let last = self
-                .last_error
+        let failed = || {
+            self.last_error
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            return Err(last.unwrap_or_else(|| {
+                .clone()
+        };
+        let synced = match failed() {
+            Some(_) => matches!(self.slices.wait_until_ready().now_or_never(), Some(Ok(()))),
+            None => matches!(
+                tokio::time::timeout(wait, self.slices.wait_until_ready()).await,
+                Ok(Ok(()))
+            ),
+        };
+        if !synced {
+            return Err(failed().unwrap_or_else(|| {
                 format!("{NAMESPACE}/kubernetes EndpointSlices not synced yet")
             }));
         }
         let slices = self.slices.state();
         let mut all = addresses(slices.iter().map(|s| s.as_ref()));
+        if all.is_empty() {
+            return Err(format!(
+                "no ready address in the {NAMESPACE}/kubernetes EndpointSlices"
+            ));
+        }
         if all.len() > MAX_INSTANCES {
             tracing::warn!(
                 instances = all.len(),

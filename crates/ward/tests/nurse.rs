@@ -15,7 +15,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::Value;
-use ward_testkit::kube::{ApiServers, KubeCluster, NodeSpec};
+use ward_testkit::kube::{ApiServers, KubeCluster, NodeSpec, ServiceAccountKubeconfig};
 use ward_testkit::net::{free_port, http_get};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::process::Process;
@@ -566,36 +566,41 @@ fn every_api_server_instance_is_checked_with_its_goaways_and_its_outage() {
         ))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    std::fs::write(&token_file, &account.token).unwrap();
-    let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
     let first = cluster.addresses()[0];
     let (api_host, api_port) = (first.ip().to_string(), first.port().to_string());
-    let env: Vec<(&str, &str)> = vec![
-        ("KUBECONFIG", account.path.to_str().unwrap()),
-        ("WARD_NURSE_CHECK_API_SERVER_INSTANCES", "true"),
-        ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
-        ("KUBENURSE_CHECK_ME_INGRESS", "false"),
-        ("KUBENURSE_CHECK_ME_SERVICE", "false"),
-        ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
-        ("KUBENURSE_CHECK_INTERVAL", "100ms"),
-        ("KUBERNETES_SERVICE_HOST", &api_host),
-        ("KUBERNETES_SERVICE_PORT", &api_port),
-        (
-            "WARD_NURSE_SERVICE_ACCOUNT_CA",
-            cluster.ca_path().to_str().unwrap(),
-        ),
-        ("WARD_NURSE_TOKEN_FILE", token_file.to_str().unwrap()),
-        ("WARD_NURSE_LISTEN", "127.0.0.1:8080"),
-        ("WARD_NURSE_JITTER", "0"),
-        ("WARD_NURSE_CHECK_TIMEOUT", "2s"),
-        ("POD_NAME", "nurse-apis"),
-        ("WARD_LOG", "info"),
-    ];
-    let (nsenter, mut args) = cluster.netns().wrap(support::ward_bin());
-    args.push("nurse".into());
-    let mut nurse =
-        Process::spawn_with("nurse", &nsenter, args, &dir.path().join("nurse.log"), &env).unwrap();
+    // A nurse in the cluster's namespace, as a pod beside the API servers.
+    let start = |name: &str, account: &ServiceAccountKubeconfig, listen: SocketAddr| {
+        let token_file = dir.path().join(format!("{name}.token"));
+        std::fs::write(&token_file, &account.token).unwrap();
+        let listen = listen.to_string();
+        let env: Vec<(&str, &str)> = vec![
+            ("KUBECONFIG", account.path.to_str().unwrap()),
+            ("WARD_NURSE_CHECK_API_SERVER_INSTANCES", "true"),
+            ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+            ("KUBENURSE_CHECK_INTERVAL", "100ms"),
+            ("KUBERNETES_SERVICE_HOST", &api_host),
+            ("KUBERNETES_SERVICE_PORT", &api_port),
+            (
+                "WARD_NURSE_SERVICE_ACCOUNT_CA",
+                cluster.ca_path().to_str().unwrap(),
+            ),
+            ("WARD_NURSE_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("WARD_NURSE_LISTEN", &listen),
+            ("WARD_NURSE_JITTER", "0"),
+            ("WARD_NURSE_CHECK_TIMEOUT", "2s"),
+            ("POD_NAME", name),
+            ("WARD_LOG", "info"),
+        ];
+        let (nsenter, mut args) = cluster.netns().wrap(support::ward_bin());
+        args.push("nurse".into());
+        let log = dir.path().join(format!("{name}.log"));
+        Process::spawn_with(name, &nsenter, args, &log, &env).unwrap()
+    };
+    let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let mut nurse = start("nurse", &account, listen);
     let forward = cluster.forward(listen).unwrap();
     let addr = forward.addr();
     let series = |family: &str, endpoint: &str, more: &str| {
@@ -640,6 +645,31 @@ fn every_api_server_instance_is_checked_with_its_goaways_and_its_outage() {
         assert_eq!(r[&format!("api_server_instance_{e}")], "ok", "{r:?}");
     }
     assert_eq!(r["api_server_direct"], "ok", "{r:?}");
+
+    // Without the EndpointSlices grant: the API server's answer in /alive,
+    // every round, and the load-balanced check goes on.
+    let no_rbac = runtime
+        .block_on(cluster.service_account("default", "nurse-no-rbac", Vec::new()))
+        .unwrap();
+    let bare_listen: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+    let bare = start("nurse-no-rbac", &no_rbac, bare_listen);
+    let bare_forward = cluster.forward(bare_listen).unwrap();
+    let r = wait::until(DEADLINE, || {
+        alive(bare_forward.addr())
+            .filter(|r| r.get("api_server_direct").and_then(Value::as_str) == Some("ok"))
+    })
+    .unwrap_or_else(|| panic!("no round without RBAC:\n{}", bare.log_tail(20)));
+    assert_eq!(
+        r["api_server_instance"],
+        "watching default/kubernetes EndpointSlices: failed to perform initial object list: \
+         ApiError: endpointslices.discovery.k8s.io is forbidden: User \"system:serviceaccount:default:nurse-no-rbac\" \
+         cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"default\": \
+         Forbidden (ErrorResponse { status: \"Failure\", message: \"endpointslices.discovery.k8s.io is forbidden: \
+         User \\\"system:serviceaccount:default:nurse-no-rbac\\\" cannot list resource \\\"endpointslices\\\" \
+         in API group \\\"discovery.k8s.io\\\" in the namespace \\\"default\\\"\", reason: \"Forbidden\", code: 403 })",
+        "{r:?}"
+    );
+    drop(bare);
 
     // GOAWAYs come from the instance with --goaway-chance, and only from it.
     let goaway_seen = wait::until(Duration::from_secs(90), || {
