@@ -44,8 +44,10 @@ use crate::tcp_proxy::TcpProxy;
 
 /// The most instances one cluster runs.
 const MAX_INSTANCES: usize = 8;
-/// How long the `kubernetes` endpoints may take to list every instance.
-const ENDPOINTS_READY: Duration = Duration::from_secs(30);
+/// How long the `kubernetes` endpoints may take to list exactly the live
+/// instances: a crashed instance's lease lives 15 s, and the others'
+/// reconcilers run every 10 s (kube-apiserver's defaults).
+const ENDPOINTS_READY: Duration = Duration::from_secs(60);
 
 /// Distinguishes clusters started by one test process.
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
@@ -182,7 +184,8 @@ impl ApiServers {
         Ok(cluster)
     }
 
-    /// Waits until the `default/kubernetes` EndpointSlice lists exactly `want`.
+    /// Waits until the `default/kubernetes` EndpointSlice lists exactly `want`
+    /// (up to 60 s: after a crash, until the instance's lease expires).
     pub async fn wait_endpoints(&self, want: &[SocketAddr]) -> Result<()> {
         let slices: ::kube::Api<EndpointSlice> = ::kube::Api::namespaced(self.client()?, "default");
         let mut want = want.to_vec();
