@@ -97,18 +97,17 @@ fn cell(d: Option<Duration>) -> String {
     d.map(millis).unwrap_or_else(|| "-".into())
 }
 
-/// What the request found on its connection: `new connection`, or
-/// `reused connection open 2.5 s, idle 350 ms`; nothing when none was made.
+/// A reused connection's facts: `reused connection open 2.5 s, idle 350 ms`;
+/// nothing for a fresh one (the phases show its connect) or none at all.
 fn connection(c: &ConnectionFacts) -> Option<String> {
-    let age = render::coarse(c.age?);
-    Some(match (c.reused, c.idle) {
-        (false, _) => "new connection".to_string(),
-        (true, Some(idle)) => format!(
-            "reused connection open {age}, idle {}",
-            render::coarse(idle)
-        ),
-        (true, None) => format!("reused connection open {age}"),
-    })
+    if !c.reused {
+        return None;
+    }
+    let mut text = format!("reused connection open {}", render::coarse(c.age?));
+    if let Some(idle) = c.idle {
+        text.push_str(&format!(", idle {}", render::coarse(idle)));
+    }
+    Some(text)
 }
 
 fn outcome_text(o: &Outcome, out: &mut impl Write) -> io::Result<()> {
