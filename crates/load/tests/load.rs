@@ -160,7 +160,7 @@ async fn open_model_counts_latency_from_the_intended_send_time() {
 }
 
 /// The generator's own delay is send lateness, not latency. Here its only
-/// thread is blocked for 300 ms (as a busy CPU would stall it) after the
+/// thread is kept busy for 300 ms (as other work on a loaded CPU would) after the
 /// 5th request: the sends due meanwhile go out late, all at once, and their
 /// latency is the exchange alone (it held the whole stall, up to 300 ms,
 /// when latency counted from the intended time). Only a request in flight
@@ -184,8 +184,11 @@ async fn a_stalled_generator_reports_send_lateness_not_latency() {
     });
     let stall = tokio::spawn(async move {
         if let Ok(Some(())) = stall.await {
-            // The fault: block the runtime's only thread.
-            std::thread::sleep(Duration::from_millis(300));
+            // The fault: keep the runtime's only thread busy for 300 ms.
+            let until = Instant::now() + Duration::from_millis(300);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
         }
     });
     let (s, _) = run_collecting(config).await;
