@@ -132,7 +132,7 @@ fn text(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     if let Some(n) = s.unsent_requests.filter(|n| *n > 0) {
         writeln!(
             out,
-            "  unsent      {n} intended sends still waiting for a free worker at the end"
+            "  unsent      {n} intended sends not made by the end (every worker busy, or the generator behind)"
         )?;
     }
     if s.interrupted_requests > 0 {
@@ -312,7 +312,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "\n  unsent      4 intended sends still waiting for a free worker at the end\n"
+                "\n  unsent      4 intended sends not made by the end (every worker busy, or the generator behind)\n"
             ),
             "{text}"
         );
