@@ -138,6 +138,13 @@ pub struct Slo {
     pub ticket: AlertMeta,
     /// SLO plugins.
     pub plugins: SloPlugins,
+    /// ward's extension: record the events SLI's total query per alert
+    /// window (`slo:sli_total:rate<window>`).
+    pub record_traffic: bool,
+    /// ward's extension: the period SLI from the events summed over the
+    /// period instead of the mean of the short-window ratios (records
+    /// traffic too).
+    pub event_weighted_period: bool,
 }
 
 /// All SLOs of one spec document.

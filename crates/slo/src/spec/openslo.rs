@@ -136,6 +136,8 @@ pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
                 ..AlertMeta::default()
             },
             plugins: SloPlugins::default(),
+            record_traffic: false,
+            event_weighted_period: false,
         });
     }
     Ok(SloGroup {
