@@ -370,3 +370,60 @@ fn slo_test_proves_latency_and_traffic_slos() {
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     assert_eq!(r.stdout, LATENCY_TABLE);
 }
+
+/// The input series of one SLO's short-window recordings for promtool:
+/// `(metric, values)` with the SLO's id labels and `sloth_window="5m"`.
+fn recorded(id: &str, series: &[(&str, &str)]) -> String {
+    let (service, slo) = id.split_once('-').expect("id");
+    series
+        .iter()
+        .map(|(metric, values)| {
+            format!("  - series: '{metric}{{sloth_id=\"{id}\", sloth_service=\"{service}\", sloth_slo=\"{slo}\", sloth_window=\"5m\"}}'\n    values: {values}\n")
+        })
+        .collect()
+}
+
+/// Uneven traffic over 128 minutes: 112 requests a second without errors,
+/// then 16 a second with 1 error. sloth's period SLI (api-errors) is the
+/// mean of the 5m ratios, 1/16 half of the time: 1/32; the event-weighted
+/// one (api-latency) is 64 errors in 64 * 128 requests: 1/128.
+#[test]
+fn the_event_weighted_period_sli_weighs_each_ratio_by_its_traffic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = ward_slo(
+        &extensions(),
+        &["generate", "-i", "latency-and-traffic.yaml"],
+        &[],
+    );
+    assert_eq!((rules.code, rules.stderr.as_str()), (0, ""));
+    std::fs::write(dir.path().join("rules.yaml"), &rules.stdout).expect("write");
+    let period = |id: &str, value: &str| {
+        let (service, slo) = id.split_once('-').expect("id");
+        format!("  - expr: 'slo:sli_error:ratio_rate30d{{sloth_id=\"{id}\"}}'\n    eval_time: 127m\n    exp_samples:\n    - labels: 'slo:sli_error:ratio_rate30d{{sloth_id=\"{id}\", sloth_service=\"{service}\", sloth_slo=\"{slo}\", sloth_window=\"30d\"}}'\n      value: {value}\n")
+    };
+    let test = format!(
+        "rule_files:\n- rules.yaml\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n{}{}  promql_expr_test:\n{}{}",
+        recorded(
+            "api-latency",
+            &[
+                ("slo:sli_error:rate5m", "0x63 1x63"),
+                ("slo:sli_total:rate5m", "112x63 16x63"),
+            ]
+        ),
+        recorded("api-errors", &[("slo:sli_error:ratio_rate5m", "0x63 0.0625x63")]),
+        period("api-latency", "0.0078125"),
+        period("api-errors", "0.03125"),
+    );
+    std::fs::write(dir.path().join("test.yaml"), test).expect("write");
+    let out = std::process::Command::new(promtool())
+        .args(["test", "rules", "test.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
