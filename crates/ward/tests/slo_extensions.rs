@@ -335,6 +335,8 @@ api-latency  recorded  ticket quick  2h/1d    10%     3.03x > 3x       1d     ti
 api-latency  recorded  ticket quick  2h/1d    10%     2.97x < 3x       1d     nothing fires  pass
 api-latency  recorded  ticket slow   6h/3d    10%     1.01x > 1x       3d     ticket fires   pass
 api-latency  recorded  ticket slow   6h/3d    10%     0.99x < 1x       3d     nothing fires  pass
+api-latency  raw       page quick    5m/1h    2%      14.544x > 14.4x  1h     page fires     pass
+api-latency  raw       page quick    5m/1h    2%      14.256x < 14.4x  1h     nothing fires  pass
 api-errors   recorded  page quick    5m/1h    2%      14.544x > 14.4x  1h     page fires     pass
 api-errors   recorded  page quick    5m/1h    2%      14.256x < 14.4x  1h     nothing fires  pass
 api-errors   recorded  page slow     30m/6h   5%      6.06x > 6x       6h     page fires     pass
@@ -346,13 +348,13 @@ api-errors   recorded  ticket slow   6h/3d    10%     0.99x < 1x       3d     no
 api-errors   raw       page quick    5m/1h    2%      14.544x > 14.4x  1h     page fires     pass
 api-errors   raw       page quick    5m/1h    2%      14.256x < 14.4x  1h     nothing fires  pass
 api-plain    -                                                                               no alerts enabled
-3 SLOs, 18 cases: 18 passed, 0 failed
-api-latency: no raw-traffic cases: the error query reads 2 series selectors, not one
+3 SLOs, 20 cases: 20 passed, 0 failed
 ";
 
 /// The alerts of a latency SLI and of SLOs recording traffic are proven
-/// like any other; the raw-traffic cases of api-errors load its whole rule
-/// file, the traffic recordings included.
+/// like any other; the raw-traffic cases load each SLO's whole rule file
+/// (traffic recordings and event-weighted period included), those of the
+/// latency SLI on the threshold's bucket and the count.
 #[test]
 fn slo_test_proves_latency_and_traffic_slos() {
     let promtool = promtool().display().to_string();
@@ -426,4 +428,30 @@ fn the_event_weighted_period_sli_weighs_each_ratio_by_its_traffic() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_latency_rule_reading_another_bucket_fails_the_raw_cases() {
+    let gen = Settings::default().generator("cli").expect("generator");
+    let request = TestRequest {
+        input: extensions()
+            .join("latency-and-traffic.yaml")
+            .display()
+            .to_string(),
+        ..TestRequest::default()
+    };
+    let suites = ward_slo_files::suites(&gen, &request, &mut |w| panic!("{w}")).expect("suites");
+    let (_, latency) = &suites[0];
+    assert_eq!(latency.id, "api-latency");
+    let mut other_bucket = latency.clone();
+    other_bucket.all_rules = latency.all_rules.replace("le=\"0.3\"", "le=\"0.5\"");
+    assert_ne!(other_bucket.all_rules, latency.all_rules);
+    let results = ward_slo_files::run_suite(&promtool(), &other_bucket, &latency.rules)
+        .expect("promtool ran");
+    let failed: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].failure.is_some())
+        .collect();
+    // No bucket le="0.5": the error query is empty, and the raw case above
+    // the threshold does not page (as a threshold that is no bucket bound).
+    assert_eq!(failed, [8]);
 }

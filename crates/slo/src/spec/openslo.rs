@@ -126,6 +126,7 @@ pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
             sli: Sli {
                 events: None,
                 raw: Some(raw),
+                latency: None,
             },
             page: AlertMeta {
                 disable: true,

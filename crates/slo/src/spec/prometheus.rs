@@ -5,7 +5,8 @@
 use super::decode::{to_json, Mode, Obj};
 use crate::duration::Duration;
 use crate::model::{
-    merge, AlertMeta, Events, K8sMeta, Labels, PluginRef, Sli, Slo, SloGroup, SloPlugins, SpecKind,
+    merge, AlertMeta, Events, K8sMeta, Labels, Latency, PluginRef, Sli, Slo, SloGroup, SloPlugins,
+    SpecKind,
 };
 use crate::plugins::sli as sli_plugins;
 use crate::yaml::tree::{self, Value};
@@ -65,7 +66,10 @@ fn plugins(o: &Obj<'_>) -> Result<RawPlugins, String> {
 /// as the events SLI it stands for: errors are the requests slower than
 /// the threshold, `_count` minus the `_bucket` whose `le` is the
 /// threshold as written; `invalid` names a field of the SLO.
-fn latency_events(l: &Obj<'_>, invalid: impl Fn(&str, String) -> String) -> Result<Events, String> {
+fn latency_sli(
+    l: &Obj<'_>,
+    invalid: impl Fn(&str, String) -> String,
+) -> Result<(Events, Latency), String> {
     let histogram = l.string("histogram")?;
     let name_ok = histogram.chars().enumerate().all(|(i, c)| {
         c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
@@ -111,10 +115,18 @@ fn latency_events(l: &Obj<'_>, invalid: impl Fn(&str, String) -> String) -> Resu
     let fast = format!(
         "sum(rate({histogram}_bucket{{{selector}{sep}le=\"{threshold}\"}}[{{{{.window}}}}]))"
     );
-    Ok(Events {
+    let events = Events {
         error_query: format!("{count} - {fast}"),
         total_query: count,
-    })
+    };
+    Ok((
+        events,
+        Latency {
+            histogram,
+            threshold,
+            selector,
+        },
+    ))
 }
 
 fn alert(o: &Obj<'_>, common: &(String, Labels, Labels)) -> Result<AlertMeta, String> {
@@ -198,7 +210,9 @@ pub(crate) fn map_spec(
                     "only one SLI type is allowed".into(),
                 ));
             }
-            sli.events = Some(latency_events(&sli_o.obj("latency")?, invalid)?);
+            let (events, latency) = latency_sli(&sli_o.obj("latency")?, invalid)?;
+            sli.events = Some(events);
+            sli.latency = Some(latency);
         }
         if sli_o.get_present("plugin").is_some() {
             let p = sli_o.obj("plugin")?;
