@@ -18,7 +18,8 @@
 //! SLI says.
 //!
 //! Where the SLI can be inverted ([`crate::raw_series`]: an `events` SLI
-//! reading one counter per query under `sum`), two more cases feed raw
+//! reading one counter per query under `sum`, or ward's `latency` SLI:
+//! the threshold's bucket and the count), two more cases feed raw
 //! counters to the SLO's whole rule file (recording rules and alerts, in
 //! order): the first enabled alert's quick pair, above and below its
 //! threshold, after a clean history as long as the longest window. They
@@ -345,7 +346,8 @@ fn rule_file(res: &SloResult, all: bool) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
-/// The raw-traffic cases of an SLO whose SLI [`synthesize`] can invert:
+/// The raw-traffic cases of an SLO whose SLI [`synthesize`] (or
+/// [`synthesize_latency`]) can invert:
 /// the first enabled alert's quick pair, above and below its threshold,
 /// on raw counters read by the whole rule file (returned with them),
 /// after a clean history as long as the longest window.

@@ -11,7 +11,8 @@
 //! requests only the total query selects; with two metrics, an error
 //! counter and a total counter. An SLI this cannot invert (two selectors,
 //! a subquery, a gauge function, no label value both queries accept) is
-//! refused with the reason.
+//! refused with the reason. ward's `latency` SLI is inverted from what it
+//! was made of: the threshold's bucket and the histogram's count.
 
 use promql_parser::label::{MatchOp, Matcher, METRIC_NAME};
 use promql_parser::parser::{self, Expr, LabelModifier};
