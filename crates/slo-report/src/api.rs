@@ -1,6 +1,8 @@
 //! The part of Prometheus' HTTP API the report reads: instant queries, one
 //! range query and the alerting rules, each answer checked field by field so
-//! that a malformed one is named by its path (`data.result[2].value`).
+//! that a malformed one is named by its path (`data.result[2].value`). Public
+//! so that other readers of Prometheus (`ward doctor`) query through the same
+//! client instead of a copy; errors are this crate's [`Error`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,11 +16,11 @@ use crate::{Error, Result};
 
 /// One series of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Sample {
+pub struct Sample {
     /// Its labels, `__name__` included.
-    pub(crate) labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     /// Its value (NaN when Prometheus computed 0/0).
-    pub(crate) value: f64,
+    pub value: f64,
 }
 
 /// One series of a range query: its labels and its (Unix seconds, value) points.
@@ -42,14 +44,14 @@ pub(crate) struct AlertRule {
 }
 
 /// A Prometheus' API at a base URL (which may carry a path prefix).
-pub(crate) struct Api {
+pub struct Api {
     base: Url,
     prober: Prober,
 }
 
 impl Api {
     /// A client of the API at `base`; each request must finish within `timeout`.
-    pub(crate) fn new(base: &Url, timeout: Duration) -> Result<Self> {
+    pub fn new(base: &Url, timeout: Duration) -> Result<Self> {
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(Error::Url {
                 url: base.to_string(),
@@ -72,7 +74,7 @@ impl Api {
     }
 
     /// The base URL, as the user gave it.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         self.base.as_str().trim_end_matches('/').to_string()
     }
 
@@ -134,7 +136,7 @@ impl Api {
     }
 
     /// The instant vector `expr` evaluates to at `at` (Unix seconds).
-    pub(crate) async fn query(&self, expr: &str, at: f64) -> Result<Vec<Sample>> {
+    pub async fn query(&self, expr: &str, at: f64) -> Result<Vec<Sample>> {
         const PATH: &str = "/api/v1/query";
         let data = self
             .get(PATH, &[("query", expr), ("time", &format!("{at:.3}"))])

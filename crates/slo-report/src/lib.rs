@@ -20,7 +20,7 @@
 //! ```
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
-mod api;
+pub mod api;
 mod file;
 mod model;
 
