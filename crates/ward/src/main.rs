@@ -51,6 +51,8 @@ enum Command {
     Lab(cmd::lab::Args),
     /// Generate, validate or test SLO rules from sloth specs (drop-in for sloth generate|validate; test proves the alerts with promtool), or report SLOs from Prometheus.
     Slo(cmd::slo::Args),
+    /// Find the causes behind "the cluster feels slow": API-server balance, etcd leader moves, DNS amplification, spent SLO budgets; worst first, each with its fix.
+    Doctor(cmd::doctor::Args),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(cmd::completions::Args),
     /// Print ward's manual pages (roff), or write them all to a directory.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::E2e(args) => cmd::e2e::run(args),
         Command::Lab(args) => cmd::lab::run(args),
         Command::Slo(args) => cmd::slo::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args),
         Command::Completions(args) => cmd::completions::run(args, Cli::command()),
         Command::Man(args) => cmd::man::run(args, Cli::command()),
     };

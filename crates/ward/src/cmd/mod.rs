@@ -2,6 +2,7 @@
 //! calls one library entry point, and hands the report to `render`.
 
 pub(crate) mod completions;
+pub(crate) mod doctor;
 pub(crate) mod e2e;
 pub(crate) mod http_flags;
 pub(crate) mod keepalive;

@@ -3,6 +3,7 @@
 //! Format, &mut impl Write)` for every report it prints (and its live line,
 //! if any), built on the primitives here. Libraries never print.
 
+pub(crate) mod doctor;
 pub(crate) mod e2e;
 pub(crate) mod keepalive;
 pub(crate) mod lab;
