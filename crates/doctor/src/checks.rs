@@ -18,7 +18,9 @@ pub(crate) const FAIR_SHARE_FACTOR: f64 = 1.5;
 /// 1 on the etcd member that leads, 0 on the others.
 pub(crate) const ETCD_LEADER: &str = "etcd_server_is_leader";
 
-/// Leader changes each etcd member saw in the last 24 h.
+/// Leader changes each etcd member saw in the last 24 h (the doctor takes
+/// the most any member saw, floored: `increase` extrapolates to the window's
+/// edges, so 3 changes can read 3.01, never less than 3).
 pub(crate) const ETCD_LEADER_CHANGES: &str = "increase(etcd_server_leader_changes_seen_total[24h])";
 
 /// SERVFAIL answers and all answers of CoreDNS, per second.
@@ -158,7 +160,7 @@ pub(crate) async fn etcd(api: &Api) -> Vec<Finding> {
         .map(|s| s.value)
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max)
-        .round() as u64;
+        .floor() as u64;
     vec![leadership(members, &leader, changes)]
 }
 
