@@ -338,10 +338,9 @@ pub(crate) fn budgets(slos: &[SloStatus], prometheus: &str) -> Vec<Finding> {
     let mut findings: Vec<Finding> = slos
         .iter()
         .filter_map(|s| {
-            let left = s.budget_remaining?;
-            let (severity, what) = if left <= 0.0 {
+            let (severity, what) = if s.budget_remaining.is_some_and(|l| l <= 0.0) {
                 (Severity::Critical, "error budget spent")
-            } else if s.current_burn_rate? > 1.0 {
+            } else if s.current_burn_rate.is_some_and(|b| b > 1.0) {
                 (Severity::Warning, "burning its error budget faster than 1x")
             } else {
                 return None;
@@ -352,7 +351,7 @@ pub(crate) fn budgets(slos: &[SloStatus], prometheus: &str) -> Vec<Finding> {
                 evidence: format!(
                     "SLO {}: {what}: {} left, burn rate now {}",
                     s.id,
-                    percent(left),
+                    s.budget_remaining.map_or("?".into(), percent),
                     burn(s)
                 ),
                 fix: fix(s),
@@ -363,7 +362,10 @@ pub(crate) fn budgets(slos: &[SloStatus], prometheus: &str) -> Vec<Finding> {
         findings.push(Finding {
             check: Check::Slo.name(),
             severity: Severity::Ok,
-            evidence: format!("{} SLOs, none spent or burning above 1x", slos.len()),
+            evidence: match slos.len() {
+                1 => "1 SLO, not spent nor burning above 1x".into(),
+                n => format!("{n} SLOs, none spent or burning above 1x"),
+            },
             fix: None,
         });
     }
@@ -455,6 +457,61 @@ mod tests {
         assert_eq!(
             f.evidence,
             "an external name like example.com costs 2 queries (A+AAAA) (r: ndots:1, no search list)"
+        );
+    }
+
+    fn slo(id: &str, budget_remaining: Option<f64>, burn: Option<f64>) -> SloStatus {
+        SloStatus {
+            id: id.into(),
+            service: "shop".into(),
+            slo: id.into(),
+            objective: 0.99,
+            error_budget: 0.01,
+            period: None,
+            budget_remaining,
+            current_burn_rate: burn,
+            period_burn_rate: None,
+            windows: Vec::new(),
+            exhaustion: ward_slo_report::Exhaustion::Unknown,
+            alerts: Vec::new(),
+            budget_history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_is_critical_and_burning_above_1x_a_warning() {
+        let slos = [
+            slo("a", Some(0.5), Some(0.5)),
+            slo("b", Some(0.25), Some(2.5)),
+            slo("c", Some(-0.5), None),
+            slo("d", None, Some(9.0)),
+        ];
+        let found: Vec<(Severity, String)> = budgets(&slos, "http://p")
+            .into_iter()
+            .map(|f| (f.severity, f.evidence))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    Severity::Warning,
+                    "SLO b: burning its error budget faster than 1x: 25% left, burn rate now 2.5x"
+                        .into()
+                ),
+                (
+                    Severity::Critical,
+                    "SLO c: error budget spent: -50% left, burn rate now ?".into()
+                ),
+                (
+                    Severity::Warning,
+                    "SLO d: burning its error budget faster than 1x: ? left, burn rate now 9x"
+                        .into()
+                ),
+            ]
+        );
+        assert_eq!(
+            budgets(&slos[..1], "http://p")[0].evidence,
+            "1 SLO, not spent nor burning above 1x"
         );
     }
 

@@ -15,7 +15,8 @@
 //! numbers are to 1e-9, the HTML page is written with a chart per SLO.
 //! Bad input: an unreachable Prometheus, one without SLO rules, an unknown
 //! SLO, a server that is no Prometheus or answers malformed JSON, and an
-//! unwritable `--html` path are each one line and exit 2.
+//! unwritable `--html` path are each one line and exit 2. `ward doctor`'s
+//! SLO check reads the same report: the spent budgets are its findings.
 
 mod support;
 
@@ -221,6 +222,31 @@ shop-search  5m 30x  30m 30x  1h 30x  2h 30x  6h 30x  1d 30x  3d 30x  4w 30x
             Some(2),
             "",
             format!("ward slo report: Prometheus at {url} has no SLO \"shop-cart\": no slo:objective:ratio{{sloth_id=\"shop-cart\"}} series (its SLOs: shop-checkout, shop-payments, shop-search)\n")
+        )
+    );
+
+    // `ward doctor` reads the same report: the two spent budgets are
+    // critical findings, checkout (0.5x, half its budget left) is none.
+    let doctor = run(["doctor", "--prometheus", &url, "--only", "slo"]);
+    let fix = |id: &str| {
+        format!("fix: find what fails in shop's SLI (ward slo report --prometheus {url} {id} shows each window) and hold risky changes until the budget recovers")
+    };
+    assert_eq!(
+        (doctor.code(), doctor.stderr.as_str(), doctor.stdout),
+        (
+            Some(1),
+            "",
+            format!(
+                "\
+SEVERITY  CHECK  FINDING
+critical  slo    SLO shop-payments: error budget spent: -900% left, burn rate now 10x
+                 {}
+critical  slo    SLO shop-search: error budget spent: -2900% left, burn rate now 30x
+                 {}
+",
+                fix("shop-payments"),
+                fix("shop-search")
+            )
         )
     );
 }

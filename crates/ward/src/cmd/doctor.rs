@@ -40,12 +40,8 @@ pub(crate) struct Args {
     )]
     pub(crate) output: render::Format,
     /// Deadline of each request to Prometheus.
-    #[arg(long = "timeout", env = "WARD_DOCTOR_TIMEOUT", default_value_t = GoDuration(DEFAULT_TIMEOUT), value_parser = parse_timeout)]
+    #[arg(long = "timeout", env = "WARD_DOCTOR_TIMEOUT", default_value_t = GoDuration(DEFAULT_TIMEOUT), value_parser = super::positive_go_duration)]
     pub(crate) timeout: GoDuration,
-}
-
-fn parse_timeout(s: &str) -> Result<GoDuration, ward_duration::ParseError> {
-    ward_duration::parse_positive(s).map(GoDuration)
 }
 
 /// Runs `ward doctor`.

@@ -14,6 +14,13 @@ pub(crate) mod nurse;
 pub(crate) mod probe;
 pub(crate) mod slo;
 
+/// A `--timeout`-like flag's value: a positive Go duration, shown back as one.
+pub(crate) fn positive_go_duration(
+    s: &str,
+) -> Result<ward_duration::GoDuration, ward_duration::ParseError> {
+    ward_duration::parse_positive(s).map(ward_duration::GoDuration)
+}
+
 /// Test support: parses `argv` (what follows the subcommand's name) into one
 /// subcommand's flattened `Args`, as clap's `try_parse_from` would.
 #[cfg(test)]

@@ -37,12 +37,8 @@ pub(crate) struct Args {
     #[arg(long = "html", env = "WARD_SLO_REPORT_HTML")]
     pub(crate) html: Option<PathBuf>,
     /// Deadline of each request to Prometheus.
-    #[arg(long = "timeout", env = "WARD_SLO_REPORT_TIMEOUT", default_value_t = GoDuration(DEFAULT_TIMEOUT), value_parser = parse_timeout)]
+    #[arg(long = "timeout", env = "WARD_SLO_REPORT_TIMEOUT", default_value_t = GoDuration(DEFAULT_TIMEOUT), value_parser = crate::cmd::positive_go_duration)]
     pub(crate) timeout: GoDuration,
-}
-
-fn parse_timeout(s: &str) -> Result<GoDuration, ward_duration::ParseError> {
-    ward_duration::parse_positive(s).map(GoDuration)
 }
 
 /// Runs `ward slo report`.
