@@ -12,6 +12,14 @@ use crate::{now, Check, Finding, Request, Severity};
 /// Request rate per API-server instance.
 pub(crate) const API_REQUESTS: &str = "sum by (instance) (rate(apiserver_request_total[5m]))";
 
+/// The nurse's per-instance checks: the worst result of the last check of
+/// each API-server instance over every nurse (1 passed, 0 failed).
+pub(crate) const NURSE_SUCCESS: &str =
+    r#"min by (endpoint) (ward_nurse_check_success{type="api_server_instance"})"#;
+
+/// HTTP/2 GOAWAY frames the nurses received from each instance in the last hour.
+pub(crate) const NURSE_GOAWAYS: &str = r#"sum by (endpoint) (increase(ward_nurse_http2_goaways_received_total{type="api_server_instance"}[1h]))"#;
+
 /// An instance is flagged above this many times its fair share (1/N).
 pub(crate) const FAIR_SHARE_FACTOR: f64 = 1.5;
 
@@ -70,17 +78,82 @@ fn percent(share: f64) -> String {
     format!("{}%", round(share * 100.0))
 }
 
-/// API-server balance: the request share of each instance.
+/// API-server balance: the request share of each instance, and what the
+/// nurse's per-instance checks saw of each.
 pub(crate) async fn api_balance(api: &Api) -> Vec<Finding> {
-    match read(api, Check::ApiBalance, API_REQUESTS).await {
-        Ok(samples) => {
-            let rates = samples
-                .iter()
-                .map(|s| (label(s, "instance").to_string(), s.value))
-                .collect();
-            vec![balance(&rates)]
+    let share = match read(api, Check::ApiBalance, API_REQUESTS).await {
+        Ok(samples) => balance(&by_label(&samples, "instance")),
+        Err(finding) => finding,
+    };
+    vec![share, nurse_instances(api).await]
+}
+
+/// Values by one label's value (`?` when a series has none).
+fn by_label(samples: &[Sample], name: &str) -> BTreeMap<String, f64> {
+    samples
+        .iter()
+        .map(|s| (label(s, name).to_string(), s.value))
+        .collect()
+}
+
+/// The nurse's per-instance checks, when Prometheus has them.
+async fn nurse_instances(api: &Api) -> Finding {
+    let success = match api.query(NURSE_SUCCESS, now()).await {
+        Ok(samples) if samples.is_empty() => {
+            return Finding {
+                check: Check::ApiBalance.name(),
+                severity: Severity::Skipped,
+                evidence: "no per-instance checks of ward nurse in Prometheus (ward_nurse_check_success{type=\"api_server_instance\"})".into(),
+                fix: None,
+            }
         }
-        Err(finding) => vec![finding],
+        Ok(samples) => by_label(&samples, "endpoint"),
+        Err(e) => return unreadable(Check::ApiBalance, NURSE_SUCCESS, e),
+    };
+    match api.query(NURSE_GOAWAYS, now()).await {
+        Ok(samples) => instances(&success, &by_label(&samples, "endpoint")),
+        Err(e) => unreadable(Check::ApiBalance, NURSE_GOAWAYS, e),
+    }
+}
+
+/// The per-instance rule: an instance failing the nurse's check is a
+/// warning; otherwise the GOAWAYs received say whether clients are moved.
+pub(crate) fn instances(
+    success: &BTreeMap<String, f64>,
+    goaways: &BTreeMap<String, f64>,
+) -> Finding {
+    let failing: Vec<&str> = success
+        .iter()
+        .filter(|(_, ok)| **ok < 1.0)
+        .map(|(endpoint, _)| endpoint.as_str())
+        .collect();
+    let n = success.len();
+    if !failing.is_empty() {
+        return Finding {
+            check: Check::ApiBalance.name(),
+            severity: Severity::Warning,
+            evidence: format!(
+                "{} of {n} API-server instances fail the nurse's direct check: {}",
+                failing.len(),
+                failing.join(", ")
+            ),
+            fix: Some("read that kube-apiserver's /readyz and logs; the nurse's kubenurse_errors_total{type=\"api_server_instance\"} names the failing phase".into()),
+        };
+    }
+    let received: Vec<String> = goaways
+        .iter()
+        .filter(|(_, n)| **n >= 1.0)
+        .map(|(endpoint, n)| format!("{endpoint} {}", n.floor()))
+        .collect();
+    let goaways = match received.as_slice() {
+        [] => "no GOAWAY from any instance in the last 1h (--goaway-chance unset?)".to_string(),
+        some => format!("GOAWAYs in the last 1h: {}", some.join(", ")),
+    };
+    Finding {
+        check: Check::ApiBalance.name(),
+        severity: Severity::Ok,
+        evidence: format!("the nurse reaches each of {n} API-server instances directly; {goaways}"),
+        fix: None,
     }
 }
 
@@ -409,6 +482,32 @@ mod tests {
         assert_eq!(
             f.evidence,
             "2 API-server instances, no requests in the last 5m"
+        );
+    }
+
+    #[test]
+    fn an_instance_failing_the_nurse_check_is_a_warning_else_goaways_are_counted() {
+        let success = rates(&[("a:6443", 1.0), ("b:6443", 0.0), ("c:6443", 1.0)]);
+        let f = instances(&success, &rates(&[]));
+        assert_eq!(
+            (f.severity, f.evidence.as_str()),
+            (
+                Severity::Warning,
+                "1 of 3 API-server instances fail the nurse's direct check: b:6443"
+            )
+        );
+        let success = rates(&[("a:6443", 1.0), ("b:6443", 1.0)]);
+        let f = instances(&success, &rates(&[("a:6443", 12.2), ("b:6443", 0.0)]));
+        assert_eq!(
+            (f.severity, f.evidence.as_str()),
+            (
+                Severity::Ok,
+                "the nurse reaches each of 2 API-server instances directly; GOAWAYs in the last 1h: a:6443 12"
+            )
+        );
+        assert_eq!(
+            instances(&success, &rates(&[])).evidence,
+            "the nurse reaches each of 2 API-server instances directly; no GOAWAY from any instance in the last 1h (--goaway-chance unset?)"
         );
     }
 

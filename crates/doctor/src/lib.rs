@@ -1,7 +1,8 @@
 //! `ward doctor`: looks for the causes behind "the cluster feels slow" and
 //! returns them as [`Finding`]s, worst first, each with its evidence (the
 //! numbers read) and its fix in plain words. Checks ([`Check`]):
-//! API-server balance and etcd leadership from a Prometheus, DNS search-path
+//! API-server balance (with the nurse's per-instance checks) and etcd
+//! leadership from a Prometheus, DNS search-path
 //! amplification from a resolv.conf, and spent SLO budgets through
 //! `ward-slo-report`. A check that cannot read its input says so in a
 //! finding of severity [`Severity::Unknown`]; the others still run. The
@@ -24,7 +25,8 @@ use ward_slo_report::api::Api;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
-    /// Request share per kube-apiserver instance (`apiserver_request_total`).
+    /// Request share per kube-apiserver instance (`apiserver_request_total`),
+    /// and the nurse's direct check of each.
     ApiBalance,
     /// etcd leader changes in the last 24 h and the current leader.
     Etcd,

@@ -3,8 +3,8 @@
 //! `apiserver_request_total` for three instances, the etcd leader series
 //! of three members and CoreDNS' answers, every counter steady, so that the
 //! shares (which do not depend on where `rate` extrapolates to) are exact.
-//! An imbalanced set (80/10/10) is flagged, a balanced one (34/33/33) is
-//! not; a resolv.conf with ndots:5 and three search domains costs 8
+//! An imbalanced set (80/10/10, the nurse's direct check of one instance
+//! failing) is flagged, a balanced one (34/33/33) is not; a resolv.conf with ndots:5 and three search domains costs 8
 //! queries per external name; an unreachable Prometheus is one finding and
 //! the DNS check still runs; an unknown `--only` name is a usage error.
 
@@ -44,14 +44,29 @@ fn series(out: &mut String, name: &str, labels: &str, value: impl Fn(u64) -> u64
 }
 
 /// A Prometheus holding the API servers' requests (per minute, by
-/// instance), three etcd members (the second leads, after `leader_changes`
-/// changes half-way through), and CoreDNS' answers (5% SERVFAIL).
-fn prometheus(per_minute: [u64; 3], leader_changes: u64) -> (Prometheus, String) {
+/// instance), the nurse's direct check of each (all passing but `failing`,
+/// no GOAWAY received), three etcd members (the second leads, after
+/// `leader_changes` changes half-way through), and CoreDNS' answers (5%
+/// SERVFAIL).
+fn prometheus(
+    per_minute: [u64; 3],
+    failing: Option<usize>,
+    leader_changes: u64,
+) -> (Prometheus, String) {
     let half = HISTORY.as_secs() / 60 / 2;
     let mut om = String::from("# TYPE apiserver_request counter\n");
     for (i, n) in per_minute.iter().enumerate() {
         let labels = format!("instance=\"10.0.0.{}:6443\",verb=\"GET\"", i + 1);
         series(&mut om, "apiserver_request_total", &labels, |m| m * n);
+    }
+    om.push_str("# TYPE ward_nurse_check_success gauge\n");
+    for i in 0..3 {
+        let labels = format!(
+            "type=\"api_server_instance\",endpoint=\"10.0.0.{}:6443\"",
+            i + 1
+        );
+        let up = u64::from(failing != Some(i));
+        series(&mut om, "ward_nurse_check_success", &labels, |_| up);
     }
     om.push_str("# TYPE etcd_server_is_leader gauge\n");
     for member in 1..=3 {
@@ -102,7 +117,7 @@ fn doctor(args: &[&str]) -> Run {
 
 #[test]
 fn an_imbalanced_api_server_and_a_moving_etcd_leader_are_flagged_worst_first() {
-    let (_prometheus, url) = prometheus([4800, 600, 600], 2);
+    let (_prometheus, url) = prometheus([4800, 600, 600], Some(2), 2);
     let dir = tempfile::tempdir().unwrap();
     let resolv = resolv_conf(dir.path(), POD_RESOLV_CONF);
     let r = doctor(&[
@@ -121,6 +136,8 @@ fn an_imbalanced_api_server_and_a_moving_etcd_leader_are_flagged_worst_first() {
 SEVERITY  CHECK        FINDING
 warning   api-balance  10.0.0.1:6443 serves 80% of API requests: 3 instances, fair share 33.33%, flagged above 50% (1.5x fair)
                        fix: start kube-apiserver with --goaway-chance=0.001 so that HTTP/2 clients reconnect now and then and spread over the instances
+warning   api-balance  1 of 3 API-server instances fail the nurse's direct check: 10.0.0.3:6443
+                       fix: read that kube-apiserver's /readyz and logs; the nurse's kubenurse_errors_total{{type=\"api_server_instance\"}} names the failing phase
 warning   etcd         the etcd leader changed 2 times in the last 24h; leader now 10.0.1.2:2379 (of 3 members)
                        fix: before maintenance on a node that runs the etcd leader, hand the leadership over first: etcdctl move-leader <ID of a member staying up>
 warning   dns          an external name like example.com (1 dot, fewer than ndots:5) costs 8 queries: 3 search domains x (A+AAAA) + the name itself (A+AAAA) ({resolv}: ndots:5, search default.svc.cluster.local svc.cluster.local cluster.local)
@@ -152,12 +169,19 @@ skipped   slo          no SLO recording rules in Prometheus (ward slo generate w
             )
         })
         .collect();
-    assert_eq!(fields, [("api-balance", "warning"), ("etcd", "warning")]);
+    assert_eq!(
+        fields,
+        [
+            ("api-balance", "warning"),
+            ("api-balance", "warning"),
+            ("etcd", "warning")
+        ]
+    );
 }
 
 #[test]
 fn a_balanced_api_server_and_a_steady_etcd_leader_are_no_finding() {
-    let (_prometheus, url) = prometheus([2040, 1980, 1980], 0);
+    let (_prometheus, url) = prometheus([2040, 1980, 1980], None, 0);
     let r = doctor(&["--prometheus", &url, "--only", "api-balance,etcd"]);
     assert_eq!(
         (r.code(), r.stderr.as_str(), r.stdout.as_str()),
@@ -167,6 +191,7 @@ fn a_balanced_api_server_and_a_steady_etcd_leader_are_no_finding() {
             "\
 SEVERITY  CHECK        FINDING
 ok        api-balance  busiest 10.0.0.1:6443 serves 34% of API requests: 3 instances, fair share 33.33%, flagged above 50% (1.5x fair)
+ok        api-balance  the nurse reaches each of 3 API-server instances directly; no GOAWAY from any instance in the last 1h (--goaway-chance unset?)
 ok        etcd         leader 10.0.1.2:2379 (of 3 members), no leader change in the last 24h
 "
         )
