@@ -67,11 +67,6 @@ impl Check {
                 format!("check {name:?} {what} (valid checks: {})", names.join(", "))
             })
     }
-
-    /// Whether the check reads Prometheus.
-    fn needs_prometheus(self) -> bool {
-        !matches!(self, Check::Dns)
-    }
 }
 
 /// How bad a finding is; ordered from harmless to worst.
@@ -188,16 +183,14 @@ pub async fn run(request: &Request) -> Report {
     };
     let mut findings = Vec::new();
     let prometheus = match &request.prometheus {
-        Some(url) if checks.iter().any(|c| c.needs_prometheus()) => {
-            match prometheus(url, request.timeout, &checks).await {
-                Ok(api) => Some(api),
-                Err(finding) => {
-                    findings.push(finding);
-                    None
-                }
+        Some(url) => match prometheus(url, request.timeout, &checks).await {
+            Ok(api) => Some(api),
+            Err(finding) => {
+                findings.push(finding);
+                None
             }
-        }
-        _ => None,
+        },
+        None => None,
     };
     let unreachable = request.prometheus.is_some() && prometheus.is_none();
     for check in checks {
@@ -225,8 +218,10 @@ async fn prometheus(url: &Url, timeout: Duration, checks: &[Check]) -> Result<Ap
     answered.map_err(|e| {
         let not_run: Vec<&str> = checks
             .iter()
-            .filter(|c| c.needs_prometheus())
-            .map(|c| c.name())
+            .map(|c| match c {
+                Check::Dns => "dns (CoreDNS errors)",
+                other => other.name(),
+            })
             .collect();
         Finding {
             check: "prometheus",

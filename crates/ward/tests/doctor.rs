@@ -261,7 +261,7 @@ fn an_unreachable_prometheus_is_one_finding_and_dns_still_runs() {
             "",
             format!("\
 SEVERITY  CHECK       FINDING
-unknown   prometheus  Prometheus at {url} is unreachable: connecting to {addr} ({addr}): Connection refused (os error 111); not checked: api-balance, etcd, slo
+unknown   prometheus  Prometheus at {url} is unreachable: connecting to {addr} ({addr}): Connection refused (os error 111); not checked: api-balance, etcd, dns (CoreDNS errors), slo
                       fix: give --prometheus the base URL of a Prometheus that scrapes the cluster, reachable from where ward runs
 ok        dns         an external name like example.com costs 2 queries (A+AAAA) ({}: ndots:1, no search list)
 ", resolv.display())
