@@ -1,11 +1,14 @@
 //! `ward keepalive`: `probe` measures a server's idle keep-alive timeout from
 //! the client side; `race` reproduces the proxy/backend keep-alive race that
-//! causes sporadic 502s and ends with a diagnosis and the fix.
+//! causes sporadic 502s and ends with a diagnosis and the fix; `audit`
+//! checks every Service behind an Ingress against ingress-nginx's upstream
+//! keep-alive timeout.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ward_agent::lifecycle::cancel_on_termination;
+use ward_load::audit::AuditConfig;
 use ward_load::idle::IdleConfig;
 use ward_load::race::{RaceConfig, RaceProgress};
 
@@ -27,6 +30,41 @@ pub(crate) enum Command {
     Probe(ProbeArgs),
     /// Reproduce the proxy/backend keep-alive race (sporadic 502s) and diagnose it.
     Race(RaceArgs),
+    /// Measure every Service behind an Ingress against ingress-nginx's upstream keep-alive timeout.
+    Audit(AuditArgs),
+}
+
+/// Arguments of `ward keepalive audit`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditArgs {
+    /// The ingress controller's ConfigMap, NAMESPACE/NAME (ingress-nginx only).
+    #[arg(long, default_value = "ingress-nginx/ingress-nginx-controller", value_parser = namespaced_name)]
+    pub(crate) controller_configmap: (String, String),
+    /// Only Ingresses of this namespace (default: all namespaces).
+    #[arg(long, short = 'n')]
+    pub(crate) namespace: Option<String>,
+    /// Backends measured at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) concurrency: u32,
+    /// Longest wait for one backend to close an idle connection.
+    #[arg(long, default_value = "2m", value_parser = ward_duration::parse_positive)]
+    pub(crate) max_wait: Duration,
+    /// Deadline of each request.
+    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
+    pub(crate) timeout: Duration,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub(crate) output: Format,
+}
+
+/// Parses `NAMESPACE/NAME`.
+fn namespaced_name(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("{s:?}: expected NAMESPACE/NAME")),
+    }
 }
 
 /// Arguments of `ward keepalive probe`.
@@ -97,6 +135,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let code = match args.command {
         Command::Probe(a) => runtime.block_on(probe(a)),
         Command::Race(a) => runtime.block_on(race(a)),
+        Command::Audit(a) => runtime.block_on(audit(a)),
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
@@ -113,6 +152,24 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let report = ward_load::idle::probe(&config).await?;
     render::to_stdout(|out| render::keepalive::write_probe(&report, args.output, out))?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let mut config = AuditConfig::new();
+    (config.configmap_namespace, config.configmap_name) = args.controller_configmap;
+    config.namespace = args.namespace;
+    config.concurrency = args.concurrency as usize;
+    config.max_wait = args.max_wait;
+    config.timeout = args.timeout;
+    let report = ward_load::audit::audit(&config).await?;
+    render::to_stdout(|out| render::keepalive::write_audit(&report, args.output, out))?;
+    Ok(if report.at_risk() {
+        ExitCode::from(1)
+    } else if report.incomplete() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {

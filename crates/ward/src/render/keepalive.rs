@@ -1,10 +1,12 @@
 //! `ward keepalive`'s output: the idle timeout a probe measured (how the
 //! server closed, the samples, the silent-drop bracket), and a race's
 //! result with its diagnosis and the fix for nginx and Tomcat; the race's
-//! live line; JSON for both.
+//! live line; an audit's table of Ingress backends with the fix for each one
+//! at risk; JSON for all three.
 
 use std::io::{self, Write};
 
+use ward_load::audit::{AuditReport, Status, TimeoutSource};
 use ward_load::idle::{CloseKind, IdleMethod, IdleReport};
 use ward_load::race::{GapBucket, RaceProgress, RaceReport};
 
@@ -24,6 +26,98 @@ pub(crate) fn write_race(r: &RaceReport, format: Format, out: &mut impl Write) -
         Format::Json => render::json(r, out),
         Format::Text => race_text(r, out),
     }
+}
+
+/// Writes an audit: the proxy's timeout, what could not be read, a row per
+/// backend endpoint, and the fix for each one at risk.
+pub(crate) fn write_audit(r: &AuditReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Json => render::json(r, out),
+        Format::Text => audit_text(r, out),
+    }
+}
+
+fn status_words(status: Status) -> &'static str {
+    match status {
+        Status::AtRisk => "AT RISK",
+        Status::Ok => "ok",
+        Status::NoClose => "no close",
+        Status::NoKeepAlive => "no keep-alive",
+        Status::NoAnswer => "no answer",
+    }
+}
+
+fn audit_text(r: &AuditReport, out: &mut impl Write) -> io::Result<()> {
+    let upstream = seconds(r.upstream_timeout.as_secs_f64());
+    let source = match r.upstream_timeout_source {
+        TimeoutSource::Configmap => format!("ConfigMap {}", r.configmap),
+        TimeoutSource::Default => format!("{}'s default", r.controller),
+    };
+    writeln!(out, "{} upstream-keepalive-timeout: {upstream} ({source})", r.controller)?;
+    for p in &r.problems {
+        writeln!(out, "could not read {}: {}", p.what, p.reason)?;
+    }
+    let mut rows = vec![[
+        "STATUS".to_string(),
+        "SERVICE".into(),
+        "PORT".into(),
+        "ENDPOINT".into(),
+        "IDLE TIMEOUT".into(),
+        "INGRESSES".into(),
+    ]];
+    for b in &r.backends {
+        let idle = match (b.idle_timeout, b.close) {
+            (Some(t), Some(close)) => format!("{} {}", millis(t), close_short(close)),
+            (None, Some(CloseKind::NoKeepAlive)) => "-".into(),
+            (None, Some(_)) => format!("> {}", ward_duration::GoDuration(r.max_wait)),
+            (_, None) => "-".into(),
+        };
+        rows.push([
+            status_words(b.status).into(),
+            b.service.clone(),
+            b.port.clone(),
+            b.url.clone(),
+            idle,
+            b.ingresses.join(","),
+        ]);
+    }
+    if r.backends.is_empty() {
+        writeln!(out, "no Service endpoints behind an Ingress to measure")?;
+    } else {
+        let widths: Vec<usize> = (0..6)
+            .map(|i| rows.iter().map(|row| row[i].len()).max().unwrap_or(0))
+            .collect();
+        for row in &rows {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            writeln!(out, "{}", cells.join("  ").trim_end())?;
+        }
+    }
+    for b in &r.backends {
+        match (b.status, b.idle_timeout, &b.error) {
+            (Status::AtRisk, Some(t), _) => writeln!(
+                out,
+                "fix {} ({}): it closes idle connections after {}, no later than {} reuses them ({upstream}), \
+                 so requests race its close and get 502s; raise its keep-alive timeout above {upstream} \
+                 (Tomcat keepAliveTimeout, Spring Boot server.tomcat.keep-alive-timeout, Node.js server.keepAliveTimeout), \
+                 or lower upstream-keepalive-timeout in ConfigMap {} below {}",
+                b.service,
+                b.url,
+                millis(t),
+                r.controller,
+                r.configmap,
+                seconds(t.as_secs_f64())
+            )?,
+            (Status::NoAnswer, _, Some(e)) => {
+                writeln!(out, "no answer from {} ({}): {e}", b.service, b.url)?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn close_words(kind: CloseKind) -> &'static str {
