@@ -51,7 +51,11 @@ fn audit_text(r: &AuditReport, out: &mut impl Write) -> io::Result<()> {
     let upstream = seconds(r.upstream_timeout.as_secs_f64());
     let source = match r.upstream_timeout_source {
         TimeoutSource::Configmap => format!("ConfigMap {}", r.configmap),
-        TimeoutSource::Default => format!("{}'s default", r.controller),
+        TimeoutSource::Default => format!(
+            "{}'s default: ConfigMap {} does not set it",
+            r.controller, r.configmap
+        ),
+        TimeoutSource::Assumed => format!("{}'s default, assumed", r.controller),
     };
     writeln!(out, "{} upstream-keepalive-timeout: {upstream} ({source})", r.controller)?;
     for p in &r.problems {
