@@ -120,7 +120,10 @@ pub struct Backend {
     /// The verdict.
     pub status: Status,
     /// The measured idle keep-alive timeout.
-    #[serde(rename = "idle_timeout_seconds", with = "ward_duration::seconds::option")]
+    #[serde(
+        rename = "idle_timeout_seconds",
+        with = "ward_duration::seconds::option"
+    )]
     pub idle_timeout: Option<Duration>,
     /// How its idle connections ended.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,7 +141,10 @@ pub struct AuditReport {
     /// The ConfigMap read, `namespace/name`.
     pub configmap: String,
     /// The proxy's upstream keep-alive timeout compared against.
-    #[serde(rename = "upstream_keepalive_timeout_seconds", with = "ward_duration::seconds")]
+    #[serde(
+        rename = "upstream_keepalive_timeout_seconds",
+        with = "ward_duration::seconds"
+    )]
     pub upstream_timeout: Duration,
     /// Where that timeout came from.
     pub upstream_timeout_source: TimeoutSource,
@@ -181,7 +187,8 @@ pub async fn audit(config: &AuditConfig) -> crate::Result<AuditReport> {
 /// [`audit`] with a given client.
 async fn audit_with(client: Client, config: &AuditConfig) -> AuditReport {
     let mut problems = Vec::new();
-    let (upstream_timeout, upstream_timeout_source) = upstream_timeout(&client, config, &mut problems).await;
+    let (upstream_timeout, upstream_timeout_source) =
+        upstream_timeout(&client, config, &mut problems).await;
     let targets = targets(&client, config, &mut problems).await;
     let backends = measure(targets, config, upstream_timeout).await;
     AuditReport {
@@ -240,7 +247,11 @@ struct Target {
 }
 
 /// The Service ports the Ingresses route to, with their ready endpoints.
-async fn targets(client: &Client, config: &AuditConfig, problems: &mut Vec<Problem>) -> Vec<Target> {
+async fn targets(
+    client: &Client,
+    config: &AuditConfig,
+    problems: &mut Vec<Problem>,
+) -> Vec<Target> {
     let ingresses: Api<Ingress> = match &config.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -309,7 +320,10 @@ fn service_backends(ing: &Ingress) -> Vec<&IngressServiceBackend> {
         .flatten()
         .filter_map(|r| r.http.as_ref())
         .flat_map(|h| h.paths.iter().map(|p| &p.backend));
-    default.chain(paths).filter_map(|b| b.service.as_ref()).collect()
+    default
+        .chain(paths)
+        .filter_map(|b| b.service.as_ref())
+        .collect()
 }
 
 /// The URLs of the ready endpoints of Service port `port` (number or name).
@@ -320,10 +334,7 @@ async fn endpoint_urls(
     port: &str,
 ) -> Result<Vec<Url>, String> {
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
-    let svc = services
-        .get(service)
-        .await
-        .map_err(|e| api_reason(&e))?;
+    let svc = services.get(service).await.map_err(|e| api_reason(&e))?;
     let ports = svc.spec.and_then(|s| s.ports).unwrap_or_default();
     let svc_port = ports
         .iter()
@@ -332,9 +343,10 @@ async fn endpoint_urls(
     let port_name = svc_port.name.clone().unwrap_or_default();
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
     let params = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let list = slices.list(&params).await.map_err(|e| {
-        format!("listing its EndpointSlices: {}", api_reason(&e))
-    })?;
+    let list = slices
+        .list(&params)
+        .await
+        .map_err(|e| format!("listing its EndpointSlices: {}", api_reason(&e)))?;
     let mut urls = Vec::new();
     for slice in &list.items {
         let Some(number) = slice

@@ -14,8 +14,8 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -188,7 +188,8 @@ impl Drop for Backend {
         // Wake the accept loop so it sees the flag (a shut-down listener's
         // accept fails at once; a connection would not reach one bound inside
         // a network namespace).
-        let _ = nix::sys::socket::shutdown(self.waker.as_raw_fd(), nix::sys::socket::Shutdown::Read);
+        let _ =
+            nix::sys::socket::shutdown(self.waker.as_raw_fd(), nix::sys::socket::Shutdown::Read);
     }
 }
 

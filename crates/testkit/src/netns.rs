@@ -124,7 +124,11 @@ impl NetNs {
     }
 
     /// Sends a request to the namespace's thread and waits for its answer.
-    fn ask<T>(&self, request: Dial, answer: mpsc::Receiver<std::io::Result<T>>) -> std::io::Result<T> {
+    fn ask<T>(
+        &self,
+        request: Dial,
+        answer: mpsc::Receiver<std::io::Result<T>>,
+    ) -> std::io::Result<T> {
         let gone = || std::io::Error::other("the namespace's dialer thread is gone");
         self.dialer.send(request).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?

@@ -57,7 +57,11 @@ fn audit_text(r: &AuditReport, out: &mut impl Write) -> io::Result<()> {
         ),
         TimeoutSource::Assumed => format!("{}'s default, assumed", r.controller),
     };
-    writeln!(out, "{} upstream-keepalive-timeout: {upstream} ({source})", r.controller)?;
+    writeln!(
+        out,
+        "{} upstream-keepalive-timeout: {upstream} ({source})",
+        r.controller
+    )?;
     for p in &r.problems {
         writeln!(out, "could not read {}: {}", p.what, p.reason)?;
     }
@@ -107,13 +111,12 @@ fn audit_text(r: &AuditReport, out: &mut impl Write) -> io::Result<()> {
                 "fix {} ({}): it closes idle connections after {}, no later than {} reuses them ({upstream}), \
                  so requests race its close and get 502s; raise its keep-alive timeout above {upstream} \
                  (Tomcat keepAliveTimeout, Spring Boot server.tomcat.keep-alive-timeout, Node.js server.keepAliveTimeout), \
-                 or lower upstream-keepalive-timeout in ConfigMap {} below {}",
+                 or {}",
                 b.service,
                 b.url,
                 millis(t),
                 r.controller,
-                r.configmap,
-                seconds(t.as_secs_f64())
+                lower_advice(&r.configmap, t)
             )?,
             (Status::NoAnswer, _, Some(e)) => {
                 writeln!(out, "no answer from {} ({}): {e}", b.service, b.url)?
@@ -122,6 +125,21 @@ fn audit_text(r: &AuditReport, out: &mut impl Write) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How to lower ingress-nginx's `upstream-keepalive-timeout` (whole
+/// seconds) below a backend's `t`, with a second's margin, if it can be.
+fn lower_advice(configmap: &str, t: std::time::Duration) -> String {
+    let below = seconds(t.as_millis() as f64 / 1e3);
+    match t.as_secs().saturating_sub(1) {
+        0 => format!(
+            "lower upstream-keepalive-timeout in ConfigMap {configmap} below {below}, \
+             which its whole seconds cannot do: raise the backend's"
+        ),
+        n => format!(
+            "lower upstream-keepalive-timeout in ConfigMap {configmap} below {below} (e.g. \"{n}\")"
+        ),
+    }
 }
 
 fn close_words(kind: CloseKind) -> &'static str {
