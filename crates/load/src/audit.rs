@@ -30,6 +30,23 @@ pub const TIMEOUT_KEY: &str = "upstream-keepalive-timeout";
 /// ingress-nginx's default `upstream-keepalive-timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// ingress-nginx's controller ConfigMap in its default install, `NAMESPACE/NAME`.
+pub const DEFAULT_CONFIGMAP: &str = "ingress-nginx/ingress-nginx-controller";
+
+/// Parses a `NAMESPACE/NAME` reference to an object (the controller's ConfigMap).
+pub fn parse_namespaced_name(input: &str) -> crate::Result<(String, String)> {
+    match input.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(crate::Error::value(
+            "object reference",
+            input,
+            "expected NAMESPACE/NAME",
+        )),
+    }
+}
+
 /// Settings of an audit.
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
@@ -40,7 +57,7 @@ pub struct AuditConfig {
     /// Only Ingresses of this namespace (all namespaces when `None`).
     pub namespace: Option<String>,
     /// Backends measured at the same time.
-    pub concurrency: usize,
+    pub concurrency: u32,
     /// Longest wait for one backend's idle close ([`IdleConfig::max_wait`]).
     pub max_wait: Duration,
     /// Deadline of each request ([`IdleConfig::timeout`]).
@@ -51,9 +68,11 @@ impl AuditConfig {
     /// Defaults: ConfigMap `ingress-nginx/ingress-nginx-controller`, all
     /// namespaces, 4 backends at a time, 2 minutes' wait, 10 s per request.
     pub fn new() -> Self {
+        let (configmap_namespace, configmap_name) =
+            parse_namespaced_name(DEFAULT_CONFIGMAP).unwrap_or_default();
         AuditConfig {
-            configmap_namespace: "ingress-nginx".into(),
-            configmap_name: "ingress-nginx-controller".into(),
+            configmap_namespace,
+            configmap_name,
             namespace: None,
             concurrency: 4,
             max_wait: Duration::from_secs(120),
@@ -380,7 +399,7 @@ async fn endpoint_urls(
 
 /// Probes every endpoint, `concurrency` at a time.
 async fn measure(targets: Vec<Target>, config: &AuditConfig, upstream: Duration) -> Vec<Backend> {
-    let gate = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let gate = Arc::new(Semaphore::new(config.concurrency.max(1) as usize));
     let mut set = JoinSet::new();
     for target in targets {
         for url in &target.urls {
@@ -465,6 +484,24 @@ mod tests {
             proxy: None,
             samples: Vec::new(),
         })
+    }
+
+    #[test]
+    fn the_default_configmap_and_bad_references() {
+        let config = AuditConfig::new();
+        assert_eq!(
+            (
+                config.configmap_namespace.as_str(),
+                config.configmap_name.as_str()
+            ),
+            ("ingress-nginx", "ingress-nginx-controller")
+        );
+        for bad in ["ingress-nginx", "/x", "x/", "a/b/c"] {
+            assert_eq!(
+                parse_namespaced_name(bad).unwrap_err().to_string(),
+                format!("invalid object reference {bad:?}: expected NAMESPACE/NAME")
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ward_agent::lifecycle::cancel_on_termination;
-use ward_load::audit::AuditConfig;
+use ward_duration::GoDuration;
+use ward_load::audit::{self, AuditConfig};
 use ward_load::idle::IdleConfig;
 use ward_load::race::{RaceConfig, RaceProgress};
 
@@ -38,33 +39,23 @@ pub(crate) enum Command {
 #[derive(Debug, clap::Args)]
 pub(crate) struct AuditArgs {
     /// The ingress controller's ConfigMap, NAMESPACE/NAME (ingress-nginx only).
-    #[arg(long, default_value = "ingress-nginx/ingress-nginx-controller", value_parser = namespaced_name)]
+    #[arg(long, default_value = audit::DEFAULT_CONFIGMAP, value_parser = audit::parse_namespaced_name)]
     pub(crate) controller_configmap: (String, String),
     /// Only Ingresses of this namespace (default: all namespaces).
     #[arg(long, short = 'n')]
     pub(crate) namespace: Option<String>,
     /// Backends measured at the same time.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, default_value_t = AuditConfig::default().concurrency, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) concurrency: u32,
     /// Longest wait for one backend to close an idle connection.
-    #[arg(long, default_value = "2m", value_parser = ward_duration::parse_positive)]
-    pub(crate) max_wait: Duration,
+    #[arg(long, default_value_t = GoDuration(AuditConfig::default().max_wait), value_parser = |s: &str| ward_duration::parse_positive(s).map(GoDuration))]
+    pub(crate) max_wait: GoDuration,
     /// Deadline of each request.
-    #[arg(long, default_value = "10s", value_parser = ward_duration::parse_positive)]
-    pub(crate) timeout: Duration,
+    #[arg(long, default_value_t = GoDuration(AuditConfig::default().timeout), value_parser = |s: &str| ward_duration::parse_positive(s).map(GoDuration))]
+    pub(crate) timeout: GoDuration,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     pub(crate) output: Format,
-}
-
-/// Parses `NAMESPACE/NAME`.
-fn namespaced_name(s: &str) -> Result<(String, String), String> {
-    match s.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
-            Ok((ns.to_string(), name.to_string()))
-        }
-        _ => Err(format!("{s:?}: expected NAMESPACE/NAME")),
-    }
 }
 
 /// Arguments of `ward keepalive probe`.
@@ -135,7 +126,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let code = match args.command {
         Command::Probe(a) => runtime.block_on(probe(a)),
         Command::Race(a) => runtime.block_on(race(a)),
-        Command::Audit(a) => runtime.block_on(audit(a)),
+        Command::Audit(a) => runtime.block_on(run_audit(a)),
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
@@ -154,14 +145,14 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+async fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let mut config = AuditConfig::new();
     (config.configmap_namespace, config.configmap_name) = args.controller_configmap;
     config.namespace = args.namespace;
-    config.concurrency = args.concurrency as usize;
-    config.max_wait = args.max_wait;
-    config.timeout = args.timeout;
-    let report = ward_load::audit::audit(&config).await?;
+    config.concurrency = args.concurrency;
+    config.max_wait = args.max_wait.into();
+    config.timeout = args.timeout.into();
+    let report = audit::audit(&config).await?;
     render::to_stdout(|out| render::keepalive::write_audit(&report, args.output, out))?;
     Ok(if report.at_risk() {
         ExitCode::from(1)
@@ -209,4 +200,54 @@ async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn audit_args(argv: &[&str]) -> Result<AuditArgs, clap::Error> {
+        let argv = ["ward", "keepalive", "audit"].iter().chain(argv);
+        crate::Cli::try_parse_from(argv).map(|c| match c.command {
+            crate::Command::Keepalive(Args {
+                command: Command::Audit(a),
+            }) => a,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn audit_flags_default_to_the_library_and_check_the_configmap() {
+        let a = audit_args(&[]).unwrap();
+        let config = AuditConfig::default();
+        assert_eq!(
+            a.controller_configmap,
+            (config.configmap_namespace, config.configmap_name)
+        );
+        assert_eq!(a.concurrency, config.concurrency);
+        assert_eq!(Duration::from(a.max_wait), config.max_wait);
+        assert_eq!(Duration::from(a.timeout), config.timeout);
+        let a = audit_args(&[
+            "--controller-configmap",
+            "ops/nginx",
+            "-n",
+            "shop",
+            "--max-wait",
+            "90s",
+        ])
+        .unwrap();
+        assert_eq!(a.controller_configmap, ("ops".into(), "nginx".into()));
+        assert_eq!(a.namespace.as_deref(), Some("shop"));
+        assert_eq!(Duration::from(a.max_wait), Duration::from_secs(90));
+        let e = audit_args(&["--controller-configmap", "nginx"]).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "invalid value 'nginx' for '--controller-configmap <CONTROLLER_CONFIGMAP>': \
+                 invalid object reference \"nginx\": expected NAMESPACE/NAME"
+            ),
+            "{e}"
+        );
+    }
 }
