@@ -141,10 +141,11 @@ fn audit_flags_exactly_the_backends_that_close_before_the_proxy() {
                                 {"path": "/long", "pathType": "Prefix", "backend": backend("long", json!({"name": "http"}))}]}}]}}),
         )
         .await;
+        // Exactly the rights docs/keepalive-502.md lists.
         let reader = vec![
-            rule(&["networking.k8s.io"], &["ingresses"], &["get", "list"]),
-            rule(&[""], &["services"], &["get", "list"]),
-            rule(&["discovery.k8s.io"], &["endpointslices"], &["get", "list"]),
+            rule(&["networking.k8s.io"], &["ingresses"], &["list"]),
+            rule(&[""], &["services"], &["get"]),
+            rule(&["discovery.k8s.io"], &["endpointslices"], &["list"]),
         ];
         let full = cluster.service_account("shop", "audit", reader.clone()).await.unwrap();
         let blind = cluster.service_account("shop", "blind", reader).await.unwrap();
