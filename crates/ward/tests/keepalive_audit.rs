@@ -1,6 +1,7 @@
 //! `ward keepalive audit` against a real kube-apiserver (testkit's
-//! [`ApiServers`], one instance in a network namespace of its own, whose
-//! EndpointSlices may hold its non-loopback `10.201.0.1`) holding a real
+//! [`ApiServers`], one instance in a network namespace of its own:
+//! kube-apiserver rejects loopback addresses in EndpointSlices ("may not be
+//! in the loopback range"), and that namespace has `10.201.0.1`) holding a real
 //! Ingress, Services and EndpointSlices, with real backends of different
 //! idle timeouts listening on that address inside the namespace; ward runs
 //! there too, as a pod would, with a ServiceAccount's kubeconfig.
