@@ -9,7 +9,7 @@
 //! binary renders the [`Report`]; nothing here prints.
 //!
 //! The keepalive audit (`ward keepalive audit`) is not a check of this
-//! build yet: it joins [`Check`] once that command is on the same branch.
+//! build yet: it joins [`Check`] by calling `ward_load::audit::audit`.
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
 mod checks;
@@ -36,7 +36,7 @@ pub enum Check {
     Slo,
 }
 
-/// The keepalive audit's check name, reserved until `ward keepalive audit` is merged.
+/// The keepalive audit's check name, reserved until the check calls `ward_load::audit::audit`.
 const KEEPALIVE: &str = "keepalive";
 
 impl Check {

@@ -49,6 +49,9 @@ pub enum Error {
     /// The TLS settings were rejected.
     #[error("TLS configuration: {0}")]
     Tls(#[from] ward_probe::ConfigError),
+    /// No Kubernetes client could be built (no kubeconfig, no in-cluster service account).
+    #[error("no Kubernetes client (kubeconfig or in-cluster service account): {0}")]
+    Kube(#[from] kube::Error),
 }
 
 /// `text` with its line breaks written as `\\n` and `\\r`.

@@ -8,7 +8,9 @@
 //!   (constant arrival rate) load test returning a [`stats::Summary`];
 //! - [`idle::probe`]: measures a server's idle keep-alive timeout from the client;
 //! - [`race::race`]: drives requests through a proxy so that they land on
-//!   pooled upstream connections just as the backend closes them.
+//!   pooled upstream connections just as the backend closes them;
+//! - [`audit::audit`]: reads ingress-nginx's upstream keep-alive timeout and
+//!   measures every Service endpoint behind an Ingress against it.
 //!
 //! [`scenario`] reads plans as users write them (stages, rates, files).
 //!
@@ -27,6 +29,7 @@
 //! ```
 #![deny(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod audit;
 pub mod error;
 pub mod idle;
 pub mod plan;

@@ -13,11 +13,13 @@
 //! ```
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::netns::NetNs;
 use crate::{Error, Result};
 
 /// How the backend closes a connection that stayed idle too long.
@@ -88,6 +90,19 @@ impl Builder {
     pub fn start(self) -> Result<Backend> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .map_err(|e| Error::io("backend", "binding 127.0.0.1:0", e))?;
+        self.serve(listener)
+    }
+
+    /// Binds a free port on `ip` inside `netns` (an address on its `lo`, as
+    /// a pod's) and starts serving there.
+    pub fn start_in(self, netns: &NetNs, ip: IpAddr) -> Result<Backend> {
+        let listener = netns
+            .bind(SocketAddr::new(ip, 0))
+            .map_err(|e| Error::io("backend", format!("binding {ip}:0 in {}", netns.name()), e))?;
+        self.serve(listener)
+    }
+
+    fn serve(self, listener: TcpListener) -> Result<Backend> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io("backend", "reading the bound address", e))?;
@@ -99,11 +114,18 @@ impl Builder {
         });
         let config = Arc::new(self);
         let state = shared.clone();
+        let waker = listener
+            .try_clone()
+            .map_err(|e| Error::io("backend", "cloning the listener", e))?;
         std::thread::Builder::new()
             .name("testkit-backend".into())
             .spawn(move || accept_loop(listener, config, state))
             .map_err(|e| Error::io("backend", "spawning the accept thread", e))?;
-        Ok(Backend { addr, shared })
+        Ok(Backend {
+            addr,
+            shared,
+            waker,
+        })
     }
 }
 
@@ -118,6 +140,8 @@ struct Shared {
 pub struct Backend {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// The listening socket, shut down on drop to end a blocked `accept`.
+    waker: TcpListener,
 }
 
 impl Backend {
@@ -137,7 +161,7 @@ impl Backend {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http://ADDRESS:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -161,8 +185,11 @@ impl Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        // Wake the accept loop so it sees the flag (a shut-down listener's
+        // accept fails at once; a connection would not reach one bound inside
+        // a network namespace).
+        let _ =
+            nix::sys::socket::shutdown(self.waker.as_raw_fd(), nix::sys::socket::Shutdown::Read);
     }
 }
 

@@ -5,7 +5,7 @@
 //! new namespace has only `lo` until the test adds veth links to it.
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
@@ -30,12 +30,17 @@ impl std::fmt::Debug for NetNs {
     }
 }
 
-/// One connect request for the thread that lives inside the namespace.
-type Dial = (
-    SocketAddr,
-    Duration,
-    mpsc::Sender<std::io::Result<TcpStream>>,
-);
+/// A request for the thread that lives inside the namespace.
+enum Dial {
+    /// Open a TCP connection to the address within the timeout.
+    Connect(
+        SocketAddr,
+        Duration,
+        mpsc::Sender<std::io::Result<TcpStream>>,
+    ),
+    /// Bind a TCP listener on the address.
+    Bind(SocketAddr, mpsc::Sender<std::io::Result<TcpListener>>),
+}
 
 impl NetNs {
     /// Creates namespace `name` (`ip netns add`) with `lo` up. Needs root.
@@ -108,12 +113,25 @@ impl NetNs {
     /// Opens a TCP connection to `addr` from inside the namespace.
     pub fn connect(&self, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
         let (reply, answer) = mpsc::channel();
-        self.dialer
-            .send((addr, timeout, reply))
-            .map_err(|_| std::io::Error::other("the namespace's dialer thread is gone"))?;
-        answer
-            .recv()
-            .map_err(|_| std::io::Error::other("the namespace's dialer thread is gone"))?
+        self.ask(Dial::Connect(addr, timeout, reply), answer)
+    }
+
+    /// Binds a TCP listener on `addr` inside the namespace (a server the
+    /// test runs in-process, reached from inside the namespace).
+    pub fn bind(&self, addr: SocketAddr) -> std::io::Result<TcpListener> {
+        let (reply, answer) = mpsc::channel();
+        self.ask(Dial::Bind(addr, reply), answer)
+    }
+
+    /// Sends a request to the namespace's thread and waits for its answer.
+    fn ask<T>(
+        &self,
+        request: Dial,
+        answer: mpsc::Receiver<std::io::Result<T>>,
+    ) -> std::io::Result<T> {
+        let gone = || std::io::Error::other("the namespace's dialer thread is gone");
+        self.dialer.send(request).map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
     }
 
     /// Forwards a free 127.0.0.1 port of the test process to `addr` inside the
@@ -125,7 +143,7 @@ impl NetNs {
             Arc::new(move |target| {
                 let (reply, answer) = mpsc::channel();
                 dialer
-                    .send((target, Duration::from_secs(2), reply))
+                    .send(Dial::Connect(target, Duration::from_secs(2), reply))
                     .map_err(|_| std::io::Error::other("dialer gone"))?;
                 answer
                     .recv()
@@ -145,8 +163,8 @@ impl Drop for NetNs {
     }
 }
 
-/// A thread that joins the namespace and opens the TCP connections asked of
-/// it: a socket stays in the namespace it was created in, whichever thread
+/// A thread that joins the namespace and opens the TCP connections and
+/// listeners asked of it: a socket stays in the namespace it was created in, whichever thread
 /// uses it later. The thread ends when the last sender is dropped.
 fn spawn_dialer(path: &Path) -> Result<mpsc::Sender<Dial>> {
     let file = File::open(path)
@@ -159,8 +177,15 @@ fn spawn_dialer(path: &Path) -> Result<mpsc::Sender<Dial>> {
             return;
         }
         let _ = joined.send(Ok(()));
-        for (addr, timeout, reply) in incoming {
-            let _ = reply.send(TcpStream::connect_timeout(&addr, timeout));
+        for request in incoming {
+            match request {
+                Dial::Connect(addr, timeout, reply) => {
+                    let _ = reply.send(TcpStream::connect_timeout(&addr, timeout));
+                }
+                Dial::Bind(addr, reply) => {
+                    let _ = reply.send(TcpListener::bind(addr));
+                }
+            }
         }
     });
     match outcome.recv() {

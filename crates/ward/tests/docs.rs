@@ -10,7 +10,7 @@
 //! must exit 0 (see [`accepted_codes`]).
 //!
 //! Rules, each explicit and printed when it applies:
-//! - [`NEEDS_CLUSTER`]: `nurse` and `e2e` talk to a Kubernetes API server;
+//! - [`needs_cluster`]: `nurse`, `e2e` and `keepalive audit` talk to a Kubernetes API server;
 //!   without output in the doc they are skipped. With output they run: the
 //!   doc then promises what they print without one (a bad kubeconfig).
 //! - [`runs_until_stopped`]: agents and long runs (`lab`, the `lookup`
@@ -38,7 +38,13 @@ use ward_testkit::nginx::Nginx;
 use ward_testkit::tcp_proxy::TcpProxy;
 
 /// Subcommands that talk to a Kubernetes API server.
-const NEEDS_CLUSTER: [&str; 2] = ["nurse", "e2e"];
+fn needs_cluster(args: &[String]) -> bool {
+    match args.first().map(String::as_str) {
+        Some("nurse" | "e2e") => true,
+        Some("keepalive") => args.get(1).is_some_and(|a| a == "audit"),
+        _ => false,
+    }
+}
 /// How long a command that runs until stopped must keep running.
 const RUN_FOR: Duration = Duration::from_secs(2);
 /// How long it may take to stop after SIGINT (the lookup agent's lameduck included).
@@ -379,8 +385,7 @@ fn every_command_in_the_docs_prints_what_the_docs_show() {
     let stand_ins = StandIns::start();
     let mut failed = Vec::new();
     for command in &commands {
-        let sub = command.args.first().map(String::as_str).unwrap_or_default();
-        if NEEDS_CLUSTER.contains(&sub) && command.output.is_empty() {
+        if needs_cluster(&command.args) && command.output.is_empty() {
             eprintln!(
                 "skipped (needs a cluster): {}: {}",
                 command.place, command.text

@@ -1,11 +1,15 @@
 //! `ward keepalive`: `probe` measures a server's idle keep-alive timeout from
 //! the client side; `race` reproduces the proxy/backend keep-alive race that
-//! causes sporadic 502s and ends with a diagnosis and the fix.
+//! causes sporadic 502s and ends with a diagnosis and the fix; `audit`
+//! checks every Service behind an Ingress against ingress-nginx's upstream
+//! keep-alive timeout.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use ward_agent::lifecycle::cancel_on_termination;
+use ward_duration::GoDuration;
+use ward_load::audit::{self, AuditConfig};
 use ward_load::idle::IdleConfig;
 use ward_load::race::{RaceConfig, RaceProgress};
 
@@ -27,6 +31,31 @@ pub(crate) enum Command {
     Probe(ProbeArgs),
     /// Reproduce the proxy/backend keep-alive race (sporadic 502s) and diagnose it.
     Race(RaceArgs),
+    /// Measure every Service behind an Ingress against ingress-nginx's upstream keep-alive timeout.
+    Audit(AuditArgs),
+}
+
+/// Arguments of `ward keepalive audit`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditArgs {
+    /// The ingress controller's ConfigMap, NAMESPACE/NAME (ingress-nginx only).
+    #[arg(long, default_value = audit::DEFAULT_CONFIGMAP, value_parser = audit::parse_namespaced_name)]
+    pub(crate) controller_configmap: (String, String),
+    /// Only Ingresses of this namespace (default: all namespaces).
+    #[arg(long, short = 'n')]
+    pub(crate) namespace: Option<String>,
+    /// Backends measured at the same time.
+    #[arg(long, default_value_t = AuditConfig::default().concurrency, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) concurrency: u32,
+    /// Longest wait for one backend to close an idle connection.
+    #[arg(long, default_value_t = GoDuration(AuditConfig::default().max_wait), value_parser = |s: &str| ward_duration::parse_positive(s).map(GoDuration))]
+    pub(crate) max_wait: GoDuration,
+    /// Deadline of each request.
+    #[arg(long, default_value_t = GoDuration(AuditConfig::default().timeout), value_parser = |s: &str| ward_duration::parse_positive(s).map(GoDuration))]
+    pub(crate) timeout: GoDuration,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+    pub(crate) output: Format,
 }
 
 /// Arguments of `ward keepalive probe`.
@@ -97,6 +126,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let code = match args.command {
         Command::Probe(a) => runtime.block_on(probe(a)),
         Command::Race(a) => runtime.block_on(race(a)),
+        Command::Audit(a) => runtime.block_on(run_audit(a)),
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
@@ -113,6 +143,24 @@ async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     let report = ward_load::idle::probe(&config).await?;
     render::to_stdout(|out| render::keepalive::write_probe(&report, args.output, out))?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let mut config = AuditConfig::new();
+    (config.configmap_namespace, config.configmap_name) = args.controller_configmap;
+    config.namespace = args.namespace;
+    config.concurrency = args.concurrency;
+    config.max_wait = args.max_wait.into();
+    config.timeout = args.timeout.into();
+    let report = audit::audit(&config).await?;
+    render::to_stdout(|out| render::keepalive::write_audit(&report, args.output, out))?;
+    Ok(if report.at_risk() {
+        ExitCode::from(1)
+    } else if report.incomplete() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
@@ -152,4 +200,54 @@ async fn race(args: RaceArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn audit_args(argv: &[&str]) -> Result<AuditArgs, clap::Error> {
+        let argv = ["ward", "keepalive", "audit"].iter().chain(argv);
+        crate::Cli::try_parse_from(argv).map(|c| match c.command {
+            crate::Command::Keepalive(Args {
+                command: Command::Audit(a),
+            }) => a,
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn audit_flags_default_to_the_library_and_check_the_configmap() {
+        let a = audit_args(&[]).unwrap();
+        let config = AuditConfig::default();
+        assert_eq!(
+            a.controller_configmap,
+            (config.configmap_namespace, config.configmap_name)
+        );
+        assert_eq!(a.concurrency, config.concurrency);
+        assert_eq!(Duration::from(a.max_wait), config.max_wait);
+        assert_eq!(Duration::from(a.timeout), config.timeout);
+        let a = audit_args(&[
+            "--controller-configmap",
+            "ops/nginx",
+            "-n",
+            "shop",
+            "--max-wait",
+            "90s",
+        ])
+        .unwrap();
+        assert_eq!(a.controller_configmap, ("ops".into(), "nginx".into()));
+        assert_eq!(a.namespace.as_deref(), Some("shop"));
+        assert_eq!(Duration::from(a.max_wait), Duration::from_secs(90));
+        let e = audit_args(&["--controller-configmap", "nginx"]).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "invalid value 'nginx' for '--controller-configmap <CONTROLLER_CONFIGMAP>': \
+                 invalid object reference \"nginx\": expected NAMESPACE/NAME"
+            ),
+            "{e}"
+        );
+    }
 }

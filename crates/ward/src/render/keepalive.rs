@@ -1,14 +1,16 @@
 //! `ward keepalive`'s output: the idle timeout a probe measured (how the
 //! server closed, the samples, the silent-drop bracket), and a race's
 //! result with its diagnosis and the fix for nginx and Tomcat; the race's
-//! live line; JSON for both.
+//! live line; an audit's table of Ingress backends with the fix for each one
+//! at risk; JSON for all three.
 
 use std::io::{self, Write};
 
+use ward_load::audit::{AuditReport, Status, TimeoutSource};
 use ward_load::idle::{CloseKind, IdleMethod, IdleReport};
 use ward_load::race::{GapBucket, RaceProgress, RaceReport};
 
-use crate::render::{self, millis, Format};
+use crate::render::{self, millis, Format, Table};
 
 /// Writes what `keepalive probe` measured.
 pub(crate) fn write_probe(r: &IdleReport, format: Format, out: &mut impl Write) -> io::Result<()> {
@@ -23,6 +25,111 @@ pub(crate) fn write_race(r: &RaceReport, format: Format, out: &mut impl Write) -
     match format {
         Format::Json => render::json(r, out),
         Format::Text => race_text(r, out),
+    }
+}
+
+/// Writes an audit: the proxy's timeout, what could not be read, a row per
+/// backend endpoint, and the fix for each one at risk.
+pub(crate) fn write_audit(r: &AuditReport, format: Format, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Json => render::json(r, out),
+        Format::Text => audit_text(r, out),
+    }
+}
+
+fn status_words(status: Status) -> &'static str {
+    match status {
+        Status::AtRisk => "AT RISK",
+        Status::Ok => "ok",
+        Status::NoClose => "no close",
+        Status::NoKeepAlive => "no keep-alive",
+        Status::NoAnswer => "no answer",
+    }
+}
+
+fn audit_text(r: &AuditReport, out: &mut impl Write) -> io::Result<()> {
+    let upstream = seconds(r.upstream_timeout.as_secs_f64());
+    let source = match r.upstream_timeout_source {
+        TimeoutSource::Configmap => format!("ConfigMap {}", r.configmap),
+        TimeoutSource::Default => format!(
+            "{}'s default: ConfigMap {} does not set it",
+            r.controller, r.configmap
+        ),
+        TimeoutSource::Assumed => format!("{}'s default, assumed", r.controller),
+    };
+    writeln!(
+        out,
+        "{} upstream-keepalive-timeout: {upstream} ({source})",
+        r.controller
+    )?;
+    for p in &r.problems {
+        writeln!(out, "could not read {}: {}", p.what, p.reason)?;
+    }
+    if r.backends.is_empty() {
+        writeln!(out, "no Service endpoints behind an Ingress to measure")?;
+    } else {
+        let mut table = Table::new([
+            "STATUS",
+            "SERVICE",
+            "PORT",
+            "ENDPOINT",
+            "IDLE TIMEOUT",
+            "INGRESSES",
+        ]);
+        for b in &r.backends {
+            let idle = match (b.idle_timeout, b.close) {
+                (Some(t), Some(close)) => format!("{} {}", millis(t), close_short(close)),
+                (None, Some(CloseKind::None)) => {
+                    format!("> {}", ward_duration::GoDuration(r.max_wait))
+                }
+                _ => "-".into(),
+            };
+            table.row([
+                status_words(b.status).to_string(),
+                b.service.clone(),
+                b.port.clone(),
+                b.url.clone(),
+                idle,
+                b.ingresses.join(","),
+            ]);
+        }
+        table.write(out)?;
+    }
+    for b in &r.backends {
+        match (b.status, b.idle_timeout, &b.error) {
+            (Status::AtRisk, Some(t), _) => writeln!(
+                out,
+                "fix {} ({}): it closes idle connections after {}, no later than {} reuses them ({upstream}), \
+                 so requests race its close and get 502s; raise its keep-alive timeout above {upstream} \
+                 (Tomcat keepAliveTimeout, Spring Boot server.tomcat.keep-alive-timeout, Node.js server.keepAliveTimeout), \
+                 or {}",
+                b.service,
+                b.url,
+                millis(t),
+                r.controller,
+                lower_advice(&r.configmap, t)
+            )?,
+            (Status::NoAnswer, _, Some(e)) => {
+                writeln!(out, "no answer from {} ({}): {e}", b.service, b.url)?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// How to lower ingress-nginx's `upstream-keepalive-timeout` (whole
+/// seconds) below a backend's `t`, with a second's margin, if it can be.
+fn lower_advice(configmap: &str, t: std::time::Duration) -> String {
+    let below = seconds(t.as_millis() as f64 / 1e3);
+    match t.as_secs().saturating_sub(1) {
+        0 => format!(
+            "lower upstream-keepalive-timeout in ConfigMap {configmap} below {below}, \
+             which its whole seconds cannot do: raise the backend's"
+        ),
+        n => format!(
+            "lower upstream-keepalive-timeout in ConfigMap {configmap} below {below} (e.g. \"{n}\")"
+        ),
     }
 }
 
@@ -361,5 +468,100 @@ mod tests {
         assert!(gap_line(&many)
             .unwrap()
             .ends_with("1005 ms 1 of 32 requests, 2 more gaps"));
+    }
+
+    fn audit_report() -> AuditReport {
+        use std::time::Duration;
+        use ward_load::audit::{Backend, Problem};
+        let backend = |service: &str, url: &str, status, idle: Option<u64>, close| Backend {
+            service: service.into(),
+            port: "80".into(),
+            ingresses: vec!["shop/web".into()],
+            url: url.into(),
+            status,
+            idle_timeout: idle.map(Duration::from_millis),
+            close,
+            error: (status == Status::NoAnswer).then(|| "connection refused".into()),
+        };
+        AuditReport {
+            controller: "ingress-nginx",
+            configmap: "ingress-nginx/ingress-nginx-controller".into(),
+            upstream_timeout: Duration::from_secs(60),
+            upstream_timeout_source: TimeoutSource::Assumed,
+            max_wait: Duration::from_secs(90),
+            backends: vec![
+                backend(
+                    "shop/api",
+                    "http://10.0.3.17:8080/",
+                    Status::AtRisk,
+                    Some(20_001),
+                    Some(CloseKind::Fin),
+                ),
+                backend(
+                    "shop/cache",
+                    "http://10.0.3.9:80/",
+                    Status::NoClose,
+                    None,
+                    Some(CloseKind::None),
+                ),
+                backend(
+                    "shop/gone",
+                    "http://10.0.3.4:80/",
+                    Status::NoAnswer,
+                    None,
+                    None,
+                ),
+                backend(
+                    "shop/tiny",
+                    "http://10.0.3.5:80/",
+                    Status::AtRisk,
+                    Some(900),
+                    Some(CloseKind::Reset),
+                ),
+            ],
+            problems: vec![Problem {
+                what: "ConfigMap ingress-nginx/ingress-nginx-controller".into(),
+                reason: "forbidden (HTTP 403)".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_audit_lists_each_backend_and_the_fix_for_those_at_risk() {
+        let mut out = Vec::new();
+        write_audit(&audit_report(), Format::Text, &mut out).unwrap();
+        let fix = "so requests race its close and get 502s; raise its keep-alive timeout above 60s \
+                   (Tomcat keepAliveTimeout, Spring Boot server.tomcat.keep-alive-timeout, Node.js server.keepAliveTimeout), \
+                   or lower upstream-keepalive-timeout in ConfigMap ingress-nginx/ingress-nginx-controller below";
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "ingress-nginx upstream-keepalive-timeout: 60s (ingress-nginx's default, assumed)
+could not read ConfigMap ingress-nginx/ingress-nginx-controller: forbidden (HTTP 403)
+STATUS     SERVICE     PORT  ENDPOINT                IDLE TIMEOUT     INGRESSES
+AT RISK    shop/api    80    http://10.0.3.17:8080/  20001.000ms FIN  shop/web
+no close   shop/cache  80    http://10.0.3.9:80/     > 1m30s          shop/web
+no answer  shop/gone   80    http://10.0.3.4:80/     -                shop/web
+AT RISK    shop/tiny   80    http://10.0.3.5:80/     900.000ms RST    shop/web
+fix shop/api (http://10.0.3.17:8080/): it closes idle connections after 20001.000ms, no later than ingress-nginx reuses them (60s), {fix} 20.001s (e.g. \"19\")
+no answer from shop/gone (http://10.0.3.4:80/): connection refused
+fix shop/tiny (http://10.0.3.5:80/): it closes idle connections after 900.000ms, no later than ingress-nginx reuses them (60s), {fix} 900ms, which its whole seconds cannot do: raise the backend's
+"
+            )
+        );
+    }
+
+    #[test]
+    fn an_audit_in_json_is_the_document_alone() {
+        let mut out = Vec::new();
+        write_audit(&audit_report(), Format::Json, &mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["upstream_keepalive_timeout_seconds"], 60.0);
+        assert_eq!(doc["upstream_timeout_source"], "assumed");
+        assert_eq!(doc["backends"][0]["status"], "at_risk");
+        assert_eq!(doc["backends"][0]["idle_timeout_seconds"], 20.001);
+        assert_eq!(doc["backends"][1]["status"], "no_close");
+        assert_eq!(doc["backends"][2]["error"], "connection refused");
+        assert_eq!(doc["problems"][0]["reason"], "forbidden (HTTP 403)");
     }
 }
