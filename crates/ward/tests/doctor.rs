@@ -30,13 +30,9 @@ options ndots:5
 /// A resolv.conf that costs one name per lookup.
 const PLAIN_RESOLV_CONF: &str = "nameserver 10.96.0.10\n";
 
-/// `name{labels}` every minute over the last [`HISTORY`] up to now:
-/// `value(i)` at the i-th minute, as OpenMetrics lines.
-fn series(out: &mut String, name: &str, labels: &str, value: impl Fn(u64) -> u64) {
-    let end = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+/// `name{labels}` every minute over the [`HISTORY`] up to `end` (Unix
+/// seconds): `value(i)` at the i-th minute, as OpenMetrics lines.
+fn series(out: &mut String, end: u64, name: &str, labels: &str, value: impl Fn(u64) -> u64) {
     let start = end - HISTORY.as_secs();
     for (i, t) in (start..=end).step_by(60).enumerate() {
         out.push_str(&format!("{name}{{{labels}}} {} {t}\n", value(i as u64)));
@@ -53,11 +49,15 @@ fn prometheus(
     failing: Option<usize>,
     leader_changes: u64,
 ) -> (Prometheus, String) {
+    let end = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let half = HISTORY.as_secs() / 60 / 2;
     let mut om = String::from("# TYPE apiserver_request counter\n");
     for (i, n) in per_minute.iter().enumerate() {
         let labels = format!("instance=\"10.0.0.{}:6443\",verb=\"GET\"", i + 1);
-        series(&mut om, "apiserver_request_total", &labels, |m| m * n);
+        series(&mut om, end, "apiserver_request_total", &labels, |m| m * n);
     }
     om.push_str("# TYPE ward_nurse_check_success gauge\n");
     for i in 0..3 {
@@ -66,12 +66,12 @@ fn prometheus(
             i + 1
         );
         let up = u64::from(failing != Some(i));
-        series(&mut om, "ward_nurse_check_success", &labels, |_| up);
+        series(&mut om, end, "ward_nurse_check_success", &labels, |_| up);
     }
     om.push_str("# TYPE etcd_server_is_leader gauge\n");
     for member in 1..=3 {
         let labels = format!("instance=\"10.0.1.{member}:2379\"");
-        series(&mut om, "etcd_server_is_leader", &labels, |_| {
+        series(&mut om, end, "etcd_server_is_leader", &labels, |_| {
             u64::from(member == 2)
         });
     }
@@ -81,6 +81,7 @@ fn prometheus(
         let changes = |m| if m < half { 0 } else { leader_changes };
         series(
             &mut om,
+            end,
             "etcd_server_leader_changes_seen_total",
             &labels,
             changes,
@@ -89,13 +90,11 @@ fn prometheus(
     om.push_str("# TYPE coredns_dns_responses counter\n");
     for (rcode, n) in [("NOERROR", 570), ("SERVFAIL", 30)] {
         let labels = format!("rcode=\"{rcode}\"");
-        series(&mut om, "coredns_dns_responses_total", &labels, |m| m * n);
+        series(&mut om, end, "coredns_dns_responses_total", &labels, |m| {
+            m * n
+        });
     }
     om.push_str("# EOF\n");
-    let end = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let prometheus = Prometheus::builder()
         .backfill(om, Vec::<String>::new(), end - HISTORY.as_secs(), end)
         .start()
