@@ -10,9 +10,10 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::time::Instant;
 use ward_testkit::hostile::{Answer, Hostile};
 use ward_testkit::net::{free_port_on, http_get};
 use ward_testkit::nginx::Nginx;
@@ -204,7 +205,7 @@ fn a_slowloris_response_ends_at_the_check_timeout() {
     // interval) take well under 2 x 3 s.
     let series = &failed("slow", "round_trip_error", "timeout")[2];
     let (start, t0) = (counter(nurse.addr, series), Instant::now());
-    nurse.counts(&[series.clone()], start + 2);
+    nurse.counts(std::slice::from_ref(series), start + 2);
     assert!(
         t0.elapsed() < Duration::from_millis(3500),
         "two rounds took {:?}",
@@ -240,9 +241,7 @@ fn bytes_that_are_not_utf8_are_a_status_or_a_protocol_error_never_a_crash() {
         )
     );
     nurse.counts(
-        &[format!(
-            "kubenurse_httpclient_requests_total{{type=\"bytes\",code=\"200\"}}"
-        )],
+        &["kubenurse_httpclient_requests_total{type=\"bytes\",code=\"200\"}".to_string()],
         3,
     );
     nurse.counts(&failed("location", "302", "protocol"), 3);
@@ -358,7 +357,7 @@ fn the_token_reaches_only_the_api_server_through_redirects() {
         .http_config("log_format auth '$host $uri auth=[$http_authorization]';")
         .location(
             "= /version",
-            &format!(
+            format!(
                 "access_log logs/auth.log auth; \
                  if ($host = localhost) {{ return 302 {from_api}; }} \
                  return 307 /version-same;"
