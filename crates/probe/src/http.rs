@@ -629,6 +629,12 @@ impl Connection {
         }
     }
 
+    /// What the request in flight on this connection has reached at the
+    /// socket, readable after a deadline around [`Connection::send`] dropped it.
+    pub fn progress(&self) -> Progress {
+        Progress(self.clock.clone())
+    }
+
     /// HTTP/2 GOAWAY frames the server sent on this connection so far (0 on HTTP/1).
     pub fn goaways(&self) -> u64 {
         self.clock.goaways.load(Ordering::Relaxed)
@@ -683,10 +689,8 @@ impl Connection {
         let hyper_request = request.build(self.version(), self.absolute_form.as_ref())?;
         let remote = self.remote;
         let target = request.url.to_string();
-        let timed_out = |trace: &mut Trace, clock: &IoClock| {
-            if let (Some(at), _) = clock.marks() {
-                trace.mark_at(Event::WroteRequest, at);
-            }
+        let timed_out = |trace: &mut Trace, clock: &Arc<IoClock>| {
+            Progress(clock.clone()).mark(trace);
             ProbeError::timed_out(trace, &target, timeout)
         };
         if let Sender::H1(s) = &mut self.sender {
@@ -734,6 +738,31 @@ impl Connection {
             remote,
             target,
         })
+    }
+}
+
+/// The socket-level marks of the request in flight on a [`Connection`]:
+/// when it was written and when the first response byte arrived, so that a
+/// check cut off by an outer deadline is classified by what really happened
+/// (a head trickling in is not a silent server).
+#[derive(Clone)]
+pub struct Progress(Arc<IoClock>);
+
+impl Progress {
+    /// Marks `wrote_request` and `got_first_resp_byte` on `trace` when they
+    /// happened, provided `trace` reached `got_conn` (the marks are this
+    /// request's only from then on).
+    pub fn mark(&self, trace: &mut Trace) {
+        if trace.get(Event::GotConn).is_none() {
+            return;
+        }
+        let (written, first_byte) = self.0.marks();
+        if let Some(at) = written {
+            trace.mark_at(Event::WroteRequest, at);
+        }
+        if let Some(at) = first_byte {
+            trace.mark_at(Event::GotFirstRespByte, at);
+        }
     }
 }
 

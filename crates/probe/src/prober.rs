@@ -11,7 +11,7 @@ use rustls::ClientConfig;
 
 use crate::dns::{self, DnsFailure, DnsQuery};
 use crate::error::{ConfigError, ErrorClass, ProbeError};
-use crate::http::{Connection, Connector, HttpRequest, HttpVersion};
+use crate::http::{Connection, Connector, HttpRequest, HttpVersion, Progress};
 use crate::outcome::{Hop, Outcome};
 use crate::proxy::ProxyConfig;
 use crate::target::{join_host_port, Target};
@@ -115,9 +115,16 @@ impl Prober {
             if let Some(body) = body.as_deref_mut() {
                 body.clear();
             }
+            let mut progress = None;
             let result = tokio::time::timeout_at(
                 deadline,
-                self.http_round(&request, &mut trace, &mut outcome, body.as_deref_mut()),
+                self.http_round(
+                    &request,
+                    &mut trace,
+                    &mut outcome,
+                    body.as_deref_mut(),
+                    &mut progress,
+                ),
             )
             .await;
             let error = match result {
@@ -141,11 +148,18 @@ impl Prober {
                     ))
                 }
                 Ok(Err(e)) => Some(e),
-                Err(_) => Some(ProbeError::timed_out(
-                    &trace,
-                    request.url.as_str(),
-                    self.config.timeout,
-                )),
+                Err(_) => {
+                    // Classified by what the socket saw (a head trickling
+                    // in is `timeout`, not `timeout_first_byte`).
+                    if let Some(progress) = &progress {
+                        progress.mark(&mut trace);
+                    }
+                    Some(ProbeError::timed_out(
+                        &trace,
+                        request.url.as_str(),
+                        self.config.timeout,
+                    ))
+                }
             };
             let mut outcome = outcome.finish(trace, error);
             if let Some(first) = redirects.first() {
@@ -162,6 +176,7 @@ impl Prober {
         trace: &mut Trace,
         outcome: &mut Outcome,
         body: Option<&mut Vec<u8>>,
+        progress: &mut Option<Progress>,
     ) -> Result<Option<HttpRequest>, ProbeError> {
         let key: PoolKey = (origin(&request.url), request.connect_to);
         let pooled = if self.config.reuse {
@@ -177,6 +192,7 @@ impl Prober {
                     .await?
             }
         };
+        *progress = Some(conn.progress());
         outcome.connection = conn.facts();
         outcome.remote_addr = Some(conn.remote());
         outcome.tls = conn.tls().cloned();

@@ -332,6 +332,38 @@ async fn silent_listener_times_out_waiting_for_first_byte() {
     hold.abort();
 }
 
+/// A head that trickles in and never ends (slowloris) is a timeout while
+/// reading the response, with its first byte traced: not a silent server.
+#[tokio::test]
+async fn a_trickling_head_times_out_reading_the_response_not_waiting_for_it() {
+    let peer = ward_testkit::hostile::Hostile::start("127.0.0.1", |_| {
+        ward_testkit::hostile::Answer::Slowloris(Duration::from_millis(20))
+    })
+    .unwrap();
+    let o = prober(ProberConfig {
+        timeout: Duration::from_millis(500),
+        ..ProberConfig::default()
+    })
+    .check(&peer.url("/").parse().unwrap())
+    .await;
+    let e = o.error.unwrap();
+    assert_eq!(e.class, ErrorClass::Timeout);
+    assert_eq!(
+        e.message,
+        format!(
+            "{}: timed out after 500ms reading the response",
+            peer.url("/")
+        )
+    );
+    assert!(o.total >= Duration::from_millis(500) && o.total < Duration::from_secs(2));
+    let first = o.events.get(Event::GotFirstRespByte).unwrap();
+    assert!(
+        first < Duration::from_millis(400),
+        "first byte at {first:?}"
+    );
+    assert!(o.events.get(Event::WroteRequest).unwrap() <= first);
+}
+
 #[tokio::test]
 async fn reset_mid_response_is_reset() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

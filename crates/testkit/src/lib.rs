@@ -15,6 +15,7 @@ pub mod dns;
 pub mod dns_relay;
 pub mod forward_proxy;
 pub mod helm;
+pub mod hostile;
 pub mod isolate;
 pub mod kube;
 pub mod net;

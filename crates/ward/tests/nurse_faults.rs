@@ -13,61 +13,17 @@ mod support;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::time::Instant;
 use ward_testkit::backend::Backend;
 use ward_testkit::kube::{KubeCluster, NodeSpec};
 use ward_testkit::net::{free_port, http_get};
 use ward_testkit::nginx::Nginx;
-use ward_testkit::process::Process;
 use ward_testkit::tcp_proxy::TcpProxy;
 use ward_testkit::wait;
 
+use support::nurse::{alive, counter, metrics, nurse};
+
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn alive(addr: SocketAddr) -> Option<serde_json::Map<String, Value>> {
-    let r = http_get(addr, "/alive")?;
-    let v: Value = serde_json::from_str(&r.body).ok()?;
-    v.get("last_check_result")?.as_object().cloned()
-}
-
-fn metrics(addr: SocketAddr) -> String {
-    http_get(addr, "/metrics")
-        .map(|r| r.body)
-        .unwrap_or_default()
-}
-
-fn counter(addr: SocketAddr, series: &str) -> u64 {
-    metrics(addr)
-        .lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0)
-}
-
-fn nurse(dir: &std::path::Path, name: &str, addr: SocketAddr, env: &[(&str, &str)]) -> Process {
-    let listen = addr.to_string();
-    let mut all: Vec<(&str, &str)> = vec![
-        ("POD_NAME", name),
-        ("WARD_NURSE_LISTEN", &listen),
-        ("WARD_NURSE_JITTER", "0"),
-        ("KUBENURSE_CHECK_INTERVAL", "300ms"),
-        ("KUBENURSE_SHUTDOWN_DURATION", "0s"),
-    ];
-    all.extend_from_slice(env);
-    let mut p = Process::spawn_with(
-        "ward nurse",
-        support::ward_bin(),
-        ["nurse"],
-        &dir.join(format!("{name}.log")),
-        &all,
-    )
-    .unwrap();
-    p.wait_ready(Duration::from_secs(10), || {
-        http_get(addr, "/alwayshappy").is_some()
-    })
-    .unwrap();
-    p
-}
 
 #[test]
 fn token_goes_only_to_the_api_server_host_and_redirects_are_followed_not_errors() {

@@ -12,7 +12,6 @@ mod support;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use serde_json::Value;
 use ward_testkit::forward_proxy::ForwardProxy;
 use ward_testkit::isolate::Isolated;
 use ward_testkit::net::{free_port, http_get};
@@ -20,14 +19,10 @@ use ward_testkit::nginx::Nginx;
 use ward_testkit::process::Process;
 use ward_testkit::wait;
 
+use support::nurse::alive;
+
 const DEADLINE: Duration = Duration::from_secs(30);
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-fn alive(addr: SocketAddr) -> Option<serde_json::Map<String, Value>> {
-    let r = http_get(addr, "/alive")?;
-    let v: Value = serde_json::from_str(&r.body).ok()?;
-    v.get("last_check_result")?.as_object().cloned()
-}
 
 #[test]
 fn checks_go_through_the_proxy_from_the_environment_except_no_proxy_and_loopback() {

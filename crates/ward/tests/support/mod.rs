@@ -4,6 +4,8 @@
 //! slo` tests have their own `slo_support` (sloth, promtool, golden files).
 #![allow(dead_code)] // each test file uses the part it needs
 
+pub(crate) mod nurse;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
