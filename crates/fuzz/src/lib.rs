@@ -62,6 +62,21 @@ pub const TARGETS: &[Target] = &[
         run: kube_json,
     },
     Target {
+        name: "prometheus_answer",
+        seeds: &[
+            concat!(
+                r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"slo:objective:ratio","sloth_id":"s-a","sloth_service":"s","sloth_slo":"a"},"value":[1,"0.999"]},{"metric":{"__name__":"slo:time_period:days","sloth_id":"s-a"},"value":[1,"30"]},{"metric":{"__name__":"slo:period_error_budget_remaining:ratio","sloth_id":"s-a"},"value":[1,"0.5"]},{"metric":{"__name__":"slo:current_burn_rate:ratio","sloth_id":"s-a"},"value":[1,"2"]},{"metric":{"__name__":"slo:sli_error:ratio_rate5m","sloth_id":"s-a","sloth_window":"5m"},"value":[1,"NaN"]}]}}"#,
+                "\n",
+                r#"{"status":"success","data":{"groups":[{"name":"sloth-slo-alerts-s-a","rules":[{"type":"alerting","name":"A","state":"firing","labels":{"sloth_severity":"page"}}]}]}}"#,
+                "\n",
+                r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"sloth_id":"s-a"},"values":[[1,"0.5"],[2,"+Inf"]]}]}}"#,
+            )
+            .as_bytes(),
+            br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+        ],
+        run: prometheus_answer,
+    },
+    Target {
         name: "http_response",
         seeds: &[
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok",
@@ -230,6 +245,49 @@ fn http_response(data: &[u8]) {
         assert!(body.len() <= 64 << 10, "read {} body bytes", body.len());
         if let Some(e) = &outcome.error {
             one_line("http probe", &e.message);
+        }
+        server.abort();
+    });
+}
+
+/// Prometheus' answers to `ward slo report` (lines of the input: the
+/// instant query's, `/api/v1/rules`', the range query's), served on
+/// loopback with status 200 and read by the report: it returns in time, and
+/// an error is one line.
+fn prometheus_answer(data: &[u8]) {
+    runtime().block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let answers: Vec<Vec<u8>> = data.splitn(3, |&b| b == b'\n').map(<[u8]>::to_vec).collect();
+        let server = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let n = conn.read(&mut request).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..n]);
+                let which = match head.split(' ').nth(1) {
+                    Some(p) if p.starts_with("/api/v1/rules") => 1,
+                    Some(p) if p.starts_with("/api/v1/query_range") => 2,
+                    _ => 0,
+                };
+                let body = answers.get(which).cloned().unwrap_or_default();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+                let _ = conn.shutdown().await;
+            }
+        });
+        let request = ward_slo_report::Request {
+            timeout: PROBE_TIMEOUT,
+            ..ward_slo_report::Request::new(format!("http://{addr}").parse().expect("a URL"))
+        };
+        if let Err(e) = within_timeout("slo report", ward_slo_report::report(&request)).await {
+            one_line("slo report", e);
         }
         server.abort();
     });

@@ -124,6 +124,11 @@ fn http_response() {
 }
 
 #[test]
+fn prometheus_answer() {
+    fuzz("prometheus_answer", 300);
+}
+
+#[test]
 fn dns_response() {
     fuzz("dns_response", 3_000);
 }

@@ -1,5 +1,5 @@
 //! An in-process simulation of the part of the Kubernetes API that ward uses:
-//! `/version` and discovery, nodes, pods, namespaces and services (list with label and
+//! `/version` and discovery, nodes, pods, namespaces, services and EndpointSlices (list with label and
 //! field selectors and pagination, watch with resourceVersion, history and
 //! bookmarks, get, create, replace, merge/strategic/apply patches, delete, the
 //! `status` subresource, `Status` errors), served as k8s-openapi JSON over

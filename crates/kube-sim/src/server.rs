@@ -1,5 +1,6 @@
-//! The HTTP side: discovery (`/version`, `/api`, `/api/v1`, `/apis`), the
-//! core/v1 paths of the served resources (list, watch, get, create, replace,
+//! The HTTP side: discovery (`/version`, `/api`, `/api/v1`, `/apis`,
+//! `/apis/discovery.k8s.io/v1`), the core/v1 and discovery.k8s.io/v1 paths
+//! of the served resources (list, watch, get, create, replace,
 //! merge patch, delete, and the `status` subresource), and watch streams with
 //! bookmarks, as kube-rs' client and watcher expect them.
 
@@ -21,7 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
-use crate::store::{resource, Change, EventType, Resource, Selection, Store, RESOURCES};
+use crate::store::{
+    api_version, resource, Change, EventType, Resource, Selection, Store, DISCOVERY_GROUP,
+    RESOURCES,
+};
 
 /// What the handlers share.
 pub struct Shared {
@@ -82,27 +86,38 @@ fn discovery(shared: &Shared, path: &str) -> Option<Value> {
             "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:443"}],
         }),
-        "/apis" => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
-        "/api/v1" => {
-            let mut resources = Vec::new();
-            for r in RESOURCES {
-                resources.push(json!({
-                    "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-                    "kind": r.kind, "shortNames": r.short_names,
-                    "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
-                }));
-                if r.kind != "Namespace" || r.namespaced {
-                    resources.push(json!({
-                        "name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
-                        "kind": r.kind, "verbs": ["get", "patch", "update"],
-                    }));
-                }
-            }
-            json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": resources})
+        "/apis" => {
+            let version = json!({"groupVersion": api_version(DISCOVERY_GROUP), "version": "v1"});
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": DISCOVERY_GROUP, "versions": [version], "preferredVersion": version},
+            ]})
+        }
+        "/api/v1" => resource_list(""),
+        p if p.strip_prefix("/apis/") == Some(api_version(DISCOVERY_GROUP).as_str()) => {
+            resource_list(DISCOVERY_GROUP)
         }
         "/healthz" | "/readyz" | "/livez" => Value::String("ok".into()),
         _ => return None,
     })
+}
+
+/// The APIResourceList of one group's `v1`.
+fn resource_list(group: &str) -> Value {
+    let mut resources = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        resources.push(json!({
+            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            "kind": r.kind, "shortNames": r.short_names,
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+        }));
+        if r.group.is_empty() && (r.kind != "Namespace" || r.namespaced) {
+            resources.push(json!({
+                "name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    json!({"kind": "APIResourceList", "groupVersion": api_version(group), "resources": resources})
 }
 
 /// Which object(s) a path names.
@@ -114,10 +129,18 @@ struct Target {
 }
 
 fn parse_path(path: &str) -> Option<Target> {
-    let rest = path.strip_prefix("/api/v1/")?;
+    let (group, rest) = match path.strip_prefix("/api/v1/") {
+        Some(rest) => ("", rest),
+        None => (
+            DISCOVERY_GROUP,
+            path.strip_prefix("/apis/")?
+                .strip_prefix(DISCOVERY_GROUP)?
+                .strip_prefix("/v1/")?,
+        ),
+    };
     let seg: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let target = |plural: &str, ns: Option<&str>, name: Option<&str>, status: bool| {
-        let r = resource(plural)?;
+        let r = resource(plural).filter(|r| r.group == group)?;
         if ns.is_some() != r.namespaced && !(ns.is_none() && name.is_none()) {
             return None;
         }
@@ -223,7 +246,7 @@ async fn serve(
             }
             Ok(ok(json!({
                 "kind": format!("{}List", t.r.kind),
-                "apiVersion": "v1",
+                "apiVersion": t.r.api_version(),
                 "metadata": meta,
                 "items": items,
             })))
@@ -277,7 +300,7 @@ fn bookmark(r: Resource, rv: u64, annotations: Option<Value>) -> Value {
     if let Some(a) = annotations {
         meta["annotations"] = a;
     }
-    json!({"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": "v1", "metadata": meta}})
+    json!({"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": r.api_version(), "metadata": meta}})
 }
 
 /// The event a watch with `sel` sees for a change (objects moving in or out

@@ -1,4 +1,4 @@
-//! The object store: nodes, pods, namespaces and services as JSON (validated against the
+//! The object store: nodes, pods, namespaces, services and EndpointSlices as JSON (validated against the
 //! k8s-openapi types), one cluster-wide resourceVersion counter as etcd keeps
 //! it, a bounded history of changes for watches that resume from a
 //! resourceVersion, and a broadcast of every change to open watches.
@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
@@ -29,16 +30,37 @@ pub struct Resource {
     pub namespaced: bool,
     /// Short names (for discovery).
     pub short_names: &'static [&'static str],
+    /// API group (`""`: core).
+    pub group: &'static str,
 }
 
-/// Every resource served (all in the core `v1` group).
-pub const RESOURCES: [Resource; 4] = [
+impl Resource {
+    /// Its `apiVersion`: `v1`, or `<group>/v1`.
+    pub fn api_version(&self) -> String {
+        api_version(self.group)
+    }
+}
+
+/// The `apiVersion` of a group's served version: `v1` for core, else `<group>/v1`.
+pub fn api_version(group: &str) -> String {
+    match group {
+        "" => "v1".to_string(),
+        group => format!("{group}/v1"),
+    }
+}
+
+/// The group of EndpointSlices.
+pub const DISCOVERY_GROUP: &str = "discovery.k8s.io";
+
+/// Every resource served (core `v1`, and `discovery.k8s.io/v1` EndpointSlices).
+pub const RESOURCES: [Resource; 5] = [
     Resource {
         kind: "Pod",
         plural: "pods",
         singular: "pod",
         namespaced: true,
         short_names: &["po"],
+        group: "",
     },
     Resource {
         kind: "Node",
@@ -46,6 +68,7 @@ pub const RESOURCES: [Resource; 4] = [
         singular: "node",
         namespaced: false,
         short_names: &["no"],
+        group: "",
     },
     Resource {
         kind: "Namespace",
@@ -53,6 +76,7 @@ pub const RESOURCES: [Resource; 4] = [
         singular: "namespace",
         namespaced: false,
         short_names: &["ns"],
+        group: "",
     },
     Resource {
         kind: "Service",
@@ -60,6 +84,15 @@ pub const RESOURCES: [Resource; 4] = [
         singular: "service",
         namespaced: true,
         short_names: &["svc"],
+        group: "",
+    },
+    Resource {
+        kind: "EndpointSlice",
+        plural: "endpointslices",
+        singular: "endpointslice",
+        namespaced: true,
+        short_names: &[],
+        group: DISCOVERY_GROUP,
     },
 ];
 
@@ -182,6 +215,7 @@ fn validate(r: Resource, object: &Value) -> Result<(), ApiError> {
         "Pod" => serde_json::from_value::<Pod>(object.clone()).map(|_| ()),
         "Node" => serde_json::from_value::<Node>(object.clone()).map(|_| ()),
         "Service" => serde_json::from_value::<Service>(object.clone()).map(|_| ()),
+        "EndpointSlice" => serde_json::from_value::<EndpointSlice>(object.clone()).map(|_| ()),
         _ => serde_json::from_value::<Namespace>(object.clone()).map(|_| ()),
     };
     checked.map_err(|e| {
@@ -374,7 +408,7 @@ impl Store {
         let map = object
             .as_object_mut()
             .ok_or_else(|| ApiError::bad_request("the body is not an object".into()))?;
-        map.insert("apiVersion".into(), json!("v1"));
+        map.insert("apiVersion".into(), json!(r.api_version()));
         map.insert("kind".into(), json!(r.kind));
         defaults(r, map);
         inner.objects.insert(key, object.clone());

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
@@ -367,6 +368,50 @@ async fn exercise(client: Client, ns: &str, node_prefix: &str) -> Answers {
         }
     }
     a.put("watcher", seen.join(" | "));
+
+    // EndpointSlices (discovery.k8s.io/v1), as the nurse reads the kubernetes Service's.
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "api", "labels": {"kubernetes.io/service-name": "api"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+    }))
+    .unwrap();
+    let v =
+        serde_json::to_value(slices.create(&PostParams::default(), &slice).await.unwrap()).unwrap();
+    a.put("slice.create.apiVersion", v["apiVersion"].clone());
+    a.put("slice.create.kind", v["kind"].clone());
+    a.put("slice.create.endpoints", v["endpoints"].clone());
+    let listed = slices
+        .list(&ListParams::default().labels("kubernetes.io/service-name=api"))
+        .await
+        .unwrap();
+    a.put(
+        "slice.list",
+        listed
+            .items
+            .iter()
+            .map(|s| s.metadata.name.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let mut w = watcher(
+        slices,
+        watcher::Config::default().labels("kubernetes.io/service-name=api"),
+    )
+    .boxed();
+    let mut seen = Vec::new();
+    while let Ok(Ok(Some(event))) =
+        tokio::time::timeout(Duration::from_secs(10), w.try_next()).await
+    {
+        match event {
+            watcher::Event::InitApply(s) => seen.push(s.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    a.put("slice.watcher", seen.join(","));
     nodes
         .delete(&node_name, &DeleteParams::default())
         .await

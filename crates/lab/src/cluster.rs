@@ -84,6 +84,19 @@ pub(crate) fn register(sim: &KubeSim, config: &LabConfig) -> Result<(), Error> {
                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api.port()}]},
         }),
     )?;
+    // Its endpoints, as kube-apiserver's reconciler writes them: one
+    // instance, kube-sim itself (the nurses check it on its own too).
+    reg(
+        "endpointslice default/kubernetes".into(),
+        "endpointslices",
+        "default",
+        json!({
+            "metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": if api.is_ipv4() { "IPv4" } else { "IPv6" },
+            "endpoints": [{"addresses": [api.ip().to_string()], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": api.port(), "protocol": "TCP"}],
+        }),
+    )?;
     reg(
         format!("service {NAMESPACE}/{SERVICE}"),
         "services",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ward_agent::Lifecycle;
+use ward_nurse::config::Toggles;
 use ward_nurse::status::NodeStatus;
 use ward_nurse::{Hooks, NurseConfig};
 
@@ -55,6 +56,10 @@ impl Inner {
             node_name: Some(node.name.clone()),
             listen: SocketAddr::from((node.ip, self.nurse_port)),
             neighbour_port: self.nurse_port,
+            toggles: Toggles {
+                api_server_instances: true,
+                ..Toggles::default()
+            },
             ..NurseConfig::default()
         }
     }

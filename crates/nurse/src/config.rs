@@ -42,6 +42,16 @@ pub struct Toggles {
     pub me_service: bool,
     /// Discovery and the `path_<node>` checks.
     pub neighbourhood: bool,
+    /// ward's `api_server_instance` checks of every `default/kubernetes`
+    /// endpoint (off unless asked for).
+    pub api_server_instances: bool,
+}
+
+impl Toggles {
+    /// True when a check needs the Kubernetes API (a watch).
+    pub fn need_client(&self) -> bool {
+        self.neighbourhood || self.api_server_instances
+    }
 }
 
 impl Default for Toggles {
@@ -52,6 +62,7 @@ impl Default for Toggles {
             me_ingress: true,
             me_service: true,
             neighbourhood: true,
+            api_server_instances: false,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod discovery;
 pub mod faults;
+pub mod instances;
 pub mod metrics;
 pub mod ring;
 pub mod round;
@@ -65,7 +66,9 @@ pub enum Error {
     },
 }
 
-fn prober_for(config: &NurseConfig) -> Result<Prober, Error> {
+/// The checks' prober; `reuse` keeps connections across rounds whatever
+/// `KUBENURSE_REUSE_CONNECTIONS` says (the API-server instance checks).
+fn prober_for(config: &NurseConfig, reuse: bool) -> Result<Prober, Error> {
     let mut extra_ca = Vec::new();
     if config.service_account_ca.is_file() {
         extra_ca.push(config.service_account_ca.clone());
@@ -73,7 +76,7 @@ fn prober_for(config: &NurseConfig) -> Result<Prober, Error> {
     extra_ca.extend(config.extra_ca.clone());
     Prober::new(ProberConfig {
         timeout: config.check_timeout,
-        reuse: config.reuse_connections,
+        reuse: reuse || config.reuse_connections,
         max_body: 1 << 20,
         proxy: config.proxy.clone(),
         tls: TlsConfig {
@@ -119,7 +122,8 @@ fn server_tls(tls: &config::ServeTls) -> Result<Arc<rustls::ServerConfig>, Error
 
 /// Runs the nurse until SIGTERM/SIGINT (then lameduck) or `lifecycle.request_shutdown()`.
 ///
-/// `client` is needed for the neighbourhood check; pass `None` when it is off.
+/// `client` is needed for the neighbourhood and API-server instance checks
+/// ([`config::Toggles::need_client`]); pass `None` when they are off.
 pub async fn run(
     config: NurseConfig,
     client: Option<kube::Client>,
@@ -153,17 +157,24 @@ pub async fn run_with(
         )),
         _ => None,
     };
-    let checker = Arc::new(round::Checker::new(
+    let mut checker = round::Checker::new(
         config.clone(),
-        prober_for(&config)?,
+        prober_for(&config, false)?,
         registry.clone(),
         discovery,
-    ));
+    );
+    if let (Some(client), true) = (&client, config.toggles.api_server_instances) {
+        checker = checker.with_instances(round::InstanceChecks {
+            instances: instances::Instances::start(client.clone()),
+            prober: prober_for(&config, true)?,
+        });
+    }
+    let checker = Arc::new(checker);
     let shared = Arc::new(server::Shared {
         lifecycle: lifecycle.clone(),
         last: RwLock::new(None),
         checker: checker.clone(),
-        prober: Arc::new(prober_for(&config)?),
+        prober: Arc::new(prober_for(&config, false)?),
         incoming: Mutex::new(HashMap::new()),
         hostname: config.pod_name.clone(),
         registry: registry.clone(),

@@ -24,8 +24,15 @@ pub const FAILURES_TOTAL: &str = "ward_nurse_check_failures_total";
 /// Gauge: `notAfter` of the server certificate of an HTTPS target, Unix seconds, by `type`.
 pub const CERT_EXPIRY: &str = "ward_nurse_tls_cert_expiry_timestamp_seconds";
 
+/// Counter of HTTP/2 GOAWAY frames received, by `type` (and `endpoint` for
+/// API-server instances); written from a check's first HTTP/2 answer on.
+pub const GOAWAYS_TOTAL: &str = "ward_nurse_http2_goaways_received_total";
+
+/// The `type` of the per-instance API-server checks.
+pub const API_SERVER_INSTANCE: &str = "api_server_instance";
+
 /// Every family carrying a `type` label (used to expire a departed neighbour's series).
-const TYPED: [&str; 8] = [
+const TYPED: [&str; 9] = [
     REQUEST_DURATION,
     TRACE_DURATION,
     REQUESTS_TOTAL,
@@ -34,6 +41,7 @@ const TYPED: [&str; 8] = [
     CHECK_SUCCESS,
     FAILURES_TOTAL,
     CERT_EXPIRY,
+    GOAWAYS_TOTAL,
 ];
 
 /// The `code` label for a check without an HTTP status (TCP and DNS extra checks).
@@ -45,31 +53,34 @@ fn non_http_code(o: &Outcome) -> String {
     }
 }
 
+/// A check's identifying labels (`type`, and `endpoint` for an API-server
+/// instance) followed by `more`.
+fn labels<'a>(id: &[(&'a str, &'a str)], more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    id.iter().chain(more).copied().collect()
+}
+
 /// The trace events of one request, as kubenurse's httptrace hooks observe them.
-fn record_events(registry: &Registry, check: &str, events: &Trace) {
+fn record_events(registry: &Registry, id: &[(&str, &str)], events: &Trace) {
     for (event, at) in events.events() {
         if event != Event::BodyDone {
             registry
-                .histogram(
-                    TRACE_DURATION,
-                    &[("type", check), ("event", event.as_str())],
-                )
+                .histogram(TRACE_DURATION, &labels(id, &[("event", event.as_str())]))
                 .observe(at.as_secs_f64());
         }
     }
 }
 
 /// One answered request: its duration to the response head and its code.
-fn record_response(registry: &Registry, check: &str, events: &Trace, status: u16) {
+fn record_response(registry: &Registry, id: &[(&str, &str)], events: &Trace, status: u16) {
     if let Some(head) = events.get(Event::GotFirstRespByte) {
         registry
-            .histogram(REQUEST_DURATION, &[("type", check)])
+            .histogram(REQUEST_DURATION, id)
             .observe(head.as_secs_f64());
     }
     registry
         .counter(
             REQUESTS_TOTAL,
-            &[("type", check), ("code", &status.to_string())],
+            &labels(id, &[("code", &status.to_string())]),
         )
         .inc();
 }
@@ -78,88 +89,99 @@ fn record_response(registry: &Registry, check: &str, events: &Trace, status: u16
 /// kubenurse's transport does: each followed redirect is a request of its
 /// own, counted with its 3xx code (not as an error).
 pub fn record(registry: &Registry, check: &str, o: &Outcome) {
+    record_as(registry, &[("type", check)], o);
+}
+
+/// Records one API-server instance check: `type="api_server_instance"` and
+/// `endpoint` (the address checked, `ip:port`) on every series.
+pub fn record_instance(registry: &Registry, endpoint: &str, o: &Outcome) {
+    record_as(registry, &instance_labels(endpoint), o);
+}
+
+fn instance_labels(endpoint: &str) -> [(&str, &str); 2] {
+    [("type", API_SERVER_INSTANCE), ("endpoint", endpoint)]
+}
+
+/// [`record`] with any identifying labels.
+fn record_as(registry: &Registry, id: &[(&str, &str)], o: &Outcome) {
     for hop in &o.redirects {
-        record_events(registry, check, &hop.events);
-        record_response(registry, check, &hop.events, hop.status);
+        record_events(registry, id, &hop.events);
+        record_response(registry, id, &hop.events, hop.status);
     }
-    record_events(registry, check, &o.events);
+    record_events(registry, id, &o.events);
+    let error_event = |event: &str| {
+        registry
+            .counter(ERRORS_TOTAL, &labels(id, &[("event", event)]))
+            .inc()
+    };
     match (o.status, &o.error) {
         (Some(status), error) => {
-            record_response(registry, check, &o.events, status);
+            record_response(registry, id, &o.events, status);
             if status != 200 && !(300..400).contains(&status) {
-                let event = format!("status_code_{status}");
-                registry
-                    .counter(ERRORS_TOTAL, &[("type", check), ("event", &event)])
-                    .inc();
+                error_event(&format!("status_code_{status}"));
             } else if error
                 .as_ref()
                 .is_some_and(|e| e.class != ErrorClass::HttpStatus)
             {
                 // The response started but failed later (e.g. a reset mid-body).
-                registry
-                    .counter(
-                        ERRORS_TOTAL,
-                        &[("type", check), ("event", "round_trip_error")],
-                    )
-                    .inc();
+                error_event("round_trip_error");
             }
         }
         (None, Some(error)) if o.dns.is_none() => {
             registry
-                .counter(
-                    REQUESTS_TOTAL,
-                    &[("type", check), ("code", "round_trip_error")],
-                )
+                .counter(REQUESTS_TOTAL, &labels(id, &[("code", "round_trip_error")]))
                 .inc();
-            let event = error.event.map_or("round_trip_error", Event::as_str);
-            registry
-                .counter(ERRORS_TOTAL, &[("type", check), ("event", event)])
-                .inc();
+            error_event(error.event.map_or("round_trip_error", Event::as_str));
         }
         (None, error) => {
             registry
-                .histogram(REQUEST_DURATION, &[("type", check)])
+                .histogram(REQUEST_DURATION, id)
                 .observe(o.total.as_secs_f64());
             registry
-                .counter(
-                    REQUESTS_TOTAL,
-                    &[("type", check), ("code", &non_http_code(o))],
-                )
+                .counter(REQUESTS_TOTAL, &labels(id, &[("code", &non_http_code(o))]))
                 .inc();
             if let Some(error) = error {
-                let event = error.event.map_or("round_trip_error", Event::as_str);
-                registry
-                    .counter(ERRORS_TOTAL, &[("type", check), ("event", event)])
-                    .inc();
+                error_event(error.event.map_or("round_trip_error", Event::as_str));
             }
         }
     }
     for (phase, d) in o.phases.iter() {
         registry
-            .gauge(PHASE_SECONDS, &[("type", check), ("phase", phase.as_str())])
+            .gauge(PHASE_SECONDS, &labels(id, &[("phase", phase.as_str())]))
             .set(d.as_secs_f64());
     }
     registry
-        .gauge(CHECK_SUCCESS, &[("type", check)])
+        .gauge(CHECK_SUCCESS, id)
         .set(if o.success { 1.0 } else { 0.0 });
     if let Some(error) = &o.error {
         registry
             .counter(
                 FAILURES_TOTAL,
-                &[("type", check), ("class", error.class.as_str())],
+                &labels(id, &[("class", error.class.as_str())]),
             )
             .inc();
     }
     if let Some(expiry) = o.tls.as_ref().and_then(|t| t.cert_not_after) {
-        registry
-            .gauge(CERT_EXPIRY, &[("type", check)])
-            .set(expiry as f64);
+        registry.gauge(CERT_EXPIRY, id).set(expiry as f64);
+    }
+    // From a check's first HTTP/2 answer on, so that a rate sees the first GOAWAY.
+    if o.goaways > 0 || o.http_version.as_deref() == Some("HTTP/2.0") {
+        registry.counter(GOAWAYS_TOTAL, id).add(o.goaways);
     }
 }
 
 /// Removes every series of check `check` (a neighbour that left the selection).
 pub fn expire(registry: &Registry, check: &str) -> usize {
-    let prefix = label_text(&[("type", check)]);
+    expire_as(registry, &[("type", check)])
+}
+
+/// Removes every series of the API-server instance at `endpoint` (gone from the endpoints).
+pub fn expire_instance(registry: &Registry, endpoint: &str) -> usize {
+    expire_as(registry, &instance_labels(endpoint))
+}
+
+fn expire_as(registry: &Registry, id: &[(&str, &str)]) -> usize {
+    let prefix = label_text(id);
     let with_more = format!("{prefix},");
     registry.remove_where(|name, labels| {
         TYPED.contains(&name) && (labels == prefix || labels.starts_with(&with_more))

@@ -2,6 +2,7 @@
 //! check timeout; the result is published only once all have finished.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use ward_probe::{ErrorClass, Outcome, Prober, Target};
 
 use crate::config::NurseConfig;
 use crate::discovery::{Discovery, Neighbour, Snapshot};
+use crate::instances::{self, Instances};
 use crate::metrics;
 
 /// Header naming the calling pod on neighbour checks (Go canonicalises it to `Kubenurse-Neighbour-Origin`).
@@ -40,6 +42,18 @@ pub struct RoundResult {
 enum Plan {
     Http(HttpRequest),
     Other(Target),
+    /// One API-server instance, on the connection kept for it.
+    Instance(SocketAddr, HttpRequest),
+}
+
+/// The per-instance API-server checks: the EndpointSlice watch and a prober
+/// that keeps one connection per instance across rounds (so the GOAWAY
+/// frames an instance sends are seen).
+pub struct InstanceChecks {
+    /// The watch of `default/kubernetes`'s EndpointSlices.
+    pub instances: Instances,
+    /// A prober with connection reuse on.
+    pub prober: Prober,
 }
 
 /// Runs rounds with one configuration, prober and registry.
@@ -49,6 +63,8 @@ pub struct Checker {
     registry: Arc<Registry>,
     discovery: Option<Discovery>,
     selected_before: Mutex<BTreeSet<String>>,
+    instances: Option<InstanceChecks>,
+    instances_before: Mutex<BTreeSet<SocketAddr>>,
 }
 
 impl Checker {
@@ -65,7 +81,15 @@ impl Checker {
             registry,
             discovery,
             selected_before: Mutex::new(BTreeSet::new()),
+            instances: None,
+            instances_before: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// The same checker, also checking every API-server instance.
+    pub fn with_instances(mut self, checks: InstanceChecks) -> Self {
+        self.instances = Some(checks);
+        self
     }
 
     /// The discovery watches, when the neighbourhood check is on.
@@ -98,21 +122,60 @@ impl Checker {
         Some(request)
     }
 
+    /// `Bearer <token>` from the token file, read now (the kubelet rotates it).
+    async fn bearer(&self) -> Result<HeaderValue, String> {
+        let file = &self.config.token_file;
+        let token = tokio::fs::read_to_string(file)
+            .await
+            .map_err(|e| format!("reading token {}: {e}", file.display()))?;
+        HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| format!("token {} is not a valid header value", file.display()))
+    }
+
+    /// One `/version` request per API-server instance: to its address, verified
+    /// as [`instances::SERVER_NAME`], with the token (which goes to these
+    /// addresses only), no redirects followed.
+    async fn instance_plans(&self, checks: &InstanceChecks) -> Result<Vec<(String, Plan)>, String> {
+        let wait = self.config.check_timeout.min(Duration::from_secs(2));
+        let addresses = checks.instances.addresses(wait).await?;
+        self.expire_departed_instances(&addresses);
+        let bearer = self.bearer().await?;
+        let mut plans = Vec::new();
+        for addr in addresses {
+            let url = Url::parse(&format!(
+                "https://{}/version",
+                join_host_port(instances::SERVER_NAME, addr.port())
+            ))
+            .map_err(|e| format!("API-server instance {addr}: {e}"))?;
+            let mut request = HttpRequest::get(url);
+            request.accept = AcceptStatus::Exact(vec![200]);
+            request.connect_to = Some(addr);
+            request.headers.push((AUTHORIZATION, bearer.clone()));
+            plans.push((instance_check(addr), Plan::Instance(addr, request)));
+        }
+        Ok(plans)
+    }
+
+    fn expire_departed_instances(&self, now: &[SocketAddr]) {
+        let now: BTreeSet<SocketAddr> = now.iter().copied().collect();
+        let mut before = self
+            .instances_before
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for gone in before.difference(&now) {
+            let removed = metrics::expire_instance(&self.registry, &gone.to_string());
+            tracing::info!(endpoint = %gone, series = removed, "API-server instance left the endpoints, series expired");
+        }
+        *before = now;
+    }
+
     async fn api_server_requests(&self) -> Result<[Option<HttpRequest>; 2], String> {
         let c = &self.config;
         let wanted = [c.toggles.api_server_direct, c.toggles.api_server_dns];
         if !wanted.contains(&true) {
             return Ok([None, None]);
         }
-        let token = tokio::fs::read_to_string(&c.token_file)
-            .await
-            .map_err(|e| format!("reading token {}: {e}", c.token_file.display()))?;
-        let bearer = HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
-            format!(
-                "token {} is not a valid header value",
-                c.token_file.display()
-            )
-        })?;
+        let bearer = self.bearer().await?;
         let make = |host: &str| -> Option<HttpRequest> {
             let url = Url::parse(&format!(
                 "https://{}/version",
@@ -205,6 +268,15 @@ impl Checker {
             };
             plans.push((extra.name.clone(), plan));
         }
+        if let Some(checks) = &self.instances {
+            match self.instance_plans(checks).await {
+                Ok(instance_plans) => plans.extend(instance_plans),
+                Err(e) => {
+                    tracing::error!(error = %e, "API-server instance checks");
+                    error(&mut result, metrics::API_SERVER_INSTANCE, &e);
+                }
+            }
+        }
         if c.toggles.neighbourhood {
             match self.neighbourhood().await {
                 Ok((snapshot, selected)) => {
@@ -224,14 +296,27 @@ impl Checker {
             result.neighbourhood_state = "skipped".into();
         }
         let runs = plans.into_iter().map(|(name, plan)| async move {
-            let outcome = match &plan {
-                Plan::Http(request) => self.prober.check_http(request).await,
-                Plan::Other(target) => self.prober.check(target).await,
+            let prober = match (&plan, &self.instances) {
+                (Plan::Instance(..), Some(checks)) => &checks.prober,
+                _ => &self.prober,
             };
-            (name, outcome)
+            let outcome = match &plan {
+                Plan::Http(request) | Plan::Instance(_, request) => {
+                    prober.check_http(request).await
+                }
+                Plan::Other(target) => prober.check(target).await,
+            };
+            let instance = match plan {
+                Plan::Instance(addr, _) => Some(addr),
+                _ => None,
+            };
+            (name, instance, outcome)
         });
-        for (name, outcome) in join_all(runs).await {
-            metrics::record(&self.registry, &name, &outcome);
+        for (name, instance, outcome) in join_all(runs).await {
+            match instance {
+                Some(addr) => metrics::record_instance(&self.registry, &addr.to_string(), &outcome),
+                None => metrics::record(&self.registry, &name, &outcome),
+            }
             if let Some(e) = &outcome.error {
                 tracing::error!(request_type = %name, class = %e.class, err = %e.message, "check failed");
             }
@@ -256,6 +341,11 @@ impl Checker {
         }
         *before = now;
     }
+}
+
+/// The `/alive` key of an API-server instance check: `api_server_instance_<ip:port>`.
+pub fn instance_check(addr: SocketAddr) -> String {
+    format!("{}_{addr}", metrics::API_SERVER_INSTANCE)
 }
 
 /// As kubenurse's client: only 200 is ok, redirects are followed (Go's rules).

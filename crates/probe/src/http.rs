@@ -375,6 +375,7 @@ impl Connector {
         let io = TokioIo::new(Timed {
             inner: io,
             clock: clock.clone(),
+            frames: h2.then(FrameScanner::default),
         });
         let handshake_err = |e: hyper::Error| {
             ProbeError::new(
@@ -408,6 +409,7 @@ impl Connector {
             remote,
             tls: tls_info,
             requests: 0,
+            goaways_taken: 0,
             absolute_form,
         })
     }
@@ -511,6 +513,8 @@ pub struct Connection {
     remote: SocketAddr,
     tls: Option<TlsInfo>,
     requests: u64,
+    /// GOAWAY frames already returned by [`Connection::take_goaways`].
+    goaways_taken: u64,
     /// Through a proxy to a plain http URL: the proxy's credentials, if any.
     absolute_form: Option<Option<HeaderValue>>,
 }
@@ -619,6 +623,19 @@ impl Connection {
                 return self.clock.close();
             }
         }
+    }
+
+    /// HTTP/2 GOAWAY frames the server sent on this connection so far (0 on HTTP/1).
+    pub fn goaways(&self) -> u64 {
+        self.clock.goaways.load(Ordering::Relaxed)
+    }
+
+    /// GOAWAY frames received since the last call (all of them on the first).
+    pub fn take_goaways(&mut self) -> u64 {
+        let seen = self.goaways();
+        let new = seen.saturating_sub(self.goaways_taken);
+        self.goaways_taken = seen;
+        new
     }
 
     /// How many requests were sent on this connection before the current one.
@@ -808,6 +825,8 @@ struct IoClock {
     close_at: AtomicU64,
     close_kind: std::sync::atomic::AtomicU8,
     closed: tokio::sync::Notify,
+    /// HTTP/2 GOAWAY frames read from the server.
+    goaways: AtomicU64,
 }
 
 impl IoClock {
@@ -820,6 +839,7 @@ impl IoClock {
             close_at: AtomicU64::new(0),
             close_kind: std::sync::atomic::AtomicU8::new(0),
             closed: tokio::sync::Notify::new(),
+            goaways: AtomicU64::new(0),
         }
     }
 
@@ -898,10 +918,54 @@ enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// A stream that stamps the [`IoClock`] on every write and the first read.
+/// A stream that stamps the [`IoClock`] on every write and the first read,
+/// and on HTTP/2 follows the server's frames to count its GOAWAYs.
 struct Timed {
     inner: Stream,
     clock: Arc<IoClock>,
+    frames: Option<FrameScanner>,
+}
+
+/// The HTTP/2 frame type of GOAWAY (RFC 9113 6.8).
+const GOAWAY: u8 = 0x7;
+
+/// Follows the frame boundaries of what an HTTP/2 server sends (after TLS):
+/// a 9-byte header (24-bit payload length, type, flags, stream id), then the
+/// payload. hyper does not tell a GOAWAY apart from other ends of a
+/// connection; the bytes do.
+#[derive(Debug, Default)]
+struct FrameScanner {
+    header: [u8; 9],
+    have: usize,
+    skip: usize,
+}
+
+impl FrameScanner {
+    /// Takes the next bytes read; returns how many GOAWAY frame headers they completed.
+    fn feed(&mut self, mut data: &[u8]) -> u64 {
+        let mut goaways = 0;
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have == self.header.len() {
+                let [a, b, c, kind, ..] = self.header;
+                if kind == GOAWAY {
+                    goaways += 1;
+                }
+                self.skip = u32::from_be_bytes([0, a, b, c]) as usize;
+                self.have = 0;
+            }
+        }
+        goaways
+    }
 }
 
 impl AsyncRead for Timed {
@@ -916,6 +980,12 @@ impl AsyncRead for Timed {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         };
+        if let (Some(frames), Poll::Ready(Ok(()))) = (&mut this.frames, &poll) {
+            let goaways = frames.feed(&buf.filled()[before..]);
+            if goaways > 0 {
+                this.clock.goaways.fetch_add(goaways, Ordering::Relaxed);
+            }
+        }
         match &poll {
             Poll::Ready(Ok(())) if buf.filled().len() > before => this.clock.read(),
             Poll::Ready(Ok(())) if buf.remaining() > 0 => {
@@ -988,6 +1058,29 @@ impl AsyncWrite for Timed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let len = (payload.len() as u32).to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, 0, 0, 0, 0, 0];
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// GOAWAY frames are counted wherever the reads split the stream, and a
+    /// payload that happens to contain a GOAWAY-like header is skipped.
+    #[test]
+    fn frame_scanner_counts_goaways_across_any_read_boundaries() {
+        let mut stream = frame(0x4, &[0; 6]); // SETTINGS
+        stream.extend(frame(0x0, &frame(GOAWAY, &[0; 8]))); // DATA carrying look-alike bytes
+        stream.extend(frame(GOAWAY, &[0, 0, 0, 1, 0, 0, 0, 0]));
+        stream.extend(frame(0x6, &[0; 8])); // PING
+        stream.extend(frame(GOAWAY, &[0, 0, 0, 3, 0, 0, 0, 2, b'x']));
+        for chunk in [1, 2, 5, 9, 10, stream.len()] {
+            let mut scanner = FrameScanner::default();
+            let counted: u64 = stream.chunks(chunk).map(|c| scanner.feed(c)).sum();
+            assert_eq!(counted, 2, "reads of {chunk} bytes");
+        }
+    }
 
     /// HTTP/1.1 persists unless told `close`; HTTP/1.0 (`python3 -m
     /// http.server`) only when told `keep-alive`.

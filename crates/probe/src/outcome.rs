@@ -43,6 +43,10 @@ pub struct Outcome {
     pub error: Option<ProbeError>,
     /// The redirect answers followed before the final one, in order.
     pub redirects: Vec<Hop>,
+    /// HTTP/2 GOAWAY frames received on this check's connection, and (with
+    /// reuse) on pooled connections to the same origin and address since
+    /// their last check.
+    pub goaways: u64,
 }
 
 /// One followed redirect of an HTTP check.
@@ -74,6 +78,7 @@ impl Outcome {
             dns: None,
             error: None,
             redirects: Vec::new(),
+            goaways: 0,
         }
     }
 

@@ -165,7 +165,7 @@ impl Prober {
     ) -> Result<Option<HttpRequest>, ProbeError> {
         let key: PoolKey = (origin(&request.url), request.connect_to);
         let pooled = if self.config.reuse {
-            self.checkout(&key)
+            self.checkout(&key, outcome)
         } else {
             None
         };
@@ -180,14 +180,11 @@ impl Prober {
         };
         outcome.remote_addr = Some(conn.remote());
         outcome.tls = conn.tls().cloned();
-        let head = conn.send(request, trace, self.config.timeout).await?;
-        let status = head.status;
-        let location = head.headers.get(http::header::LOCATION).cloned();
-        outcome.status = Some(status);
-        outcome.http_version = Some(format!("{:?}", head.version));
-        outcome.body_bytes = head
-            .read_body_into(trace, self.config.max_body, self.config.timeout, body)
-            .await?;
+        let exchanged = self
+            .exchange(&mut conn, request, trace, outcome, body)
+            .await;
+        outcome.goaways += conn.take_goaways();
+        let (status, location) = exchanged?;
         if self.config.reuse && !conn.is_closed() {
             self.checkin(key, conn);
         }
@@ -207,10 +204,33 @@ impl Prober {
         }
     }
 
-    fn checkout(&self, key: &PoolKey) -> Option<Connection> {
+    /// Sends `request` on `conn` and reads the body: the status and `Location`.
+    async fn exchange(
+        &self,
+        conn: &mut Connection,
+        request: &HttpRequest,
+        trace: &mut Trace,
+        outcome: &mut Outcome,
+        body: Option<&mut Vec<u8>>,
+    ) -> Result<(u16, Option<http::HeaderValue>), ProbeError> {
+        let head = conn.send(request, trace, self.config.timeout).await?;
+        let status = head.status;
+        let location = head.headers.get(http::header::LOCATION).cloned();
+        outcome.status = Some(status);
+        outcome.http_version = Some(format!("{:?}", head.version));
+        outcome.body_bytes = head
+            .read_body_into(trace, self.config.max_body, self.config.timeout, body)
+            .await?;
+        Ok((status, location))
+    }
+
+    /// An open pooled connection for `key`; the GOAWAYs that closed pooled
+    /// ones since their last check go to `outcome`.
+    fn checkout(&self, key: &PoolKey, outcome: &mut Outcome) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(key)?;
-        while let Some(conn) = list.pop() {
+        while let Some(mut conn) = list.pop() {
+            outcome.goaways += conn.take_goaways();
             if !conn.is_closed() {
                 return Some(conn);
             }

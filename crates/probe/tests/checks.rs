@@ -151,6 +151,35 @@ async fn reuse_skips_connect_and_tls_on_the_second_request() {
     assert!(b.events.get(Event::TlsHandshakeDone).is_some());
 }
 
+/// nginx ends an HTTP/2 connection with a GOAWAY when it takes its last
+/// allowed request (`keepalive_requests 2`), before the response: the check
+/// that sent that request reports it, the next one opens a new connection.
+#[tokio::test]
+async fn an_http2_goaway_is_reported_by_the_check_it_came_with() {
+    let nginx = Nginx::builder()
+        .http_config("keepalive_requests 2;")
+        .location("/", "return 200 'x';")
+        .tls(true)
+        .start()
+        .unwrap();
+    let p = prober(ProberConfig {
+        reuse: true,
+        ..with_ca(&nginx)
+    });
+    let target: Target = nginx.https_url("/").parse().unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let o = p.check(&target).await;
+        assert!(o.success, "{:?}", o.error);
+        assert_eq!(o.http_version.as_deref(), Some("HTTP/2.0"));
+        seen.push((o.reused, o.goaways));
+    }
+    assert_eq!(
+        seen,
+        [(false, 0), (true, 1), (false, 0), (true, 1), (false, 0)]
+    );
+}
+
 #[tokio::test]
 async fn https_verifies_with_the_generated_ca_and_negotiates_h2() {
     let nginx = Nginx::builder()

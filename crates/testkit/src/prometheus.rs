@@ -1,5 +1,8 @@
 //! Real Prometheus on loopback: scrapes the targets a test names, answers
-//! instant queries, and offers `promtool` for rule checks.
+//! instant queries, and offers `promtool` for rule checks. A Prometheus can
+//! start on a backfilled TSDB ([`Builder::backfill`]): series written with
+//! `promtool tsdb create-blocks-from openmetrics`, and what recording rules
+//! record over them with `promtool tsdb create-blocks-from rules`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +30,17 @@ pub struct Builder {
     scrape_interval: Option<Duration>,
     binary: Option<PathBuf>,
     args: Vec<String>,
+    backfill: Option<Backfill>,
+    data_dir: Option<PathBuf>,
+}
+
+/// Series and rules to write into the TSDB before Prometheus starts.
+#[derive(Debug, Clone)]
+struct Backfill {
+    openmetrics: String,
+    rules: Vec<String>,
+    start: u64,
+    end: u64,
 }
 
 impl Builder {
@@ -67,6 +81,29 @@ impl Builder {
         self
     }
 
+    /// Starts on a TSDB that already holds `openmetrics` (an OpenMetrics
+    /// text with timestamps, ending in `# EOF`) and every recording rule of
+    /// the rule files `rules` (YAML text each) evaluated over it from `start` to `end`
+    /// (Unix seconds) every minute, in as many passes as the rules depend on
+    /// each other (`promtool` evaluates each rule against the blocks written
+    /// before it, not against the rules of its own pass); their alerting
+    /// rules are loaded and evaluated live.
+    pub fn backfill<R: Into<String>>(
+        mut self,
+        openmetrics: impl Into<String>,
+        rules: impl IntoIterator<Item = R>,
+        start: u64,
+        end: u64,
+    ) -> Self {
+        self.backfill = Some(Backfill {
+            openmetrics: openmetrics.into(),
+            rules: rules.into_iter().map(Into::into).collect(),
+            start,
+            end,
+        });
+        self
+    }
+
     /// Starts Prometheus on a free 127.0.0.1 port and waits (up to 20 s) for `/-/ready`.
     pub fn start(self) -> Result<Prometheus> {
         self.launch(None)
@@ -79,7 +116,7 @@ impl Builder {
         self.launch(Some(netns))
     }
 
-    fn launch(self, netns: Option<&NetNs>) -> Result<Prometheus> {
+    fn launch(mut self, netns: Option<&NetNs>) -> Result<Prometheus> {
         let binary = match &self.binary {
             Some(path) => path.clone(),
             None => find_binary("prometheus", "prometheus")?,
@@ -88,6 +125,15 @@ impl Builder {
             .prefix("ward-prometheus-")
             .tempdir()
             .map_err(|e| Error::io("prometheus", "creating temp dir", e))?;
+        let data = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
+        if let Some(backfill) = self.backfill.take() {
+            if let Some(alerts) = backfill.run(&binary, &data, dir.path())? {
+                self.rule_files.push(alerts);
+            }
+        }
         let every = self.scrape_interval.unwrap_or(Duration::from_secs(1));
         let mut conf = format!(
             "global:\n  scrape_interval: {ms}ms\n  evaluation_interval: {ms}ms\n",
@@ -126,7 +172,7 @@ impl Builder {
         let log = dir.path().join("prometheus.log");
         let args = [
             format!("--config.file={}", conf_path.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+            format!("--storage.tsdb.path={}", data.display()),
             format!("--web.listen-address={listen}"),
             "--web.enable-lifecycle".to_string(),
         ]
@@ -177,6 +223,159 @@ impl Prometheus {
                 .not_ready(format!("no series for {expr:?} within {timeout:?}"))
         })
     }
+}
+
+impl Prometheus {
+    /// Waits until every rule group has been evaluated at least once.
+    pub fn wait_rules_evaluated(&self, timeout: Duration) -> Result<()> {
+        let evaluated = || {
+            let r = http_get(self.addr, "/api/v1/rules")?;
+            let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+            let groups = v["data"]["groups"].as_array()?;
+            groups
+                .iter()
+                .all(|g| {
+                    g["lastEvaluation"]
+                        .as_str()
+                        .is_some_and(|t| !t.starts_with("0001-"))
+                })
+                .then_some(())
+        };
+        wait::until(timeout, evaluated).ok_or_else(|| {
+            self.process
+                .not_ready(format!("rule groups not all evaluated within {timeout:?}"))
+        })
+    }
+}
+
+impl Backfill {
+    /// Writes the series and the recordings into `data`; returns a rule
+    /// file with the alerting rules, if there are any.
+    fn run(&self, binary: &Path, data: &Path, dir: &Path) -> Result<Option<PathBuf>> {
+        let write = |name: &str, text: &str| -> Result<PathBuf> {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| Error::io("prometheus", format!("writing {}", path.display()), e))?;
+            Ok(path)
+        };
+        let series = write("backfill.om", &self.openmetrics)?;
+        promtool(
+            &[
+                "tsdb".as_ref(),
+                "create-blocks-from".as_ref(),
+                "openmetrics".as_ref(),
+                series.as_os_str(),
+                data.as_os_str(),
+            ],
+            None,
+        )?;
+        let bad = |what: String| Error::NotReady {
+            component: "prometheus backfill".into(),
+            reason: what,
+            log: "(rules)".into(),
+            tail: self.rules.join("\n"),
+        };
+        let mut groups = Vec::new();
+        for (i, file) in self.rules.iter().enumerate() {
+            let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(file)
+                .map_err(|e| bad(format!("rule file {}: {e}", i + 1)))?;
+            let more = doc["groups"]
+                .as_sequence()
+                .ok_or_else(|| bad(format!("rule file {}: no groups", i + 1)))?;
+            groups.extend(more.iter().cloned());
+        }
+        let rules =
+            |g: &serde_yaml_ng::Value| g["rules"].as_sequence().cloned().unwrap_or_default();
+        let mut pending: Vec<serde_yaml_ng::Value> = groups
+            .iter()
+            .flat_map(rules)
+            .filter(|r| r.get("record").is_some())
+            .collect();
+        let (start, end) = (self.start.to_string(), self.end.to_string());
+        for pass in 1.. {
+            if pending.is_empty() {
+                break;
+            }
+            let name =
+                |r: &serde_yaml_ng::Value| r["record"].as_str().unwrap_or_default().to_string();
+            let names: Vec<String> = pending.iter().map(name).collect();
+            let (ready, later): (Vec<_>, Vec<_>) = pending.into_iter().partition(|r| {
+                let expr = r["expr"].as_str().unwrap_or_default();
+                !names.iter().any(|n| *n != name(r) && mentions(expr, n))
+            });
+            if ready.is_empty() {
+                return Err(bad(format!(
+                    "recording rules depend on each other: {names:?}"
+                )));
+            }
+            let file = write(
+                &format!("backfill-{pass}.yaml"),
+                &rule_file(&[(format!("backfill-{pass}"), ready)]),
+            )?;
+            let out = dir.join(format!("blocks-{pass}"));
+            let source = Builder {
+                binary: Some(binary.to_path_buf()),
+                data_dir: Some(data.to_path_buf()),
+                ..Builder::default()
+            }
+            .start()?;
+            promtool(
+                &[
+                    "tsdb".as_ref(),
+                    "create-blocks-from".as_ref(),
+                    "rules".as_ref(),
+                    "--quiet".as_ref(),
+                    format!("--start={start}").as_ref(),
+                    format!("--end={end}").as_ref(),
+                    format!("--url=http://{}", source.addr()).as_ref(),
+                    format!("--output-dir={}", out.display()).as_ref(),
+                    file.as_os_str(),
+                ],
+                None,
+            )?;
+            drop(source);
+            let blocks = std::fs::read_dir(&out)
+                .map_err(|e| Error::io("prometheus", format!("reading {}", out.display()), e))?;
+            for block in blocks {
+                let block = block.map_err(|e| Error::io("prometheus", "listing blocks", e))?;
+                std::fs::rename(block.path(), data.join(block.file_name()))
+                    .map_err(|e| Error::io("prometheus", "moving a block", e))?;
+            }
+            pending = later;
+        }
+        let alerts: Vec<(String, Vec<serde_yaml_ng::Value>)> = groups
+            .iter()
+            .map(|g| {
+                let alerts = rules(g).into_iter().filter(|r| r.get("alert").is_some());
+                (
+                    g["name"].as_str().unwrap_or_default().to_string(),
+                    alerts.collect(),
+                )
+            })
+            .filter(|(_, rules): &(String, Vec<_>)| !rules.is_empty())
+            .collect();
+        if alerts.is_empty() {
+            return Ok(None);
+        }
+        write("alerts.yaml", &rule_file(&alerts)).map(Some)
+    }
+}
+
+/// True when `expr` names the metric `name` (not as part of a longer name).
+fn mentions(expr: &str, name: &str) -> bool {
+    let part = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    expr.match_indices(name)
+        .any(|(i, _)| !expr[..i].ends_with(part) && !expr[i + name.len()..].starts_with(part))
+}
+
+/// A rule file with these groups of rules.
+fn rule_file(groups: &[(String, Vec<serde_yaml_ng::Value>)]) -> String {
+    let groups: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|(name, rules)| serde_json::json!({"name": name, "rules": rules}))
+        .collect();
+    // JSON is YAML: no second writer needed.
+    serde_json::json!({ "groups": groups }).to_string()
 }
 
 /// Runs an instant query against the Prometheus API at `addr` (one this

@@ -88,3 +88,55 @@ fn prometheus_answers_queries() {
     let result = prom.query("vector(1)").unwrap();
     assert_eq!(result.len(), 1, "{result:?} from {self_addr}");
 }
+
+/// A backfilled Prometheus holds the series and every recording, also of
+/// rules that read other recordings (three passes here), and evaluates the
+/// alerting rules live.
+#[test]
+fn prometheus_starts_on_backfilled_series_and_recordings() {
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = end - 600;
+    let series: String = (start..=end)
+        .step_by(60)
+        .map(|t| format!("requests_total 5 {t}\n"))
+        .collect();
+    let rules = "groups:
+- name: g
+  rules:
+  - record: c
+    expr: b + a
+  - record: b
+    expr: a * 2
+  - record: a
+    expr: requests_total
+  - alert: Big
+    expr: c > 10
+";
+    let prom = Prometheus::builder()
+        .backfill(
+            format!("# TYPE requests counter\n{series}# EOF\n"),
+            [rules],
+            start,
+            end,
+        )
+        .start()
+        .unwrap();
+    prom.wait_rules_evaluated(Duration::from_secs(20)).unwrap();
+    let value = |expr: &str| {
+        let r = prom.query(expr).unwrap();
+        assert_eq!(r.len(), 1, "{expr}: {r:?}");
+        r[0]["value"][1].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        (value("a"), value("b"), value("c")),
+        ("5".into(), "10".into(), "15".into())
+    );
+    // The first evaluation's ALERTS sample can trail its lastEvaluation.
+    let alerts = prom
+        .wait_for_series("ALERTS{alertname=\"Big\"}", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(alerts[0]["metric"]["alertstate"], "firing");
+}

@@ -183,7 +183,7 @@ impl Visit for Fields {
 }
 
 /// `2006-01-02T15:04:05.000Z`: zap's ISO 8601 time encoder, in UTC.
-fn iso8601(at: SystemTime) -> String {
+pub(crate) fn iso8601(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);

@@ -49,7 +49,7 @@ enum Command {
     E2e(cmd::e2e::Args),
     /// A simulated cluster on loopback: real nurse agents, the mesh dashboard, fault injection.
     Lab(cmd::lab::Args),
-    /// Generate, validate or test SLO rules from sloth specs (drop-in for sloth generate|validate; test proves the alerts with promtool).
+    /// Generate, validate or test SLO rules from sloth specs (drop-in for sloth generate|validate; test proves the alerts with promtool), or report SLOs from Prometheus.
     Slo(cmd::slo::Args),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(cmd::completions::Args),

@@ -67,12 +67,14 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-const NURSE: [&str; 7] = [
+const NURSE: [&str; 9] = [
     "ClusterRole/ward-nurse-nodes",
     "ClusterRoleBinding/ward-nurse-nodes",
     "DaemonSet/ward-nurse",
     "Role/ward-nurse",
     "RoleBinding/ward-nurse",
+    "Role/ward-nurse-api-servers",
+    "RoleBinding/ward-nurse-api-servers",
     "Service/ward-nurse",
     "ServiceAccount/ward-nurse",
 ];
@@ -149,9 +151,14 @@ fn default_values_render_every_component() {
         let kind = doc["kind"].as_str().unwrap();
         let cluster_scoped = kind.starts_with("Cluster") || kind.starts_with("ValidatingAdmission");
         let ns = doc["metadata"]["namespace"].as_str();
+        // The grant to read the kubernetes Service's EndpointSlices lives where they do.
+        let home = match doc["metadata"]["name"].as_str() {
+            Some("ward-nurse-api-servers") => "default",
+            _ => "ward",
+        };
         assert_eq!(
             ns,
-            (!cluster_scoped).then_some("ward"),
+            (!cluster_scoped).then_some(home),
             "{kind} {}: namespace",
             doc["metadata"]["name"]
         );
@@ -473,11 +480,24 @@ fn the_chart_grants_exactly_the_documented_rbac_and_nothing_persists() {
             "ClusterRole/ward-nurse-nodes",
             "Role/ward-e2e-lease",
             "Role/ward-nurse",
+            "Role/ward-nurse-api-servers",
         ])
     );
     assert_eq!(
         rules(object(&docs, "Role", "ward-nurse")),
         ["|pods|get,list,watch"]
+    );
+    // The per-instance API-server checks read the kubernetes Service's
+    // EndpointSlices, in default only.
+    let api_servers = object(&docs, "Role", "ward-nurse-api-servers");
+    assert_eq!(api_servers["metadata"]["namespace"], "default");
+    assert_eq!(
+        rules(api_servers),
+        ["discovery.k8s.io|endpointslices|get,list,watch"]
+    );
+    assert_eq!(
+        object(&docs, "RoleBinding", "ward-nurse-api-servers")["metadata"]["namespace"],
+        "default"
     );
     assert_eq!(
         rules(object(&docs, "ClusterRole", "ward-nurse-nodes")),
@@ -508,6 +528,12 @@ fn the_chart_grants_exactly_the_documented_rbac_and_nothing_persists() {
     // Each binding: its own role, to its own component's ServiceAccount only.
     for (kind, name, role_kind, account) in [
         ("RoleBinding", "ward-nurse", "Role", "ward-nurse"),
+        (
+            "RoleBinding",
+            "ward-nurse-api-servers",
+            "Role",
+            "ward-nurse",
+        ),
         (
             "ClusterRoleBinding",
             "ward-nurse-nodes",
@@ -541,6 +567,25 @@ fn the_chart_grants_exactly_the_documented_rbac_and_nothing_persists() {
         Some("false")
     );
     assert_eq!(nurse_env(&nurse, "KUBENURSE_EXTRA_CA"), None);
+    assert_eq!(
+        nurse_env(&nurse, "WARD_NURSE_CHECK_API_SERVER_INSTANCES").as_deref(),
+        Some("true")
+    );
+    // Without the per-instance checks, no grant in default.
+    let mut args = ONLY_NURSE.to_vec();
+    args.extend(["--set", "nurse.checks.apiServerInstances=false"]);
+    let without = template(&args);
+    assert_eq!(
+        nurse_env(&without, "WARD_NURSE_CHECK_API_SERVER_INSTANCES").as_deref(),
+        Some("false")
+    );
+    assert!(
+        !objects(&without)
+            .iter()
+            .any(|o| o.ends_with("/ward-nurse-api-servers")),
+        "{:?}",
+        objects(&without)
+    );
     // No pod shares the host's namespaces, runs privileged or keeps data:
     // the only volume is the e2e run's emptyDir /tmp (its JUnit file).
     for doc in &docs {

@@ -15,7 +15,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::Value;
-use ward_testkit::kube::{KubeCluster, NodeSpec};
+use ward_testkit::kube::{ApiServers, KubeCluster, NodeSpec, ServiceAccountKubeconfig};
 use ward_testkit::net::{free_port, http_get};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::process::Process;
@@ -536,4 +536,233 @@ fn allowing_unschedulable_nodes_needs_no_nodes_rbac() {
         let ready = http_get(*addr, "/ready").map(|r| r.status);
         assert_eq!(ready, Some(200), "{}", nodes[i]);
     }
+}
+
+/// `WARD_NURSE_CHECK_API_SERVER_INSTANCES=true` against three real
+/// kube-apiservers on one etcd (testkit's [`ApiServers`], in a network
+/// namespace of their own, the nurse beside them as a pod would be): every
+/// address of the `kubernetes` EndpointSlice is checked on its own, verified
+/// as `kubernetes.default.svc` (the certificate names no address of the
+/// second and third), with a ServiceAccount that may only read the
+/// EndpointSlices of `default`. The instance with `--goaway-chance` is the
+/// only one whose GOAWAY count rises; a crashed instance's errors are counted
+/// while the others stay fine, and its series go when its address leaves
+/// the endpoints.
+#[test]
+fn every_api_server_instance_is_checked_with_its_goaways_and_its_outage() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // kube-apiserver's highest --goaway-chance: one request in 50.
+    let mut cluster = ApiServers::start(&[0.0, 0.02, 0.0]).unwrap();
+    let instances: Vec<String> = cluster.addresses().iter().map(|a| a.to_string()).collect();
+    let account = runtime
+        .block_on(cluster.service_account(
+            "default",
+            "nurse",
+            vec![rule(
+                &["discovery.k8s.io"],
+                &["endpointslices"],
+                &["get", "list", "watch"],
+            )],
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = cluster.addresses()[0];
+    let (api_host, api_port) = (first.ip().to_string(), first.port().to_string());
+    // A nurse in the cluster's namespace, as a pod beside the API servers.
+    let start = |name: &str, account: &ServiceAccountKubeconfig, listen: SocketAddr| {
+        let token_file = dir.path().join(format!("{name}.token"));
+        std::fs::write(&token_file, &account.token).unwrap();
+        let listen = listen.to_string();
+        let env: Vec<(&str, &str)> = vec![
+            ("KUBECONFIG", account.path.to_str().unwrap()),
+            ("WARD_NURSE_CHECK_API_SERVER_INSTANCES", "true"),
+            ("KUBENURSE_CHECK_API_SERVER_DNS", "false"),
+            ("KUBENURSE_CHECK_ME_INGRESS", "false"),
+            ("KUBENURSE_CHECK_ME_SERVICE", "false"),
+            ("KUBENURSE_CHECK_NEIGHBOURHOOD", "false"),
+            ("KUBENURSE_CHECK_INTERVAL", "100ms"),
+            ("KUBERNETES_SERVICE_HOST", &api_host),
+            ("KUBERNETES_SERVICE_PORT", &api_port),
+            (
+                "WARD_NURSE_SERVICE_ACCOUNT_CA",
+                cluster.ca_path().to_str().unwrap(),
+            ),
+            ("WARD_NURSE_TOKEN_FILE", token_file.to_str().unwrap()),
+            ("WARD_NURSE_LISTEN", &listen),
+            ("WARD_NURSE_JITTER", "0"),
+            ("WARD_NURSE_CHECK_TIMEOUT", "2s"),
+            ("POD_NAME", name),
+            ("WARD_LOG", "info"),
+        ];
+        let (nsenter, mut args) = cluster.netns().wrap(support::ward_bin());
+        args.push("nurse".into());
+        let log = dir.path().join(format!("{name}.log"));
+        Process::spawn_with(name, &nsenter, args, &log, &env).unwrap()
+    };
+    let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let mut nurse = start("nurse", &account, listen);
+    let forward = cluster.forward(listen).unwrap();
+    let addr = forward.addr();
+    let series = |family: &str, endpoint: &str, more: &str| {
+        format!("{family}{{type=\"api_server_instance\",endpoint=\"{endpoint}\"{more}}}")
+    };
+    let ok = |endpoint: &str| {
+        series(
+            "kubenurse_httpclient_requests_total",
+            endpoint,
+            ",code=\"200\"",
+        )
+    };
+    let goaways = |endpoint: &str| series("ward_nurse_http2_goaways_received_total", endpoint, "");
+
+    // Every instance answers on its own series: requests, latency, success, GOAWAYs.
+    let all_checked = wait::until(DEADLINE, || {
+        let text = metrics(addr);
+        instances
+            .iter()
+            .all(|e| {
+                counter(addr, &ok(e)) >= 3
+                    && text.contains(&format!(
+                        "{} 1\n",
+                        series("ward_nurse_check_success", e, "")
+                    ))
+                    && text.contains(&format!(
+                        "{}_count{{type=\"api_server_instance\",endpoint=\"{e}\"}}",
+                        "kubenurse_httpclient_request_duration_seconds"
+                    ))
+                    && text.contains(&format!("{} ", goaways(e)))
+            })
+            .then_some(())
+    });
+    assert!(
+        all_checked.is_some(),
+        "not every instance checked:\n{}\n{}",
+        metrics(addr),
+        nurse.log_tail(20)
+    );
+    let r = alive(addr).unwrap();
+    for e in &instances {
+        assert_eq!(r[&format!("api_server_instance_{e}")], "ok", "{r:?}");
+    }
+    assert_eq!(r["api_server_direct"], "ok", "{r:?}");
+
+    // Without the EndpointSlices grant: the API server's answer in /alive,
+    // every round, and the load-balanced check goes on.
+    let no_rbac = runtime
+        .block_on(cluster.service_account("default", "nurse-no-rbac", Vec::new()))
+        .unwrap();
+    let bare_listen: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+    let bare = start("nurse-no-rbac", &no_rbac, bare_listen);
+    let bare_forward = cluster.forward(bare_listen).unwrap();
+    let r = wait::until(DEADLINE, || {
+        alive(bare_forward.addr())
+            .filter(|r| r.get("api_server_direct").and_then(Value::as_str) == Some("ok"))
+    })
+    .unwrap_or_else(|| panic!("no round without RBAC:\n{}", bare.log_tail(20)));
+    assert_eq!(
+        r["api_server_instance"],
+        "watching default/kubernetes EndpointSlices: failed to perform initial object list: \
+         ApiError: endpointslices.discovery.k8s.io is forbidden: User \"system:serviceaccount:default:nurse-no-rbac\" \
+         cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"default\": \
+         Forbidden (ErrorResponse { status: \"Failure\", message: \"endpointslices.discovery.k8s.io is forbidden: \
+         User \\\"system:serviceaccount:default:nurse-no-rbac\\\" cannot list resource \\\"endpointslices\\\" \
+         in API group \\\"discovery.k8s.io\\\" in the namespace \\\"default\\\"\", reason: \"Forbidden\", code: 403 })",
+        "{r:?}"
+    );
+    drop(bare);
+
+    // GOAWAYs come from the instance with --goaway-chance, and only from it.
+    let goaway_seen = wait::until(Duration::from_secs(90), || {
+        (counter(addr, &goaways(&instances[1])) >= 1).then_some(())
+    });
+    assert!(
+        goaway_seen.is_some(),
+        "no GOAWAY from {} in 90 s:\n{}",
+        instances[1],
+        metrics(addr)
+    );
+    let text = metrics(addr);
+    for e in [&instances[0], &instances[2]] {
+        assert!(
+            text.contains(&format!("{} 0\n", goaways(e))),
+            "{e}:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("kubenurse_errors_total"),
+        "a graceful GOAWAY is no error:\n{text}"
+    );
+
+    // The third instance crashes: its failures are counted, the others go on.
+    cluster.kill(2).unwrap();
+    let refused = series(
+        "ward_nurse_check_failures_total",
+        &instances[2],
+        ",class=\"connect_refused\"",
+    );
+    assert!(
+        wait::until(DEADLINE, || (counter(addr, &refused) >= 3).then_some(())).is_some(),
+        "no refused connections to {} counted:\n{}",
+        instances[2],
+        metrics(addr)
+    );
+    let text = metrics(addr);
+    assert!(
+        text.contains(&format!(
+            "{} 0\n",
+            series("ward_nurse_check_success", &instances[2], "")
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{} ",
+            series(
+                "kubenurse_errors_total",
+                &instances[2],
+                ",event=\"connect_done\""
+            )
+        )),
+        "{text}"
+    );
+    let before: Vec<u64> = instances[..2]
+        .iter()
+        .map(|e| counter(addr, &ok(e)))
+        .collect();
+    let going_on = wait::until(DEADLINE, || {
+        instances[..2]
+            .iter()
+            .zip(&before)
+            .all(|(e, b)| counter(addr, &ok(e)) >= b + 5)
+            .then_some(())
+    });
+    assert!(
+        going_on.is_some(),
+        "the live instances' checks stopped:\n{}",
+        metrics(addr)
+    );
+    for e in &instances[..2] {
+        let errors =
+            format!("kubenurse_errors_total{{type=\"api_server_instance\",endpoint=\"{e}\",");
+        assert!(!metrics(addr).contains(&errors), "{e} counted errors");
+    }
+
+    // Its lease expires, the endpoints drop it, and so do the nurse's series.
+    runtime
+        .block_on(cluster.wait_endpoints(&cluster.addresses()[..2]))
+        .unwrap();
+    let expired = wait::until(DEADLINE, || {
+        (!metrics(addr).contains(&format!("endpoint=\"{}\"", instances[2]))).then_some(())
+    });
+    assert!(
+        expired.is_some(),
+        "{}'s series stayed:\n{}",
+        instances[2],
+        metrics(addr)
+    );
+    assert!(
+        nurse.is_running(),
+        "the nurse exited:\n{}",
+        nurse.log_tail(20)
+    );
 }

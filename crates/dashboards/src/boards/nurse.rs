@@ -8,11 +8,13 @@ fn by_destination(inner: &str) -> String {
 /// The nurse dashboard: everything kubenurse's own dashboard shows (same
 /// metric names, so it works on kubenurse data too; `go_goroutines` aside,
 /// which a Rust process has not), plus the mesh by source and destination
-/// node and ward's per-phase latency, failure classes and certificate expiry.
+/// node, each API-server instance, and ward's per-phase latency, failure
+/// classes and certificate expiry.
 pub fn nurse() -> Dashboard {
     let sel = r#"job=~"$job", type=~"$request_type.*", node=~"$node""#;
     let path = r#"job=~"$job", type=~"path_.*", node=~"$node""#;
     let any = r#"job=~"$job", node=~"$node""#;
+    let instance = r#"job=~"$job", type="api_server_instance", node=~"$node""#;
     let path_requests = by_destination(&format!(
         "rate(kubenurse_httpclient_requests_total{{{path}}}[$__rate_interval])"
     ));
@@ -77,6 +79,19 @@ pub fn nurse() -> Dashboard {
                 .describe("kubenurse_neighbourhood_incoming_checks: 0 on a node with neighbours means nobody reaches it (WardNurseNotCheckedByNeighbours); a one-node cluster has none.")
                 .query(&format!("max by (node) (kubenurse_neighbourhood_incoming_checks{{{any}}})"), "{{node}}")
                 .size(12, 8),
+            Panel::row("API-server instances (ward)"),
+            Panel::timeseries("API-server instance latency (p0.95)", "s")
+                .describe("Each address of the kubernetes Service's endpoints, checked on its own (WARD_NURSE_CHECK_API_SERVER_INSTANCES). One instance slower than the others is hidden by api_server_direct, which the Service balances.")
+                .query(&format!("histogram_quantile(0.95, sum by (le, endpoint) (rate(kubenurse_httpclient_request_duration_seconds_bucket{{{instance}}}[$__rate_interval])))"), "{{endpoint}}")
+                .size(8, 8),
+            Panel::timeseries("API-server instance errors", "short")
+                .describe("Failed checks per second by instance and event: one instance failing while the load-balanced checks pass is the one to look at.")
+                .query(&format!("sum by (endpoint, event) (rate(kubenurse_errors_total{{{instance}}}[$__rate_interval]))"), "{{endpoint}} {{event}}")
+                .size(8, 8),
+            Panel::timeseries("HTTP/2 GOAWAYs by API-server instance", "short")
+                .describe("GOAWAY frames the nurses received per instance (ward_nurse_http2_goaways_received_total): --goaway-chance at work, or an instance shutting down. None anywhere with --goaway-chance set means it is not applied.")
+                .query(&format!("sum by (endpoint) (increase(ward_nurse_http2_goaways_received_total{{{instance}}}[$__rate_interval]))"), "{{endpoint}}")
+                .size(8, 8),
             Panel::row("Per-phase latency and failures (ward)"),
             Panel::stacked("Phases of the last check $request_type", "s")
                 .describe("ward_nurse_check_phase_seconds: dns, connect, tls, send, wait (server time), receive of each check's last run, averaged over the nurses.")

@@ -140,7 +140,12 @@ fn api_down_fails_the_api_server_checks_of_every_node_and_nothing_else() {
     serial(async {
         let (lab, _) = with_fault("api-down").await;
         let status = lab.status();
-        let api = on_every_node(&["api_server_direct", "api_server_dns"]);
+        // kube-sim is also the one address of the kubernetes EndpointSlice.
+        let instance = format!(
+            "api_server_instance_{}",
+            lab.api_url().trim_start_matches("https://")
+        );
+        let api = on_every_node(&["api_server_direct", "api_server_dns", &instance]);
         assert_eq!(
             seen(&status, Duration::MAX).red,
             with_class(&api, "connect_refused"),

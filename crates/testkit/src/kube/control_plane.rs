@@ -75,6 +75,8 @@ pub(crate) struct Spec<'a> {
     /// Gives the API server a client certificate for the kubelets' API (logs,
     /// exec, port-forward, stats) and makes it reach them by InternalIP.
     pub kubelet_client: bool,
+    /// Flags added to the first API server's (not to those started later).
+    pub apiserver_args: Vec<String>,
 }
 
 /// A started control plane; its processes stop when it is dropped.
@@ -93,6 +95,7 @@ pub(crate) struct ControlPlane {
     pub admin_kubeconfig: PathBuf,
     pub config: ::kube::Config,
     pub ports: Ports,
+    pki: Pki,
 }
 
 /// Certificates, keys, tokens and kubeconfigs of one control plane.
@@ -219,7 +222,14 @@ impl ControlPlane {
 
         let etcd = start_etcd(root, spec, &logs)?;
         reaper.watch(&etcd);
-        let apiserver = start_apiserver(root, spec, &pki, &logs)?;
+        let apiserver = start_apiserver(
+            root,
+            spec,
+            &pki,
+            spec.bind,
+            "kube-apiserver",
+            &spec.apiserver_args,
+        )?;
         reaper.watch(&apiserver);
 
         // Everything async runs on a runtime private to this setup thread.
@@ -300,6 +310,7 @@ impl ControlPlane {
             admin_kubeconfig: pki.admin_kubeconfig.clone(),
             config,
             ports: spec.ports,
+            pki,
         };
         let beside = also(&plane, reaper)?;
         plane.wait_controllers(&rt, &client, spec)?;
@@ -333,6 +344,20 @@ impl ControlPlane {
             matches!(rt.block_on(sa_api.get_opt("default")), Ok(Some(_)))
         })?;
         Ok(())
+    }
+
+    /// Starts one more API server on the same etcd, with the same certificates
+    /// and flags, bound to and advertising `bind` (same port), plus `args`;
+    /// `name` names its log. Wait for it with [`wait_apiserver_ready`].
+    pub(crate) fn start_apiserver(
+        &self,
+        root: &Path,
+        spec: &Spec,
+        bind: IpAddr,
+        name: &str,
+        args: &[String],
+    ) -> Result<Process> {
+        start_apiserver(root, spec, &self.pki, bind, name, args)
     }
 
     /// The path of `<stem>.kubeconfig` written for an identity (in-namespace URL).
@@ -394,14 +419,23 @@ fn start_etcd(root: &Path, spec: &Spec, logs: &Path) -> Result<Process> {
     Ok(etcd)
 }
 
-fn start_apiserver(root: &Path, spec: &Spec, pki: &Pki, logs: &Path) -> Result<Process> {
+/// An API server (`name` names its log and certificate folder) bound to and
+/// advertising `bind`, with the spec's flags and `more`.
+fn start_apiserver(
+    root: &Path,
+    spec: &Spec,
+    pki: &Pki,
+    bind: IpAddr,
+    name: &str,
+    more: &[String],
+) -> Result<Process> {
     let p = |p: &Path| p.display().to_string();
     let mut args = vec![
         format!("--etcd-servers=http://127.0.0.1:{}", spec.ports.etcd_client),
-        format!("--bind-address={}", spec.bind),
-        format!("--advertise-address={}", spec.bind),
+        format!("--bind-address={bind}"),
+        format!("--advertise-address={bind}"),
         format!("--secure-port={}", spec.ports.apiserver),
-        format!("--cert-dir={}", p(&root.join("apiserver-certs"))),
+        format!("--cert-dir={}", p(&root.join(format!("{name}-certs")))),
         format!("--tls-cert-file={}", p(&pki.serving.cert)),
         format!("--tls-private-key-file={}", p(&pki.serving.key)),
         format!("--client-ca-file={}", p(&pki.ca.ca_path())),
@@ -416,7 +450,7 @@ fn start_apiserver(root: &Path, spec: &Spec, pki: &Pki, logs: &Path) -> Result<P
         "--enable-priority-and-fairness=false".into(),
         "--event-ttl=10m".into(),
     ];
-    if spec.bind.is_loopback() {
+    if bind.is_loopback() {
         // The "kubernetes" Endpoints may not hold a loopback address.
         args.push("--endpoint-reconciler-type=none".into());
     }
@@ -431,16 +465,19 @@ fn start_apiserver(root: &Path, spec: &Spec, pki: &Pki, logs: &Path) -> Result<P
             "--kubelet-preferred-address-types=InternalIP".into(),
         ]);
     }
+    args.extend(more.iter().cloned());
     Ok(Process::spawn_in(
         spec.netns,
-        "kube-apiserver",
+        name,
         &binary("kube-apiserver", "kube-apiserver")?,
         args,
-        &logs.join("kube-apiserver.log"),
+        &root.join("logs").join(format!("{name}.log")),
     )?)
 }
 
-fn wait_apiserver_ready(
+/// Waits until `/readyz` of the API server `client` reaches answers `ok`,
+/// failing at once if `apiserver` exits.
+pub(crate) fn wait_apiserver_ready(
     rt: &tokio::runtime::Runtime,
     client: &::kube::Client,
     apiserver: &Process,

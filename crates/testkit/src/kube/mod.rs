@@ -24,8 +24,11 @@
 //! # Ok(()) }
 //! ```
 
+mod api_servers;
 mod control_plane;
 mod objects;
+
+pub use api_servers::ApiServers;
 
 pub use control_plane::API_SERVICE_IP;
 pub(crate) use control_plane::{ControlPlane, Identity, Ports, Spec};
@@ -314,6 +317,7 @@ impl KubeCluster {
             client_addr: SocketAddr::new(loopback, ports.apiserver),
             identities: vec![Identity::new("kwok", "kwok", &["system:masters"])],
             kubelet_client: false,
+            apiserver_args: Vec::new(),
         };
         // kwok starts with the controllers, once the API server is ready.
         let (plane, kwok) = ControlPlane::start(&root, &spec, &mut reaper, |plane, reaper| {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ::kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
@@ -177,7 +177,7 @@ pub struct ServiceAccountKubeconfig {
     pub path: PathBuf,
     /// The bearer token (valid for one hour).
     pub token: String,
-    config: ::kube::Config,
+    pub(crate) config: ::kube::Config,
 }
 
 impl std::fmt::Debug for ServiceAccountKubeconfig {
@@ -367,47 +367,7 @@ impl KubeCluster {
         name: &str,
         rules: Vec<PolicyRule>,
     ) -> Result<()> {
-        let client = self.client()?;
-        let meta = || ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(ns.to_string()),
-            ..Default::default()
-        };
-        let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-        let account = ServiceAccount {
-            metadata: meta(),
-            ..Default::default()
-        };
-        ignore_conflict(sa.create(&PostParams::default(), &account).await)
-            .map_err(|e| Error::api(format!("creating ServiceAccount {ns}/{name}"), e))?;
-        if rules.is_empty() {
-            return Ok(());
-        }
-        let roles: Api<Role> = Api::namespaced(client.clone(), ns);
-        let role = Role {
-            metadata: meta(),
-            rules: Some(rules),
-        };
-        ignore_conflict(roles.create(&PostParams::default(), &role).await)
-            .map_err(|e| Error::api(format!("creating Role {ns}/{name}"), e))?;
-        let bindings: Api<RoleBinding> = Api::namespaced(client, ns);
-        let binding = RoleBinding {
-            metadata: meta(),
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "Role".into(),
-                name: name.to_string(),
-            },
-            subjects: Some(vec![Subject {
-                kind: "ServiceAccount".into(),
-                name: name.to_string(),
-                namespace: Some(ns.to_string()),
-                ..Default::default()
-            }]),
-        };
-        ignore_conflict(bindings.create(&PostParams::default(), &binding).await)
-            .map_err(|e| Error::api(format!("creating RoleBinding {ns}/{name}"), e))?;
-        Ok(())
+        create_service_account(&self.client()?, ns, name, rules).await
     }
 
     /// Mints a token for ServiceAccount `ns/name` (created if missing) and writes a
@@ -417,43 +377,104 @@ impl KubeCluster {
         ns: &str,
         name: &str,
     ) -> Result<ServiceAccountKubeconfig> {
-        self.create_service_account(ns, name, Vec::new()).await?;
-        let sa: Api<ServiceAccount> = Api::namespaced(self.client()?, ns);
-        let request = TokenRequest {
-            metadata: ObjectMeta::default(),
-            spec: TokenRequestSpec {
-                audiences: Vec::new(),
-                expiration_seconds: Some(3600),
-                bound_object_ref: None,
-            },
-            status: None,
-        };
-        let minted = sa
-            .create_token_request(name, &PostParams::default(), &request)
-            .await
-            .map_err(|e| Error::api(format!("TokenRequest for ServiceAccount {ns}/{name}"), e))?;
-        let token = minted
-            .status
-            .map(|s| s.token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Error::setup(
-                    format!("TokenRequest for ServiceAccount {ns}/{name}"),
-                    "kube-apiserver returned no token",
-                )
-            })?;
         let path = self.dir().join(format!("sa-{ns}-{name}.kubeconfig"));
-        write(
-            &path,
-            kubeconfig_json(self.server_url(), self.ca_path(), name, &token, ns),
-        )?;
-        let config = config_from_file(&path).await?;
-        Ok(ServiceAccountKubeconfig {
-            path,
-            token,
-            config,
-        })
+        let (server, ca) = (self.server_url(), self.ca_path());
+        service_account_kubeconfig(&self.client()?, &path, server, ca, ns, name).await
     }
+}
+
+/// Creates ServiceAccount `ns/name` (fine if it exists) and, if `rules` is not
+/// empty, a Role with those rules bound to it (both named `name`).
+pub(crate) async fn create_service_account(
+    client: &::kube::Client,
+    ns: &str,
+    name: &str,
+    rules: Vec<PolicyRule>,
+) -> Result<()> {
+    let meta = || ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(ns.to_string()),
+        ..Default::default()
+    };
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let account = ServiceAccount {
+        metadata: meta(),
+        ..Default::default()
+    };
+    ignore_conflict(sa.create(&PostParams::default(), &account).await)
+        .map_err(|e| Error::api(format!("creating ServiceAccount {ns}/{name}"), e))?;
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let roles: Api<Role> = Api::namespaced(client.clone(), ns);
+    let role = Role {
+        metadata: meta(),
+        rules: Some(rules),
+    };
+    ignore_conflict(roles.create(&PostParams::default(), &role).await)
+        .map_err(|e| Error::api(format!("creating Role {ns}/{name}"), e))?;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
+    let binding = RoleBinding {
+        metadata: meta(),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.to_string(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.to_string(),
+            namespace: Some(ns.to_string()),
+            ..Default::default()
+        }]),
+    };
+    ignore_conflict(bindings.create(&PostParams::default(), &binding).await)
+        .map_err(|e| Error::api(format!("creating RoleBinding {ns}/{name}"), e))?;
+    Ok(())
+}
+
+/// Mints a token for ServiceAccount `ns/name` (created if missing) and writes a
+/// kubeconfig for it to `path`, naming `server`, default namespace `ns`.
+pub(crate) async fn service_account_kubeconfig(
+    client: &::kube::Client,
+    path: &Path,
+    server: &str,
+    ca: &Path,
+    ns: &str,
+    name: &str,
+) -> Result<ServiceAccountKubeconfig> {
+    create_service_account(client, ns, name, Vec::new()).await?;
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request = TokenRequest {
+        metadata: ObjectMeta::default(),
+        spec: TokenRequestSpec {
+            audiences: Vec::new(),
+            expiration_seconds: Some(3600),
+            bound_object_ref: None,
+        },
+        status: None,
+    };
+    let minted = sa
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .map_err(|e| Error::api(format!("TokenRequest for ServiceAccount {ns}/{name}"), e))?;
+    let token = minted
+        .status
+        .map(|s| s.token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::setup(
+                format!("TokenRequest for ServiceAccount {ns}/{name}"),
+                "kube-apiserver returned no token",
+            )
+        })?;
+    write(path, kubeconfig_json(server, ca, name, &token, ns))?;
+    let config = config_from_file(path).await?;
+    Ok(ServiceAccountKubeconfig {
+        path: path.to_path_buf(),
+        token,
+        config,
+    })
 }
 
 fn ignore_conflict<T>(

@@ -216,6 +216,7 @@ impl RealNode {
             client_addr: api_forward.addr(),
             identities,
             kubelet_client: true,
+            apiserver_args: Vec::new(),
         };
         let (plane, started) = ControlPlane::start(&root, &spec, &mut reaper, |plane, reaper| {
             nodes

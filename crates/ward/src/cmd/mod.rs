@@ -55,6 +55,7 @@ mod help_tests {
             "the built-in 30d and 28d windows",
         ),
         ("dir", "one page on stdout"),
+        ("html", "no HTML page"),
     ];
 
     /// Every command of the tree below `cmd`, with its full name.

@@ -82,7 +82,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let config = args.agent.into_config()?;
             runtime.block_on(async {
                 let client =
-                    if config.toggles.neighbourhood {
+                    if config.toggles.need_client() {
                         Some(ward_nurse::kube_client().await.context(
                             "connecting to the Kubernetes API (KUBECONFIG or in-cluster)",
                         )?)

@@ -4,7 +4,9 @@
 //! promtool. Specs are `ward-slo`'s, files `ward-slo-files`'; this module
 //! turns flags into their settings and maps the error to the exit code
 //! (0 ok, 1 a spec/validation failure or a failed test case, 2 usage, IO
-//! or a missing promtool).
+//! or a missing promtool). `ward slo report` is [`report`]'s.
+
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ pub(crate) enum SloCommand {
     Validate(ValidateArgs),
     /// Proves each SLO's generated alerts with promtool unit tests (ward only).
     Test(TestArgs),
+    /// Reports each SLO's error budget, burn rates and alerts from a Prometheus (ward only).
+    Report(report::Args),
 }
 
 /// Flags shared by generate and validate.
@@ -198,6 +202,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         SloCommand::Generate(a) => generate(a, &mut warn),
         SloCommand::Validate(a) => validate(a, &mut warn),
         SloCommand::Test(a) => test(a, &mut warn),
+        SloCommand::Report(a) => return report::run(a),
     };
     Ok(match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub(crate) mod lookup;
 pub(crate) mod nurse;
 pub(crate) mod probe;
 pub(crate) mod slo;
+pub(crate) mod slo_report;
 
 use std::io::{self, Write};
 
@@ -116,6 +117,23 @@ pub(crate) fn counts<K: std::fmt::Display>(counts: &std::collections::BTreeMap<K
     }
     let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     parts.join("  ")
+}
+
+/// `s` escaped for XML text and attribute values.
+pub(crate) fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && !matches!(c, '\n' | '\t') => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Formats a duration in milliseconds with three decimals (`12.345ms`).

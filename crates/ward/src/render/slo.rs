@@ -9,7 +9,7 @@ use serde::Serialize;
 use ward_slo::alert_tests::{Case, MARGIN};
 use ward_slo_files::{CaseResult, Error, SloReport};
 
-use super::Table;
+use super::{xml, Table};
 
 /// A warning: a key sloth ignores (the run goes on).
 pub(crate) fn warning(line: &str, out: &mut impl Write) -> io::Result<()> {
@@ -170,23 +170,6 @@ struct ReportJson<'a> {
     cases: usize,
     passed: usize,
     failed: usize,
-}
-
-/// `s` escaped for XML text and attribute values.
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_control() && !matches!(c, '\n' | '\t') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Writes the report of `ward slo test`.

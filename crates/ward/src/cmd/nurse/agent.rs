@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::bail;
+use clap::builder::BoolishValueParser;
 use ward_agent::metrics::HistogramKind;
 use ward_duration::GoDuration;
 use ward_nurse::config::{parse_buckets, parse_extra_checks, ServeTls, Toggles};
@@ -61,6 +62,11 @@ pub(super) struct AgentArgs {
     /// Discover and check ring neighbours (`false` to disable).
     #[arg(long, env = "KUBENURSE_CHECK_NEIGHBOURHOOD", value_parser = kube_toggle, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true")]
     check_neighbourhood: bool,
+    /// Also check every endpoint of `default/kubernetes` directly: latency, errors and HTTP/2
+    /// GOAWAYs per API-server instance (needs `get, list, watch` on EndpointSlices in
+    /// `default`).
+    #[arg(long, env = "WARD_NURSE_CHECK_API_SERVER_INSTANCES", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+    check_api_server_instances: bool,
     /// Extra checks, `name:url|name:tcp://host:port|name:dns://server/name` (default: none).
     #[arg(long, env = "KUBENURSE_EXTRA_CHECKS", default_value = "")]
     extra_checks: String,
@@ -162,6 +168,7 @@ impl AgentArgs {
             me_ingress: self.check_me_ingress,
             me_service: self.check_me_service,
             neighbourhood: self.check_neighbourhood,
+            api_server_instances: self.check_api_server_instances,
         };
         if (toggles.api_server_direct || toggles.api_server_dns)
             && self.kubernetes_service_host.is_empty()
