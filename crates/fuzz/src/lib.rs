@@ -28,6 +28,7 @@ pub const TARGETS: &[Target] = &[
             include_bytes!("../../../examples/slo/kubernetes-apiserver.yaml"),
             include_bytes!("../../ward/tests/fixtures/slo/plugins/k8s-denom.yaml"),
             include_bytes!("../../ward/tests/fixtures/slo/conformance/specs/openslo.yaml"),
+            include_bytes!("../../ward/tests/fixtures/slo/extensions/latency-and-traffic.yaml"),
         ],
         run: slo_spec,
     },

@@ -5,6 +5,7 @@
 //! end of its plan plus one timeout at most; cancelling stops at once and
 //! returns the summary so far. Requests are never retried.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use ward_probe::http::{Connection, Connector, HttpRequest, HttpVersion};
 use ward_probe::tls::TlsConfig;
-use ward_probe::{Event, ProbeError, Trace};
+use ward_probe::{ConnectionFacts, Event, ProbeError, Trace};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, Schedule, MAX_VUS};
@@ -221,7 +222,7 @@ pub async fn run(
     let mut workers = JoinSet::new();
     let progress = Arc::new(progress);
     let ticker = tokio::spawn(publish(sh.clone(), progress.clone(), t0, planned));
-    let (vus_max, target_rate) = match &config.model {
+    let (vus_max, open) = match &config.model {
         Model::Closed(plan) => {
             let schedule = plan.schedule();
             (
@@ -234,8 +235,8 @@ pub async fn run(
             duration,
             workers: n,
         } => {
-            let started = drive_open(&sh, t0, (*rate, *duration, *n), &cancel, &mut workers).await;
-            (started, Some(*rate))
+            let sent = drive_open(&sh, t0, (*rate, *duration, *n), &cancel, &mut workers).await;
+            (sent.workers, Some((*rate, sent)))
         }
     };
     // Let requests in flight finish (bounded by the timeout) unless cancelled.
@@ -275,7 +276,11 @@ pub async fn run(
     let mut summary = Summary::new(url.to_string(), model_name, elapsed, &total);
     summary.interrupted = cancel.is_cancelled();
     summary.vus_max = vus_max;
-    summary.target_rate = target_rate;
+    if let Some((rate, sent)) = open {
+        summary.target_rate = Some(rate);
+        summary.send_lateness = Some(sent.lateness.send_lateness());
+        summary.unsent_requests = Some(sent.unsent);
+    }
     summary.thresholds = config
         .thresholds
         .iter()
@@ -393,32 +398,85 @@ async fn vu(id: u64, sh: Arc<Shared>) {
     }
 }
 
+/// What the open model's dispatcher did.
+struct Sent {
+    /// The most workers started.
+    workers: u64,
+    /// How late each send went out (only its send lateness is filled in).
+    lateness: Recorder,
+    /// Intended sends not made before the run ended.
+    unsent: u64,
+}
+
+/// The spans the open model's dispatcher spent waiting for a free worker
+/// (all busy, the most started): delay the target caused by holding every
+/// worker, which coordinated-omission correction counts in latency. Any
+/// other delay between a send's intended time and its send is the
+/// generator's own (its timer ticks by the millisecond, its CPU may be
+/// busy): reported as send lateness, not counted in latency.
+#[derive(Debug, Default)]
+struct Waits {
+    spans: VecDeque<(Instant, Instant)>,
+}
+
+impl Waits {
+    /// Records a wait from `from` to `to`.
+    fn add(&mut self, from: Instant, to: Instant) {
+        if to > from {
+            self.spans.push_back((from, to));
+        }
+    }
+
+    /// A send due at `due` and sent at `sent`: when its latency counts from
+    /// (`sent` less the waits in between) and how late the generator itself
+    /// was. Sends are asked about in order of `due`; waits that ended before
+    /// it are forgotten.
+    fn start(&mut self, due: Instant, sent: Instant) -> (Instant, Duration) {
+        while self.spans.front().is_some_and(|(_, to)| *to <= due) {
+            self.spans.pop_front();
+        }
+        let held: Duration = self
+            .spans
+            .iter()
+            .map(|(from, to)| (*to).min(sent).saturating_duration_since((*from).max(due)))
+            .sum();
+        let start = sent.checked_sub(held).unwrap_or(due).max(due);
+        (start, start.saturating_duration_since(due))
+    }
+}
+
+/// How many sends `rate` per second makes in `duration`: one at 0, then
+/// every `1/rate`, each strictly before the end (a float product such as
+/// 100.00000000000001 is 100).
+fn planned_sends(rate: f64, duration: Duration) -> u64 {
+    (duration.as_secs_f64() * rate - 1e-9).ceil().max(0.0) as u64
+}
+
 /// Open model: hands each send slot, at its intended time, to the worker
 /// that went idle last, so the fewest workers (and warm keep-alive
 /// connections) carry the rate, as k6's arrival-rate executors reuse their
 /// VUs; another worker starts only when all are busy, up to `max`. Slots
-/// end at `duration` (or `cancel`); returns the most workers started.
+/// end at `duration` (or `cancel`).
 async fn drive_open(
     sh: &Arc<Shared>,
     t0: Instant,
     (rate, duration, max): (f64, Duration, u64),
     cancel: &CancellationToken,
     workers: &mut JoinSet<()>,
-) -> u64 {
+) -> Sent {
     let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<usize>();
     let mut slots: Vec<mpsc::Sender<Instant>> = Vec::new();
+    let mut lateness = Recorder::default();
+    let planned = planned_sends(rate, duration);
+    let mut dispatched = 0u64;
     let dispatch = async {
         let mut idle: Vec<usize> = Vec::new();
-        let interval = 1.0 / rate;
-        for k in 0u64.. {
-            let offset = Duration::from_secs_f64(k as f64 * interval);
-            if offset >= duration {
-                break;
-            }
-            let intended = t0 + offset;
+        let mut waits = Waits::default();
+        for k in 0..planned {
+            let due = t0 + Duration::from_secs_f64(k as f64 / rate);
             // Slots already due (the timer ticks by the millisecond) go out at once.
-            if Instant::now() < intended {
-                tokio::time::sleep_until(intended).await;
+            if Instant::now() < due {
+                tokio::time::sleep_until(due).await;
             }
             // Idle in the order they finished: the top of the stack is the warmest.
             while let Ok(id) = idle_rx.try_recv() {
@@ -434,16 +492,24 @@ async fn drive_open(
                     sh.target.store(slots.len() as u64, Ordering::Relaxed);
                     id
                 }
-                // All busy: the slot goes out late, its latency counting from `intended`.
-                None => match idle_rx.recv().await {
-                    Some(id) => id,
-                    None => break,
-                },
+                // All busy: the slot goes out when a worker is free, the
+                // wait counting in its latency.
+                None => {
+                    let waiting = Instant::now();
+                    let Some(id) = idle_rx.recv().await else {
+                        break;
+                    };
+                    waits.add(waiting, Instant::now());
+                    id
+                }
             };
+            let (start, late) = waits.start(due, Instant::now());
+            lateness.late(late);
             // An idle worker's one-slot channel is empty; one that was killed is gone.
             if let Some(slot) = slots.get(id) {
-                let _ = slot.try_send(intended);
+                let _ = slot.try_send(start);
             }
+            dispatched += 1;
         }
     };
     tokio::select! {
@@ -452,11 +518,16 @@ async fn drive_open(
         _ = cancel.cancelled() => {}
     }
     // Dropping the senders lets each worker exit after its request in flight.
-    slots.len() as u64
+    Sent {
+        workers: slots.len() as u64,
+        lateness,
+        unsent: planned.saturating_sub(dispatched),
+    }
 }
 
 /// One open-model worker: sends each slot it is handed on its own
-/// connection (latency from the intended time), then reports itself idle.
+/// connection (latency from the slot's start, see [`Waits::start`]), then
+/// reports itself idle.
 async fn open_worker(
     id: usize,
     sh: Arc<Shared>,
@@ -464,9 +535,9 @@ async fn open_worker(
     idle: mpsc::UnboundedSender<usize>,
 ) {
     let mut conn = None;
-    while let Some(intended) = slots.recv().await {
-        let deadline = Instant::now().max(intended) + sh.timeout;
-        if !request(id as u64, &sh, &mut conn, intended, deadline).await || idle.send(id).is_err() {
+    while let Some(start) = slots.recv().await {
+        let deadline = Instant::now().max(start) + sh.timeout;
+        if !request(id as u64, &sh, &mut conn, start, deadline).await || idle.send(id).is_err() {
             break;
         }
     }
@@ -475,8 +546,20 @@ async fn open_worker(
 /// How one request went.
 struct Exchange {
     result: Result<(u16, u64), ProbeError>,
-    reused: bool,
+    /// What the request found on its connection (default when none was made).
+    connection: ConnectionFacts,
     opened: bool,
+}
+
+impl Exchange {
+    /// A request that failed to get a connection.
+    fn unconnected(error: ProbeError) -> Self {
+        Exchange {
+            result: Err(error),
+            connection: ConnectionFacts::default(),
+            opened: true,
+        }
+    }
 }
 
 /// Sends one request (on the worker's connection, opening one if needed) and
@@ -510,8 +593,8 @@ async fn request(
             r.connections += 1;
         }
         match ex.result {
-            Ok((status, bytes)) => r.response(status, latency, &phases, bytes, ex.reused),
-            Err(e) => r.error(e.class, e.message, ex.reused),
+            Ok((status, bytes)) => r.response(status, latency, &phases, bytes, ex.connection),
+            Err(e) => r.error(e.class, e.message, ex.connection),
         }
     });
     true
@@ -528,8 +611,7 @@ async fn exchange(
     if slot.as_ref().is_some_and(Connection::is_closed) {
         *slot = None;
     }
-    let reused = slot.is_some();
-    let opened = !reused;
+    let opened = slot.is_none();
     let conn = match slot {
         Some(c) => c,
         None => {
@@ -538,23 +620,18 @@ async fn exchange(
                     .await;
             match connected {
                 Ok(Ok(c)) => slot.insert(c),
-                Ok(Err(e)) => {
-                    return Exchange {
-                        result: Err(e),
-                        reused,
-                        opened,
-                    }
-                }
+                Ok(Err(e)) => return Exchange::unconnected(e),
                 Err(_) => {
-                    return Exchange {
-                        result: Err(ProbeError::timed_out(trace, url.as_str(), budget)),
-                        reused,
-                        opened,
-                    }
+                    return Exchange::unconnected(ProbeError::timed_out(
+                        trace,
+                        url.as_str(),
+                        budget,
+                    ))
                 }
             }
         }
     };
+    let connection = conn.facts();
     let result = match conn.send(&sh.request, trace, budget).await {
         Ok(head) => {
             let status = head.status;
@@ -569,7 +646,55 @@ async fn exchange(
     }
     Exchange {
         result,
-        reused,
+        connection,
         opened,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planned_sends_start_at_zero_and_end_before_the_duration() {
+        let secs = Duration::from_secs;
+        assert_eq!(planned_sends(100.0, secs(1)), 100);
+        assert_eq!(planned_sends(3.0, secs(1)), 3);
+        assert_eq!(planned_sends(2.5, secs(1)), 3);
+        assert_eq!(planned_sends(0.1, secs(1)), 1);
+        assert_eq!(planned_sends(3000.0, secs(10)), 30_000);
+    }
+
+    /// The generator's own delay is send lateness and stays out of latency;
+    /// waiting while the target held every worker counts in latency.
+    #[test]
+    fn only_the_target_is_charged_for_a_late_send() {
+        let t0 = Instant::now();
+        let us = |n: u64| t0 + Duration::from_micros(n);
+        let d = Duration::from_micros;
+        let mut waits = Waits::default();
+        // On time: starts when due.
+        assert_eq!(waits.start(us(1_000), us(1_000)), (us(1_000), d(0)));
+        // The timer woke 800 us late: all of it is lateness.
+        assert_eq!(waits.start(us(10_000), us(10_800)), (us(10_800), d(800)));
+        // Due at 20 ms, ready at 20.05 ms, every worker busy until 22 ms,
+        // sent at 22.05 ms: 1.95 ms are the target's, 0.1 ms the generator's.
+        waits.add(us(20_050), us(22_000));
+        assert_eq!(waits.start(us(20_000), us(22_050)), (us(20_100), d(100)));
+        // The generator stalled until 300 ms, then waited 0.5 ms for a
+        // worker: only that wait is the target's, for every send due
+        // during the stall.
+        waits.add(us(300_000), us(300_500));
+        assert_eq!(
+            waits.start(us(220_000), us(300_500)),
+            (us(300_000), d(80_000))
+        );
+        assert_eq!(
+            waits.start(us(240_000), us(300_600)),
+            (us(300_100), d(60_100))
+        );
+        // Waits that ended before a send was due are forgotten.
+        assert_eq!(waits.start(us(301_000), us(301_000)), (us(301_000), d(0)));
+        assert!(waits.spans.is_empty());
     }
 }

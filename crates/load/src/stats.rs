@@ -9,7 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use ward_probe::trace::Phases;
-use ward_probe::ErrorClass;
+use ward_probe::{ConnectionFacts, ErrorClass};
 
 use crate::threshold::ThresholdResult;
 
@@ -22,6 +22,71 @@ fn histogram() -> Histogram<u64> {
 
 fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, MAX_MICROS)
+}
+
+/// What failed: an HTTP status of 400 or above, or a transport error class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// A response with this status.
+    Status(u16),
+    /// A transport failure of this class.
+    Error(ErrorClass),
+}
+
+impl Failure {
+    /// The key in `status_codes` or `errors` (`502`, `reset`).
+    pub fn key(&self) -> String {
+        match self {
+            Failure::Status(s) => s.to_string(),
+            Failure::Error(c) => c.as_str().to_string(),
+        }
+    }
+}
+
+/// The smallest and largest of some durations, serialised in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    /// Smallest.
+    #[serde(with = "ward_duration::seconds")]
+    pub min: Duration,
+    /// Largest.
+    #[serde(with = "ward_duration::seconds")]
+    pub max: Duration,
+}
+
+impl Span {
+    /// The span covering both.
+    fn join(a: Option<Span>, b: Option<Span>) -> Option<Span> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Span {
+                min: a.min.min(b.min),
+                max: a.max.max(b.max),
+            }),
+            (a, None) => a,
+            (None, b) => b,
+        }
+    }
+
+    /// The span covering `span` and `d`.
+    fn widen(span: Option<Span>, d: Option<Duration>) -> Option<Span> {
+        Span::join(span, d.map(|d| Span { min: d, max: d }))
+    }
+}
+
+/// The connections that failures of one kind happened on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct OnConnections {
+    count: u64,
+    idle: Option<Span>,
+    age: Option<Span>,
+}
+
+impl OnConnections {
+    fn add(&mut self, other: &OnConnections) {
+        self.count += other.count;
+        self.idle = Span::join(self.idle, other.idle);
+        self.age = Span::join(self.age, other.age);
+    }
 }
 
 /// The timed phases of a request, in summary order.
@@ -46,10 +111,10 @@ pub struct Recorder {
     pub requests: u64,
     /// Requests that failed (transport error or status >= 400).
     pub failed: u64,
-    /// Failures on connections that had carried a request before.
-    pub failed_reused: u64,
-    /// Failures on fresh connections (including failed connects).
-    pub failed_fresh: u64,
+    /// Failures by kind and whether the connection was reused.
+    failures: BTreeMap<(Failure, bool), OnConnections>,
+    /// Open model: how late the generator sent each request after its intended time.
+    send_lateness: Histogram<u64>,
     /// Connections opened.
     pub connections: u64,
     /// Response body bytes received.
@@ -69,8 +134,8 @@ impl Default for Recorder {
             errors: BTreeMap::new(),
             requests: 0,
             failed: 0,
-            failed_reused: 0,
-            failed_fresh: 0,
+            failures: BTreeMap::new(),
+            send_lateness: histogram(),
             connections: 0,
             bytes: 0,
             interrupted: 0,
@@ -87,7 +152,7 @@ impl Recorder {
         latency: Duration,
         phases: &Phases,
         bytes: u64,
-        reused: bool,
+        connection: ConnectionFacts,
     ) {
         self.requests += 1;
         *self.status.entry(status).or_default() += 1;
@@ -106,25 +171,36 @@ impl Recorder {
         }
         self.bytes += bytes;
         if status >= 400 {
-            self.failure(reused);
+            self.failure(Failure::Status(status), connection);
         }
     }
 
-    /// Records a transport failure.
-    pub fn error(&mut self, class: ErrorClass, message: String, reused: bool) {
+    /// Records a transport failure on a connection (default facts when none was made).
+    pub fn error(&mut self, class: ErrorClass, message: String, connection: ConnectionFacts) {
         self.requests += 1;
         *self.errors.entry(class.as_str()).or_default() += 1;
         self.last_error = Some(message);
-        self.failure(reused);
+        self.failure(Failure::Error(class), connection);
     }
 
-    fn failure(&mut self, reused: bool) {
+    fn failure(&mut self, failure: Failure, connection: ConnectionFacts) {
         self.failed += 1;
-        if reused {
-            self.failed_reused += 1;
-        } else {
-            self.failed_fresh += 1;
+        let on = self
+            .failures
+            .entry((failure, connection.reused))
+            .or_default();
+        on.count += 1;
+        if connection.reused {
+            on.idle = Span::widen(on.idle, connection.idle);
+            on.age = Span::widen(on.age, connection.age);
         }
+    }
+
+    /// Records how late the generator sent a request after its intended time.
+    pub fn late(&mut self, lateness: Duration) {
+        let _ = self
+            .send_lateness
+            .record((lateness.as_micros() as u64).min(MAX_MICROS));
     }
 
     /// Adds `other`'s counts and histograms to this one.
@@ -141,8 +217,10 @@ impl Recorder {
         }
         self.requests += other.requests;
         self.failed += other.failed;
-        self.failed_reused += other.failed_reused;
-        self.failed_fresh += other.failed_fresh;
+        for (k, v) in &other.failures {
+            self.failures.entry(*k).or_default().add(v);
+        }
+        let _ = self.send_lateness.add(&other.send_lateness);
         self.connections += other.connections;
         self.bytes += other.bytes;
         self.interrupted += other.interrupted;
@@ -154,6 +232,40 @@ impl Recorder {
     /// The latency distribution of completed responses.
     pub fn latency(&self) -> Distribution {
         Distribution::of(&self.latency)
+    }
+
+    /// How late the generator sent requests (empty in the closed model).
+    pub fn send_lateness(&self) -> Distribution {
+        Distribution::of(&self.send_lateness)
+    }
+
+    fn failed_on(&self, reused: bool) -> u64 {
+        self.failures
+            .iter()
+            .filter(|((_, r), _)| *r == reused)
+            .map(|(_, on)| on.count)
+            .sum()
+    }
+
+    /// The failures grouped by kind, then fresh before reused connections.
+    fn failure_groups(&self) -> Vec<FailureGroup> {
+        self.failures
+            .iter()
+            .map(|((failure, reused), on)| FailureGroup {
+                failure: failure.key(),
+                is_status: matches!(failure, Failure::Status(_)),
+                connection: if *reused { "reused" } else { "fresh" },
+                count: on.count,
+                of: self
+                    .failures
+                    .iter()
+                    .filter(|((f, _), _)| f == failure)
+                    .map(|(_, on)| on.count)
+                    .sum(),
+                idle_before: on.idle,
+                connection_age: on.age,
+            })
+            .collect()
     }
 
     /// The distribution of each phase, named as in [`PHASES`].
@@ -236,6 +348,25 @@ impl Distribution {
     }
 }
 
+/// Failures of one kind on one sort of connection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailureGroup {
+    /// The status code (`502`) or transport error class (`reset`).
+    pub failure: String,
+    /// True when `failure` is a status code.
+    pub is_status: bool,
+    /// `fresh` or `reused`.
+    pub connection: &'static str,
+    /// Failures of this kind on this sort of connection.
+    pub count: u64,
+    /// Failures of this kind in all.
+    pub of: u64,
+    /// Reused connections: the shortest and longest idle time before the request.
+    pub idle_before: Option<Span>,
+    /// Reused connections: the youngest and oldest connection.
+    pub connection_age: Option<Span>,
+}
+
 /// The result of a load test, like k6's end-of-test summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -266,6 +397,9 @@ pub struct Summary {
     pub failed_on_reused_connections: u64,
     /// Failures on fresh connections.
     pub failed_on_fresh_connections: u64,
+    /// Failures by kind and connection: fresh or reused, and for reused
+    /// ones the idle time before the request and the connection's age.
+    pub failures_by_connection: Vec<FailureGroup>,
     /// Requests still in flight when the run ended (not counted in `requests`).
     pub interrupted_requests: u64,
     /// Connections opened.
@@ -280,6 +414,12 @@ pub struct Summary {
     pub latency: Distribution,
     /// Per-phase timings (`connecting`, `tls_handshaking`, `sending`, `waiting`, `receiving`).
     pub phases: BTreeMap<&'static str, Distribution>,
+    /// Open model: how late the generator itself sent requests after their
+    /// intended time (its timer, a busy CPU), not counted in `latency`; a
+    /// delay the target caused by holding every worker is counted there.
+    pub send_lateness: Option<Distribution>,
+    /// Open model: intended sends still waiting when the run ended.
+    pub unsent_requests: Option<u64>,
     /// The last transport failure, for context.
     pub last_error: Option<String>,
     /// Threshold results, in the order given.
@@ -314,8 +454,9 @@ impl Summary {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
-            failed_on_reused_connections: rec.failed_reused,
-            failed_on_fresh_connections: rec.failed_fresh,
+            failed_on_reused_connections: rec.failed_on(true),
+            failed_on_fresh_connections: rec.failed_on(false),
+            failures_by_connection: rec.failure_groups(),
             interrupted_requests: rec.interrupted,
             connections_opened: rec.connections,
             vus_max: 0,
@@ -323,6 +464,8 @@ impl Summary {
             data_received_bytes: rec.bytes,
             latency: rec.latency(),
             phases: rec.phases(),
+            send_lateness: None,
+            unsent_requests: None,
             last_error: rec.last_error.clone(),
             thresholds: Vec::new(),
         }
@@ -338,29 +481,95 @@ impl Summary {
 mod tests {
     use super::*;
 
+    fn reused(idle_ms: u64, age_ms: u64) -> ConnectionFacts {
+        ConnectionFacts {
+            reused: true,
+            age: Some(Duration::from_millis(age_ms)),
+            idle: Some(Duration::from_millis(idle_ms)),
+        }
+    }
+
     #[test]
     fn merges_and_summarises() {
         let mut a = Recorder::default();
         let mut b = Recorder::default();
         let phases = Phases::default();
         for ms in 1..=100 {
-            a.response(200, Duration::from_millis(ms), &phases, 10, true);
+            a.response(200, Duration::from_millis(ms), &phases, 10, reused(1, ms));
         }
-        b.response(502, Duration::from_millis(5), &phases, 0, true);
-        b.error(ErrorClass::Reset, "reset".into(), false);
+        a.response(
+            502,
+            Duration::from_millis(5),
+            &phases,
+            0,
+            reused(19_800, 30_000),
+        );
+        b.response(
+            502,
+            Duration::from_millis(5),
+            &phases,
+            0,
+            reused(20_000, 25_000),
+        );
+        b.error(
+            ErrorClass::Reset,
+            "reset".into(),
+            ConnectionFacts::default(),
+        );
         a.merge(&b);
         let s = Summary::new("u".into(), "closed", Duration::from_secs(2), &a);
-        assert_eq!(s.requests, 102);
-        assert_eq!(s.failed, 2);
+        assert_eq!(s.requests, 103);
+        assert_eq!(s.failed, 3);
         assert_eq!(s.succeeded, 100);
-        assert_eq!(s.failed_on_reused_connections, 1);
+        assert_eq!(s.failed_on_reused_connections, 2);
         assert_eq!(s.failed_on_fresh_connections, 1);
         assert_eq!(s.status_codes.get(&200), Some(&100));
-        assert_eq!(s.status_codes.get(&502), Some(&1));
+        assert_eq!(s.status_codes.get(&502), Some(&2));
         assert_eq!(s.errors.get("reset"), Some(&1));
-        assert_eq!(s.requests_per_second, 51.0);
+        assert_eq!(s.requests_per_second, 51.5);
         let p95 = s.latency.p95.as_secs_f64();
         assert!((0.094..0.097).contains(&p95), "{p95}");
-        assert_eq!(s.latency.count, 101);
+        assert_eq!(s.latency.count, 102);
+        let span = |a, b| {
+            Some(Span {
+                min: Duration::from_millis(a),
+                max: Duration::from_millis(b),
+            })
+        };
+        assert_eq!(
+            s.failures_by_connection,
+            [
+                FailureGroup {
+                    failure: "502".into(),
+                    is_status: true,
+                    connection: "reused",
+                    count: 2,
+                    of: 2,
+                    idle_before: span(19_800, 20_000),
+                    connection_age: span(25_000, 30_000),
+                },
+                FailureGroup {
+                    failure: "reset".into(),
+                    is_status: false,
+                    connection: "fresh",
+                    count: 1,
+                    of: 1,
+                    idle_before: None,
+                    connection_age: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn send_lateness_keeps_zero() {
+        let mut r = Recorder::default();
+        r.late(Duration::ZERO);
+        r.late(Duration::from_micros(700));
+        let d = r.send_lateness();
+        assert_eq!(
+            (d.count, d.min, d.max),
+            (2, Duration::ZERO, Duration::from_micros(700))
+        );
     }
 }

@@ -159,6 +159,53 @@ async fn open_model_counts_latency_from_the_intended_send_time() {
     );
 }
 
+/// The generator's own delay is send lateness, not latency. Here its only
+/// thread is kept busy for 300 ms (as other work on a loaded CPU would) after the
+/// 5th request: the sends due meanwhile go out late, all at once, and their
+/// latency is the exchange alone (it held the whole stall, up to 300 ms,
+/// when latency counted from the intended time). Only a request in flight
+/// during the stall may hold it, so p90 of 50 stays low.
+#[tokio::test(flavor = "current_thread")]
+async fn a_stalled_generator_reports_send_lateness_not_latency() {
+    let backend = std::sync::Arc::new(backend());
+    let model = Model::Open {
+        rate: 50.0,
+        duration: Duration::from_secs(1),
+        workers: 20,
+    };
+    let config = LoadConfig::new(backend.url("/").parse().unwrap(), model).unwrap();
+    let (fifth, stall) = tokio::sync::oneshot::channel();
+    let requests = backend.clone();
+    std::thread::spawn(move || {
+        let seen = ward_testkit::wait::until(Duration::from_secs(10), || {
+            (requests.requests() >= 5).then_some(())
+        });
+        let _ = fifth.send(seen);
+    });
+    let stall = tokio::spawn(async move {
+        if let Ok(Some(())) = stall.await {
+            // The fault: keep the runtime's only thread busy for 300 ms.
+            let until = Instant::now() + Duration::from_millis(300);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    let (s, _) = run_collecting(config).await;
+    stall.await.unwrap();
+    assert_eq!((s.requests, s.unsent_requests), (50, Some(0)), "{s:?}");
+    let late = s
+        .send_lateness
+        .expect("the open model reports send lateness");
+    assert_eq!(late.count, 50);
+    assert!(late.max >= Duration::from_millis(250), "{late:?}");
+    assert!(
+        s.latency.p90 < Duration::from_millis(100),
+        "the stall counted as latency: {:?}",
+        s.latency
+    );
+}
+
 #[tokio::test]
 async fn a_stalled_target_ends_at_plan_plus_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

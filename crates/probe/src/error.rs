@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::trace::{Event, Trace};
 
 /// The stable, low-cardinality class of a failed check (used as a metric label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// Name resolution failed (including DNS-check failures: timeouts, bad rcodes).

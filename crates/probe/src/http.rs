@@ -32,6 +32,7 @@ use tokio_rustls::TlsConnector;
 use url::Url;
 
 use crate::error::{ErrorClass, ProbeError};
+use crate::outcome::ConnectionFacts;
 use crate::proxy::ProxyConfig;
 use crate::target::join_host_port;
 use crate::tcp;
@@ -410,6 +411,7 @@ impl Connector {
             tls: tls_info,
             requests: 0,
             goaways_taken: 0,
+            opened: Instant::now(),
             absolute_form,
         })
     }
@@ -515,6 +517,8 @@ pub struct Connection {
     requests: u64,
     /// GOAWAY frames already returned by [`Connection::take_goaways`].
     goaways_taken: u64,
+    /// When the connection was ready for its first request.
+    opened: Instant,
     /// Through a proxy to a plain http URL: the proxy's credentials, if any.
     absolute_form: Option<Option<HeaderValue>>,
 }
@@ -636,6 +640,22 @@ impl Connection {
         let new = seen.saturating_sub(self.goaways_taken);
         self.goaways_taken = seen;
         new
+    }
+
+    /// What the next request on this connection finds, as of now: fresh or
+    /// reused, how long the connection has been open, and for a reused one
+    /// how long nothing arrived on it (since the end of the last response).
+    pub fn facts(&self) -> ConnectionFacts {
+        let now = Instant::now();
+        let reused = self.requests > 0;
+        ConnectionFacts {
+            reused,
+            age: Some(now.saturating_duration_since(self.opened)),
+            idle: reused
+                .then(|| self.clock.last_read())
+                .flatten()
+                .map(|at| now.saturating_duration_since(at)),
+        }
     }
 
     /// How many requests were sent on this connection before the current one.
@@ -822,6 +842,8 @@ struct IoClock {
     multiplexed: bool,
     last_write: AtomicU64,
     first_read: AtomicU64,
+    /// The latest read that returned data (any request).
+    last_read: AtomicU64,
     close_at: AtomicU64,
     close_kind: std::sync::atomic::AtomicU8,
     closed: tokio::sync::Notify,
@@ -836,6 +858,7 @@ impl IoClock {
             multiplexed,
             last_write: AtomicU64::new(0),
             first_read: AtomicU64::new(u64::MAX),
+            last_read: AtomicU64::new(0),
             close_at: AtomicU64::new(0),
             close_kind: std::sync::atomic::AtomicU8::new(0),
             closed: tokio::sync::Notify::new(),
@@ -895,9 +918,16 @@ impl IoClock {
     }
 
     fn read(&self) {
+        let now = self.stamp();
+        self.last_read.store(now, Ordering::Relaxed);
         if !self.multiplexed && self.first_read.load(Ordering::Relaxed) == 0 {
-            self.first_read.store(self.stamp(), Ordering::Relaxed);
+            self.first_read.store(now, Ordering::Relaxed);
         }
+    }
+
+    /// When data last arrived on the connection.
+    fn last_read(&self) -> Option<Instant> {
+        self.at(self.last_read.load(Ordering::Relaxed))
     }
 
     fn at(&self, v: u64) -> Option<Instant> {

@@ -32,7 +32,7 @@ pub mod tls;
 pub mod trace;
 
 pub use error::{ConfigError, ErrorClass, ProbeError, TlsFile};
-pub use outcome::Outcome;
+pub use outcome::{ConnectionFacts, Outcome};
 pub use prober::{Prober, ProberConfig};
 pub use proxy::ProxyConfig;
 pub use repeat::Check;

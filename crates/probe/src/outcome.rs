@@ -29,8 +29,9 @@ pub struct Outcome {
     pub status: Option<u16>,
     /// HTTP version spoken (`HTTP/1.1`, `HTTP/2.0`).
     pub http_version: Option<String>,
-    /// True when an already-open connection was used (no dns/connect/tls).
-    pub reused: bool,
+    /// Fresh or reused, the connection's age and idle time before the request.
+    #[serde(flatten)]
+    pub connection: ConnectionFacts,
     /// Address connected to.
     pub remote_addr: Option<SocketAddr>,
     /// Response body bytes read.
@@ -47,6 +48,24 @@ pub struct Outcome {
     /// reuse) on pooled connections to the same origin and address since
     /// their last check.
     pub goaways: u64,
+}
+
+/// What a request found on its connection: whether the connection was
+/// fresh or reused, its age and how long it had been idle. A request on a
+/// reused connection idle for about the server's (or a proxy's) keep-alive
+/// timeout is the classic cause of a 502 or a reset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ConnectionFacts {
+    /// True when an already-open connection was used (no dns/connect/tls).
+    pub reused: bool,
+    /// Time since the connection was ready for its first request, in
+    /// seconds; `None` when no connection was made.
+    #[serde(rename = "connection_age", with = "ward_duration::seconds::option")]
+    pub age: Option<Duration>,
+    /// Reused connections: time since data last arrived on it (the end of
+    /// the previous response), in seconds.
+    #[serde(rename = "idle_before", with = "ward_duration::seconds::option")]
+    pub idle: Option<Duration>,
 }
 
 /// One followed redirect of an HTTP check.
@@ -71,7 +90,7 @@ impl Outcome {
             phases: Phases::default(),
             status: None,
             http_version: None,
-            reused: false,
+            connection: ConnectionFacts::default(),
             remote_addr: None,
             body_bytes: 0,
             tls: None,

@@ -169,7 +169,6 @@ impl Prober {
         } else {
             None
         };
-        outcome.reused = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
             None => {
@@ -178,6 +177,7 @@ impl Prober {
                     .await?
             }
         };
+        outcome.connection = conn.facts();
         outcome.remote_addr = Some(conn.remote());
         outcome.tls = conn.tls().cloned();
         let exchanged = self

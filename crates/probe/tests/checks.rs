@@ -54,7 +54,10 @@ async fn http_phases_are_present_ordered_and_status_captured() {
     let p = prober(ProberConfig::default());
     let o = p.check(&nginx.http_url("/ok").parse().unwrap()).await;
     assert!(o.success, "{:?}", o.error);
-    assert_eq!((o.status, o.body_bytes, o.reused), (Some(200), 4, false));
+    assert_eq!(
+        (o.status, o.body_bytes, o.connection.reused),
+        (Some(200), 4, false)
+    );
     assert_eq!(o.http_version.as_deref(), Some("HTTP/1.1"));
     assert_ordered(
         &o,
@@ -118,11 +121,24 @@ async fn reuse_skips_connect_and_tls_on_the_second_request() {
     let target: Target = nginx.https_url("/").parse().unwrap();
     let first = p.check(&target).await;
     assert!(first.success, "{:?}", first.error);
-    assert!(!first.reused);
+    assert!(!first.connection.reused);
+    assert!(first.connection.age.is_some() && first.connection.idle.is_none());
     assert!(first.events.get(Event::TlsHandshakeDone).is_some());
+    // An idle gap the second request's facts must show.
+    let gap = Duration::from_millis(100);
+    tokio::time::sleep(gap).await;
     let second = p.check(&target).await;
     assert!(second.success, "{:?}", second.error);
-    assert!(second.reused);
+    assert!(second.connection.reused);
+    let (age, idle) = (
+        second.connection.age.unwrap(),
+        second.connection.idle.unwrap(),
+    );
+    assert!(idle >= gap && age > idle, "age {age:?}, idle {idle:?}");
+    let json = serde_json::to_value(&second).unwrap();
+    assert_eq!(json["reused"], true, "{json}");
+    assert_eq!(json["idle_before"], idle.as_secs_f64(), "{json}");
+    assert_eq!(json["connection_age"], age.as_secs_f64(), "{json}");
     for e in [
         Event::DnsStart,
         Event::ConnectStart,
@@ -147,7 +163,7 @@ async fn reuse_skips_connect_and_tls_on_the_second_request() {
 
     let fresh = prober(with_ca(&nginx));
     let (a, b) = (fresh.check(&target).await, fresh.check(&target).await);
-    assert!(!a.reused && !b.reused);
+    assert!(!a.connection.reused && !b.connection.reused);
     assert!(b.events.get(Event::TlsHandshakeDone).is_some());
 }
 
@@ -172,7 +188,7 @@ async fn an_http2_goaway_is_reported_by_the_check_it_came_with() {
         let o = p.check(&target).await;
         assert!(o.success, "{:?}", o.error);
         assert_eq!(o.http_version.as_deref(), Some("HTTP/2.0"));
-        seen.push((o.reused, o.goaways));
+        seen.push((o.connection.reused, o.goaways));
     }
     assert_eq!(
         seen,

@@ -18,7 +18,8 @@
 //! SLI says.
 //!
 //! Where the SLI can be inverted ([`crate::raw_series`]: an `events` SLI
-//! reading one counter per query under `sum`), two more cases feed raw
+//! reading one counter per query under `sum`, or ward's `latency` SLI:
+//! the threshold's bucket and the count), two more cases feed raw
 //! counters to the SLO's whole rule file (recording rules and alerts, in
 //! order): the first enabled alert's quick pair, above and below its
 //! threshold, after a clean history as long as the longest window. They
@@ -37,7 +38,7 @@
 use crate::duration::{parse_prom, Duration};
 use crate::model::{merge, GroupResult, Labels, Rule, RuleGroup, SloResult, SloRules};
 use crate::output::write_std;
-use crate::raw_series::synthesize;
+use crate::raw_series::{synthesize, synthesize_latency, Counts};
 use crate::rules::{label_filter, sli_metric};
 use crate::windows::MwmbAlert;
 use crate::yaml::emit::Emitter;
@@ -345,7 +346,8 @@ fn rule_file(res: &SloResult, all: bool) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
-/// The raw-traffic cases of an SLO whose SLI [`synthesize`] can invert:
+/// The raw-traffic cases of an SLO whose SLI [`synthesize`] (or
+/// [`synthesize_latency`]) can invert:
 /// the first enabled alert's quick pair, above and below its threshold,
 /// on raw counters read by the whole rule file (returned with them),
 /// after a clean history as long as the longest window.
@@ -354,13 +356,12 @@ fn raw_cases(
     alerts: &[Alert<'_>],
     recorded: &Labels,
 ) -> Result<(String, Vec<Case>), String> {
-    let events = res
-        .slo
-        .sli
-        .events
-        .as_ref()
-        .ok_or("the SLI is not an events SLI")?;
-    let raw = synthesize(events)?;
+    let sli = &res.slo.sli;
+    let events = sli.events.as_ref().ok_or("the SLI is not an events SLI")?;
+    let raw = match &sli.latency {
+        Some(latency) => synthesize_latency(latency, events)?,
+        None => synthesize(events)?,
+    };
     let r = &res.rules;
     let groups: Vec<&RuleGroup> = [&r.sli, &r.meta, &r.alerts]
         .into_iter()
@@ -398,15 +399,15 @@ fn raw_cases(
         let ratio = burn_rate * p.error_budget / 100.0;
         // 100 requests a sample, `ratio` of them errors after the history.
         let errors = ratio * 100.0;
-        let rest = if raw.rest_is_total {
-            format!("0+100x{}", before + after)
-        } else {
-            let good = 100.0 - errors;
-            format!(
+        let good = 100.0 - errors;
+        let values = |counts: Counts| match counts {
+            Counts::Errors => format!("0x{before} {errors}+{errors}x{}", after - 1),
+            Counts::Good => format!(
                 "0+100x{before} {}+{good}x{}",
                 100.0 * before as f64 + good,
                 after - 1
-            )
+            ),
+            Counts::Total => format!("0+100x{}", before + after),
         };
         let expected = firing(alerts, ratio, since);
         let inputs = TestInputs {
@@ -414,13 +415,11 @@ fn raw_cases(
             group_order: &group_order,
             step,
             sample: Duration(sample),
-            series: vec![
-                (
-                    raw.errors.clone(),
-                    format!("0x{before} {errors}+{errors}x{}", after - 1),
-                ),
-                (raw.rest.clone(), rest),
-            ],
+            series: raw
+                .counters
+                .iter()
+                .map(|(series, counts)| (series.clone(), values(*counts)))
+                .collect(),
             recorded,
         };
         let test_file = test_file(&inputs, alerts, &[(at, expected.clone())])

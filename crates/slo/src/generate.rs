@@ -238,6 +238,42 @@ mod tests {
 
     const SPEC: &str = "version: \"prometheus/v1\"\nservice: svc\nslos:\n  - name: avail\n    objective: 99\n    sli: {raw: {error_ratio_query: \"x[{{.window}}]\"}}\n    alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}\n";
 
+    /// The event-weighted period SLI replaces the optimized rule only: the
+    /// unoptimized one already reads the events over the period.
+    #[test]
+    fn the_event_weighted_period_keeps_an_unoptimized_period_rule() {
+        let events = "sli: {events: {error_query: \"e[{{.window}}]\", total_query: \"t[{{.window}}]\"}}\n    event_weighted_period: true";
+        let gen = Generator::new(Config::default()).unwrap();
+        let period_rule = |plugins: &str| {
+            let spec = SPEC
+                .replace(
+                    "sli: {raw: {error_ratio_query: \"x[{{.window}}]\"}}",
+                    events,
+                )
+                .replace("slos:\n", &format!("{plugins}slos:\n"));
+            let r = gen.generate_doc("a.yaml", &spec, &mut Vec::new()).unwrap();
+            let rules = &r.slos[0].rules.sli.rules;
+            let records: Vec<&str> = rules.iter().map(|r| r.record.as_str()).collect();
+            assert_eq!(
+                records[8..],
+                [
+                    "slo:sli_total:rate5m",
+                    "slo:sli_total:rate30m",
+                    "slo:sli_total:rate1h",
+                    "slo:sli_total:rate2h",
+                    "slo:sli_total:rate6h",
+                    "slo:sli_total:rate1d",
+                    "slo:sli_total:rate3d",
+                    "slo:sli_error:rate5m"
+                ]
+            );
+            rules[7].expr.clone()
+        };
+        assert!(period_rule("").starts_with("sum_over_time(slo:sli_error:rate5m{"));
+        let unoptimized = "slo_plugins:\n  chain:\n    - id: sloth.dev/core/sli_rules/v1\n      config: {disableOptimized: true}\n";
+        assert_eq!(period_rule(unoptimized), "(e[30d])\n/\n(t[30d])\n");
+    }
+
     #[test]
     fn disabled_alerts_and_recordings_are_not_generated() {
         let spec = SPEC.replace(

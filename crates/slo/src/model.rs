@@ -69,6 +69,18 @@ pub struct Events {
     pub total_query: String,
 }
 
+/// ward's latency SLI: the requests of a histogram slower than a bucket
+/// bound are errors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Latency {
+    /// Histogram metric name (without `_bucket`).
+    pub histogram: String,
+    /// The bucket bound, as written (the `le` label value).
+    pub threshold: String,
+    /// Label matchers (`job="api"`), possibly empty.
+    pub selector: String,
+}
+
 /// The SLI of an SLO (an SLI plugin has already become `raw`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sli {
@@ -76,6 +88,8 @@ pub struct Sli {
     pub events: Option<Events>,
     /// Raw error-ratio query.
     pub raw: Option<String>,
+    /// The latency SLI `events` was made from (ward's extension).
+    pub latency: Option<Latency>,
 }
 
 /// Page or ticket alert metadata.
@@ -138,6 +152,13 @@ pub struct Slo {
     pub ticket: AlertMeta,
     /// SLO plugins.
     pub plugins: SloPlugins,
+    /// ward's extension: record the events SLI's total query per alert
+    /// window (`slo:sli_total:rate<window>`).
+    pub record_traffic: bool,
+    /// ward's extension: the period SLI from the events summed over the
+    /// period instead of the mean of the short-window ratios (records
+    /// traffic too).
+    pub event_weighted_period: bool,
 }
 
 /// All SLOs of one spec document.

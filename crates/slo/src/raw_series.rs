@@ -11,26 +11,37 @@
 //! requests only the total query selects; with two metrics, an error
 //! counter and a total counter. An SLI this cannot invert (two selectors,
 //! a subquery, a gauge function, no label value both queries accept) is
-//! refused with the reason.
+//! refused with the reason. ward's `latency` SLI is inverted from what it
+//! was made of: the threshold's bucket and the histogram's count.
 
 use promql_parser::label::{MatchOp, Matcher, METRIC_NAME};
 use promql_parser::parser::{self, Expr, LabelModifier};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use crate::model::{Events, Labels};
+use crate::model::{Events, Labels, Latency};
 use crate::rules::label_filter;
 use crate::template::Template;
 
-/// The counters to feed an events SLI.
+/// What a counter of [`RawSeries`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counts {
+    /// The failed requests.
+    Errors,
+    /// The other requests (or the fast ones of a latency SLI).
+    Good,
+    /// Every request.
+    Total,
+}
+
+/// The counters to feed an events SLI: two series selectors
+/// (`x{code="500"}`) and what each counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawSeries {
-    /// The error counter: a series selector (`x{code="500"}`).
-    pub errors: String,
-    /// The other counter: the other requests (selected by the total query
-    /// only), or the total when errors and total are different metrics.
-    pub rest: String,
-    /// True when [`RawSeries::rest`] counts every request (errors included).
-    pub rest_is_total: bool,
+    /// Errors and the other requests (one metric: the error query and the
+    /// total query both select the errors, only the total query the other
+    /// requests); errors and the total (two metrics); or, for a latency
+    /// SLI, the threshold's bucket (good) and the count (total).
+    pub counters: [(String, Counts); 2],
 }
 
 /// Functions of a counter over a range that a steady counter satisfies.
@@ -207,9 +218,10 @@ pub fn synthesize(events: &Events) -> Result<RawSeries, String> {
         let errors = satisfy(&[&error]).ok_or("no label values the error selector accepts")?;
         let total = satisfy(&[&total]).ok_or("no label values the total selector accepts")?;
         return Ok(RawSeries {
-            errors: series(errors),
-            rest: series(total),
-            rest_is_total: true,
+            counters: [
+                (series(errors), Counts::Errors),
+                (series(total), Counts::Total),
+            ],
         });
     }
     let errors = satisfy(&[&error, &total])
@@ -241,15 +253,59 @@ pub fn synthesize(events: &Events) -> Result<RawSeries, String> {
         })
         .ok_or("no label value the total selector accepts and the error selector refuses")?;
     Ok(RawSeries {
-        errors: series(errors),
-        rest: series(rest),
-        rest_is_total: false,
+        counters: [
+            (series(errors), Counts::Errors),
+            (series(rest), Counts::Good),
+        ],
+    })
+}
+
+/// The counters of a latency SLI (its events in `events`): the bucket of
+/// the threshold and the count, with label values the selector accepts.
+pub fn synthesize_latency(latency: &Latency, events: &Events) -> Result<RawSeries, String> {
+    let total = selector("total", &events.total_query)?;
+    let mut labels = satisfy(&[&total]).ok_or("no label values the selector accepts")?;
+    let count = series(labels.clone());
+    labels.insert(
+        METRIC_NAME.into(),
+        format!("{}_bucket", latency.histogram).into(),
+    );
+    labels.insert("le".into(), latency.threshold.as_str().into());
+    Ok(RawSeries {
+        counters: [(series(labels), Counts::Good), (count, Counts::Total)],
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two counters and what the second counts (the first: errors).
+    fn names(s: &RawSeries) -> (&str, &str, Counts) {
+        assert_eq!(s.counters[0].1, Counts::Errors);
+        (&s.counters[0].0, &s.counters[1].0, s.counters[1].1)
+    }
+
+    #[test]
+    fn a_latency_sli_gives_its_bucket_and_count() {
+        let latency = Latency {
+            histogram: "h".into(),
+            threshold: "0.3".into(),
+            selector: r#"job="api", path=~"/pay|/buy""#.into(),
+        };
+        let count = r#"sum(rate(h_count{job="api", path=~"/pay|/buy"}[{{.window}}]))"#;
+        let s = synthesize_latency(&latency, &events("unused", count)).unwrap();
+        assert_eq!(
+            s.counters,
+            [
+                (
+                    r#"h_bucket{job="api", le="0.3", path="/pay"}"#.into(),
+                    Counts::Good
+                ),
+                (r#"h_count{job="api", path="/pay"}"#.into(), Counts::Total),
+            ]
+        );
+    }
 
     fn events(error: &str, total: &str) -> Events {
         Events {
@@ -268,9 +324,13 @@ mod tests {
         assert_eq!(
             s,
             RawSeries {
-                errors: r#"http_requests_total{code="500", job="api"}"#.into(),
-                rest: r#"http_requests_total{job="api"}"#.into(),
-                rest_is_total: false,
+                counters: [
+                    (
+                        r#"http_requests_total{code="500", job="api"}"#.into(),
+                        Counts::Errors
+                    ),
+                    (r#"http_requests_total{job="api"}"#.into(), Counts::Good),
+                ]
             }
         );
         let s = synthesize(&events(
@@ -279,8 +339,8 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            (s.errors.as_str(), s.rest.as_str()),
-            (r#"x{code="x"}"#, r#"x{code="200"}"#)
+            names(&s),
+            (r#"x{code="x"}"#, r#"x{code="200"}"#, Counts::Good)
         );
         let s = synthesize(&events(
             r#"sum(rate(lookups_total{rcode!="NOERROR"}[{{.window}}]))"#,
@@ -288,8 +348,12 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            (s.errors.as_str(), s.rest.as_str()),
-            ("lookups_total{}", r#"lookups_total{rcode="NOERROR"}"#)
+            names(&s),
+            (
+                "lookups_total{}",
+                r#"lookups_total{rcode="NOERROR"}"#,
+                Counts::Good
+            )
         );
     }
 
@@ -301,8 +365,8 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            (s.errors.as_str(), s.rest.as_str(), s.rest_is_total),
-            ("errors_total{}", "requests_total{}", true)
+            names(&s),
+            ("errors_total{}", "requests_total{}", Counts::Total)
         );
     }
 

@@ -35,6 +35,18 @@ fn push_sli_metric(out: &mut String, w: Duration) {
     w.push_prom(out);
 }
 
+/// `slo:sli_total:rate<window>`: the events SLI's total query over the
+/// window (ward's recorded traffic).
+pub fn total_metric(w: Duration) -> String {
+    format!("slo:sli_total:rate{}", w.prom())
+}
+
+/// `slo:sli_error:rate<window>`: the events SLI's error query over the
+/// window (recorded for the event-weighted period SLI).
+pub fn error_metric(w: Duration) -> String {
+    format!("slo:sli_error:rate{}", w.prom())
+}
+
 /// The `sloth_id`/`sloth_service`/`sloth_slo` labels of an SLO.
 pub fn id_labels(slo: &Slo) -> Labels {
     let mut l = Labels::new();
@@ -106,7 +118,64 @@ fn optimized_sli_expr(slo: &Slo, ids: &SloIds, short: Duration) -> String {
     )
 }
 
-/// SLI recording rules for every alert window plus the SLO period.
+/// The event-weighted SLO-period SLI: the error events over the total
+/// events of the period, each summed from their short-window recordings.
+fn event_weighted_sli_expr(slo: &Slo, ids: &SloIds, short: Duration) -> String {
+    let filter = &ids.filter;
+    let win = slo.period.prom();
+    format!(
+        "sum_over_time({}{filter}[{win}])\n/ ignoring (sloth_window)\nsum_over_time({}{filter}[{win}])\n",
+        error_metric(short),
+        total_metric(short)
+    )
+}
+
+/// ward's traffic recordings of an events SLI (`record_traffic`,
+/// `event_weighted_period`): the total query per alert window, and for the
+/// event-weighted period the error query over the shortest page window,
+/// each with the labels of the SLI recording of its window.
+fn traffic_rules(
+    slo: &Slo,
+    alerts: &MwmbGroup,
+    sli: &[Rule],
+    rule_err: impl Fn(Duration, &str) -> String,
+) -> Result<Vec<Rule>, String> {
+    let Some(events) = &slo.sli.events else {
+        return Err(rule_err(
+            slo.period,
+            "recorded traffic needs an events or latency SLI",
+        ));
+    };
+    let short = alerts.page_quick.short;
+    let weighted = slo
+        .event_weighted_period
+        .then_some((short, &events.error_query));
+    let windows = alerts.windows();
+    let totals = windows
+        .iter()
+        .map(|&w| (w, total_metric(w), &events.total_query));
+    let errors = weighted.map(|(w, q)| (w, error_metric(w), q));
+    totals
+        .chain(errors)
+        .map(|(w, record, query)| {
+            let labels = windows
+                .iter()
+                .position(|&x| x == w)
+                .and_then(|i| sli.get(i))
+                .map(|r| Rc::clone(&r.labels))
+                .ok_or_else(|| rule_err(w, "no SLI recording for the window"))?;
+            let expr = Template::parse(query)
+                .render(&[("window", &w.prom())], true)
+                .map_err(|e| {
+                    rule_err(w, &format!("could not render SLI expression template: {e}"))
+                })?;
+            Ok(Rule::recording(record, expr, labels))
+        })
+        .collect()
+}
+
+/// SLI recording rules for every alert window plus the SLO period, then
+/// ward's traffic recordings when the SLO asks for them.
 pub fn sli_rules(
     slo: &Slo,
     ids: &SloIds,
@@ -123,14 +192,15 @@ pub fn sli_rules(
     let window_key = Label::from("sloth_window");
     let mut rules = Vec::with_capacity(windows.len());
     let last = windows.len().saturating_sub(1);
+    let window_err = |w: Duration, e: &str| {
+        format!(
+            "could not create {:?} SLO rule for window {}: {e}",
+            slo.id,
+            w.go()
+        )
+    };
     for (i, w) in windows.into_iter().enumerate() {
-        let rule_err = |e: &str| {
-            format!(
-                "could not create {:?} SLO rule for window {}: {e}",
-                slo.id,
-                w.go()
-            )
-        };
+        let rule_err = |e: &str| window_err(w, e);
         let win = w.prom();
         let expr = if !disable_optimized && w == slo.period {
             let short = alerts.page_quick.short;
@@ -139,7 +209,11 @@ pub fn sli_rules(
                     "can't optimize using the same shortwindow as the window to optimize",
                 ));
             }
-            optimized_sli_expr(slo, ids, short)
+            if slo.event_weighted_period {
+                event_weighted_sli_expr(slo, ids, short)
+            } else {
+                optimized_sli_expr(slo, ids, short)
+            }
         } else {
             let tpl = tpl.as_ref().map_err(|e| rule_err(e))?;
             tpl.render(&[("window", &win)], true)
@@ -155,6 +229,10 @@ pub fn sli_rules(
             labels.insert(window_key.clone(), Label::from(win.as_str()));
         }
         rules.push(Rule::recording(sli_metric(w), expr, Rc::new(labels)));
+    }
+    if slo.record_traffic || slo.event_weighted_period {
+        let traffic = traffic_rules(slo, alerts, &rules, window_err)?;
+        rules.extend(traffic);
     }
     Ok(rules)
 }

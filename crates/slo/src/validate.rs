@@ -453,6 +453,7 @@ mod tests {
                     total_query: "sum(rate(x[{{.window}}]))".into(),
                 }),
                 raw: None,
+                latency: None,
             },
             page: AlertMeta {
                 disable: true,

@@ -81,6 +81,69 @@ fn open_model_reuses_keep_alive_connections() {
     }
 }
 
+/// Failures are broken down by the connection they happened on. A
+/// middlebox that silently forgets connections idle 1.5 s sits in front of
+/// the backend: after 1 s of requests and a 2 s gap the VU's first request
+/// goes out on its reused connection, idle 2 s and open 3 s, and no answer
+/// comes back; the requests after it go on a fresh connection.
+#[test]
+fn failures_are_broken_down_by_connection_reuse_idle_and_age() {
+    let b = backend(Duration::from_secs(60));
+    let proxy = TcpProxy::with_idle_drop(b.addr(), Duration::from_millis(1500)).unwrap();
+    let url = format!("http://{}/", proxy.addr());
+    let load = |format: &str| {
+        run([
+            "load",
+            &url,
+            "--vus",
+            "1",
+            "--stage",
+            "1s:1",
+            "--cycle-idle",
+            "2s",
+            "--repeat",
+            "2",
+            "--timeout",
+            "300ms",
+            "--quiet",
+            "-o",
+            format,
+        ])
+    };
+    let out = load("text");
+    assert_eq!(out.code(), Some(0), "{}{}", out.stdout, out.stderr);
+    let line = "  failures    1 of 1 timeout_first_byte errors on reused connections idle 2.0 s, open 3.0 s";
+    assert!(
+        out.stdout.lines().any(|l| l == line),
+        "{line:?} missing in:\n{}",
+        out.stdout
+    );
+    let json = load("json").json();
+    assert_eq!(json["failed"], 1, "{json}");
+    let group = &json["failures_by_connection"][0];
+    assert_eq!(
+        (
+            &group["failure"],
+            &group["connection"],
+            &group["count"],
+            &group["of"]
+        ),
+        (
+            &serde_json::json!("timeout_first_byte"),
+            &serde_json::json!("reused"),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{json}"
+    );
+    let idle = group["idle_before"]["min"].as_f64().unwrap();
+    assert!((1.9..2.1).contains(&idle), "{json}");
+    assert_eq!(
+        group["idle_before"]["min"], group["idle_before"]["max"],
+        "{json}"
+    );
+}
+
 #[test]
 fn bad_input_is_a_one_line_error_naming_the_argument_exit_2() {
     let b = backend(Duration::from_secs(30));

@@ -110,6 +110,14 @@ fn repeated_checks_print_every_outcome_and_a_summary_as_json() {
         .collect();
     assert_eq!(reused, [false, true, true, true]);
     assert!(outcomes[1]["phases"]["connect"].is_null());
+    // Connection facts: a fresh connection has an age and no idle time; a
+    // reused one both, and it is older than it was idle.
+    assert!(outcomes[0]["connection_age"].is_f64(), "{report}");
+    assert!(outcomes[0]["idle_before"].is_null(), "{report}");
+    for o in &outcomes[1..] {
+        let (age, idle) = (o["connection_age"].as_f64(), o["idle_before"].as_f64());
+        assert!(matches!((age, idle), (Some(a), Some(i)) if a > i), "{o}");
+    }
     let summary = &report["summary"];
     assert_eq!(
         (summary["checks"].as_u64(), summary["successes"].as_u64()),

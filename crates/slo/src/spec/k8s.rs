@@ -14,6 +14,8 @@ const K8S_NAMES: Names = Names {
     total_query: "totalQuery",
     page_alert: "pageAlert",
     ticket_alert: "ticketAlert",
+    record_traffic: "recordTraffic",
+    event_weighted_period: "eventWeightedPeriod",
 };
 
 /// Loads a `PrometheusServiceLevel` document (ignored keys: see [`super::load`]).
@@ -36,4 +38,19 @@ pub fn load(doc: &str, period: Duration, ignored: &mut Vec<String>) -> Result<Sl
     }
     map_spec(&spec, &K8S_NAMES, SpecKind::K8sV1, Some(meta), period)
         .map_err(|e| format!("could not map to model: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_keys_are_camel_case() {
+        let doc = "apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nmetadata: {name: x}\nspec:\n  service: s\n  eventWeightedPeriod: true\n  slos:\n    - name: a\n      recordTraffic: true\n      sli: {latency: {histogram: h, threshold: 0.5, selector: 'job=\"j\"'}}\n";
+        let mut ignored = Vec::new();
+        let g = load(doc, Duration(1), &mut ignored).unwrap();
+        let s = &g.slos[0];
+        assert_eq!((s.record_traffic, s.event_weighted_period), (true, true));
+        assert_eq!(ignored, Vec::<String>::new());
+    }
 }

@@ -126,6 +126,7 @@ pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
             sli: Sli {
                 events: None,
                 raw: Some(raw),
+                latency: None,
             },
             page: AlertMeta {
                 disable: true,
@@ -136,6 +137,8 @@ pub fn load(doc: &str, default_period: Duration) -> Result<SloGroup, String> {
                 ..AlertMeta::default()
             },
             plugins: SloPlugins::default(),
+            record_traffic: false,
+            event_weighted_period: false,
         });
     }
     Ok(SloGroup {

@@ -5,7 +5,8 @@
 use super::decode::{to_json, Mode, Obj};
 use crate::duration::Duration;
 use crate::model::{
-    merge, AlertMeta, Events, K8sMeta, Labels, PluginRef, Sli, Slo, SloGroup, SloPlugins, SpecKind,
+    merge, AlertMeta, Events, K8sMeta, Labels, Latency, PluginRef, Sli, Slo, SloGroup, SloPlugins,
+    SpecKind,
 };
 use crate::plugins::sli as sli_plugins;
 use crate::yaml::tree::{self, Value};
@@ -18,6 +19,9 @@ pub(crate) struct Names {
     pub total_query: &'static str,
     pub page_alert: &'static str,
     pub ticket_alert: &'static str,
+    /// ward's extensions (sloth ignores them).
+    pub record_traffic: &'static str,
+    pub event_weighted_period: &'static str,
 }
 
 /// prometheus/v1 names.
@@ -28,6 +32,8 @@ pub(crate) const PROM_NAMES: Names = Names {
     total_query: "total_query",
     page_alert: "page_alert",
     ticket_alert: "ticket_alert",
+    record_traffic: "record_traffic",
+    event_weighted_period: "event_weighted_period",
 };
 
 struct RawPlugins {
@@ -54,6 +60,73 @@ fn plugins(o: &Obj<'_>) -> Result<RawPlugins, String> {
         override_previous: o.bool("overridePrevious")?,
         chain,
     })
+}
+
+/// ward's `latency` SLI (`histogram`, `threshold`, optional `selector`)
+/// as the events SLI it stands for: errors are the requests slower than
+/// the threshold, `_count` minus the `_bucket` whose `le` is the
+/// threshold as written; `invalid` names a field of the SLO.
+fn latency_sli(
+    l: &Obj<'_>,
+    invalid: impl Fn(&str, String) -> String,
+) -> Result<(Events, Latency), String> {
+    let histogram = l.string("histogram")?;
+    let name_ok = histogram.chars().enumerate().all(|(i, c)| {
+        c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+    });
+    if histogram.is_empty() || !name_ok {
+        return Err(invalid(
+            "sli.latency.histogram",
+            format!("want a histogram metric name (without _bucket), got {histogram:?}"),
+        ));
+    }
+    let threshold = match l.get_present("threshold") {
+        Some(Value::Scalar(s)) => s.raw.to_string(),
+        _ => String::new(),
+    };
+    if !threshold
+        .parse::<f64>()
+        .is_ok_and(|t| t > 0.0 && t.is_finite())
+    {
+        return Err(invalid(
+            "sli.latency.threshold",
+            format!("want a positive number (a bucket bound, as its le label), got {threshold:?}"),
+        ));
+    }
+    let selector = l.string("selector")?;
+    let sep = if selector.trim().is_empty() { "" } else { "," };
+    let series = format!("{histogram}_count{{{selector}}}");
+    match promql_parser::parser::parse(&series) {
+        Ok(promql_parser::parser::Expr::VectorSelector(_)) => {}
+        parsed => {
+            let why = parsed
+                .err()
+                .unwrap_or_else(|| "not one series selector".into());
+            return Err(invalid(
+                "sli.latency.selector",
+                format!(
+                    "want label matchers such as job=\"api\", got {selector:?}: {}",
+                    why.replace('\n', " ")
+                ),
+            ));
+        }
+    }
+    let count = format!("sum(rate({series}[{{{{.window}}}}]))");
+    let fast = format!(
+        "sum(rate({histogram}_bucket{{{selector}{sep}le=\"{threshold}\"}}[{{{{.window}}}}]))"
+    );
+    let events = Events {
+        error_query: format!("{count} - {fast}"),
+        total_query: count,
+    };
+    Ok((
+        events,
+        Latency {
+            histogram,
+            threshold,
+            selector,
+        },
+    ))
 }
 
 fn alert(o: &Obj<'_>, common: &(String, Labels, Labels)) -> Result<AlertMeta, String> {
@@ -127,6 +200,20 @@ pub(crate) fn map_spec(
             let r = sli_o.obj("raw")?;
             sli.raw = Some(r.string(names.error_ratio_query)?);
         }
+        let invalid = |field: &str, m: String| {
+            format!("invalid slo \"{service}-{name}\" (field {field}): {m}")
+        };
+        if sli_o.get_present("latency").is_some() {
+            if sli.events.is_some() || sli.raw.is_some() {
+                return Err(invalid(
+                    "sli.latency",
+                    "only one SLI type is allowed".into(),
+                ));
+            }
+            let (events, latency) = latency_sli(&sli_o.obj("latency")?, invalid)?;
+            sli.events = Some(events);
+            sli.latency = Some(latency);
+        }
         if sli_o.get_present("plugin").is_some() {
             let p = sli_o.obj("plugin")?;
             let id = p.string("id")?;
@@ -149,6 +236,26 @@ pub(crate) fn map_spec(
         );
         let page = alert(&a.obj(names.page_alert)?, &common)?;
         let ticket = alert(&a.obj(names.ticket_alert)?, &common)?;
+        // ward's extensions (sloth ignores the keys): per SLO, or for every
+        // SLO of the spec.
+        let flag =
+            |field: &str| -> Result<bool, String> { Ok(s.bool(field)? || spec.bool(field)?) };
+        let record_traffic = flag(names.record_traffic)?;
+        let event_weighted_period = flag(names.event_weighted_period)?;
+        if sli.events.is_none() {
+            for (on, field) in [
+                (record_traffic, names.record_traffic),
+                (event_weighted_period, names.event_weighted_period),
+            ] {
+                if on {
+                    return Err(invalid(
+                        field,
+                        "needs an events or latency SLI (a raw error ratio has no event counts)"
+                            .into(),
+                    ));
+                }
+            }
+        }
 
         slos.push(Slo {
             id: format!("{service}-{name}"),
@@ -169,6 +276,8 @@ pub(crate) fn map_spec(
                 override_plugins,
                 plugins: chain,
             },
+            record_traffic,
+            event_weighted_period,
         });
     }
     Ok(SloGroup { kind, k8s, slos })
@@ -192,4 +301,31 @@ pub fn load(doc: &str, period: Duration, ignored: &mut Vec<String>) -> Result<Sl
     }
     map_spec(&root, &PROM_NAMES, SpecKind::PrometheusV1, None, period)
         .map_err(|e| format!("could not map to model: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_keys_apply_per_slo_or_to_every_slo_of_the_spec() {
+        let doc = "version: prometheus/v1\nservice: s\nrecord_traffic: true\nslos:\n  - name: a\n    event_weighted_period: true\n    sli: {events: {error_query: e, total_query: t}}\n  - name: b\n    sli: {latency: {histogram: h, threshold: 1.0}}\n";
+        let mut ignored = Vec::new();
+        let g = load(doc, Duration(1), &mut ignored).unwrap();
+        let got: Vec<(bool, bool)> = g
+            .slos
+            .iter()
+            .map(|s| (s.record_traffic, s.event_weighted_period))
+            .collect();
+        assert_eq!(got, [(true, true), (true, false)]);
+        assert_eq!(ignored, Vec::<String>::new());
+        // No selector: the threshold as written, no stray comma.
+        assert_eq!(
+            g.slos[1].sli.events,
+            Some(Events {
+                error_query: "sum(rate(h_count{}[{{.window}}])) - sum(rate(h_bucket{le=\"1.0\"}[{{.window}}]))".into(),
+                total_query: "sum(rate(h_count{}[{{.window}}]))".into(),
+            })
+        );
+    }
 }

@@ -39,9 +39,13 @@ const ALERT: Shape = Obj(&[
 /// naming dialect, plus any extra root fields.
 macro_rules! spec_fields {
     ($slo_plugins:literal, $error_query:literal, $total_query:literal,
-     $error_ratio_query:literal, $page:literal, $ticket:literal $(, $extra:expr)*) => {
+     $error_ratio_query:literal, $page:literal, $ticket:literal,
+     $record_traffic:literal, $event_weighted_period:literal $(, $extra:expr)*) => {
         &[
             $($extra,)*
+            // ward's extensions (sloth ignores them), for every SLO.
+            ($record_traffic, Any),
+            ($event_weighted_period, Any),
             ("service", Any),
             ("labels", Any),
             ($slo_plugins, PLUGINS),
@@ -53,6 +57,8 @@ macro_rules! spec_fields {
                     ("objective", Any),
                     // ward's extension (sloth ignores it).
                     ("period", Any),
+                    ($record_traffic, Any),
+                    ($event_weighted_period, Any),
                     ("labels", Any),
                     ("plugins", PLUGINS),
                     (
@@ -61,6 +67,11 @@ macro_rules! spec_fields {
                             ("events", Obj(&[($error_query, Any), ($total_query, Any)])),
                             ("raw", Obj(&[($error_ratio_query, Any)])),
                             ("plugin", Obj(&[("id", Any), ("options", Any)])),
+                            // ward's extension (sloth ignores it).
+                            (
+                                "latency",
+                                Obj(&[("histogram", Any), ("threshold", Any), ("selector", Any)]),
+                            ),
                         ]),
                     ),
                     (
@@ -86,6 +97,8 @@ const PROMETHEUS: Shape = Obj(spec_fields!(
     "error_ratio_query",
     "page_alert",
     "ticket_alert",
+    "record_traffic",
+    "event_weighted_period",
     ("version", Any)
 ));
 
@@ -102,7 +115,9 @@ const K8S: Shape = Obj(&[
             "totalQuery",
             "errorRatioQuery",
             "pageAlert",
-            "ticketAlert"
+            "ticketAlert",
+            "recordTraffic",
+            "eventWeightedPeriod"
         )),
     ),
 ]);

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use ward_load::run::Progress;
-use ward_load::stats::{Distribution, Summary};
+use ward_load::stats::{Distribution, FailureGroup, Summary};
 use ward_load::threshold::{ThresholdResult, Unit};
 
 use crate::render::{self, millis, Format, Table};
@@ -53,6 +53,30 @@ fn observed(t: &ThresholdResult) -> String {
     }
 }
 
+/// One group of failures: `17 of 17 502s on reused connections idle
+/// 19.8-20.0 s, open 20.1-95.3 s` or `3 of 5 reset errors on fresh connections`.
+fn failure_group(g: &FailureGroup) -> String {
+    let what = if g.is_status {
+        format!("{}s", g.failure)
+    } else {
+        format!("{} errors", g.failure)
+    };
+    let mut line = format!(
+        "{} of {} {what} on {} connections",
+        g.count, g.of, g.connection
+    );
+    if let Some(idle) = g.idle_before {
+        line.push_str(&format!(
+            " idle {}",
+            render::coarse_span(idle.min, idle.max)
+        ));
+    }
+    if let Some(age) = g.connection_age {
+        line.push_str(&format!(", open {}", render::coarse_span(age.min, age.max)));
+    }
+    line
+}
+
 /// The k6-like text summary.
 fn text(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     let model = match s.target_rate {
@@ -93,9 +117,23 @@ fn text(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         s.failed_on_reused_connections,
         s.failed_on_fresh_connections
     )?;
+    for (i, g) in s.failures_by_connection.iter().enumerate() {
+        let label = if i == 0 {
+            "  failures    "
+        } else {
+            "              "
+        };
+        writeln!(out, "{label}{}", failure_group(g))?;
+    }
     writeln!(out, "  status      {}", render::counts(&s.status_codes))?;
     if !s.errors.is_empty() {
         writeln!(out, "  errors      {}", render::counts(&s.errors))?;
+    }
+    if let Some(n) = s.unsent_requests.filter(|n| *n > 0) {
+        writeln!(
+            out,
+            "  unsent      {n} intended sends not made by the end (every worker busy, or the generator behind)"
+        )?;
     }
     if s.interrupted_requests > 0 {
         writeln!(
@@ -124,7 +162,17 @@ fn text(s: &Summary, out: &mut impl Write) -> io::Result<()> {
             table.row(row(&format!("  {name}"), d));
         }
     }
+    if let Some(d) = &s.send_lateness {
+        table.row(row("  send lateness", d));
+    }
     table.write(out)?;
+    if s.send_lateness.is_some() {
+        writeln!(
+            out,
+            "  (send lateness: the generator's own delay after the intended send time, not in \
+             duration; waiting for a busy target is in duration)"
+        )?;
+    }
     writeln!(out, "\nNETWORK")?;
     writeln!(
         out,
@@ -225,5 +273,70 @@ mod tests {
         write(&summary(&[]), Format::Json, &mut json).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(v["duration_seconds"], 2.0);
+    }
+
+    /// Failures are broken down by connection, and the open model's send
+    /// lateness is a row of its own, kept apart from the latency.
+    #[test]
+    fn failures_by_connection_and_send_lateness() {
+        use ward_probe::trace::Phases;
+        use ward_probe::{ConnectionFacts, ErrorClass};
+        let mut rec = Recorder::default();
+        let ms = Duration::from_millis;
+        for i in 0..17 {
+            let facts = ConnectionFacts {
+                reused: true,
+                age: Some(ms(20_100 + i * 100)),
+                idle: Some(ms(19_800 + i * 12)),
+            };
+            rec.response(502, ms(1), &Phases::default(), 0, facts);
+        }
+        for _ in 0..3 {
+            rec.error(
+                ErrorClass::Reset,
+                "reset".into(),
+                ConnectionFacts::default(),
+            );
+        }
+        rec.late(ms(2));
+        let mut s = Summary::new("http://127.0.0.1:8080/".into(), "open", ms(2000), &rec);
+        s.send_lateness = Some(rec.send_lateness());
+        s.unsent_requests = Some(4);
+        let text = text_of(&s);
+        assert!(
+            text.contains(
+                "\n  failures    17 of 17 502s on reused connections idle 19.8-20.0 s, open 20.1-21.7 s\n\
+                 \x20             3 of 3 reset errors on fresh connections\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  unsent      4 intended sends not made by the end (every worker busy, or the generator behind)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  send lateness  2.000ms  2.000ms  "),
+            "{text}"
+        );
+        let mut json = Vec::new();
+        write(&s, Format::Json, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            v["failures_by_connection"][0],
+            serde_json::json!({
+                "failure": "502", "is_status": true, "connection": "reused", "count": 17, "of": 17,
+                "idle_before": {"min": 19.8, "max": 19.992},
+                "connection_age": {"min": 20.1, "max": 21.7},
+            })
+        );
+        assert_eq!(v["send_lateness"]["max"], 0.002, "{v}");
+        assert_eq!(v["unsent_requests"], 4, "{v}");
+        // A closed-model summary has none (no intended send times).
+        let mut json = Vec::new();
+        write(&summary(&[]), Format::Json, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["send_lateness"], serde_json::Value::Null, "{v}");
     }
 }

@@ -136,6 +136,31 @@ pub(crate) fn xml(s: &str) -> String {
     out
 }
 
+/// A connection fact's duration, coarse as the eye reads it: whole
+/// milliseconds below a second (`350 ms`), else seconds with one decimal (`19.8 s`).
+pub(crate) fn coarse(d: std::time::Duration) -> String {
+    coarse_span(d, d)
+}
+
+/// A range of durations in the unit [`coarse`] picks for the larger
+/// (`19.8-20.0 s`, `95-102 ms`); one value when both ends print alike.
+pub(crate) fn coarse_span(min: std::time::Duration, max: std::time::Duration) -> String {
+    let (scale, decimals, unit) = if max.as_secs_f64() >= 1.0 {
+        (1.0, 1, "s")
+    } else {
+        (1e3, 0, "ms")
+    };
+    let (a, b) = (
+        format!("{:.*}", decimals, min.as_secs_f64() * scale),
+        format!("{:.*}", decimals, max.as_secs_f64() * scale),
+    );
+    if a == b {
+        format!("{a} {unit}")
+    } else {
+        format!("{a}-{b} {unit}")
+    }
+}
+
 /// Formats a duration in milliseconds with three decimals (`12.345ms`).
 pub(crate) fn millis(d: std::time::Duration) -> String {
     format!("{:.3}ms", d.as_secs_f64() * 1e3)

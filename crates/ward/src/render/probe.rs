@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use ward_probe::summary::{Summary, Tally};
-use ward_probe::{Outcome, Phase, ProbeError, Target};
+use ward_probe::{ConnectionFacts, Outcome, Phase, ProbeError, Target};
 
 use crate::render::{self, millis, Format, Table};
 
@@ -97,6 +97,19 @@ fn cell(d: Option<Duration>) -> String {
     d.map(millis).unwrap_or_else(|| "-".into())
 }
 
+/// A reused connection's facts: `reused connection open 2.5 s, idle 350 ms`;
+/// nothing for a fresh one (the phases show its connect) or none at all.
+fn connection(c: &ConnectionFacts) -> Option<String> {
+    if !c.reused {
+        return None;
+    }
+    let mut text = format!("reused connection open {}", render::coarse(c.age?));
+    if let Some(idle) = c.idle {
+        text.push_str(&format!(", idle {}", render::coarse(idle)));
+    }
+    Some(text)
+}
+
 fn outcome_text(o: &Outcome, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{}", o.target)?;
     let mut facts = Vec::new();
@@ -119,9 +132,7 @@ fn outcome_text(o: &Outcome, out: &mut impl Write) -> io::Result<()> {
                 .unwrap_or_default()
         ));
     }
-    if o.reused {
-        facts.push("reused connection".into());
-    }
+    facts.extend(connection(&o.connection));
     if let Some(dns) = &o.dns {
         facts.push(format!("{} {} answers", dns.rcode, dns.answers.len()));
     }
@@ -215,11 +226,16 @@ mod tests {
     /// events, which a positional zip of phases and events did not promise.
     #[test]
     fn one_check_shows_each_phase_and_the_event_that_ends_it() {
-        let o = outcome(Event::GotConn, None);
+        let mut o = outcome(Event::GotConn, None);
+        o.connection = ConnectionFacts {
+            reused: true,
+            age: Some(Duration::from_millis(2_480)),
+            idle: Some(Duration::from_micros(350_400)),
+        };
         assert_eq!(
             text(|out| write_outcome(&o, Format::Text, out)),
             "http://127.0.0.1:8080/\n\
-             HTTP/1.1, status 200\n\
+             HTTP/1.1, status 200, reused connection open 2.5 s, idle 350 ms\n\
              phase    duration  since start\n\
              dns      -         -\n\
              connect  -         -\n\
