@@ -18,7 +18,7 @@ use std::fmt::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ward_gostrconv::{format_e3, format_g, quote};
+use ward_gostrconv::{format_e3, format_g, quote_into};
 
 /// The Prometheus default buckets (client_golang `DefBuckets`).
 pub const DEFAULT_BUCKETS: [f64; 11] = [
@@ -258,9 +258,34 @@ impl Metric {
     }
 }
 
-/// A series' family name and its label text (`k="v",…`); shared with the
-/// expositions being written, so a scrape copies pointers, not names.
-type SeriesKey = Arc<(String, String)>;
+/// A series' family name and its label text (`k="v",…`), kept as one text
+/// `name\0labels`: a lookup borrows it as a `str` built in a reused buffer
+/// (no allocation for a series that exists), and the order of these texts is
+/// that of (name, labels). Shared with the expositions being written, so a
+/// scrape copies pointers, not names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SeriesKey(Arc<str>);
+
+impl SeriesKey {
+    fn name(&self) -> &str {
+        self.0.split_once('\0').map_or(&self.0, |(name, _)| name)
+    }
+
+    fn labels(&self) -> &str {
+        self.0.split_once('\0').map_or("", |(_, labels)| labels)
+    }
+}
+
+impl std::borrow::Borrow<str> for SeriesKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+thread_local! {
+    /// The text of the series being looked up ([`SeriesKey`]), reused.
+    static LOOKUP: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
 
 /// Lazily created series, written in the VictoriaMetrics exposition format.
 #[derive(Debug, Default)]
@@ -273,15 +298,20 @@ pub struct Registry {
 /// Formats labels as `k1="v1",k2="v2"` with Go `%q` quoting, in the order given.
 pub fn label_text(labels: &[(&str, &str)]) -> String {
     let mut text = String::new();
+    push_label_text(&mut text, labels);
+    text
+}
+
+/// [`label_text`], appended to `out`.
+fn push_label_text(out: &mut String, labels: &[(&str, &str)]) {
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
-            text.push(',');
+            out.push(',');
         }
-        text.push_str(k);
-        text.push('=');
-        text.push_str(&quote(v));
+        out.push_str(k);
+        out.push('=');
+        quote_into(out, v);
     }
-    text
 }
 
 impl Registry {
@@ -309,8 +339,19 @@ impl Registry {
         labels: &[(&str, &str)],
         make: impl FnOnce() -> Metric,
     ) -> Metric {
-        let key = Arc::new((name.to_string(), label_text(labels)));
-        self.lock().entry(key).or_insert_with(make).clone()
+        LOOKUP.with_borrow_mut(|text| {
+            text.clear();
+            text.push_str(name);
+            text.push('\0');
+            push_label_text(text, labels);
+            let mut series = self.lock();
+            if let Some(metric) = series.get(text.as_str()) {
+                return metric.clone();
+            }
+            let metric = make();
+            series.insert(SeriesKey(Arc::from(text.as_str())), metric.clone());
+            metric
+        })
     }
 
     /// The counter `name{labels}`, created at zero on first use.
@@ -344,7 +385,7 @@ impl Registry {
     pub fn remove_where(&self, mut drop: impl FnMut(&str, &str) -> bool) -> usize {
         let mut series = self.lock();
         let before = series.len();
-        series.retain(|key, _| !drop(&key.0, &key.1));
+        series.retain(|key, _| !drop(key.name(), key.labels()));
         before - series.len()
     }
 
@@ -372,7 +413,9 @@ impl Registry {
             .iter()
             .map(|(key, metric)| (key.clone(), metric.clone()))
             .collect();
-        series.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0).then_with(|| full_name_order(&a.1, &b.1)));
+        series.sort_by(|(a, _), (b, _)| {
+            (a.name().cmp(b.name())).then_with(|| full_name_order(a.labels(), b.labels()))
+        });
         Exposition {
             series: series.into_iter(),
             last_family: None,
@@ -401,8 +444,11 @@ impl Exposition {
             let Some((key, metric)) = self.series.next() else {
                 return false;
             };
-            let (name, labels) = (&key.0, &key.1);
-            let new_family = self.last_family.as_ref().is_none_or(|last| last.0 != *name);
+            let (name, labels) = (key.name(), key.labels());
+            let new_family = self
+                .last_family
+                .as_ref()
+                .is_none_or(|last| last.name() != name);
             if self.metadata && new_family {
                 let _ = writeln!(
                     out,

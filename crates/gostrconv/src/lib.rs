@@ -158,6 +158,12 @@ pub fn format_e3(x: f64) -> String {
 /// Go `strconv.Quote`: a double-quoted Go string literal.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    quote_into(&mut out, s);
+    out
+}
+
+/// [`quote`], appended to `out` (no allocation when `out` has room).
+pub fn quote_into(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -185,7 +191,6 @@ pub fn quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]

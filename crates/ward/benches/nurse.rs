@@ -4,12 +4,16 @@
 //! configuration Zalando runs at scale), every second, limit 10, and both must
 //! have checked their 10 neighbours with answers of 200 before the window
 //! starts and go on doing so in it, or the bench fails: a broken peer run
-//! cannot look like a win.
+//! cannot look like a win. Both are measured on a settled cluster (the API
+//! request rate of all clients under 60 a minute for a minute, waited for up
+//! to 7 min): the controllers' answer to 100 new silent nodes, a burst of node
+//! and pod updates, would otherwise land on whichever tool runs first.
 //!
 //! ```sh
 //! KUBENURSE_BIN=/path/to/kubenurse cargo bench -p ward --bench nurse     # 100 nodes, 60 s each
 //! WARD_BENCH_NODES=1000 WARD_BENCH_SECONDS=120 WARD_BENCH_TOOLS=ward cargo bench -p ward --bench nurse
 //! ```
+//! `WARD_BENCH_TOOLS=ward@/path/a,ward@/path/b` compares two ward builds in one run.
 //! `KUBENURSE_BIN` names a kubenurse v1.15.3 built from its source repository
 //! (docs/benchmarks.md); without it kubenurse is skipped. It gets what a pod
 //! gives it: a ServiceAccount token file (it sends no request without one) and
@@ -35,6 +39,16 @@ use ward_testkit::wait;
 const SELF_POD: &str = "nurse-0000";
 /// Neighbours each nurse checks.
 const LIMIT: usize = 10;
+/// The API request rate (all clients) under which the cluster counts as settled.
+const SETTLED_API_PER_MINUTE: f64 = 60.0;
+/// How long each look at the API request rate lasts.
+const SETTLE_WINDOW: Duration = Duration::from_secs(15);
+/// Quiet windows in a row that make the cluster settled: the node lifecycle
+/// controller marks the silent nodes and their pods not ready only after its
+/// grace period (~50 s), so one quiet look right after the start is not enough.
+const SETTLE_QUIET_WINDOWS: u32 = 4;
+/// How long to wait for the cluster to settle before measuring anyway.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(420);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -152,6 +166,30 @@ fn main() {
         "cluster with {nodes} nodes and pods ready in {:?}",
         started.elapsed()
     );
+    // The controllers answer the new nodes and pods for a few minutes (node
+    // conditions, pod readiness): the watch events that causes would land
+    // on whichever tool runs first. Measure both on a settled cluster.
+    let settling = Instant::now();
+    let mut quiet = 0;
+    let settled = wait::until(SETTLE_DEADLINE, || {
+        let before = api_requests(&runtime, &cluster);
+        wait::until(SETTLE_WINDOW, || None::<()>);
+        let per_minute =
+            (api_requests(&runtime, &cluster) - before) * 60.0 / SETTLE_WINDOW.as_secs_f64();
+        quiet = if per_minute <= SETTLED_API_PER_MINUTE {
+            quiet + 1
+        } else {
+            0
+        };
+        (quiet == SETTLE_QUIET_WINDOWS).then_some(per_minute)
+    });
+    match settled {
+        Some(rate) => eprintln!(
+            "cluster settled after {:?} ({rate:.0} API requests/min)",
+            settling.elapsed()
+        ),
+        None => eprintln!("cluster still busy after {SETTLE_DEADLINE:?}; measuring anyway"),
+    }
     let dir = tempfile::tempdir().unwrap();
     // kubenurse's identity is its host name, and it sends nothing without a token file.
     let pod_view = Isolated::new()
@@ -162,6 +200,9 @@ fn main() {
     let mut runs = Vec::new();
     for tool in tools.split(',') {
         let (binary, args): (PathBuf, Vec<String>) = match tool {
+            other if other.starts_with("ward@") => {
+                (PathBuf::from(&other["ward@".len()..]), vec!["nurse".into()])
+            }
             "ward" => (
                 std::env::var_os("WARD_BIN")
                     .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ward")), PathBuf::from),
@@ -198,7 +239,7 @@ fn main() {
             tool,
             &binary,
             &args,
-            &dir.path().join(format!("{tool}.log")),
+            &dir.path().join(format!("{}.log", tool.replace('/', "_"))),
             &env,
         )
         .unwrap();
