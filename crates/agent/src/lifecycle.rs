@@ -14,7 +14,6 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -27,9 +26,6 @@ use tokio_util::sync::CancellationToken;
 use tower::Service;
 
 use crate::idle::IdleTimeout;
-
-/// How long a client may take to send a request's head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long open connections get to finish once the agent stops.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,13 +142,7 @@ pub async fn serve(endpoint: Endpoint, router: Router, stop: CancellationToken) 
         let stream = IdleTimeout::new(stream, IDLE_TIMEOUT);
         match &endpoint.tls {
             None => {
-                tokio::spawn(serve_connection(
-                    stream,
-                    false,
-                    router,
-                    peer,
-                    graceful.watcher(),
-                ));
+                tokio::spawn(serve_connection(stream, router, peer, graceful.watcher()));
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
@@ -161,7 +151,7 @@ pub async fn serve(endpoint: Endpoint, router: Router, stop: CancellationToken) 
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                     if let Ok(Ok(tls)) = handshake.await {
-                        serve_connection(tls, true, router, peer, watcher).await;
+                        serve_connection(tls, router, peer, watcher).await;
                     }
                 });
             }
@@ -170,43 +160,27 @@ pub async fn serve(endpoint: Endpoint, router: Router, stop: CancellationToken) 
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
 }
 
-/// Serves one accepted connection until it closes or the agent drains:
-/// HTTP/1.1 or h2 over TLS, HTTP/1.1 only over plain TCP (as Go's server,
-/// which serves no h2c: no first read to look for an h2 preface). Handlers
-/// read `peer` with `ConnectInfo<SocketAddr>`: it is put into each request's
-/// extensions (a `Router::layer` per connection would rebuild every route for
-/// every connection).
-async fn serve_connection<S>(
-    stream: S,
-    tls: bool,
-    router: Router,
-    peer: SocketAddr,
-    watcher: Watcher,
-) where
+/// Serves one accepted connection (HTTP/1.1 or h2) until it closes or the
+/// agent drains. Handlers read `peer` with `ConnectInfo<SocketAddr>`: it is put
+/// into each request's extensions (a `Router::layer` per connection would
+/// rebuild every route for every connection).
+async fn serve_connection<S>(stream: S, router: Router, peer: SocketAddr, watcher: Watcher)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         router.clone().call(request)
     });
-    let io = TokioIo::new(stream);
-    if tls {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
-        let conn = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let _ = watcher.watch(conn).await;
-    } else {
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(io, service);
-        let _ = watcher.watch(conn).await;
-    }
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .into_owned();
+    let _ = watcher.watch(conn).await;
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
