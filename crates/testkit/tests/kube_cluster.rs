@@ -23,7 +23,9 @@ use kube::core::WatchEvent;
 use kube::runtime::wait::{await_condition, Condition};
 use ward_testkit::kube::{node_ready, KubeCluster, NodeSpec};
 
-const DEADLINE: Duration = Duration::from_secs(60);
+/// The shared control plane serves every test of a full run on 2 cores: at
+/// its end a three-replica rollout once took over 60 s.
+const DEADLINE: Duration = Duration::from_secs(120);
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -38,11 +40,14 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
-    match tokio::time::timeout(DEADLINE, await_condition(api, name, cond)).await {
+    match tokio::time::timeout(DEADLINE, await_condition(api.clone(), name, cond)).await {
         Ok(Ok(Some(obj))) => obj,
         Ok(Ok(None)) => panic!("{what}: {name} was deleted"),
         Ok(Err(e)) => panic!("{what}: watching {name}: {e}"),
-        Err(_) => panic!("{what}: not reached within {DEADLINE:?}"),
+        Err(_) => panic!(
+            "{what}: not reached within {DEADLINE:?}; last seen: {:?}",
+            api.get_opt(name).await
+        ),
     }
 }
 
