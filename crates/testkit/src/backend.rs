@@ -14,12 +14,12 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::netns::NetNs;
+use crate::served::Served;
 use crate::{Error, Result};
 
 /// How the backend closes a connection that stayed idle too long.
@@ -103,45 +103,31 @@ impl Builder {
     }
 
     fn serve(self, listener: TcpListener) -> Result<Backend> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::io("backend", "reading the bound address", e))?;
         let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            connections: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             idle_closes: AtomicU64::new(0),
         });
-        let config = Arc::new(self);
-        let state = shared.clone();
-        let waker = listener
-            .try_clone()
-            .map_err(|e| Error::io("backend", "cloning the listener", e))?;
-        std::thread::Builder::new()
-            .name("testkit-backend".into())
-            .spawn(move || accept_loop(listener, config, state))
-            .map_err(|e| Error::io("backend", "spawning the accept thread", e))?;
-        Ok(Backend {
-            addr,
-            shared,
-            waker,
-        })
+        let (config, state) = (Arc::new(self), shared.clone());
+        let served = Served::start(
+            "backend",
+            listener,
+            usize::MAX,
+            Arc::default(),
+            move |stream| serve(stream, &config, &state),
+        )?;
+        Ok(Backend { served, shared })
     }
 }
 
 struct Shared {
-    stop: AtomicBool,
-    connections: AtomicU64,
     requests: AtomicU64,
     idle_closes: AtomicU64,
 }
 
 /// A running backend; stops accepting on drop (open connections end at their idle timeout).
 pub struct Backend {
-    addr: SocketAddr,
+    served: Served,
     shared: Arc<Shared>,
-    /// The listening socket, shut down on drop to end a blocked `accept`.
-    waker: TcpListener,
 }
 
 impl Backend {
@@ -158,17 +144,17 @@ impl Backend {
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// `http://ADDRESS:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.served.url(path)
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.served.connections()
     }
 
     /// Requests answered so far.
@@ -179,31 +165,6 @@ impl Backend {
     /// Connections closed for being idle.
     pub fn idle_closes(&self) -> u64 {
         self.shared.idle_closes.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so it sees the flag (a shut-down listener's
-        // accept fails at once; a connection would not reach one bound inside
-        // a network namespace).
-        let _ =
-            nix::sys::socket::shutdown(self.waker.as_raw_fd(), nix::sys::socket::Shutdown::Read);
-    }
-}
-
-fn accept_loop(listener: TcpListener, config: Arc<Builder>, shared: Arc<Shared>) {
-    for stream in listener.incoming() {
-        if shared.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        let (config, shared) = (config.clone(), shared.clone());
-        let _ = std::thread::Builder::new()
-            .name("testkit-backend-conn".into())
-            .spawn(move || serve(stream, &config, &shared));
     }
 }
 

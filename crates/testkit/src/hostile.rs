@@ -20,13 +20,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::served::Served;
 use crate::{Error, Result};
 
 /// The most bytes one answer writes, whatever it announces.
 pub const MAX_WRITE: u64 = 1 << 30;
 
 /// The most connections a hostile peer serves before it stops accepting.
-const MAX_CONNECTIONS: u64 = 10_000;
+const MAX_CONNECTIONS: usize = 10_000;
 
 /// The most request heads kept for [`Hostile::requests`].
 const MAX_KEPT: usize = 1_000;
@@ -56,18 +57,16 @@ pub enum Answer {
 }
 
 struct Shared {
-    stop: AtomicBool,
-    connections: AtomicU64,
+    /// Set when the peer is dropped: answers in progress end.
+    stop: Arc<AtomicBool>,
     written: AtomicU64,
     requests: Mutex<Vec<String>>,
 }
 
-type Decide = dyn Fn(&str) -> Answer + Send + Sync;
-
 /// A running hostile peer; stops accepting on drop, and its connections end
 /// at their next write.
 pub struct Hostile {
-    addr: SocketAddr,
+    served: Served,
     shared: Arc<Shared>,
 }
 
@@ -80,37 +79,35 @@ impl Hostile {
     ) -> Result<Self> {
         let listener = TcpListener::bind((ip, 0))
             .map_err(|e| Error::io("hostile peer", format!("binding {ip}:0"), e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::io("hostile peer", "reading the bound address", e))?;
         let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            connections: AtomicU64::new(0),
+            stop: Arc::default(),
             written: AtomicU64::new(0),
             requests: Mutex::new(Vec::new()),
         });
-        let decide: Arc<Decide> = Arc::new(decide);
         let state = shared.clone();
-        std::thread::Builder::new()
-            .name("testkit-hostile".into())
-            .spawn(move || accept_loop(listener, decide, state))
-            .map_err(|e| Error::io("hostile peer", "spawning the accept thread", e))?;
-        Ok(Hostile { addr, shared })
+        let served = Served::start(
+            "hostile",
+            listener,
+            MAX_CONNECTIONS,
+            shared.stop.clone(),
+            move |stream| serve(stream, &decide, &state),
+        )?;
+        Ok(Hostile { served, shared })
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.served.addr()
     }
 
     /// `http://IP:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.served.url(path)
     }
 
     /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.served.connections()
     }
 
     /// Bytes written to clients so far (relayed bytes excluded).
@@ -126,28 +123,6 @@ impl Hostile {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-    }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
-    }
-}
-
-fn accept_loop(listener: TcpListener, decide: Arc<Decide>, shared: Arc<Shared>) {
-    for stream in listener.incoming().take(MAX_CONNECTIONS as usize) {
-        if shared.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        let (decide, shared) = (decide.clone(), shared.clone());
-        let _ = std::thread::Builder::new()
-            .name("testkit-hostile-conn".into())
-            .spawn(move || serve(stream, &*decide, &shared));
     }
 }
 
@@ -168,7 +143,7 @@ fn read_head(stream: &mut TcpStream) -> Option<String> {
 }
 
 /// Serves requests on one connection until the client leaves or an answer ends it.
-fn serve(mut stream: TcpStream, decide: &Decide, shared: &Shared) {
+fn serve(mut stream: TcpStream, decide: impl Fn(&str) -> Answer, shared: &Shared) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let first = decide("");

@@ -27,6 +27,7 @@ pub mod prometheus;
 pub mod prometheus_operator;
 pub mod real_node;
 mod reaper;
+mod served;
 pub mod tcp_proxy;
 pub mod tls;
 pub mod tomcat;

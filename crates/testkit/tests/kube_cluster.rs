@@ -15,13 +15,12 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaimSpec, PersistentVolumeSpec, Pod, PodSpec, PodTemplateSpec,
     VolumeResourceRequirements,
 };
-use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::core::WatchEvent;
 use kube::runtime::wait::{await_condition, Condition};
-use ward_testkit::kube::{node_ready, KubeCluster, NodeSpec};
+use ward_testkit::kube::{node_ready, policy_rule, KubeCluster, NodeSpec};
 
 /// The shared control plane serves every test of a full run on 2 cores: at
 /// its end a three-replica rollout once took over 60 s.
@@ -216,12 +215,7 @@ async fn service_account_without_list_pods_gets_403_and_with_it_200() {
         .create_service_account(
             &ns,
             "reader",
-            vec![PolicyRule {
-                api_groups: Some(vec![String::new()]),
-                resources: Some(vec!["pods".into()]),
-                verbs: vec!["get".into(), "list".into(), "watch".into()],
-                ..Default::default()
-            }],
+            vec![policy_rule(&[""], &["pods"], &["get", "list", "watch"])],
         )
         .await
         .unwrap();

@@ -14,23 +14,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
 use support::ward_bin;
 use ward_testkit::backend::Backend;
-use ward_testkit::kube::{ApiServers, ServiceAccountKubeconfig};
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
-    PolicyRule {
-        api_groups: strings(groups),
-        resources: strings(resources),
-        verbs: verbs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
+use ward_testkit::kube::{policy_rule, ApiServers, ServiceAccountKubeconfig};
 
 /// Creates `value` (a JSON object of kind `K`) with the admin client.
 async fn create<K>(client: &kube::Client, ns: Option<&str>, value: serde_json::Value)
@@ -144,9 +134,9 @@ fn audit_flags_exactly_the_backends_that_close_before_the_proxy() {
         .await;
         // Exactly the rights docs/keepalive-502.md lists.
         let reader = vec![
-            rule(&["networking.k8s.io"], &["ingresses"], &["list"]),
-            rule(&[""], &["services"], &["get"]),
-            rule(&["discovery.k8s.io"], &["endpointslices"], &["list"]),
+            policy_rule(&["networking.k8s.io"], &["ingresses"], &["list"]),
+            policy_rule(&[""], &["services"], &["get"]),
+            policy_rule(&["discovery.k8s.io"], &["endpointslices"], &["list"]),
         ];
         let full = cluster.service_account("shop", "audit", reader.clone()).await.unwrap();
         let blind = cluster.service_account("shop", "blind", reader).await.unwrap();

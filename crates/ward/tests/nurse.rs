@@ -11,11 +11,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::Value;
-use ward_testkit::kube::{ApiServers, KubeCluster, NodeSpec, ServiceAccountKubeconfig};
+use ward_testkit::kube::{
+    policy_rule, ApiServers, KubeCluster, NodeSpec, ServiceAccountKubeconfig,
+};
 use ward_testkit::net::{free_port, http_get};
 use ward_testkit::nginx::Nginx;
 use ward_testkit::process::Process;
@@ -24,16 +26,6 @@ use ward_testkit::wait;
 
 const LABEL: (&str, &str) = ("app.kubernetes.io/name", "ward-nurse");
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect());
-    PolicyRule {
-        api_groups: strings(groups),
-        resources: strings(resources),
-        verbs: verbs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
 
 /// A ServiceAccount `nurse` that may read pods in its namespace and nothing else.
 async fn pods_only_account(
@@ -44,7 +36,7 @@ async fn pods_only_account(
         .create_service_account(
             ns,
             "nurse",
-            vec![rule(&[""], &["pods"], &["get", "list", "watch"])],
+            vec![policy_rule(&[""], &["pods"], &["get", "list", "watch"])],
         )
         .await
         .unwrap();
@@ -67,7 +59,11 @@ async fn nurse_account(
             name: Some(name.clone()),
             ..Default::default()
         },
-        rules: Some(vec![rule(&[""], &["nodes"], &["get", "list", "watch"])]),
+        rules: Some(vec![policy_rule(
+            &[""],
+            &["nodes"],
+            &["get", "list", "watch"],
+        )]),
         ..Default::default()
     };
     let _ = Api::<ClusterRole>::all(client.clone())
@@ -558,7 +554,7 @@ fn every_api_server_instance_is_checked_with_its_goaways_and_its_outage() {
         .block_on(cluster.service_account(
             "default",
             "nurse",
-            vec![rule(
+            vec![policy_rule(
                 &["discovery.k8s.io"],
                 &["endpointslices"],
                 &["get", "list", "watch"],

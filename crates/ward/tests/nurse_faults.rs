@@ -349,12 +349,11 @@ fn api_server_outage_is_counted_and_recovered_silent_and_garbage_targets_fail_al
             .create_service_account(
                 ns,
                 "nurse",
-                vec![k8s_openapi::api::rbac::v1::PolicyRule {
-                    api_groups: Some(vec!["".into()]),
-                    resources: Some(vec!["pods".into()]),
-                    verbs: vec!["get".into(), "list".into(), "watch".into()],
-                    ..Default::default()
-                }],
+                vec![ward_testkit::kube::policy_rule(
+                    &[""],
+                    &["pods"],
+                    &["get", "list", "watch"],
+                )],
             )
             .await
             .unwrap();

@@ -33,7 +33,7 @@ pub use api_servers::ApiServers;
 pub use control_plane::API_SERVICE_IP;
 pub(crate) use control_plane::{ControlPlane, Identity, Ports, Spec};
 
-pub use objects::{node_ready, NodeSpec, ServiceAccountKubeconfig, MANUAL_SCHEDULER};
+pub use objects::{node_ready, policy_rule, NodeSpec, ServiceAccountKubeconfig, MANUAL_SCHEDULER};
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -487,6 +487,17 @@ fn ignore_conflict<T>(
     }
 }
 
+/// An RBAC rule allowing `verbs` on `resources` of `groups` (`""`: the core group).
+pub fn policy_rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..Default::default()
+    }
+}
+
 /// The status of a node's Ready condition.
 pub fn node_ready(node: &Node) -> Option<&str> {
     node.status
