@@ -1,8 +1,10 @@
 //! Cluster DNS for the simulation: the names CoreDNS's `kubernetes` plugin
 //! serves (configured with `pods insecure` and no `forward`), answered at
 //! query time from the store's Services, Pods and Namespaces, over UDP and TCP
-//! on one port of 127.0.0.1. It owns the answers and the two faults the lab
-//! injects (drop every query, delay every answer); the lab decides when.
+//! on one port of 127.0.0.1. It owns the answers and the three faults the lab
+//! injects (drop every query, delay every answer, answer SERVFAIL to every
+//! query, as CoreDNS does when its upstream or the API is broken); the lab
+//! decides when.
 //!
 //! | name (in zone `cluster.local`) | answer |
 //! |---|---|
@@ -70,6 +72,7 @@ impl Default for DnsConfig {
 #[derive(Debug, Default)]
 struct Faults {
     down: AtomicBool,
+    servfail: AtomicBool,
     delay_ms: AtomicU64,
 }
 
@@ -122,6 +125,11 @@ impl ClusterDns {
     /// Down: every query is dropped unanswered (clients time out).
     pub fn set_down(&self, down: bool) {
         self.faults.down.store(down, Ordering::Relaxed);
+    }
+
+    /// Failing: every query is answered SERVFAIL (no records).
+    pub fn set_servfail(&self, servfail: bool) {
+        self.faults.servfail.store(servfail, Ordering::Relaxed);
     }
 
     /// Every answer waits this long first (zero: none).
@@ -187,7 +195,14 @@ impl Server {
             }
         }
         let limit = udp.then(|| udp_limit(&query));
-        encode(answer(&self.shared.store, &self.zone, &query), limit)
+        let reply = if self.faults.servfail.load(Ordering::Relaxed) {
+            let mut reply = header(&query);
+            reply.set_response_code(ResponseCode::ServFail);
+            reply
+        } else {
+            answer(&self.shared.store, &self.zone, &query)
+        };
+        encode(reply, limit)
     }
 
     async fn serve_udp(self: Arc<Self>, socket: Arc<UdpSocket>) {
@@ -306,8 +321,8 @@ enum Found {
     NotOurs,
 }
 
-/// The reply to `query`, from the objects in `store` now.
-fn answer(store: &Store, zone: &str, query: &Message) -> Message {
+/// A reply to `query` without records: its id, opcode, question and EDNS.
+fn header(query: &Message) -> Message {
     let mut reply = Message::new();
     reply
         .set_id(query.id())
@@ -320,6 +335,12 @@ fn answer(store: &Store, zone: &str, query: &Message) -> Message {
         edns.set_max_payload(EDNS_LIMIT);
         reply.set_edns(edns);
     }
+    reply
+}
+
+/// The reply to `query`, from the objects in `store` now.
+fn answer(store: &Store, zone: &str, query: &Message) -> Message {
+    let mut reply = header(query);
     let q = match (query.op_code(), query.queries()) {
         (OpCode::Query, [q]) => q,
         (OpCode::Query, _) => {

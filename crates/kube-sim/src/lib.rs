@@ -10,7 +10,8 @@
 //! as CoreDNS's `kubernetes` plugin would ([`dns`]).
 //!
 //! Entry point: [`KubeSim::start`]. The lab's faults use
-//! [`KubeSim::set_available`] (the listener is closed, connections refused)
+//! [`KubeSim::set_available`] (the listener is closed, connections refused),
+//! [`KubeSim::set_delay`] (every answer late)
 //! and [`KubeSim::store`] (in-process edits, e.g. cordoning a node).
 //!
 //! ```no_run
@@ -30,6 +31,7 @@ pub mod status;
 pub mod store;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,6 +188,8 @@ impl KubeSim {
             bookmark_interval: config.bookmark_interval,
             git_version: config.git_version,
             connections: std::sync::Mutex::new(CancellationToken::new()),
+            requests: AtomicU64::new(0),
+            delay_ms: AtomicU64::new(0),
         });
         let (up, up_rx) = watch::channel(true);
         let stop = CancellationToken::new();
@@ -259,6 +263,17 @@ impl KubeSim {
     /// True while serving.
     pub fn is_available(&self) -> bool {
         *self.up.borrow()
+    }
+
+    /// Every answer waits this long first (zero: none), as an overloaded API server's.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// API requests received so far (every path and verb, watches included).
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
     }
 }
 

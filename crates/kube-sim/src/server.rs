@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,10 @@ pub struct Shared {
     pub git_version: String,
     /// Cancelled when the server goes down (ends open watches).
     pub connections: std::sync::Mutex<CancellationToken>,
+    /// Requests received so far (every path and verb, watches included).
+    pub requests: AtomicU64,
+    /// Every answer waits this long first, in milliseconds (0: none).
+    pub delay_ms: AtomicU64,
 }
 
 impl Shared {
@@ -171,6 +176,11 @@ async fn handle(
     Query(q): Query<BTreeMap<String, String>>,
     body: Bytes,
 ) -> Response {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let delay = shared.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     if method == Method::GET {
         if let Some(v) = discovery(&shared, uri.path()) {
             if let Value::String(s) = v {

@@ -473,6 +473,21 @@ async fn stopping_the_api_server_refuses_connections_and_restarting_serves_again
 }
 
 #[tokio::test]
+async fn a_delayed_api_server_answers_late_and_every_request_is_counted() {
+    let sim = KubeSim::start(Default::default()).await.unwrap();
+    let nodes: Api<Node> = Api::all(sim.client().unwrap());
+    let before = sim.requests();
+    nodes.list(&ListParams::default()).await.unwrap();
+    assert_eq!(sim.requests(), before + 1);
+    sim.set_delay(Duration::from_millis(300));
+    let started = tokio::time::Instant::now();
+    nodes.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(sim.requests(), before + 2);
+    sim.set_delay(Duration::ZERO);
+}
+
+#[tokio::test]
 async fn a_watch_too_far_behind_gets_410_expired() {
     let sim = KubeSim::start(Default::default()).await.unwrap();
     let r = ward_kube_sim::store::resource("nodes").unwrap();

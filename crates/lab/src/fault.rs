@@ -1,5 +1,6 @@
 //! Fault specs (`cut:node-3`, `delay:node-2:200ms`, `api-down`,
-//! `cordon:node-1`, `kill:node-4`, `dns-down`, `dns-delay:200ms`): parsing,
+//! `api-delay:5s`, `cordon:node-1`, `kill:node-4`, `dns-down`,
+//! `dns-servfail`, `dns-delay:200ms`): parsing,
 //! their canonical text, and switching them on and off in a running lab.
 
 use std::fmt;
@@ -19,12 +20,16 @@ pub enum Fault {
     Delay(String, Duration),
     /// The simulated API server closes its listener (connections refused).
     ApiDown,
+    /// The simulated API server answers after this extra latency.
+    ApiDelay(Duration),
     /// The node is marked unschedulable in the API.
     Cordon(String),
     /// The node's nurse is shut down (cleared: started again).
     Kill(String),
     /// The cluster DNS drops every query (clients time out).
     DnsDown,
+    /// The cluster DNS answers SERVFAIL to every query.
+    DnsServfail,
     /// The cluster DNS answers after this extra latency.
     DnsDelay(Duration),
 }
@@ -34,19 +39,26 @@ impl Fault {
     pub fn node(&self) -> Option<&str> {
         match self {
             Fault::Cut(n) | Fault::Delay(n, _) | Fault::Cordon(n) | Fault::Kill(n) => Some(n),
-            Fault::ApiDown | Fault::DnsDown | Fault::DnsDelay(_) => None,
+            Fault::ApiDown
+            | Fault::ApiDelay(_)
+            | Fault::DnsDown
+            | Fault::DnsServfail
+            | Fault::DnsDelay(_) => None,
         }
     }
 
-    /// Its kind, as its spec starts: `cut`, `delay`, `api-down`, `cordon`, `kill`, `dns-down`, `dns-delay`.
+    /// Its kind, as its spec starts: `cut`, `delay`, `api-down`, `api-delay`, `cordon`, `kill`,
+    /// `dns-down`, `dns-servfail`, `dns-delay`.
     pub fn kind(&self) -> &'static str {
         match self {
             Fault::Cut(_) => "cut",
             Fault::Delay(..) => "delay",
             Fault::ApiDown => "api-down",
+            Fault::ApiDelay(_) => "api-delay",
             Fault::Cordon(_) => "cordon",
             Fault::Kill(_) => "kill",
             Fault::DnsDown => "dns-down",
+            Fault::DnsServfail => "dns-servfail",
             Fault::DnsDelay(_) => "dns-delay",
         }
     }
@@ -74,9 +86,11 @@ impl fmt::Display for Fault {
             Fault::Cut(n) => write!(f, "cut:{n}"),
             Fault::Delay(n, d) => write!(f, "delay:{n}:{}", ward_duration::GoDuration(*d)),
             Fault::ApiDown => write!(f, "api-down"),
+            Fault::ApiDelay(d) => write!(f, "api-delay:{}", ward_duration::GoDuration(*d)),
             Fault::Cordon(n) => write!(f, "cordon:{n}"),
             Fault::Kill(n) => write!(f, "kill:{n}"),
             Fault::DnsDown => write!(f, "dns-down"),
+            Fault::DnsServfail => write!(f, "dns-servfail"),
             Fault::DnsDelay(d) => write!(f, "dns-delay:{}", ward_duration::GoDuration(*d)),
         }
     }
@@ -92,7 +106,7 @@ pub struct FaultError {
     pub reason: String,
 }
 
-const EXPECTED: &str = "expected cut:NODE, delay:NODE:DURATION, cordon:NODE, kill:NODE, api-down, dns-down or dns-delay:DURATION";
+const EXPECTED: &str = "expected cut:NODE, delay:NODE:DURATION, cordon:NODE, kill:NODE, api-down, api-delay:DURATION, dns-down, dns-servfail or dns-delay:DURATION";
 
 impl FromStr for Fault {
     type Err = FaultError;
@@ -114,7 +128,9 @@ impl FromStr for Fault {
             |d: &str| ward_duration::parse(d).map_err(|e| bad(&format!("delay {d:?}: {e}")));
         match parts.as_slice() {
             ["api-down"] | ["stop-api"] => Ok(Fault::ApiDown),
+            ["api-delay", d] => Ok(Fault::ApiDelay(duration(d)?)),
             ["dns-down"] => Ok(Fault::DnsDown),
+            ["dns-servfail"] => Ok(Fault::DnsServfail),
             ["dns-delay", d] => Ok(Fault::DnsDelay(duration(d)?)),
             ["cut", n] => Ok(Fault::Cut(node(n)?)),
             ["cordon", n] => Ok(Fault::Cordon(node(n)?)),
@@ -159,7 +175,9 @@ impl Inner {
             Fault::Cut(_) => faults.iter().for_each(|f| f.set_cut(on)),
             Fault::Delay(_, d) => faults.iter().for_each(|f| f.set_delay(when_on(*d))),
             Fault::ApiDown => self.sim.set_available(!on),
+            Fault::ApiDelay(d) => self.sim.set_delay(when_on(*d)),
             Fault::DnsDown => self.dns.set_down(on),
+            Fault::DnsServfail => self.dns.set_servfail(on),
             Fault::DnsDelay(d) => self.dns.set_delay(when_on(*d)),
             Fault::Cordon(n) => self.set_unschedulable(n, on)?,
             Fault::Kill(n) if on => {
@@ -201,9 +219,11 @@ mod tests {
             "cut:node-3",
             "delay:node-2:200ms",
             "api-down",
+            "api-delay:5s",
             "cordon:node-1",
             "kill:node-4",
             "dns-down",
+            "dns-servfail",
             "dns-delay:200ms",
         ] {
             let f: Fault = spec.parse().unwrap();
@@ -228,7 +248,13 @@ mod tests {
             "dns-delay:soon".parse::<Fault>().unwrap_err().to_string(),
             "--fault \"dns-delay:soon\": delay \"soon\": invalid duration \"soon\" (expected e.g. 500ms, 5s, 1m30s)"
         );
-        for bad in ["dns-down:node-1", "dns-delay", "dns"] {
+        for bad in [
+            "dns-down:node-1",
+            "dns-delay",
+            "dns",
+            "api-delay",
+            "dns-servfail:1",
+        ] {
             assert_eq!(bad.parse::<Fault>().unwrap_err().reason, EXPECTED, "{bad}");
         }
     }

@@ -113,6 +113,9 @@ pub struct Summary {
     pub faults: Vec<String>,
     /// Faults applied during the run.
     pub faults_applied: Vec<String>,
+    /// Requests the simulated API server received (the nurses' lists and
+    /// watches and their API server checks): flat when nothing leaks.
+    pub api_requests: u64,
 }
 
 impl Summary {
@@ -206,6 +209,7 @@ impl Inner {
             dns_checks: Vec::new(),
             faults: state.active.iter().map(|f| f.to_string()).collect(),
             faults_applied: state.applied.clone(),
+            api_requests: self.sim.requests(),
         };
         for status in state.statuses.values() {
             for (k, c) in &status.checks {

@@ -346,6 +346,21 @@ async fn served_over_udp_and_tcp_with_down_and_delay_faults() {
     dns.set_down(false);
     assert!(udp(dns.addr(), &q, wait).await.is_some(), "up again");
 
+    dns.set_servfail(true);
+    for m in [
+        udp(dns.addr(), &q, wait).await.unwrap(),
+        tcp(dns.addr(), &q).await,
+    ] {
+        assert_eq!(m.response_code(), ResponseCode::ServFail);
+        assert!(m.answers().is_empty());
+    }
+    dns.set_servfail(false);
+    assert_eq!(
+        udp(dns.addr(), &q, wait).await.unwrap().response_code(),
+        ResponseCode::NoError,
+        "answering again"
+    );
+
     dns.set_delay(Duration::from_millis(200));
     let started = tokio::time::Instant::now();
     assert!(udp(dns.addr(), &q, wait).await.is_some());

@@ -4,7 +4,9 @@
 //! three rounds exactly these checks take the delay or longer, and every
 //! other one is faster in at least one of them (a busy machine may stall
 //! any one round). Checks through the ingress and the service are expected
-//! red or slow by the backend the lab sent them to. Then bad input: an
+//! red or slow by the backend the lab sent them to. Each fault is then
+//! cleared and the lab recovers within two rounds: nothing red, and nothing
+//! slow in every one of the three rounds after. Then bad input: an
 //! unknown node is refused at start and through the fault API; a fault on
 //! every node at once is allowed and the summary says so.
 
@@ -22,7 +24,7 @@ use crate::support::{
     with_class, Check, K, NODES,
 };
 
-/// The delay of `delay` and `dns-delay`: what is slower than this was delayed.
+/// The delay of `delay`, `api-delay` and `dns-delay`: what is slower than this was delayed.
 const DELAY: Duration = Duration::from_millis(300);
 
 /// Applies `spec` to a clean lab and waits until every node still running
@@ -37,6 +39,33 @@ async fn with_fault(spec: &str) -> (Lab, Receiver<Round>) {
         .collect();
     settle(&lab, &mut rounds, &running).await;
     (lab, rounds)
+}
+
+/// Clears `spec` and asserts that the lab recovers within two rounds: two
+/// rounds of every node after the clear nothing is red, and in the three
+/// rounds after that no check is slow in all three.
+async fn assert_recovers(lab: &Lab, rounds: &mut Receiver<Round>, spec: &str) {
+    lab.clear(&spec.parse().unwrap()).unwrap();
+    settle(lab, rounds, &all_nodes()).await;
+    let status = lab.status();
+    assert_eq!(
+        seen(&status, Duration::MAX).red,
+        BTreeMap::new(),
+        "two rounds after clearing {spec}: {}",
+        table(&status)
+    );
+    let samples = samples(lab, rounds, &all_nodes(), 3).await;
+    assert_delayed(&samples, DELAY, |_| BTreeSet::new());
+}
+
+/// The API server checks of every node (kube-sim is also the one address
+/// of the kubernetes EndpointSlice).
+fn api_checks(lab: &Lab) -> BTreeSet<Check> {
+    let instance = format!(
+        "api_server_instance_{}",
+        lab.api_url().trim_start_matches("https://")
+    );
+    on_every_node(&["api_server_direct", "api_server_dns", &instance])
 }
 
 /// `check` on every node.
@@ -56,7 +85,7 @@ const DNS: [&str; 2] = [
 #[test]
 fn cut_fails_the_paths_into_the_node_and_the_service_checks_it_served() {
     serial(async {
-        let (lab, _) = with_fault("cut:node-3").await;
+        let (lab, mut rounds) = with_fault("cut:node-3").await;
         let status = lab.status();
         let into3 = into(&status, "node-3", false);
         let seen = seen(&status, Duration::MAX);
@@ -70,6 +99,7 @@ fn cut_fails_the_paths_into_the_node_and_the_service_checks_it_served() {
         assert_eq!(paths, K, "k nodes check node-3: {into3:?}");
         // The ingress never leaves a caller waiting on node-3: it moves on.
         assert!(!into3.iter().any(|(_, c)| c == "me_ingress"), "{into3:?}");
+        assert_recovers(&lab, &mut rounds, "cut:node-3").await;
     });
 }
 
@@ -86,13 +116,14 @@ fn delay_slows_the_paths_into_the_node_and_the_checks_sent_to_it() {
                 .count();
             assert_eq!(paths, K, "k nodes check node-2: {}", table(status));
         }
+        assert_recovers(&lab, &mut rounds, "delay:node-2:300ms").await;
     });
 }
 
 #[test]
 fn cordon_takes_the_node_out_of_every_ring_and_fails_nothing() {
     serial(async {
-        let (lab, _) = with_fault("cordon:node-1").await;
+        let (lab, mut rounds) = with_fault("cordon:node-1").await;
         let status = lab.status();
         assert_eq!(
             seen(&status, Duration::MAX).red,
@@ -106,13 +137,14 @@ fn cordon_takes_the_node_out_of_every_ring_and_fails_nothing() {
             assert_eq!(paths.len(), K, "{name} checks k of the 5 others: {paths:?}");
             assert!(!s.checks.contains_key("path_node-1"), "{name}: {paths:?}");
         }
+        assert_recovers(&lab, &mut rounds, "cordon:node-1").await;
     });
 }
 
 #[test]
 fn kill_refuses_the_paths_into_the_node_and_takes_it_out_of_the_service() {
     serial(async {
-        let (lab, _) = with_fault("kill:node-4").await;
+        let (lab, mut rounds) = with_fault("kill:node-4").await;
         let status = lab.status();
         assert!(
             !status.page.nodes.contains_key("node-4"),
@@ -132,34 +164,40 @@ fn kill_refuses_the_paths_into_the_node_and_takes_it_out_of_the_service() {
             "{into4:?}"
         );
         assert_eq!(into4.len(), K, "{into4:?}");
+        assert_recovers(&lab, &mut rounds, "kill:node-4").await;
     });
 }
 
 #[test]
 fn api_down_fails_the_api_server_checks_of_every_node_and_nothing_else() {
     serial(async {
-        let (lab, _) = with_fault("api-down").await;
+        let (lab, mut rounds) = with_fault("api-down").await;
         let status = lab.status();
-        // kube-sim is also the one address of the kubernetes EndpointSlice.
-        let instance = format!(
-            "api_server_instance_{}",
-            lab.api_url().trim_start_matches("https://")
-        );
-        let api = on_every_node(&["api_server_direct", "api_server_dns", &instance]);
         assert_eq!(
             seen(&status, Duration::MAX).red,
-            with_class(&api, "connect_refused"),
+            with_class(&api_checks(&lab), "connect_refused"),
             "{}",
             table(&status)
         );
         assert_eq!(status.page.api_server_up, Some(false));
+        assert_recovers(&lab, &mut rounds, "api-down").await;
+    });
+}
+
+#[test]
+fn api_delay_slows_the_api_server_checks_of_every_node_and_nothing_else() {
+    serial(async {
+        let (lab, mut rounds) = with_fault("api-delay:300ms").await;
+        let samples = samples(&lab, &mut rounds, &all_nodes(), 3).await;
+        assert_delayed(&samples, DELAY, |_| api_checks(&lab));
+        assert_recovers(&lab, &mut rounds, "api-delay:300ms").await;
     });
 }
 
 #[test]
 fn dns_down_fails_the_dns_checks_of_every_node_and_nothing_else() {
     serial(async {
-        let (lab, _) = with_fault("dns-down").await;
+        let (lab, mut rounds) = with_fault("dns-down").await;
         let status = lab.status();
         assert_eq!(
             seen(&status, Duration::MAX).red,
@@ -167,6 +205,22 @@ fn dns_down_fails_the_dns_checks_of_every_node_and_nothing_else() {
             "{}",
             table(&status)
         );
+        assert_recovers(&lab, &mut rounds, "dns-down").await;
+    });
+}
+
+#[test]
+fn dns_servfail_fails_the_dns_checks_of_every_node_and_nothing_else() {
+    serial(async {
+        let (lab, mut rounds) = with_fault("dns-servfail").await;
+        let status = lab.status();
+        assert_eq!(
+            seen(&status, Duration::MAX).red,
+            with_class(&on_every_node(&DNS), "servfail"),
+            "{}",
+            table(&status)
+        );
+        assert_recovers(&lab, &mut rounds, "dns-servfail").await;
     });
 }
 
@@ -176,6 +230,7 @@ fn dns_delay_slows_the_dns_checks_of_every_node_and_nothing_else() {
         let (lab, mut rounds) = with_fault("dns-delay:300ms").await;
         let samples = samples(&lab, &mut rounds, &all_nodes(), 3).await;
         assert_delayed(&samples, DELAY, |_| on_every_node(&DNS));
+        assert_recovers(&lab, &mut rounds, "dns-delay:300ms").await;
     });
 }
 
@@ -232,7 +287,8 @@ fn an_unknown_node_is_refused_at_start_and_through_the_fault_api() {
             (
                 "/lab/fault?spec=melt:node-1",
                 "spec \"melt:node-1\": expected cut:NODE, delay:NODE:DURATION, cordon:NODE, \
-                 kill:NODE, api-down, dns-down or dns-delay:DURATION",
+                 kill:NODE, api-down, api-delay:DURATION, dns-down, dns-servfail or \
+                 dns-delay:DURATION",
             ),
         ] {
             assert_eq!(post(&lab, path).await, (400, answer.to_string()), "{path}");

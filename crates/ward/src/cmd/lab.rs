@@ -45,7 +45,7 @@ pub(crate) struct Args {
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, env = "WARD_LAB_DURATION", value_parser = ward_duration::parse)]
     duration: Option<Duration>,
-    /// Fault applied at start, repeatable: cut:NODE, delay:NODE:200ms, cordon:NODE, kill:NODE, api-down, dns-down, dns-delay:200ms.
+    /// Fault applied at start, repeatable: cut:NODE, delay:NODE:200ms, cordon:NODE, kill:NODE, api-down, api-delay:5s, dns-down, dns-servfail, dns-delay:200ms.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<Fault>,
     /// Address of the dashboard (and of the lab's ingress/service path).

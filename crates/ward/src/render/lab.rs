@@ -235,6 +235,7 @@ mod tests {
             dns_checks: vec![],
             faults: vec![],
             faults_applied: vec![],
+            api_requests: 0,
         }
     }
 
