@@ -194,34 +194,28 @@ fn api_delay_slows_the_api_server_checks_of_every_node_and_nothing_else() {
     });
 }
 
+/// Applies `spec`; two rounds later exactly the DNS checks of every node
+/// are red, with `class`; then clears it and asserts recovery.
+async fn fails_the_dns_checks(spec: &str, class: &str) {
+    let (lab, mut rounds) = with_fault(spec).await;
+    let status = lab.status();
+    assert_eq!(
+        seen(&status, Duration::MAX).red,
+        with_class(&on_every_node(&DNS), class),
+        "{}",
+        table(&status)
+    );
+    assert_recovers(&lab, &mut rounds, spec).await;
+}
+
 #[test]
 fn dns_down_fails_the_dns_checks_of_every_node_and_nothing_else() {
-    serial(async {
-        let (lab, mut rounds) = with_fault("dns-down").await;
-        let status = lab.status();
-        assert_eq!(
-            seen(&status, Duration::MAX).red,
-            with_class(&on_every_node(&DNS), "timeout"),
-            "{}",
-            table(&status)
-        );
-        assert_recovers(&lab, &mut rounds, "dns-down").await;
-    });
+    serial(fails_the_dns_checks("dns-down", "timeout"));
 }
 
 #[test]
 fn dns_servfail_fails_the_dns_checks_of_every_node_and_nothing_else() {
-    serial(async {
-        let (lab, mut rounds) = with_fault("dns-servfail").await;
-        let status = lab.status();
-        assert_eq!(
-            seen(&status, Duration::MAX).red,
-            with_class(&on_every_node(&DNS), "servfail"),
-            "{}",
-            table(&status)
-        );
-        assert_recovers(&lab, &mut rounds, "dns-servfail").await;
-    });
+    serial(fails_the_dns_checks("dns-servfail", "servfail"));
 }
 
 #[test]
