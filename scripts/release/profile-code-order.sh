@@ -46,6 +46,10 @@ WARD_BIN="$work/ward-under-callgrind-nurse" WARD_BENCH_TOOLS=ward WARD_BENCH_NOD
 WARD_BIN="$work/ward-under-callgrind-lookup" HOSTS=10 SECONDS_WARMUP=5 \
   SECONDS_MEASURED="${SECONDS_PROFILED:-30}" bash scripts/bench/lookup.sh >&2 || true
 
+for agent in nurse lookup; do
+  compgen -G "$work/callgrind.$agent.*" >/dev/null \
+    || { echo "profile-code-order.sh: no callgrind output of the $agent (see the bench's output above)" >&2; exit 1; }
+done
 python3 - "$work/ward" "$work"/callgrind.nurse.* -- "$work"/callgrind.lookup.* >"$work/code-order.txt" <<'PY'
 """Prints the symbols callgrind saw executed in the binary argv[1]: those of
 the first group of outputs (the nurse's) sorted, then those only the second

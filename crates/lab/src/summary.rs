@@ -113,8 +113,9 @@ pub struct Summary {
     pub faults: Vec<String>,
     /// Faults applied during the run.
     pub faults_applied: Vec<String>,
-    /// Requests the simulated API server received (the nurses' lists and
-    /// watches and their API server checks): flat when nothing leaks.
+    /// Requests the simulated API server received so far (the nurses' lists
+    /// and watches and their API server checks): grows at a steady rate when
+    /// nothing leaks.
     pub api_requests: u64,
 }
 
