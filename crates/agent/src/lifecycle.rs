@@ -110,6 +110,26 @@ impl Endpoint {
         })
     }
 
+    /// Binds a Go-style listen address (`:9090` = every interface, IPv6
+    /// first, IPv4 if that fails; `localhost:9090`; `[::1]:9090`): the
+    /// first address that binds ([`go_listen_addrs`]).
+    pub async fn bind_go(listen: &str) -> std::io::Result<Self> {
+        let mut last = None;
+        let addrs = go_listen_addrs(listen).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{listen:?} is not [host]:port"),
+            )
+        })?;
+        for addr in addrs {
+            match Self::bind(addr).await {
+                Ok(e) => return Ok(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()))
+    }
+
     /// Wraps an already bound listener.
     pub fn from_listener(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         Self {
@@ -122,6 +142,24 @@ impl Endpoint {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
+}
+
+/// The addresses a Go-style listen address means, in the order to try
+/// (`:9090`: every IPv6 then every IPv4 interface); `None` when it is not
+/// `[host]:port` with an IP, `localhost` or nothing as host.
+pub fn go_listen_addrs(listen: &str) -> Option<Vec<SocketAddr>> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let (host, port) = listen.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some(match host {
+        "" => vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ],
+        "localhost" => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)],
+        h => vec![SocketAddr::new(h.parse().ok()?, port)],
+    })
 }
 
 /// Serves `router` on `endpoint` until `stop`, then drains open connections for at most [`DRAIN_TIMEOUT`].

@@ -11,10 +11,8 @@ use std::time::Duration;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use k8s_openapi::chrono::{DateTime, Utc};
+use k8s_openapi::chrono::Utc;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use serde::Serialize;
@@ -356,169 +354,37 @@ pub async fn delete_namespace(client: &kube::Client, name: &str, steps: &Steps) 
 }
 
 /// A held Lease, renewed in the background until released.
-pub struct LeaseGuard {
-    api: Api<Lease>,
-    config: LeaseConfig,
-    renew: tokio::task::JoinHandle<()>,
-}
-
-impl std::fmt::Debug for LeaseGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LeaseGuard")
-            .field("lease", &self.config.name)
-            .finish()
-    }
-}
-
-fn micro_now() -> MicroTime {
-    MicroTime(Utc::now())
-}
-
-fn lease_expired(lease: &Lease, now: DateTime<Utc>) -> Option<(String, i64)> {
-    let spec = lease.spec.as_ref()?;
-    let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
-    let renewed = spec.renew_time.as_ref().or(spec.acquire_time.as_ref())?.0;
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-    let age = (now - renewed).num_seconds();
-    (age < duration).then_some((holder, age))
-}
+pub use ward_lease::Holding as LeaseGuard;
 
 /// Takes the Lease, failing with [`Error::Busy`] while another holder's is valid.
 pub async fn acquire_lease(client: &kube::Client, config: &LeaseConfig) -> Result<LeaseGuard> {
-    let api: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
-    let ns = Some(config.namespace.as_str());
-    let name = Some(config.name.as_str());
-    let spec = LeaseSpec {
-        holder_identity: Some(config.holder.clone()),
-        lease_duration_seconds: Some(config.duration.as_secs().clamp(1, i32::MAX as u64) as i32),
-        acquire_time: Some(micro_now()),
-        renew_time: Some(micro_now()),
-        ..Default::default()
-    };
-    match api
-        .get_opt(&config.name)
+    ward_lease::acquire(client, config)
         .await
-        .on("get", "leases.coordination.k8s.io", ns, name)?
-    {
-        None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(config.name.clone()),
-                    namespace: Some(config.namespace.clone()),
-                    ..Default::default()
-                },
-                spec: Some(spec),
-            };
-            api.create(&PostParams::default(), &lease)
-                .await
-                .map_err(|e| busy_on_conflict(e, config, "create"))?;
-        }
-        Some(mut lease) => {
-            if let Some((holder, age)) = lease_expired(&lease, Utc::now()) {
-                if holder != config.holder {
-                    return Err(Error::Busy {
-                        namespace: config.namespace.clone(),
-                        name: config.name.clone(),
-                        holder,
-                        age_seconds: age,
-                    });
-                }
-            }
-            lease.spec = Some(spec);
-            // resourceVersion is kept: a concurrent taker makes this fail with 409.
-            api.replace(&config.name, &PostParams::default(), &lease)
-                .await
-                .map_err(|e| busy_on_conflict(e, config, "update"))?;
-        }
-    }
-    let renew = {
-        let api = api.clone();
-        let config = config.clone();
-        tokio::spawn(async move {
-            let every = (config.duration / 3).max(Duration::from_secs(1));
-            loop {
-                tokio::time::sleep(every).await;
-                if let Ok(Some(mut lease)) = api.get_opt(&config.name).await {
-                    if let Some(spec) = lease.spec.as_mut() {
-                        if spec.holder_identity.as_deref() != Some(config.holder.as_str()) {
-                            tracing::warn!(lease = %config.name, "lease taken over by another holder");
-                            return;
-                        }
-                        spec.renew_time = Some(micro_now());
-                    }
-                    if let Err(e) = api
-                        .replace(&config.name, &PostParams::default(), &lease)
-                        .await
-                    {
-                        tracing::warn!(lease = %config.name, error = %e, "renewing the lease failed");
-                    }
-                }
-            }
+        .map_err(|e| match e {
+            ward_lease::Error::Held {
+                namespace,
+                name,
+                holder,
+                age_seconds,
+            } => Error::Busy {
+                namespace,
+                name,
+                holder,
+                age_seconds,
+            },
+            ward_lease::Error::Api {
+                verb,
+                namespace,
+                name,
+                source,
+            } => api_error(
+                source,
+                verb,
+                "leases.coordination.k8s.io",
+                Some(&namespace),
+                Some(&name),
+            ),
         })
-    };
-    Ok(LeaseGuard {
-        api,
-        config: config.clone(),
-        renew,
-    })
-}
-
-fn busy_on_conflict(e: kube::Error, config: &LeaseConfig, verb: &str) -> Error {
-    if matches!(status_code(&e), Some(409)) {
-        Error::Busy {
-            namespace: config.namespace.clone(),
-            name: config.name.clone(),
-            holder: "a concurrent run".into(),
-            age_seconds: 0,
-        }
-    } else {
-        api_error(
-            e,
-            verb,
-            "leases.coordination.k8s.io",
-            Some(&config.namespace),
-            Some(&config.name),
-        )
-    }
-}
-
-impl LeaseGuard {
-    /// Stops renewing and gives the Lease up (deletes it if still ours).
-    pub async fn release(self) -> Result<()> {
-        self.renew.abort();
-        if let Some(lease) = self.api.get_opt(&self.config.name).await.on(
-            "get",
-            "leases.coordination.k8s.io",
-            Some(&self.config.namespace),
-            Some(&self.config.name),
-        )? {
-            let ours = lease
-                .spec
-                .as_ref()
-                .and_then(|s| s.holder_identity.as_deref())
-                == Some(self.config.holder.as_str());
-            if ours {
-                match self
-                    .api
-                    .delete(&self.config.name, &DeleteParams::default())
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e) if status_code(&e) == Some(404) => {}
-                    Err(e) => {
-                        return Err(api_error(
-                            e,
-                            "delete",
-                            "leases.coordination.k8s.io",
-                            Some(&self.config.namespace),
-                            Some(&self.config.name),
-                        ))
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// One namespace `sweep` looked at.

@@ -126,48 +126,11 @@ impl Default for Timeouts {
     }
 }
 
-/// Where a pod finds its own namespace (its service account's).
-const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
-/// How long a Lease stays valid without renewal.
+/// How long the Lease stays valid without renewal.
 pub const LEASE_DURATION: Duration = Duration::from_secs(60);
 
 /// The Lease that keeps two runs from overlapping.
-#[derive(Debug, Clone)]
-pub struct LeaseConfig {
-    /// Namespace of the Lease (the runner's own namespace).
-    pub namespace: String,
-    /// Lease name.
-    pub name: String,
-    /// This runner's identity (pod name).
-    pub holder: String,
-    /// How long the Lease stays valid without renewal.
-    pub duration: Duration,
-}
-
-impl LeaseConfig {
-    /// The Lease `name` in `namespace` (default: the runner pod's own
-    /// namespace), held as `holder` (default: the pod's or host's name, else
-    /// `ward-e2e`); `None` when no namespace is given and none is mounted
-    /// (outside a cluster).
-    pub fn new(name: &str, namespace: Option<String>, holder: Option<String>) -> Option<Self> {
-        let namespace = namespace.filter(|n| !n.is_empty()).or_else(|| {
-            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        })?;
-        Some(LeaseConfig {
-            namespace,
-            name: name.to_string(),
-            holder: holder
-                .filter(|h| !h.is_empty())
-                .or_else(ward_agent::host_name)
-                .unwrap_or_else(|| "ward-e2e".into()),
-            duration: LEASE_DURATION,
-        })
-    }
-}
+pub use ward_lease::LeaseConfig;
 
 /// Everything one run needs.
 #[derive(Clone)]

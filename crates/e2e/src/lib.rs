@@ -150,7 +150,7 @@ pub async fn run(
 /// How a run starts after its [`preflight`].
 enum Start {
     /// Tests may run, with the Lease held (`None`: run without one).
-    Go(Option<cluster::LeaseGuard>),
+    Go(Option<Box<cluster::LeaseGuard>>),
     /// Another runner holds the Lease.
     Skipped(Skip),
 }
@@ -174,7 +174,7 @@ async fn preflight(cluster: &Cluster, config: &Config, ns: &str) -> Result<Start
     }
     let lease = match &config.lease {
         Some(l) => match cluster::acquire_lease(&cluster.client, l).await {
-            Ok(guard) => Some(guard),
+            Ok(guard) => Some(Box::new(guard)),
             Err(busy @ Error::Busy { .. }) => {
                 let message = format!("run skipped: {busy}");
                 return Ok(Start::Skipped(Skip::new(SkipReason::LeaseHeld, message)));

@@ -44,17 +44,13 @@ pub fn router(lifecycle: Arc<Lifecycle>, registry: Arc<Registry>) -> Router {
 
 /// Binds a Go-style listen address (`:9090` = every interface, IPv6 first, IPv4 if that fails).
 pub async fn bind(listen: &str) -> Result<Endpoint> {
-    let mut last = None;
-    for addr in parse_listen(listen)? {
-        match Endpoint::bind(addr).await {
-            Ok(e) => return Ok(e),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::Bind {
-        listen: listen.to_string(),
-        source: last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()),
-    })
+    parse_listen(listen)?;
+    Endpoint::bind_go(listen)
+        .await
+        .map_err(|source| Error::Bind {
+            listen: listen.to_string(),
+            source,
+        })
 }
 
 /// Runs the agent until SIGTERM/SIGINT or [`Lifecycle::request_shutdown`].

@@ -6,7 +6,7 @@
 //! stays in the binary.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -273,18 +273,7 @@ pub fn parse_go_bool(value: &str) -> std::result::Result<bool, String> {
 /// Parses a Go listen address (`:9090`, `0.0.0.0:9090`, `[::1]:9090`, `localhost:9090`)
 /// into the addresses to try in order (`:port` = all interfaces, IPv6 first).
 pub fn parse_listen(listen: &str) -> Result<Vec<SocketAddr>> {
-    let bad = || Error::Listen(listen.to_string());
-    let (host, port) = listen.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(match host {
-        "" => vec![
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        ],
-        "localhost" => vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)],
-        h => vec![SocketAddr::new(h.parse().map_err(|_| bad())?, port)],
-    })
+    ward_agent::lifecycle::go_listen_addrs(listen).ok_or_else(|| Error::Listen(listen.to_string()))
 }
 
 /// Everything `ward lookup` needs to run.

@@ -36,7 +36,8 @@ pub struct Config {
     pub disable_recordings: bool,
     /// `sloth_version` label value.
     pub version: String,
-    /// `sloth_mode` prefix: `cli` or `api` (sloth's validate uses `api`).
+    /// `sloth_mode` prefix: `cli`, `api` (sloth's validate) or `ctrl` (its
+    /// controller, which reads Kubernetes objects only).
     pub agent: &'static str,
 }
 
@@ -114,6 +115,7 @@ impl Generator {
                 crate::model::SpecKind::K8sV1 => "api-gen-k8s",
                 crate::model::SpecKind::OpenSloV1Alpha => "api-gen-openslo",
             },
+            "ctrl" => "ctrl-gen-k8s",
             _ => group.kind.cli_mode(),
         };
         let info = Info {

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
 use tempfile::TempDir;
 
 use crate::net::{free_port, http_get};
@@ -20,9 +19,6 @@ use crate::{Error, Result};
 
 /// The prometheus-operator version of the CRDs and of the operator.
 pub const VERSION: &str = "v0.85.0";
-
-/// How long the API server may take to serve a new CRD.
-const ESTABLISHED: Duration = Duration::from_secs(30);
 
 fn missing(what: &str, script: &str, reason: String) -> Error {
     Error::NotReady {
@@ -62,54 +58,10 @@ pub fn crds() -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Installs every CRD (server-side apply: the Prometheus one is too big for
-/// a client-side apply's annotation) and waits until the API server serves
-/// each (condition Established).
+/// Installs every CRD and waits until the API server serves each
+/// ([`crate::kube::install_crds`]).
 pub async fn install_crds(client: &kube::Client) -> Result<()> {
-    let failed = |what: String| Error::NotReady {
-        component: "prometheus-operator CRDs".into(),
-        reason: what,
-        log: String::new(),
-        tail: String::new(),
-    };
-    for file in crds()? {
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            Error::io(
-                "prometheus-operator CRDs",
-                format!("reading {}", file.display()),
-                e,
-            )
-        })?;
-        let doc: serde_json::Value = serde_yaml_ng::from_str(&text)
-            .map_err(|e| failed(format!("{}: {e}", file.display())))?;
-        let (api, name) = crate::kube::dynamic_api(client, &doc);
-        api.patch(
-            &name,
-            &PatchParams::apply("ward-testkit").force(),
-            &Patch::Apply(&doc),
-        )
-        .await
-        .map_err(|e| failed(format!("applying {name}: {e}")))?;
-        let established = async {
-            loop {
-                if let Ok(crd) = api.get(&name).await {
-                    let conditions = crd.data["status"]["conditions"].as_array().cloned();
-                    if conditions
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["type"] == "Established" && c["status"] == "True")
-                    {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        };
-        tokio::time::timeout(ESTABLISHED, established)
-            .await
-            .map_err(|_| failed(format!("{name} not Established within {ESTABLISHED:?}")))?;
-    }
-    Ok(())
+    crate::kube::install_crds(client, "prometheus-operator CRDs", &crds()?).await
 }
 
 /// The operator, running on the host; stopped on drop.

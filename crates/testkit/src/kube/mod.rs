@@ -165,6 +165,60 @@ pub fn dynamic_api(
     (api, name.to_string())
 }
 
+/// How long the API server may take to serve a new CRD.
+const ESTABLISHED: Duration = Duration::from_secs(30);
+
+/// Installs the CustomResourceDefinitions in `files` (server-side apply: the
+/// Prometheus one is too big for a client-side apply's annotation) and waits
+/// until the API server serves each (condition Established); `component`
+/// names them in errors.
+pub async fn install_crds(
+    client: &::kube::Client,
+    component: &str,
+    files: &[PathBuf],
+) -> crate::Result<()> {
+    use ::kube::api::{Patch, PatchParams};
+    let failed = |what: String| crate::Error::NotReady {
+        component: component.into(),
+        reason: what,
+        log: String::new(),
+        tail: String::new(),
+    };
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| crate::Error::io(component, format!("reading {}", file.display()), e))?;
+        let doc: serde_json::Value = serde_yaml_ng::from_str(&text)
+            .map_err(|e| failed(format!("{}: {e}", file.display())))?;
+        let (api, name) = dynamic_api(client, &doc);
+        api.patch(
+            &name,
+            &PatchParams::apply("ward-testkit").force(),
+            &Patch::Apply(&doc),
+        )
+        .await
+        .map_err(|e| failed(format!("applying {name}: {e}")))?;
+        let established = async {
+            loop {
+                if let Ok(crd) = api.get(&name).await {
+                    let conditions = crd.data["status"]["conditions"].as_array().cloned();
+                    if conditions
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                    {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(ESTABLISHED, established)
+            .await
+            .map_err(|_| failed(format!("{name} not Established within {ESTABLISHED:?}")))?;
+    }
+    Ok(())
+}
+
 /// The folder `scripts/kube-control-plane.sh` builds into.
 pub fn tools_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("WARD_TOOLS_DIR") {

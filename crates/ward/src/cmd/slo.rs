@@ -6,6 +6,7 @@
 //! (0 ok, 1 a spec/validation failure or a failed test case, 2 usage, IO
 //! or a missing promtool). `ward slo report` is [`report`]'s.
 
+mod controller;
 mod report;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ pub(crate) enum SloCommand {
     Test(TestArgs),
     /// Reports each SLO's error budget, burn rates and alerts from a Prometheus (ward only).
     Report(report::Args),
+    /// Writes a PrometheusRule for every PrometheusServiceLevel in the cluster (sloth kubernetes-controller).
+    Controller(controller::Args),
 }
 
 /// Flags shared by generate and validate.
@@ -45,6 +48,16 @@ pub(crate) struct Common {
     /// Filter regex to include matched discovered SLO file paths; exclude wins (directory input).
     #[arg(short = 'n', long = "fs-include", env = "SLOTH_FS_INCLUDE")]
     pub(crate) fs_include: Option<String>,
+    #[command(flatten)]
+    pub(crate) generator: GeneratorFlags,
+    /// Fail on spec keys sloth would silently ignore (ward only; default: warn).
+    #[arg(long = "strict", env = "WARD_SLO_STRICT", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
+    pub(crate) strict: bool,
+}
+
+/// The generator's flags, shared by every subcommand that generates rules.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GeneratorFlags {
     /// Extra labels added to all generated recording rules ('key=value', repeatable).
     #[arg(
         short = 'l',
@@ -93,9 +106,6 @@ pub(crate) struct Common {
         default_missing_value = "true"
     )]
     pub(crate) disable_default_slo_plugins: bool,
-    /// Fail on spec keys sloth would silently ignore (ward only; default: warn).
-    #[arg(long = "strict", env = "WARD_SLO_STRICT", value_parser = BoolishValueParser::new(), num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true")]
-    pub(crate) strict: bool,
 }
 
 /// Arguments of `ward slo generate`.
@@ -160,7 +170,7 @@ pub(crate) struct TestArgs {
     pub(crate) common: Common,
 }
 
-impl Common {
+impl GeneratorFlags {
     fn settings(&self) -> Settings {
         if !self.plugins_path.is_empty() {
             tracing::warn!(
@@ -175,6 +185,12 @@ impl Common {
             disable_default_plugins: self.disable_default_slo_plugins,
             ..Settings::default()
         }
+    }
+}
+
+impl Common {
+    fn settings(&self) -> Settings {
+        self.generator.settings()
     }
 
     fn filters(&self) -> Filters {
@@ -203,6 +219,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         SloCommand::Validate(a) => validate(a, &mut warn),
         SloCommand::Test(a) => test(a, &mut warn),
         SloCommand::Report(a) => return report::run(a),
+        SloCommand::Controller(a) => return controller::run(a),
     };
     Ok(match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -327,15 +344,15 @@ mod tests {
             panic!()
         };
         assert_eq!(g.input, "in.yaml");
-        assert_eq!(g.common.extra_labels, vec!["a=b", "c=d"]);
+        assert_eq!(g.common.generator.extra_labels, vec!["a=b", "c=d"]);
         assert!(g.disable_alerts && !g.disable_recordings);
-        assert_eq!(g.common.default_slo_period, "28d");
+        assert_eq!(g.common.generator.default_slo_period, "28d");
         let t = T::try_parse_from(["x", "generate", "-i", "x"]).unwrap();
         let SloCommand::Generate(g) = t.cmd else {
             panic!()
         };
         assert_eq!(g.out, "-");
-        assert_eq!(g.common.default_slo_period, "30d");
+        assert_eq!(g.common.generator.default_slo_period, "30d");
         assert!(T::try_parse_from(["x", "validate"]).is_err());
         let t = T::try_parse_from([
             "x",

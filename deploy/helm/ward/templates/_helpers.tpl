@@ -28,9 +28,12 @@ release's prefix: the release name when it contains the chart name (release
 Per-component helpers take a dict: (dict "root" $ "component" "nurse").
 */}}
 
-{{/* Object name of a component: <fullname>-<component>. */}}
+{{/*
+Object name of a component: <fullname>-<component>, or <fullname>-<name>
+when the dict has a `name` (a component whose values key is camelCase).
+*/}}
 {{- define "ward.componentName" -}}
-{{- printf "%s-%s" (include "ward.fullname" .root) .component -}}
+{{- printf "%s-%s" (include "ward.fullname" .root) (.name | default .component) -}}
 {{- end -}}
 
 {{/* Namespace of a component: its `namespace` value, else the release namespace. */}}

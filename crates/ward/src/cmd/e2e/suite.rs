@@ -199,6 +199,8 @@ impl SuiteArgs {
                     &self.lease_name,
                     self.lease_namespace.clone(),
                     self.holder.clone(),
+                    "ward-e2e",
+                    ward_e2e::config::LEASE_DURATION,
                 )
                 .context(
                     "no namespace for the Lease: pass --lease-namespace (or --no-lease outside a cluster)",
