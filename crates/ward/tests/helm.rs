@@ -435,7 +435,8 @@ fn object<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind}/{name}"))
 }
 
-/// A Role's or ClusterRole's rules, one `apiGroups|resources|verbs` line each.
+/// A Role's or ClusterRole's rules, one `apiGroups|resources|verbs` line
+/// each (`|resourceNames` appended when the rule names objects).
 fn rules(role: &Value) -> Vec<String> {
     role["rules"]
         .as_array()
@@ -451,14 +452,96 @@ fn rules(role: &Value) -> Vec<String> {
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            format!(
+            let mut line = format!(
                 "{}|{}|{}",
                 join("apiGroups"),
                 join("resources"),
                 join("verbs")
-            )
+            );
+            if r["resourceNames"].is_array() {
+                line.push('|');
+                line.push_str(&join("resourceNames"));
+            }
+            line
         })
         .collect()
+}
+
+/// The optional SLO controller: its objects only when enabled (the CRD kept
+/// on uninstall, or left to sloth's chart), least RBAC (no delete on rules:
+/// the garbage collector deletes them), hardened pods, and a clear failure
+/// where the cluster has no PrometheusRule CRD.
+#[test]
+fn the_slo_controller_renders_only_when_enabled_with_least_rbac() {
+    let mut only = vec![
+        "--set",
+        "nurse.enabled=false",
+        "--set",
+        "lookup.enabled=false",
+        "--set",
+        "e2e.enabled=false",
+        "--set",
+        "sloController.enabled=true",
+        "--api-versions",
+        "monitoring.coreos.com/v1/PrometheusRule",
+    ];
+    let docs = template(&only);
+    let controller = [
+        "ClusterRole/ward-slo-controller",
+        "ClusterRoleBinding/ward-slo-controller",
+        "Deployment/ward-slo-controller",
+        "Role/ward-slo-controller-lease",
+        "RoleBinding/ward-slo-controller-lease",
+        "Service/ward-slo-controller",
+        "ServiceAccount/ward-slo-controller",
+    ];
+    let mut want = set(&controller);
+    want.insert("CustomResourceDefinition/prometheusservicelevels.sloth.slok.dev".into());
+    assert_eq!(objects(&docs), want);
+    let crd = object(&docs, "CustomResourceDefinition", "prometheusservicelevels.sloth.slok.dev");
+    assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    assert_eq!(
+        rules(object(&docs, "ClusterRole", "ward-slo-controller")),
+        [
+            "sloth.slok.dev|prometheusservicelevels|get,list,watch",
+            "sloth.slok.dev|prometheusservicelevels/status|patch",
+            "monitoring.coreos.com|prometheusrules|create,get,list,watch,update",
+        ]
+    );
+    let lease = object(&docs, "Role", "ward-slo-controller-lease");
+    assert_eq!(lease["metadata"]["namespace"], "ward");
+    assert_eq!(
+        rules(lease),
+        [
+            "coordination.k8s.io|leases|create",
+            "coordination.k8s.io|leases|get,update,delete|ward-slo-controller",
+        ]
+    );
+    let deployment = object(&docs, "Deployment", "ward-slo-controller");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(pod["serviceAccountName"], "ward-slo-controller");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        c["args"],
+        serde_json::json!([
+            "slo",
+            "controller",
+            "--metrics-listen-addr=:8081",
+            "--resync-interval=15m",
+            "--workers=5",
+            "--lease-duration=15s",
+            "--default-slo-period=30d"
+        ])
+    );
+    only.extend(["--set", "sloController.installCRD=false"]);
+    assert_eq!(objects(&template(&only)), set(&controller));
+    fails(
+        &["--set", "sloController.enabled=true"],
+        "sloController.enabled is true but the cluster has no monitoring.coreos.com/v1 PrometheusRule CRD",
+    );
 }
 
 /// docs/security.md's RBAC table, held: with default values the chart grants
