@@ -210,8 +210,9 @@ pub async fn run(
         .map_err(|source| Error::Connect { source })?;
     let service_levels = SERVICE_LEVEL.resolve(&client).await?;
     let rules = PROMETHEUS_RULE.resolve(&client).await?;
+    let metrics = Metrics::new(registry);
     for result in ["ok", "invalid", "conflict", "error"] {
-        Metrics::new(registry.clone()).reconciled(result);
+        metrics.reconciled(result);
     }
     let ctx = Arc::new(Context {
         generator: settings.generator,
@@ -220,7 +221,7 @@ pub async fn run(
         service_levels,
         resync: settings.resync,
         workers: settings.workers,
-        metrics: Metrics::new(registry),
+        metrics,
     });
     let scope = Scope {
         namespace: settings.namespace,
@@ -237,7 +238,10 @@ pub async fn run(
             h = ward_lease::acquire(&client, &lease) => match h {
                 Ok(h) => h,
                 Err(e) => {
-                    tracing::debug!(error = %e, "not leading");
+                    match e {
+                        ward_lease::Error::Held { .. } => tracing::debug!(error = %e, "not leading"),
+                        ward_lease::Error::Api { .. } => tracing::warn!(error = %e, "cannot take the lease"),
+                    }
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(LEASE_RETRY) => continue,
