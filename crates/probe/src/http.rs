@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, HOST, PROXY_AUTHORIZATION, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, PROXY_AUTHORIZATION, USER_AGENT};
 use http::{Method, Request, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -174,15 +174,18 @@ impl HttpRequest {
 
     /// Builds the hyper request for a connection speaking `version`.
     pub fn to_hyper(&self, version: Version) -> Result<Request<Full<Bytes>>, ProbeError> {
-        self.build(version, None)
+        self.build(version, None, false)
     }
 
     /// The hyper request; through a proxy (`Some(authorization)`), in
-    /// absolute form (`GET http://host/path`) with the proxy's credentials.
+    /// absolute form (`GET http://host/path`) with the proxy's credentials;
+    /// `close` asks an HTTP/1.1 server to close the connection after
+    /// answering (`Connection: close`).
     fn build(
         &self,
         version: Version,
         proxy: Option<&Option<HeaderValue>>,
+        close: bool,
     ) -> Result<Request<Full<Bytes>>, ProbeError> {
         let bad = |e: String| ProbeError::new(ErrorClass::Protocol, Some(Event::WroteRequest), e);
         let path_and_query = match self.url.query() {
@@ -216,6 +219,9 @@ impl HttpRequest {
             .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
         if let Some(Some(authorization)) = proxy {
             headers.insert(PROXY_AUTHORIZATION, authorization.clone());
+        }
+        if close && version == Version::HTTP_11 {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         Ok(request)
     }
@@ -413,6 +419,7 @@ impl Connector {
             goaways_taken: 0,
             opened: Instant::now(),
             absolute_form,
+            single_use: false,
         })
     }
 }
@@ -521,6 +528,8 @@ pub struct Connection {
     opened: Instant,
     /// Through a proxy to a plain http URL: the proxy's credentials, if any.
     absolute_form: Option<Option<HeaderValue>>,
+    /// Requests say `Connection: close` ([`Connection::single_use`]).
+    single_use: bool,
 }
 
 /// The head of a response; the body is read with [`ResponseHead::read_body`].
@@ -677,6 +686,14 @@ impl Connection {
         }
     }
 
+    /// Marks the connection as used for one request: an HTTP/1.1 request
+    /// then says `Connection: close`, as Go's transport does with keep-alives
+    /// disabled, and the server closes at once instead of waiting for
+    /// another request.
+    pub fn single_use(&mut self) {
+        self.single_use = true;
+    }
+
     /// Sends `request` and waits for the response head until `timeout` after
     /// the trace started; marks `got_conn`, `wrote_request` and `got_first_resp_byte`.
     pub async fn send(
@@ -686,7 +703,8 @@ impl Connection {
         timeout: Duration,
     ) -> Result<ResponseHead, ProbeError> {
         let deadline = trace.started() + timeout;
-        let hyper_request = request.build(self.version(), self.absolute_form.as_ref())?;
+        let hyper_request =
+            request.build(self.version(), self.absolute_form.as_ref(), self.single_use)?;
         let remote = self.remote;
         let target = request.url.to_string();
         let timed_out = |trace: &mut Trace, clock: &Arc<IoClock>| {

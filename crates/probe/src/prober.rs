@@ -187,9 +187,14 @@ impl Prober {
         let mut conn = match pooled {
             Some(c) => c,
             None => {
-                self.connector
+                let mut conn = self
+                    .connector
                     .connect(&request.url, request.connect_to, trace)
-                    .await?
+                    .await?;
+                if !self.config.reuse {
+                    conn.single_use();
+                }
+                conn
             }
         };
         *progress = Some(conn.progress());

@@ -529,6 +529,32 @@ async fn http_request_carries_method_headers_and_body() {
     assert_eq!(o.body_bytes, "POST yes 5".len() as u64);
 }
 
+/// A check on a connection of its own says so, as Go's transport does with
+/// keep-alives disabled (kubenurse's default), so the server closes at once;
+/// with reuse, nothing is said and the connection stays open.
+#[tokio::test]
+async fn a_connection_not_reused_asks_the_server_to_close_it() {
+    let nginx = Nginx::builder()
+        .location("= /conn", "return 200 '[$http_connection]';")
+        .start()
+        .unwrap();
+    let request = HttpRequest::get(nginx.http_url("/conn").parse().unwrap());
+    let single = prober(ProberConfig::default()).check_http(&request).await;
+    assert_eq!(
+        single.body_bytes,
+        "[close]".len() as u64,
+        "{:?}",
+        single.error
+    );
+    let reuse = prober(ProberConfig {
+        reuse: true,
+        ..ProberConfig::default()
+    });
+    let kept = reuse.check_http(&request).await;
+    assert_eq!(kept.body_bytes, "[]".len() as u64, "{:?}", kept.error);
+    assert!(reuse.check_http(&request).await.connection.reused);
+}
+
 /// Closes with RST (SO_LINGER 0) instead of FIN.
 fn socket_reset(s: tokio::net::TcpStream) {
     let std = s.into_std().unwrap();

@@ -498,8 +498,15 @@ fn the_slo_controller_renders_only_when_enabled_with_least_rbac() {
     let mut want = set(&controller);
     want.insert("CustomResourceDefinition/prometheusservicelevels.sloth.slok.dev".into());
     assert_eq!(objects(&docs), want);
-    let crd = object(&docs, "CustomResourceDefinition", "prometheusservicelevels.sloth.slok.dev");
-    assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    let crd = object(
+        &docs,
+        "CustomResourceDefinition",
+        "prometheusservicelevels.sloth.slok.dev",
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
     assert_eq!(
         rules(object(&docs, "ClusterRole", "ward-slo-controller")),
         [
