@@ -94,6 +94,15 @@ const E2E_RBAC: [&str; 9] = [
     "ValidatingAdmissionPolicy/ward-e2e-objects",
     "ValidatingAdmissionPolicyBinding/ward-e2e-objects",
 ];
+/// No nurse, lookup or e2e: for the optional components alone.
+const NO_DEFAULT_COMPONENTS: [&str; 6] = [
+    "--set",
+    "nurse.enabled=false",
+    "--set",
+    "lookup.enabled=false",
+    "--set",
+    "e2e.enabled=false",
+];
 const ONLY_NURSE: [&str; 4] = [
     "--set",
     "lookup.enabled=false",
@@ -264,20 +273,15 @@ fn each_component_renders_alone() {
 
     // The control plane's alerts and SLO rules: nothing else, in the release
     // namespace, thresholds from the values.
-    let mut control_plane = vec![
-        "--set",
-        "nurse.enabled=false",
-        "--set",
-        "lookup.enabled=false",
-        "--set",
-        "e2e.enabled=false",
+    let mut control_plane = NO_DEFAULT_COMPONENTS.to_vec();
+    control_plane.extend([
         "--api-versions",
         "monitoring.coreos.com/v1/PrometheusRule",
         "--set",
         "controlPlane.prometheusRule.enabled=true",
         "--set",
         "controlPlane.slo.enabled=true",
-    ];
+    ]);
     let docs = template(&control_plane);
     let named = |docs: &[Value], name: &str| {
         docs.iter()
@@ -335,13 +339,8 @@ fn dashboards_are_configmaps_for_the_grafana_sidecar_when_enabled() {
         .iter()
         .any(|o| o.starts_with("ConfigMap/")));
 
-    let docs = template(&[
-        "--set",
-        "nurse.enabled=false",
-        "--set",
-        "lookup.enabled=false",
-        "--set",
-        "e2e.enabled=false",
+    let mut args = NO_DEFAULT_COMPONENTS.to_vec();
+    args.extend([
         "--set",
         "dashboards.enabled=true",
         "--set",
@@ -349,6 +348,7 @@ fn dashboards_are_configmaps_for_the_grafana_sidecar_when_enabled() {
         "--set",
         "dashboards.annotations.grafana_folder=ward",
     ]);
+    let docs = template(&args);
     assert_eq!(docs.len(), want.len());
     for (doc, file) in docs.iter().zip(&want) {
         let stem = file.trim_end_matches(".json");
@@ -473,18 +473,13 @@ fn rules(role: &Value) -> Vec<String> {
 /// where the cluster has no PrometheusRule CRD.
 #[test]
 fn the_slo_controller_renders_only_when_enabled_with_least_rbac() {
-    let mut only = vec![
-        "--set",
-        "nurse.enabled=false",
-        "--set",
-        "lookup.enabled=false",
-        "--set",
-        "e2e.enabled=false",
+    let mut only = NO_DEFAULT_COMPONENTS.to_vec();
+    only.extend([
         "--set",
         "sloController.enabled=true",
         "--api-versions",
         "monitoring.coreos.com/v1/PrometheusRule",
-    ];
+    ]);
     let docs = template(&only);
     let controller = [
         "ClusterRole/ward-slo-controller",
