@@ -114,15 +114,20 @@ impl Endpoint {
     /// first, IPv4 if that fails; `localhost:9090`; `[::1]:9090`): the
     /// first address that binds ([`go_listen_addrs`]).
     pub async fn bind_go(listen: &str) -> std::io::Result<Self> {
-        let mut last = None;
         let addrs = go_listen_addrs(listen).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("{listen:?} is not [host]:port"),
             )
         })?;
+        Self::bind_first(&addrs).await
+    }
+
+    /// Binds the first of `addrs` that binds (the last error when none does).
+    pub async fn bind_first(addrs: &[SocketAddr]) -> std::io::Result<Self> {
+        let mut last = None;
         for addr in addrs {
-            match Self::bind(addr).await {
+            match Self::bind(*addr).await {
                 Ok(e) => return Ok(e),
                 Err(e) => last = Some(e),
             }

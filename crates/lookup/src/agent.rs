@@ -44,8 +44,7 @@ pub fn router(lifecycle: Arc<Lifecycle>, registry: Arc<Registry>) -> Router {
 
 /// Binds a Go-style listen address (`:9090` = every interface, IPv6 first, IPv4 if that fails).
 pub async fn bind(listen: &str) -> Result<Endpoint> {
-    parse_listen(listen)?;
-    Endpoint::bind_go(listen)
+    Endpoint::bind_first(&parse_listen(listen)?)
         .await
         .map_err(|source| Error::Bind {
             listen: listen.to_string(),

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use ward_agent::lifecycle::{self, Endpoint};
 use ward_agent::metrics::HistogramKind;
 use ward_agent::Registry;
@@ -62,28 +63,19 @@ pub(crate) struct Args {
 
 /// Runs the controller until SIGTERM/SIGINT.
 pub(crate) fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let generator = match a.generator.settings().generator("ctrl") {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("ward: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let generator = a.generator.settings().generator("ctrl")?;
     let lease = match a.leader_elect {
         false => None,
-        true => match LeaseConfig::new(
-            &a.lease_name,
-            a.lease_namespace.clone(),
-            None,
-            "ward-slo-controller",
-            Duration::from(a.lease_duration),
-        ) {
-            Some(l) => Some(l),
-            None => {
-                eprintln!("ward: no namespace for the Lease: pass --lease-namespace (or --leader-elect=false outside a cluster)");
-                return Ok(ExitCode::from(2));
-            }
-        },
+        true => Some(
+            LeaseConfig::new(
+                &a.lease_name,
+                a.lease_namespace.clone(),
+                None,
+                "ward-slo-controller",
+                Duration::from(a.lease_duration),
+            )
+            .context("no namespace for the Lease: pass --lease-namespace (or --leader-elect=false outside a cluster)")?,
+        ),
     };
     let settings = Settings {
         namespace: a.namespace,
